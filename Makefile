@@ -1,0 +1,134 @@
+# dbmd — database connection broker.  Plain GNU make; `make help` lists targets.
+
+PKG_CONFIG ?= pkg-config
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
+SYSUSERSDIR ?= $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
+DESTDIR ?=
+
+# Out-of-tree build directory; `make asan` uses a directory of its own.
+B ?= build
+
+VERSION := 0.1.0
+
+# Recursive (=) on purpose: pkg-config runs only when something is compiled, so
+# `make deps` works on a machine that does not have the packages yet.
+PKGS = libevent sqlite3 libpq yaml-0.1 libsystemd
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
+CRITERION_LIBS = $(shell $(PKG_CONFIG) --libs criterion)
+
+WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wimplicit-fallthrough
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+
+CFLAGS ?= -O2 -g
+SANITIZE ?=
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DDBMD_VERSION='"$(VERSION)"' $(WARNINGS) \
+	-MMD -MP -Iproto -Idaemon $(PKG_CFLAGS) $(SANITIZE) $(CFLAGS)
+ALL_LDFLAGS = $(SANITIZE) $(LDFLAGS)
+
+ifeq ($(V),1)
+Q =
+qecho = @:
+else
+Q = @
+qecho = @printf '  %-6s %s\n'
+endif
+
+PROTO_SRC := $(wildcard proto/*.c)
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+TEST_SRC := $(wildcard tests/test_*.c)
+
+PROTO_OBJ := $(PROTO_SRC:%.c=$(B)/%.o)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(B)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+
+DEPS_PKGS := gcc make pkg-config libevent-dev libsqlite3-dev libpq-dev libyaml-dev \
+	libsystemd-dev libcriterion-dev postgresql valgrind
+
+.PHONY: all check asan valgrind install uninstall clean deps help
+
+all: $(B)/dbmd
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(qecho) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Everything but main(), so that unit tests link the real modules.
+$(B)/libdbmd.a: $(DAEMON_OBJ) $(PROTO_OBJ)
+	$(qecho) AR $@
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(B)/dbmd: $(B)/daemon/main.o $(B)/libdbmd.a
+	$(qecho) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/tests/%: tests/%.c $(B)/libdbmd.a
+	@mkdir -p $(@D)
+	$(qecho) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(B)/libdbmd.a \
+		$(PKG_LIBS) $(CRITERION_LIBS)
+
+# Every test program runs even when an earlier one fails; the target fails if any did.
+# TEST_RUN prefixes each run (valgrind uses it).
+TEST_RUN ?=
+check: $(B)/dbmd $(TEST_BIN)
+	@fail=0; for t in $(TEST_BIN); do \
+		echo "== $$t"; \
+		DBMD_BIN=$(abspath $(B)/dbmd) $(TEST_RUN) $$t $(TEST_ARGS) || fail=1; \
+	done; exit $$fail
+
+asan:
+	$(MAKE) B=build/asan CFLAGS='-O1 -g' \
+		SANITIZE='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
+		check
+
+valgrind: $(B)/dbmd $(TEST_BIN)
+	$(MAKE) check TEST_ARGS='-j1' \
+		TEST_RUN='valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --trace-children=yes --child-silent-after-fork=no'
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(SYSCONFDIR)/dbmd/dbmd.d $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0755 $(B)/dbmd $(DESTDIR)$(SBINDIR)/dbmd
+	install -m 0644 daemon/dbmd.8 $(DESTDIR)$(MANDIR)/man8/dbmd.8
+	install -m 0644 daemon/dbmd.yaml.5 $(DESTDIR)$(MANDIR)/man5/dbmd.yaml.5
+	install -m 0644 systemd/dbmd.sysusers $(DESTDIR)$(SYSUSERSDIR)/dbmd.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/dbmd/dbmd.yaml || \
+		install -m 0640 etc/dbmd.yaml $(DESTDIR)$(SYSCONFDIR)/dbmd/dbmd.yaml
+
+# The configuration in $(SYSCONFDIR)/dbmd is the operator's and stays.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/dbmd $(DESTDIR)$(MANDIR)/man8/dbmd.8 \
+		$(DESTDIR)$(MANDIR)/man5/dbmd.yaml.5 $(DESTDIR)$(SYSUSERSDIR)/dbmd.conf
+
+clean:
+	rm -rf build
+
+# Installs the Debian 12 packages the build and the tests need; a no-op when all are there.
+deps:
+	@missing=; for p in $(DEPS_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || \
+			missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all present"; exit 0; fi; \
+	echo "deps: installing$$missing"; \
+	if [ "$$(id -u)" = 0 ]; then sudo=; \
+	elif command -v sudo >/dev/null; then sudo=sudo; \
+	else echo "deps: run as root to install$$missing" >&2; exit 1; fi; \
+	$$sudo apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing
+
+help:
+	@echo 'targets: all check asan valgrind install uninstall clean deps'
+	@echo 'variables: WERROR=1 V=1 PREFIX DESTDIR SYSCONFDIR SYSTEMDUNITDIR B'
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

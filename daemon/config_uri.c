@@ -1,0 +1,234 @@
+/* config_uri.c: database URIs: checking, canonical targets, password redaction. */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "dbmd.h"
+
+#define REDACTED	"********"
+
+static int
+has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int
+uri_is_postgres(const char *uri)
+{
+	return has_prefix(uri, "postgresql://") || has_prefix(uri, "postgres://");
+}
+
+struct span {
+	size_t	off, len;
+};
+
+/*
+ * Finds the parts of a PostgreSQL URI that hold a password: the one in the user-info
+ * part of the authority and the value of every password= query parameter.
+ */
+static size_t
+uri_secrets(const char *uri, struct span *sp, size_t max)
+{
+	const char *auth, *at = NULL, *colon, *p;
+	size_t n = 0, alen;
+
+	if (!uri_is_postgres(uri))
+		return 0;
+	auth = strstr(uri, "://") + 3;
+	alen = strcspn(auth, "/?");
+	for (p = auth; p < auth + alen; p++)
+		if (*p == '@')
+			at = p;
+	if (at != NULL && (colon = memchr(auth, ':', (size_t)(at - auth))) != NULL)
+		sp[n++] = (struct span){ (size_t)(colon + 1 - uri), (size_t)(at - colon - 1) };
+	if ((p = strchr(auth + alen, '?')) == NULL)
+		return n;
+	for (p++; *p != '\0' && n < max; p += strcspn(p, "&"), p += (*p == '&')) {
+		if (has_prefix(p, "password="))
+			sp[n++] = (struct span){ (size_t)(p + 9 - uri), strcspn(p + 9, "&") };
+	}
+	return n;
+}
+
+#define SECRETS_MAX	8
+
+/*
+ * Returns a copy of uri with every password replaced by a mask.  Anything shown to a
+ * person (logs, errors, dbmctl) goes through here first.
+ */
+char *
+uri_redact(const char *uri)
+{
+	struct span sp[SECRETS_MAX];
+	size_t n = uri_secrets(uri, sp, SECRETS_MAX), i, at = 0;
+	char *buf = NULL;
+	size_t blen = 0, bcap = 0;
+
+	strbuf_printf(&buf, &blen, &bcap, "%s", "");
+	for (i = 0; i < n; i++) {
+		strbuf_printf(&buf, &blen, &bcap, "%.*s%s", (int)(sp[i].off - at), uri + at,
+		    REDACTED);
+		at = sp[i].off + sp[i].len;
+	}
+	strbuf_printf(&buf, &blen, &bcap, "%s", uri + at);
+	return buf;
+}
+
+/* True when a URI carries a password, in the authority or as a parameter. */
+bool
+uri_has_password(const char *uri)
+{
+	struct span sp[SECRETS_MAX];
+	size_t n = uri_secrets(uri, sp, SECRETS_MAX), i;
+
+	for (i = 0; i < n; i++)
+		if (sp[i].len > 0)
+			return true;
+	return false;
+}
+
+/* Removes every occurrence of secret from msg in place, replacing it with the mask. */
+static char *
+scrub(char *msg, const char *secret)
+{
+	char *buf = NULL, *p, *hit;
+	size_t blen = 0, bcap = 0, slen;
+
+	if (secret == NULL || (slen = strlen(secret)) == 0)
+		return msg;
+	for (p = msg; (hit = strstr(p, secret)) != NULL; p = hit + slen)
+		strbuf_printf(&buf, &blen, &bcap, "%.*s%s", (int)(hit - p), p, REDACTED);
+	if (buf == NULL)
+		return msg;
+	strbuf_printf(&buf, &blen, &bcap, "%s", p);
+	free(msg);
+	return buf;
+}
+
+/* libpq's parse errors may quote parts of the URI: mask every password in msg. */
+static char *
+scrub_secrets(char *msg, const char *uri)
+{
+	struct span sp[SECRETS_MAX];
+	size_t n = uri_secrets(uri, sp, SECRETS_MAX), i;
+	char *secret;
+
+	for (i = 0; i < n; i++) {
+		if (sp[i].len == 0)
+			continue;
+		secret = strndup(uri + sp[i].off, sp[i].len);
+		if (secret == NULL)
+			fatal("strndup");
+		msg = scrub(msg, secret);
+		free(secret);
+	}
+	return msg;
+}
+
+/*
+ * The canonical target of a PostgreSQL URI: libpq's own parse, as keyword='value' pairs
+ * in libpq's fixed keyword order, so that postgres:// and postgresql://, a reordered
+ * query string or percent-encoding all yield the same text.
+ */
+static char *
+pg_canonical(PQconninfoOption *opts)
+{
+	PQconninfoOption *o;
+	char *buf = NULL;
+	size_t blen = 0, bcap = 0;
+	const char *v;
+
+	strbuf_printf(&buf, &blen, &bcap, "%s", "");
+	for (o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL)
+			continue;
+		strbuf_printf(&buf, &blen, &bcap, "%s%s='", blen ? " " : "", o->keyword);
+		for (v = o->val; *v != '\0'; v++) {
+			if (*v == '\'' || *v == '\\')
+				strbuf_printf(&buf, &blen, &bcap, "\\");
+			strbuf_printf(&buf, &blen, &bcap, "%c", *v);
+		}
+		strbuf_printf(&buf, &blen, &bcap, "'");
+	}
+	return buf;
+}
+
+/*
+ * Checks a database URI.  On success stores the backend and the canonical target (a
+ * libpq conninfo string, or the SQLite file path or ":memory:") and returns 0.  On error
+ * adds one located error that shows the URI with its password redacted and returns -1.
+ */
+int
+uri_check(const char *uri, enum backend_kind *kind, char **target, struct cfg_errors *errs,
+    const char *where, const char *keyname)
+{
+	char *shown, *msg;
+	const char *path;
+
+	if (uri_is_postgres(uri)) {
+		PQconninfoOption *opts;
+		char *pqerr = NULL;
+
+		if ((opts = PQconninfoParse(uri, &pqerr)) == NULL) {
+			shown = uri_redact(uri);
+			msg = xstrdup(pqerr ? pqerr : "out of memory");
+			msg[strcspn(msg, "\n")] = '\0';
+			msg = scrub_secrets(msg, uri);
+			config_error(errs, CFG_E_URI, where, "%s: invalid PostgreSQL URI \"%s\": %s",
+			    keyname, shown, msg);
+			PQfreemem(pqerr);
+			free(shown);
+			free(msg);
+			return -1;
+		}
+		*kind = BACKEND_POSTGRES;
+		*target = pg_canonical(opts);
+		PQconninfoFree(opts);
+		return 0;
+	}
+	if (has_prefix(uri, "sqlite:")) {
+		path = uri + strlen("sqlite:");
+		if (has_prefix(path, "//"))
+			path += 2;	/* sqlite:///abs/path, the URL spelling */
+		if (strcmp(path, ":memory:") == 0 || path[0] == '/') {
+			if (path[0] == '/' && path[1] == '\0') {
+				config_error(errs, CFG_E_URI, where,
+				    "%s: \"%s\" names a directory, not a database file", keyname, uri);
+				return -1;
+			}
+			*kind = BACKEND_SQLITE;
+			*target = xstrdup(path);
+			return 0;
+		}
+		config_error(errs, CFG_E_URI, where,
+		    "%s: SQLite URI \"%s\" must name an absolute path (sqlite:/var/lib/app.db) "
+		    "or sqlite::memory:", keyname, uri);
+		return -1;
+	}
+	/* Only the part before the first colon is shown: it cannot hold a password. */
+	if (strstr(uri, "://") != NULL)
+		config_error(errs, CFG_E_URI, where, "%s: unsupported scheme \"%.*s\"; use "
+		    "postgresql://, postgres:// or sqlite:", keyname, (int)strcspn(uri, ":"), uri);
+	else
+		config_error(errs, CFG_E_URI, where, "%s: \"%.*s…\" is not a database URI; use "
+		    "postgresql://…, sqlite:/path/to/file.db or sqlite::memory:", keyname,
+		    (int)strcspn(uri, ":@"), uri);
+	return -1;
+}
+
+/* FNV-1a, 64 bits: stable across runs and machines; equality is checked separately. */
+uint64_t
+hash64(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	while (len-- > 0) {
+		h ^= *p++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}

@@ -1,0 +1,275 @@
+/* dbmd.h: the daemon's shared types and every exported prototype, one section per file. */
+
+#ifndef DBMD_H
+#define DBMD_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifndef DBMD_VERSION
+#define DBMD_VERSION "0.0.0"
+#endif
+
+#define DBMD_CONFIG_DEFAULT	"/etc/dbmd/dbmd.yaml"
+#define DBMD_NAME_MAX		32	/* environment and role names */
+
+#define ATTR_PRINTF(f, a)	__attribute__((format(printf, f, a)))
+#define ATTR_NORETURN		__attribute__((noreturn))
+
+/*
+ * Configuration.
+ *
+ * A configuration is a set of settings, each (scope, key, value, source).  The scope is
+ * daemon-wide, one environment (inherited by all its roles), or one role of one
+ * environment.  Resolution takes, for every key, the value of the highest source; within
+ * one source a role's own value beats its environment's.  See dbmd.yaml(5).
+ */
+
+/* Where a value came from, lowest precedence first. */
+enum cfg_source {
+	CFG_SRC_DEFAULT,	/* built into dbmd */
+	CFG_SRC_FILE,		/* a YAML file; later files beat earlier ones */
+	CFG_SRC_ENV,		/* an environment variable of the daemon */
+	CFG_SRC_EXPLICIT,	/* dbmd --set */
+	CFG_SRC_REQUEST,	/* a client's permitted override */
+	CFG_SRC_MAX_
+};
+
+/* How a value is written and what it holds once parsed. */
+enum cfg_type {
+	CFG_T_URI,		/* postgresql://, postgres:// or sqlite: */
+	CFG_T_PATH,		/* an absolute path */
+	CFG_T_STR,		/* free text, e.g. a group name */
+	CFG_T_INT,		/* decimal integer, range-checked */
+	CFG_T_DURATION,		/* 250ms, 5s, 2m, 1h, 1m30s; held in milliseconds */
+	CFG_T_SIZE,		/* bytes, with an optional K/M/G (binary) suffix */
+	CFG_T_BOOL,		/* true/false (also yes/no, on/off unquoted) */
+	CFG_T_MODE,		/* octal file mode such as 0660 */
+	CFG_T_LOGLEVEL,		/* debug, info, notice, warning, error */
+	CFG_T_NAMES,		/* list of user or group names (or numeric ids) */
+	CFG_T_KEYS,		/* list of role key names */
+	CFG_T_MAX_
+};
+
+/* Which struct a key's value lands in. */
+enum cfg_scope {
+	CFG_SCOPE_DAEMON,	/* struct daemon_config */
+	CFG_SCOPE_ROLE,		/* struct role_config */
+};
+
+#define CFG_K_POOL	0x01	/* defines the pool: part of the canonical form and hash */
+
+struct cfg_key {
+	const char	*name;		/* as written in YAML, dotted for nesting */
+	const char	*envname;	/* upper-case suffix of the DBMD_ variable */
+	enum cfg_type	 type;
+	enum cfg_scope	 scope;
+	size_t		 off;		/* offset of the value in its config struct */
+	const char	*def;		/* default as text, NULL: none; parsed like any source */
+	long long	 min, max;	/* inclusive range for numeric types */
+	int		 flags;
+	const char	*doc;		/* one line for --help-config and errors */
+};
+
+/* A parsed value; which member is used depends on the key's type. */
+struct cfg_value {
+	long long	  num;		/* INT, DURATION (ms), SIZE, BOOL, MODE, LOGLEVEL */
+	char		 *str;		/* URI, PATH, STR */
+	char		**list;		/* NAMES, KEYS: NULL-terminated */
+	size_t		  nlist;
+};
+
+struct cfg_setting {
+	TAILQ_ENTRY(cfg_setting) entry;
+	char			*env;	/* NULL: daemon-wide */
+	char			*role;	/* NULL: the whole environment */
+	const struct cfg_key	*key;
+	struct cfg_value	 val;
+	enum cfg_source		 src;
+	char			*where;	/* "path:line:col", "DBMD_…", "--set …" */
+};
+TAILQ_HEAD(cfg_settings, cfg_setting);
+
+/* Error classes; each problem found carries one. */
+enum cfg_errcode {
+	CFG_E_FILE,		/* a file cannot be read */
+	CFG_E_SYNTAX,		/* YAML syntax error */
+	CFG_E_STRUCTURE,	/* YAML a configuration has no use for: aliases, tags, … */
+	CFG_E_DUPLICATE,	/* the same key twice in one mapping */
+	CFG_E_UNKNOWN_KEY,	/* a key dbmd does not know */
+	CFG_E_TYPE,		/* a value of the wrong type */
+	CFG_E_RANGE,		/* a number outside its range */
+	CFG_E_DURATION,		/* a malformed duration */
+	CFG_E_SIZE,		/* a malformed byte size */
+	CFG_E_URI,		/* a malformed or unsupported database URI */
+	CFG_E_NAME,		/* an invalid environment or role name */
+	CFG_E_VARIABLE,		/* a DBMD_ variable that names nothing */
+	CFG_E_PERMISSION,	/* a file holding a password is readable by others */
+	CFG_E_MISSING,		/* a required key has no value */
+	CFG_E_CONFLICT,		/* values that contradict each other */
+	CFG_E_UNKNOWN_ENV,	/* no such environment */
+	CFG_E_UNKNOWN_ROLE,	/* no such role in the environment */
+	CFG_E_NOT_OVERRIDABLE,	/* a client override the environment does not permit */
+	CFG_E_MAX_
+};
+
+struct cfg_error {
+	TAILQ_ENTRY(cfg_error)	 entry;
+	enum cfg_errcode	 code;
+	char			*where;	/* location, as in struct cfg_setting */
+	char			*msg;	/* never holds a password */
+};
+TAILQ_HEAD(cfg_errors, cfg_error);
+
+/* A known environment or role, and where it was first named. */
+struct cfg_name {
+	TAILQ_ENTRY(cfg_name)	 entry;
+	char			*env;
+	char			*role;	/* NULL: the environment itself */
+	enum cfg_source		 src;
+};
+TAILQ_HEAD(cfg_names, cfg_name);
+
+struct daemon_config {
+	char		*socket;
+	long long	 socket_mode;
+	char		*socket_group;
+	char		*state_dir;
+	long long	 log_level;
+	long long	 max_clients;
+	long long	 max_handles_per_client;
+	long long	 max_queued_per_client;
+	long long	 max_frame_size;
+	long long	 shutdown_timeout;	/* ms */
+	const struct cfg_setting *origin[16];	/* per daemon key, in key-table order */
+};
+
+enum backend_kind {
+	BACKEND_SQLITE,		/* sqlite:/path or sqlite::memory: */
+	BACKEND_POSTGRES,	/* postgresql:// or postgres:// */
+};
+
+#define ROLE_KEYS_MAX	24
+
+/* The resolved settings of one environment/role: what the factory builds a pool from. */
+struct role_config {
+	char		*env;
+	char		*role;
+	enum backend_kind backend;
+	char		*uri;		/* as configured; may hold a password */
+	char		*target;	/* canonical backend target: conninfo or file path */
+	long long	 pool_size;
+	long long	 min_idle;
+	long long	 connect_timeout;	/* ms, as all durations below */
+	long long	 acquire_timeout;
+	long long	 idle_timeout;		/* 0: never */
+	long long	 max_lifetime;		/* 0: never */
+	long long	 statement_timeout;	/* 0: none */
+	long long	 read_only;
+	long long	 cache_size;		/* entries; 0 disables the cache */
+	long long	 cache_ttl;
+	long long	 cache_max_bytes;
+	long long	 cache_max_result_bytes;
+	struct cfg_value allow_users;
+	struct cfg_value allow_groups;
+	struct cfg_value overridable;
+	char		*canonical;	/* pool-defining settings in canonical text */
+	uint64_t	 hash;		/* of canonical */
+	/* Per key in key-table order: the setting that won, NULL for a plain default. */
+	const struct cfg_setting *origin[ROLE_KEYS_MAX];
+};
+
+/* A client's override of one key for one open. */
+struct cfg_override {
+	const char	*key;
+	const char	*value;
+};
+
+struct config {
+	struct cfg_settings	 settings;	/* every setting, in the order read */
+	struct cfg_names	 names;		/* known environments and roles */
+	struct cfg_errors	 errors;	/* problems found while loading */
+	char			*config_file;	/* the main file, read or not */
+	char		       **files;		/* the files actually read, in order */
+	size_t			 nfiles;
+	struct daemon_config	 daemon;	/* resolved daemon-wide settings */
+};
+
+/* Where the daemon's inputs come from; tests fill this in instead of the real process. */
+struct config_inputs {
+	const char		*config_file;	/* --config; NULL: $DBMD_CONFIG or default */
+	char *const		*environ;	/* variables to read; NULL: none */
+	const char *const	*sets;		/* --set arguments, NULL-terminated */
+	uid_t			 uid;		/* for per-user default paths */
+};
+
+/* config.c */
+extern const struct cfg_key cfg_keys[];
+const struct cfg_key *config_key_find(enum cfg_scope, const char *);
+const char	*config_suggest(enum cfg_scope, const char *, const char *);
+int		 config_key_index(const struct cfg_key *);
+struct config	*config_load(const struct config_inputs *);
+void		 config_free(struct config *);
+int		 config_nerrors(const struct config *);
+void		 config_errors_print(const struct cfg_errors *, FILE *);
+void		 config_errors_clear(struct cfg_errors *);
+void		 config_error(struct cfg_errors *, enum cfg_errcode, const char *,
+		    const char *, ...) ATTR_PRINTF(4, 5);
+const char	*config_errname(enum cfg_errcode);
+int		 config_parse_value(const struct cfg_key *, const char *, int,
+		    struct cfg_value *, struct cfg_errors *, const char *);
+int		 config_parse_list(const struct cfg_key *, const char *const *, size_t,
+		    struct cfg_value *, struct cfg_errors *, const char *const *);
+void		 config_value_free(struct cfg_value *);
+int		 config_add(struct config *, enum cfg_source, const char *, const char *,
+		    const struct cfg_key *, struct cfg_value *, const char *);
+int		 config_name_add(struct config *, enum cfg_source, const char *,
+		    const char *, const char *);
+int		 config_name_valid(const char *, int, struct cfg_errors *, const char *);
+int		 config_check(struct config *);
+struct role_config *config_resolve(const struct config *, const char *, const char *,
+		    const struct cfg_override *, size_t, struct cfg_errors *);
+void		 role_config_free(struct role_config *);
+bool		 role_config_equal(const struct role_config *, const struct role_config *);
+char		*config_value_text(const struct cfg_key *, const struct cfg_value *);
+void		 config_print_resolved(const struct role_config *, FILE *);
+const char	*config_source_name(enum cfg_source);
+
+/* config_file.c */
+int		 config_file_load(struct config *, const char *, int);
+
+/* config_uri.c */
+int		 uri_check(const char *, enum backend_kind *, char **, struct cfg_errors *,
+		    const char *, const char *);
+char		*uri_redact(const char *);
+bool		 uri_has_password(const char *);
+uint64_t	 hash64(const void *, size_t);
+
+/* log.c */
+void		 log_init(int);
+void		 log_setlevel(int);
+int		 log_getlevel(void);
+int		 log_level_parse(const char *);
+const char	*log_level_name(int);
+void		 log_warn(const char *, ...) ATTR_PRINTF(1, 2);
+void		 log_warnx(const char *, ...) ATTR_PRINTF(1, 2);
+void		 log_notice(const char *, ...) ATTR_PRINTF(1, 2);
+void		 log_info(const char *, ...) ATTR_PRINTF(1, 2);
+void		 log_debug(const char *, ...) ATTR_PRINTF(1, 2);
+void		 fatal(const char *, ...) ATTR_PRINTF(1, 2) ATTR_NORETURN;
+void		 fatalx(const char *, ...) ATTR_PRINTF(1, 2) ATTR_NORETURN;
+
+/* util.c */
+void		*xcalloc(size_t, size_t);
+char		*xstrdup(const char *);
+char		*xasprintf(const char *, ...) ATTR_PRINTF(1, 2);
+int		 strbuf_printf(char **, size_t *, size_t *, const char *, ...) ATTR_PRINTF(4, 5);
+unsigned	 edit_distance(const char *, const char *);
+
+#endif /* DBMD_H */

@@ -1,0 +1,107 @@
+/* util.c: allocation that cannot fail quietly, string building, small helpers. */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbmd.h"
+
+/*
+ * Running out of memory for a few dozen bytes of bookkeeping leaves the daemon with no
+ * sane way on, so these end it with a message (as OpenSMTPD's xmalloc does).  Paths that
+ * allocate per row or per client use plain malloc and fail the one request instead.
+ */
+void *
+xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (p == NULL)
+		fatal("calloc");
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		fatal("strdup");
+	return p;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		fatal("vasprintf");
+	return s;
+}
+
+/* Appends formatted text to a growing buffer (*buf, *len used, *cap allocated). */
+int
+strbuf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		size_t avail = *cap - *len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(*buf ? *buf + *len : NULL, *buf ? avail : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return -1;
+		if (*buf != NULL && (size_t)n < avail) {
+			*len += (size_t)n;
+			return 0;
+		}
+		size_t ncap = *cap ? *cap : 256;
+		while (ncap - *len <= (size_t)n)
+			ncap *= 2;
+		char *nb = realloc(*buf, ncap);
+		if (nb == NULL)
+			fatal("realloc");
+		*buf = nb;
+		*cap = ncap;
+	}
+}
+
+/* Levenshtein distance, for "did you mean" suggestions; short strings only. */
+unsigned
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	unsigned row[64], prev, tmp;
+
+	if (lb >= sizeof(row) / sizeof(row[0]) || la >= 64)
+		return 64;
+	for (j = 0; j <= lb; j++)
+		row[j] = (unsigned)j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = (unsigned)i;
+		for (j = 1; j <= lb; j++) {
+			unsigned best = prev + (a[i - 1] != b[j - 1]);
+
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			tmp = row[j];
+			row[j] = best;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
