@@ -1392,34 +1392,37 @@ role_config_equal(const struct role_config *a, const struct role_config *b)
 	return a->hash == b->hash && strcmp(a->canonical, b->canonical) == 0;
 }
 
+/* True when a source other than the defaults sets a key for the whole environment. */
+static bool
+env_configured(const struct config *cfg, const char *env)
+{
+	const struct cfg_setting *s;
+
+	TAILQ_FOREACH(s, &cfg->settings, entry)
+		if (s->src != CFG_SRC_DEFAULT && s->role == NULL && streq(s->env, env))
+			return true;
+	return false;
+}
+
 /*
- * Checks what the sources configured: every role of every environment that a file, a
- * variable or --set mentions must resolve.  The built-in environments are only checked
- * when something configures them, so a production with no database is no error until
+ * Checks what the sources configured: every role that a file, a variable or --set names
+ * must resolve, and every role of an environment they set keys for.  A built-in role
+ * nobody configured is not checked, so a production with no database is no error until
  * someone asks for it.
  */
 int
 config_check(struct config *cfg)
 {
-	const struct cfg_name *e, *r;
+	const struct cfg_name *n;
 	struct role_config *rc;
 
-	TAILQ_FOREACH(e, &cfg->names, entry) {
-		if (e->role != NULL)
+	TAILQ_FOREACH(n, &cfg->names, entry) {
+		if (n->role == NULL)
 			continue;
-		bool configured = e->src != CFG_SRC_DEFAULT;
-
-		TAILQ_FOREACH(r, &cfg->names, entry)
-			if (r->role != NULL && streq(r->env, e->env) && r->src != CFG_SRC_DEFAULT)
-				configured = true;
-		if (!configured)
+		if (n->src == CFG_SRC_DEFAULT && !env_configured(cfg, n->env))
 			continue;
-		TAILQ_FOREACH(r, &cfg->names, entry) {
-			if (r->role == NULL || !streq(r->env, e->env))
-				continue;
-			rc = config_resolve(cfg, r->env, r->role, NULL, 0, &cfg->errors);
-			role_config_free(rc);
-		}
+		rc = config_resolve(cfg, n->env, n->role, NULL, 0, &cfg->errors);
+		role_config_free(rc);
 	}
 	return config_nerrors(cfg) == 0 ? 0 : -1;
 }

@@ -1,0 +1,971 @@
+/* test_config.c: the configuration layer: sources, precedence, validation, hash. */
+
+#include <sys/stat.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dbmd.h"
+
+static char dir[PATH_MAX];
+
+static void
+setup(void)
+{
+	strcpy(dir, "/tmp/dbmd-test-config-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static void
+teardown(void)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(config, .init = setup, .fini = teardown, .timeout = 10);
+
+/* Writes dir/rel (creating dbmd.d/ as needed) with the given mode; returns its path. */
+static char *
+put(const char *rel, const char *text, mode_t mode)
+{
+	char *path = xasprintf("%s/%s", dir, rel);
+	FILE *fp;
+
+	if (strncmp(rel, "dbmd.d/", 7) == 0) {
+		char *d = xasprintf("%s/dbmd.d", dir);
+
+		mkdir(d, 0700);
+		free(d);
+	}
+	fp = fopen(path, "w");
+	cr_assert_not_null(fp, "cannot write %s", path);
+	fputs(text, fp);
+	fclose(fp);
+	chmod(path, mode);
+	return path;
+}
+
+/* Loads with dir/dbmd.yaml as the named file, the given variables and --set arguments. */
+static struct config *
+load_with(char **env, const char **sets)
+{
+	char *file = xasprintf("%s/dbmd.yaml", dir);
+	char *noenv[] = { NULL };
+	struct config_inputs in = {
+		.config_file = file,
+		.environ = env ? env : noenv,
+		.sets = sets,
+		.uid = 1000,
+	};
+	struct config *cfg;
+
+	if (access(file, F_OK) != 0)
+		free(put("dbmd.yaml", "", 0600));
+	cfg = config_load(&in);
+	free(file);
+	return cfg;
+}
+
+static struct config *
+load_yaml(const char *yaml)
+{
+	free(put("dbmd.yaml", yaml, 0600));
+	return load_with(NULL, NULL);
+}
+
+static struct role_config *
+resolve(struct config *cfg, const char *env, const char *role)
+{
+	struct cfg_errors errs;
+	struct role_config *rc;
+
+	TAILQ_INIT(&errs);
+	rc = config_resolve(cfg, env, role, NULL, 0, &errs);
+	if (rc == NULL)
+		config_errors_print(&errs, stderr);
+	config_errors_clear(&errs);
+	return rc;
+}
+
+static const struct cfg_setting *
+origin(const struct role_config *rc, const char *key)
+{
+	return rc->origin[config_key_index(config_key_find(CFG_SCOPE_ROLE, key))];
+}
+
+static void
+dump_errors(const struct config *cfg)
+{
+	config_errors_print(&cfg->errors, stderr);
+}
+
+/* The error with the code whose location ends in where_suffix, or NULL. */
+static const struct cfg_error *
+find_error(const struct cfg_errors *errs, enum cfg_errcode code, const char *where_suffix)
+{
+	const struct cfg_error *e;
+	size_t n = strlen(where_suffix);
+
+	TAILQ_FOREACH(e, errs, entry) {
+		size_t w = strlen(e->where);
+
+		if (e->code == code && w >= n && strcmp(e->where + w - n, where_suffix) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* Precedence: explicit > environment variable > file > default, for one key. */
+
+static const char *prec_yaml =
+    "environments:\n"
+    "  production:\n"
+    "    roles:\n"
+    "      primary:\n"
+    "        uri: postgresql://db.example/app\n"
+    "        pool_size: 11\n";
+
+Test(config, default_is_used_when_nothing_sets_a_key)
+{
+	struct config *cfg = load_yaml(prec_yaml);
+	struct role_config *rc = resolve(cfg, "production", "primary");
+
+	cr_assert_not_null(rc);
+	cr_assert_eq(rc->min_idle, 0);
+	cr_assert_eq(rc->cache_size, 200);
+	cr_assert_eq(rc->connect_timeout, 5000);
+	cr_assert_null(origin(rc, "min_idle") ? (origin(rc, "min_idle")->src ==
+	    CFG_SRC_DEFAULT ? NULL : origin(rc, "min_idle")) : NULL);
+	role_config_free(rc);
+	config_free(cfg);
+}
+
+Test(config, file_beats_default)
+{
+	struct config *cfg = load_yaml(prec_yaml);
+	struct role_config *rc = resolve(cfg, "production", "primary");
+	char *want = xasprintf("%s/dbmd.yaml:6:9", dir);
+
+	cr_assert_eq(rc->pool_size, 11);
+	cr_assert_eq(origin(rc, "pool_size")->src, CFG_SRC_FILE);
+	cr_assert_str_eq(origin(rc, "pool_size")->where, want);
+	free(want);
+	role_config_free(rc);
+	config_free(cfg);
+}
+
+Test(config, environment_variable_beats_file)
+{
+	char *env[] = { "DBMD_PRODUCTION_PRIMARY_POOL_SIZE=22", NULL };
+	struct config *cfg;
+	struct role_config *rc;
+
+	free(put("dbmd.yaml", prec_yaml, 0600));
+	cfg = load_with(env, NULL);
+	rc = resolve(cfg, "production", "primary");
+	cr_assert_eq(rc->pool_size, 22);
+	cr_assert_eq(origin(rc, "pool_size")->src, CFG_SRC_ENV);
+	cr_assert_str_eq(origin(rc, "pool_size")->where, "DBMD_PRODUCTION_PRIMARY_POOL_SIZE");
+	role_config_free(rc);
+	config_free(cfg);
+}
+
+Test(config, explicit_set_beats_environment_variable)
+{
+	char *env[] = { "DBMD_PRODUCTION_PRIMARY_POOL_SIZE=22", NULL };
+	const char *sets[] = { "production.primary.pool_size=33", NULL };
+	struct config *cfg;
+	struct role_config *rc;
+
+	free(put("dbmd.yaml", prec_yaml, 0600));
+	cfg = load_with(env, sets);
+	rc = resolve(cfg, "production", "primary");
+	cr_assert_eq(rc->pool_size, 33);
+	cr_assert_eq(origin(rc, "pool_size")->src, CFG_SRC_EXPLICIT);
+	role_config_free(rc);
+	config_free(cfg);
+}
+
+Test(config, request_override_beats_everything_when_permitted)
+{
+	const char *sets[] = { "production.primary.pool_size=33",
+	    "production.overridable=pool_size,statement_timeout", NULL };
+	struct cfg_override ov[] = { { "pool_size", "44" }, { "statement_timeout", "2s" } };
+	struct cfg_errors errs;
+	struct config *cfg;
+	struct role_config *rc;
+
+	free(put("dbmd.yaml", prec_yaml, 0600));
+	cfg = load_with(NULL, sets);
+	TAILQ_INIT(&errs);
+	rc = config_resolve(cfg, "production", "primary", ov, 2, &errs);
+	cr_assert_not_null(rc);
+	cr_assert_eq(rc->pool_size, 44);
+	cr_assert_eq(rc->statement_timeout, 2000);
+	role_config_free(rc);
+	config_free(cfg);
+}
+
+Test(config, within_one_source_role_beats_environment)
+{
+	struct config *cfg = load_yaml(
+	    "environments:\n"
+	    "  staging:\n"
+	    "    uri: sqlite:/srv/staging.db\n"
+	    "    pool_size: 5\n"
+	    "    roles:\n"
+	    "      primary:\n"
+	    "        pool_size: 7\n"
+	    "      reports: {}\n");
+	struct role_config *p = resolve(cfg, "staging", "primary");
+	struct role_config *r = resolve(cfg, "staging", "reports");
+
+	cr_assert_eq(config_nerrors(cfg), 0);
+	cr_assert_eq(p->pool_size, 7);
+	cr_assert_eq(r->pool_size, 5);
+	cr_assert_str_eq(r->uri, "sqlite:/srv/staging.db");
+	role_config_free(p);
+	role_config_free(r);
+	config_free(cfg);
+}
+
+Test(config, higher_source_for_environment_beats_lower_source_for_role)
+{
+	char *env[] = { "DBMD_STAGING_POOL_SIZE=9", NULL };
+	struct config *cfg;
+	struct role_config *rc;
+
+	free(put("dbmd.yaml",
+	    "environments:\n"
+	    "  staging:\n"
+	    "    uri: sqlite:/srv/staging.db\n"
+	    "    roles:\n"
+	    "      primary: {pool_size: 7}\n", 0600));
+	cfg = load_with(env, NULL);
+	rc = resolve(cfg, "staging", "primary");
+	cr_assert_eq(rc->pool_size, 9);
+	role_config_free(rc);
+	config_free(cfg);
+}
+
+Test(config, all_four_sources_in_one_resolution)
+{
+	char *env[] = { "DBMD_PRODUCTION_PRIMARY_MIN_IDLE=2", NULL };
+	const char *sets[] = { "production.primary.cache.size=50", NULL };
+	struct config *cfg;
+	struct role_config *rc;
+
+	free(put("dbmd.yaml", prec_yaml, 0600));
+	cfg = load_with(env, sets);
+	rc = resolve(cfg, "production", "primary");
+	cr_assert_eq(origin(rc, "cache.size")->src, CFG_SRC_EXPLICIT);
+	cr_assert_eq(origin(rc, "min_idle")->src, CFG_SRC_ENV);
+	cr_assert_eq(origin(rc, "pool_size")->src, CFG_SRC_FILE);
+	cr_assert_eq(origin(rc, "idle_timeout")->src, CFG_SRC_DEFAULT);
+	role_config_free(rc);
+	config_free(cfg);
+}
+
+/* Files: the main file, then dbmd.d/ in name order, later beating earlier key by key. */
+
+Test(config, dropin_files_override_key_by_key_in_name_order)
+{
+	struct config *cfg;
+	struct role_config *rc;
+
+	free(put("dbmd.yaml", prec_yaml, 0600));
+	free(put("dbmd.d/20-late.yaml",
+	    "environments: {production: {roles: {primary: {min_idle: 3}}}}\n", 0600));
+	free(put("dbmd.d/10-early.yaml",
+	    "environments: {production: {roles: {primary: {min_idle: 1, pool_size: 12}}}}\n",
+	    0600));
+	free(put("dbmd.d/30-ignored.yml", "not: [valid\n", 0600));
+	cfg = load_with(NULL, NULL);
+	dump_errors(cfg);
+	cr_assert_eq(config_nerrors(cfg), 0);
+	rc = resolve(cfg, "production", "primary");
+	cr_assert_eq(rc->pool_size, 12);	/* 10-early beats the main file */
+	cr_assert_eq(rc->min_idle, 3);		/* 20-late beats 10-early */
+	cr_assert_str_eq(rc->uri, "postgresql://db.example/app");	/* main file kept */
+	cr_assert_eq(cfg->nfiles, 3);
+	role_config_free(rc);
+	config_free(cfg);
+}
+
+Test(config, per_environment_dropin_file)
+{
+	struct config *cfg;
+	struct role_config *rc;
+
+	free(put("dbmd.d/production.yaml",
+	    "environments:\n"
+	    "  production:\n"
+	    "    uri: postgresql://db.example/app\n"
+	    "    roles:\n"
+	    "      read_only:\n"
+	    "        uri: postgresql://replica.example/app\n", 0600));
+	cfg = load_with(NULL, NULL);
+	cr_assert_eq(config_nerrors(cfg), 0);
+	rc = resolve(cfg, "production", "read_only");
+	cr_assert_str_eq(rc->uri, "postgresql://replica.example/app");
+	cr_assert_eq(rc->read_only, 1, "the built-in read_only role is read-only");
+	role_config_free(rc);
+	config_free(cfg);
+}
+
+Test(config, missing_default_file_is_not_an_error)
+{
+	char *env[] = { NULL };
+	struct config_inputs in = { .environ = env, .uid = 1000 };
+	struct config *cfg;
+	struct role_config *rc;
+
+	/* /etc/dbmd/dbmd.yaml does not exist on the test machine: the defaults serve. */
+	if (access(DBMD_CONFIG_DEFAULT, F_OK) == 0)
+		cr_skip_test("%s exists on this machine", DBMD_CONFIG_DEFAULT);
+	cfg = config_load(&in);
+	cr_assert_eq(config_nerrors(cfg), 0);
+	rc = resolve(cfg, "development", "primary");
+	cr_assert_str_eq(rc->uri, "sqlite:/tmp/dbmd-1000/development.db");
+	role_config_free(rc);
+	config_free(cfg);
+}
+
+Test(config, missing_named_file_is_an_error)
+{
+	char *env[] = { NULL };
+	char *file = xasprintf("%s/nope.yaml", dir);
+	struct config_inputs in = { .config_file = file, .environ = env, .uid = 1000 };
+	struct config *cfg = config_load(&in);
+
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_FILE, "nope.yaml"));
+	config_free(cfg);
+	free(file);
+}
+
+Test(config, dbmd_config_variable_names_the_file)
+{
+	char *file = put("other.yaml", prec_yaml, 0600);
+	char *var = xasprintf("DBMD_CONFIG=%s", file);
+	char *env[] = { var, NULL };
+	struct config_inputs in = { .environ = env, .uid = 1000 };
+	struct config *cfg = config_load(&in);
+	struct role_config *rc = resolve(cfg, "production", "primary");
+
+	cr_assert_not_null(rc);
+	cr_assert_eq(rc->pool_size, 11);
+	role_config_free(rc);
+	config_free(cfg);
+	free(var);
+	free(file);
+}
+
+/* Built-in defaults. */
+
+Test(config, builtin_environments_work_with_no_configuration)
+{
+	char *env[] = { "STATE_DIRECTORY=/var/lib/dbmd:/var/lib/other", NULL };
+	struct config *cfg = load_with(env, NULL);
+	struct role_config *dev = resolve(cfg, "development", "primary");
+	struct role_config *test = resolve(cfg, "test", "primary");
+	struct role_config *ro = resolve(cfg, "development", "read_only");
+
+	cr_assert_eq(config_nerrors(cfg), 0);
+	cr_assert_str_eq(dev->uri, "sqlite:/var/lib/dbmd/development.db");
+	cr_assert_eq(dev->backend, BACKEND_SQLITE);
+	cr_assert_str_eq(test->uri, "sqlite::memory:");
+	cr_assert_eq(ro->read_only, 1);
+	cr_assert_eq(dev->read_only, 0);
+	role_config_free(dev);
+	role_config_free(test);
+	role_config_free(ro);
+	config_free(cfg);
+}
+
+Test(config, state_dir_falls_back_to_xdg_state_home)
+{
+	char *env[] = { "XDG_STATE_HOME=/home/u/.local/state", "XDG_RUNTIME_DIR=/run/user/1000",
+	    NULL };
+	struct config *cfg = load_with(env, NULL);
+
+	cr_assert_str_eq(cfg->daemon.state_dir, "/home/u/.local/state/dbmd");
+	cr_assert_str_eq(cfg->daemon.socket, "/run/user/1000/dbmd.sock");
+	config_free(cfg);
+}
+
+Test(config, production_without_uri_names_the_key_and_the_variable)
+{
+	struct config *cfg = load_with(NULL, NULL);
+	struct cfg_errors errs;
+	const struct cfg_error *e;
+
+	cr_assert_eq(config_nerrors(cfg), 0, "an unconfigured production is not an error");
+	TAILQ_INIT(&errs);
+	cr_assert_null(config_resolve(cfg, "production", "primary", NULL, 0, &errs));
+	e = find_error(&errs, CFG_E_MISSING, "production/primary");
+	cr_assert_not_null(e);
+	cr_assert_not_null(strstr(e->msg, "environments.production.roles.primary.uri"));
+	cr_assert_not_null(strstr(e->msg, "DBMD_PRODUCTION_PRIMARY_URI"));
+	config_errors_clear(&errs);
+	config_free(cfg);
+}
+
+/* Variables and --set. */
+
+Test(config, variable_names_split_into_environment_role_and_key)
+{
+	char *env[] = {
+		"DBMD_PRODUCTION_READ_ONLY_POOL_SIZE=40",
+		"DBMD_PRODUCTION_URI=postgresql://db/app",
+		"DBMD_PRODUCTION_READ_ONLY_CACHE_MAX_BYTES=2M",
+		"DBMD_STAGING_URI=sqlite:/srv/staging.db",
+		"DBMD_SOCKET=/run/x/dbmd.sock",
+		"DBMD_MAX_CLIENTS=99",
+		"OTHER=ignored",
+		NULL
+	};
+	struct config *cfg = load_with(env, NULL);
+	struct role_config *ro, *st;
+
+	dump_errors(cfg);
+	cr_assert_eq(config_nerrors(cfg), 0);
+	ro = resolve(cfg, "production", "read_only");
+	cr_assert_eq(ro->pool_size, 40);
+	cr_assert_eq(ro->cache_max_bytes, 2 * 1024 * 1024);
+	cr_assert_str_eq(ro->uri, "postgresql://db/app");
+	st = resolve(cfg, "staging", "primary");
+	cr_assert_not_null(st, "an environment made by variables has the role primary");
+	cr_assert_str_eq(cfg->daemon.socket, "/run/x/dbmd.sock");
+	cr_assert_eq(cfg->daemon.max_clients, 99);
+	role_config_free(ro);
+	role_config_free(st);
+	config_free(cfg);
+}
+
+Test(config, no_key_variable_name_is_a_role_plus_another_key)
+{
+	const struct cfg_key *a, *b;
+
+	for (a = cfg_keys; a->name != NULL; a++) {
+		for (b = cfg_keys; b->name != NULL; b++) {
+			size_t la = strlen(a->envname), lb = strlen(b->envname);
+
+			if (a == b || a->scope != CFG_SCOPE_ROLE || b->scope != CFG_SCOPE_ROLE)
+				continue;
+			cr_assert(!(la > lb && a->envname[la - lb - 1] == '_' &&
+			    strcmp(a->envname + la - lb, b->envname) == 0),
+			    "%s ends in _%s: variable names would be ambiguous", a->envname,
+			    b->envname);
+		}
+	}
+}
+
+Test(config, bad_variables_are_reported_by_name)
+{
+	char *env[] = {
+		"DBMD_PRODUCTION_PRIMARY_POOLSIZE=4",
+		"DBMD_PRODUCTION_PRIMARY_POOL_SIZE=many",
+		"DBMD_NOPE=1",
+		NULL
+	};
+	struct config *cfg = load_with(env, NULL);
+	const struct cfg_error *e;
+
+	e = find_error(&cfg->errors, CFG_E_VARIABLE, "DBMD_PRODUCTION_PRIMARY_POOLSIZE");
+	cr_assert_not_null(e);
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_TYPE,
+	    "DBMD_PRODUCTION_PRIMARY_POOL_SIZE"));
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_VARIABLE, "DBMD_NOPE"));
+	config_free(cfg);
+}
+
+Test(config, set_paths_for_daemon_environment_and_role)
+{
+	const char *sets[] = {
+		"daemon.log_level=debug",
+		"staging.uri=sqlite:/srv/s.db",
+		"staging.cache.ttl=5s",
+		"staging.read_only.pool_size=3",
+		"staging.read_only=true",
+		NULL
+	};
+	struct config *cfg = load_with(NULL, sets);
+	struct role_config *p, *ro;
+
+	dump_errors(cfg);
+	cr_assert_eq(config_nerrors(cfg), 0);
+	cr_assert_eq(cfg->daemon.log_level, 7);
+	p = resolve(cfg, "staging", "primary");
+	ro = resolve(cfg, "staging", "read_only");
+	cr_assert_eq(p->cache_ttl, 5000);
+	cr_assert_eq(p->read_only, 1, "staging.read_only=true is the key for the environment");
+	cr_assert_eq(ro->pool_size, 3);
+	role_config_free(p);
+	role_config_free(ro);
+	config_free(cfg);
+}
+
+Test(config, bad_set_arguments_are_reported)
+{
+	const char *sets[] = { "production.primary.pool_size", "daemon.sockett=/x",
+	    "production.primary.pool_sise=3", "Prod.uri=sqlite:/x", NULL };
+	struct config *cfg = load_with(NULL, sets);
+	const struct cfg_error *e;
+
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_SYNTAX,
+	    "--set production.primary.pool_size"));
+	e = find_error(&cfg->errors, CFG_E_UNKNOWN_KEY, "--set daemon.sockett");
+	cr_assert_not_null(e);
+	cr_assert_not_null(strstr(e->msg, "did you mean socket"));
+	e = find_error(&cfg->errors, CFG_E_UNKNOWN_KEY, "--set production.primary.pool_sise");
+	cr_assert_not_null(e);
+	cr_assert_not_null(strstr(e->msg, "did you mean pool_size"));
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_NAME, "--set Prod.uri"));
+	config_free(cfg);
+}
+
+/* Validation: every class, each at its exact place. */
+
+/*
+ * Criterion hands parameters to a fresh process where pointers into the test binary do
+ * not hold, so the cases carry their text inline.
+ */
+struct bad_case {
+	char			name[32];
+	char			yaml[256];
+	enum cfg_errcode	code;
+	char			where[32];	/* suffix of the location */
+	char			needle[48];	/* in the message, or "" */
+};
+
+#define ENV_PRIMARY	"environments:\n  production:\n    roles:\n      primary:\n"
+
+static const struct bad_case bad_cases[] = {
+	{ "syntax", "environments:\n  production: [\n", CFG_E_SYNTAX, ":3:1", "" },
+	{ "syntax_tab", "daemon:\n\tsocket: /x\n", CFG_E_SYNTAX, ":2:1", "" },
+	{ "alias", "daemon: &d {socket: /x}\nenvironments: *d\n", CFG_E_STRUCTURE, ":1:9",
+	  "anchors" },
+	{ "tag", "daemon:\n  log_level: !!str info\n", CFG_E_STRUCTURE, ":2:14", "tags" },
+	{ "two_documents", "daemon: {}\n---\ndaemon: {}\n", CFG_E_STRUCTURE, ":2:1",
+	  "second YAML document" },
+	{ "nesting", "environments: {a: {roles: {b: {cache: {x: [[[[[1]]]]]}}}}}\n",
+	  CFG_E_STRUCTURE, ":1:45", "nested" },
+	{ "duplicate", ENV_PRIMARY "        pool_size: 3\n        pool_size: 4\n",
+	  CFG_E_DUPLICATE, ":6:9", "first at line 5" },
+	{ "unknown_key", ENV_PRIMARY "        pool_sise: 3\n", CFG_E_UNKNOWN_KEY, ":5:9",
+	  "did you mean pool_size" },
+	{ "unknown_nested_key", ENV_PRIMARY "        cache:\n          siz: 3\n",
+	  CFG_E_UNKNOWN_KEY, ":6:11", "did you mean cache.size" },
+	{ "unknown_top_key", "production:\n  uri: sqlite:/x\n", CFG_E_UNKNOWN_KEY, ":1:1",
+	  "environments:" },
+	{ "quoted_int", ENV_PRIMARY "        pool_size: \"30\"\n", CFG_E_TYPE, ":5:20",
+	  "quoted" },
+	{ "quoted_bool", ENV_PRIMARY "        read_only: \"on\"\n", CFG_E_TYPE, ":5:20",
+	  "quoted" },
+	{ "word_for_int", ENV_PRIMARY "        pool_size: lots\n", CFG_E_TYPE, ":5:20", "" },
+	{ "list_for_value", ENV_PRIMARY "        pool_size: [1]\n", CFG_E_TYPE, ":5:20",
+	  "single value" },
+	{ "value_for_list", ENV_PRIMARY "        overridable: pool_size\n", CFG_E_TYPE,
+	  ":5:22", "list" },
+	{ "null_value", ENV_PRIMARY "        pool_size:\n", CFG_E_MISSING, ":5:19", "no value" },
+	{ "range_high", ENV_PRIMARY "        pool_size: 1001\n", CFG_E_RANGE, ":5:20",
+	  "1..1000" },
+	{ "range_low", ENV_PRIMARY "        pool_size: 0\n", CFG_E_RANGE, ":5:20", "" },
+	{ "range_duration", ENV_PRIMARY "        connect_timeout: 1h\n", CFG_E_RANGE, ":5:26",
+	  "10ms..10m" },
+	{ "duration_unit", ENV_PRIMARY "        idle_timeout: 30\n", CFG_E_DURATION, ":5:23", "" },
+	{ "duration_word", ENV_PRIMARY "        idle_timeout: 5 minutes\n", CFG_E_DURATION,
+	  ":5:23", "" },
+	{ "size", ENV_PRIMARY "        cache:\n          max_bytes: 12X\n", CFG_E_SIZE,
+	  ":6:22", "" },
+	{ "uri_scheme", ENV_PRIMARY "        uri: mysql://db/app\n", CFG_E_URI, ":5:14",
+	  "unsupported scheme" },
+	{ "uri_relative_sqlite", ENV_PRIMARY "        uri: sqlite:app.db\n", CFG_E_URI,
+	  ":5:14", "absolute" },
+	{ "uri_bad_postgres", ENV_PRIMARY "        uri: postgresql://db/app?colour=blue\n",
+	  CFG_E_URI, ":5:14", "invalid PostgreSQL URI" },
+	{ "env_name", "environments:\n  Prod_1:\n    uri: sqlite:/x\n", CFG_E_NAME, ":2:3", "" },
+	{ "reserved_env_name", "environments:\n  daemon: {}\n", CFG_E_NAME, ":2:3",
+	  "reserved" },
+	{ "role_name", "environments:\n  p:\n    roles:\n      Primary: {}\n", CFG_E_NAME,
+	  ":4:7", "" },
+	{ "overridable_unknown", "environments:\n  p:\n    overridable: [pool_size, urri]\n",
+	  CFG_E_UNKNOWN_KEY, ":3:30", "did you mean uri" },
+	{ "overridable_itself", "environments:\n  p:\n    overridable: [overridable]\n",
+	  CFG_E_CONFLICT, ":3:19", "" },
+	{ "bad_user", "environments:\n  p:\n    allow:\n      users: [\"a b\"]\n", CFG_E_TYPE,
+	  ":4:15", "" },
+	{ "conflict", "environments:\n  p:\n    uri: sqlite:/x\n    min_idle: 20\n"
+	  "    pool_size: 5\n", CFG_E_CONFLICT, "p/primary", "min_idle" },
+	{ "missing_uri", "environments:\n  p:\n    pool_size: 5\n", CFG_E_MISSING,
+	  "p/primary", "DBMD_P_PRIMARY_URI" },
+	{ "not_a_mapping", "environments:\n  p: [1, 2]\n", CFG_E_TYPE, ":2:6", "mapping" },
+	{ "bad_mode", "daemon:\n  socket_mode: 0999\n", CFG_E_TYPE, ":2:16", "octal" },
+	{ "bad_log_level", "daemon:\n  log_level: loud\n", CFG_E_TYPE, ":2:14", "" },
+	{ "relative_socket", "daemon:\n  socket: dbmd.sock\n", CFG_E_TYPE, ":2:11",
+	  "absolute" },
+};
+
+ParameterizedTestParameters(config, each_error_class_is_located)
+{
+	return cr_make_param_array(struct bad_case, bad_cases,
+	    sizeof(bad_cases) / sizeof(bad_cases[0]));
+}
+
+ParameterizedTest(const struct bad_case *c, config, each_error_class_is_located)
+{
+	struct config *cfg = load_yaml(c->yaml);
+	const struct cfg_error *e = find_error(&cfg->errors, c->code, c->where);
+
+	if (e == NULL)
+		dump_errors(cfg);
+	cr_assert_not_null(e, "%s: no %s error at %s", c->name, config_errname(c->code),
+	    c->where);
+	if (c->needle[0] != '\0')
+		cr_assert_not_null(strstr(e->msg, c->needle), "%s: \"%s\" lacks \"%s\"", c->name,
+		    e->msg, c->needle);
+	config_free(cfg);
+}
+
+Test(config, all_problems_are_collected_not_just_the_first)
+{
+	struct config *cfg = load_yaml(
+	    "daemon:\n"
+	    "  log_level: loud\n"
+	    "environments:\n"
+	    "  production:\n"
+	    "    roles:\n"
+	    "      primary:\n"
+	    "        uri: postgresql://db/app\n"
+	    "        pool_size: 0\n"
+	    "        idle_timeout: soon\n"
+	    "        colour: blue\n");
+
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_TYPE, ":2:14"));
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_RANGE, ":8:20"));
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_DURATION, ":9:23"));
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_UNKNOWN_KEY, ":10:9"));
+	cr_assert_eq(config_nerrors(cfg), 4);
+	config_free(cfg);
+}
+
+Test(config, values_are_typed_by_key_not_by_yaml)
+{
+	struct config *cfg = load_yaml(
+	    ENV_PRIMARY
+	    "        uri: \"sqlite:/srv/app.db\"\n"
+	    "        read_only: yes\n"
+	    "        statement_timeout: 1m30s\n"
+	    "        cache: {max_bytes: 16MiB, ttl: 250ms}\n"
+	    "daemon:\n"
+	    "  socket_mode: 0660\n"
+	    "  socket_group: \"123\"\n");
+	struct role_config *rc;
+
+	dump_errors(cfg);
+	cr_assert_eq(config_nerrors(cfg), 0);
+	rc = resolve(cfg, "production", "primary");
+	cr_assert_eq(rc->read_only, 1);
+	cr_assert_eq(rc->statement_timeout, 90000);
+	cr_assert_eq(rc->cache_max_bytes, 16 * 1024 * 1024);
+	cr_assert_eq(rc->cache_ttl, 250);
+	cr_assert_eq(cfg->daemon.socket_mode, 0660);
+	cr_assert_str_eq(cfg->daemon.socket_group, "123");
+	role_config_free(rc);
+	config_free(cfg);
+}
+
+/* Passwords. */
+
+Test(config, group_readable_file_with_password_is_refused)
+{
+	struct config *cfg;
+
+	free(put("dbmd.yaml", ENV_PRIMARY "        uri: postgresql://app:hunter22@db/app\n",
+	    0640));
+	cfg = load_with(NULL, NULL);
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_PERMISSION, ":5:14"));
+	config_free(cfg);
+	free(put("dbmd.yaml", ENV_PRIMARY "        uri: postgresql://app:hunter22@db/app\n",
+	    0600));
+	cfg = load_with(NULL, NULL);
+	cr_assert_eq(config_nerrors(cfg), 0, "mode 0600 is fine");
+	config_free(cfg);
+	free(put("dbmd.yaml", ENV_PRIMARY "        uri: postgresql://app@db/app\n", 0644));
+	cfg = load_with(NULL, NULL);
+	cr_assert_eq(config_nerrors(cfg), 0, "no password, any mode");
+	config_free(cfg);
+}
+
+Test(config, redaction_masks_every_password)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "postgresql://app:hunter22@db/app", "postgresql://app:********@db/app" },
+		{ "postgres://app@db/app?password=hunter22&sslmode=require",
+		  "postgres://app@db/app?password=********&sslmode=require" },
+		{ "postgresql://a:b%40c@h1:5432,h2:5433/app?target_session_attrs=read-write",
+		  "postgresql://a:********@h1:5432,h2:5433/app?target_session_attrs=read-write" },
+		{ "postgresql://db/app", "postgresql://db/app" },
+		{ "sqlite:/srv/app.db", "sqlite:/srv/app.db" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *r = uri_redact(cases[i].in);
+
+		cr_assert_str_eq(r, cases[i].out);
+		free(r);
+	}
+	cr_assert(uri_has_password("postgresql://a:x@h/d"));
+	cr_assert(uri_has_password("postgresql://h/d?password=x"));
+	cr_assert(!uri_has_password("postgresql://a@h/d"));
+}
+
+Test(config, errors_and_resolution_never_show_a_password)
+{
+	char *env[] = {
+		"DBMD_PRODUCTION_PRIMARY_URI=postgresql://app:hunter22@db:notaport/app",
+		"DBMD_PRODUCTION_READ_ONLY_URI=postgresql://app@db/app?password=hunter22&x",
+		"DBMD_STAGING_URI=postgres://app:hunter22@db/app",
+		/* libpq quotes the whole URI in this error. */
+		"DBMD_PRODUCTION_SECONDARY_URI=postgresql://app:hunter22@[db/app",
+		NULL
+	};
+	struct config *cfg = load_with(env, NULL);
+	struct role_config *rc;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	config_errors_print(&cfg->errors, fp);
+	rc = resolve(cfg, "staging", "primary");
+	cr_assert_not_null(rc);
+	config_print_resolved(rc, fp);
+	fclose(fp);
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_URI, "DBMD_PRODUCTION_SECONDARY_URI"));
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_URI, "DBMD_PRODUCTION_READ_ONLY_URI"));
+	cr_assert_not_null(strstr(buf, "postgres://app:********@db/app"));
+	cr_assert_null(strstr(buf, "hunter22"), "password shown in:\n%s", buf);
+	free(buf);
+	role_config_free(rc);
+	config_free(cfg);
+}
+
+/* Overrides. */
+
+Test(config, overrides_outside_the_permitted_list_are_refused)
+{
+	const char *sets[] = { "test.overridable=pool_size", NULL };
+	struct cfg_override bad[] = { { "uri", "sqlite:/tmp/other.db" } };
+	struct cfg_override unknown[] = { { "pool_sise", "3" } };
+	struct cfg_override never[] = { { "overridable", "uri" } };
+	struct config *cfg = load_with(NULL, sets);
+	struct cfg_errors errs;
+	const struct cfg_error *e;
+
+	TAILQ_INIT(&errs);
+	cr_assert_null(config_resolve(cfg, "test", "primary", bad, 1, &errs));
+	e = find_error(&errs, CFG_E_NOT_OVERRIDABLE, "override uri");
+	cr_assert_not_null(e);
+	cr_assert_not_null(strstr(e->msg, "test"));
+	cr_assert_null(config_resolve(cfg, "test", "primary", unknown, 1, &errs));
+	cr_assert_not_null(find_error(&errs, CFG_E_UNKNOWN_KEY, "override pool_sise"));
+	cr_assert_null(config_resolve(cfg, "test", "primary", never, 1, &errs));
+	cr_assert_not_null(find_error(&errs, CFG_E_NOT_OVERRIDABLE, "override overridable"));
+	cr_assert_null(config_resolve(cfg, "development", "primary",
+	    (struct cfg_override[]){ { "pool_size", "2" } }, 1, &errs),
+	    "development permits nothing by default");
+	config_errors_clear(&errs);
+	config_free(cfg);
+}
+
+Test(config, override_values_are_validated)
+{
+	const char *sets[] = { "test.overridable=pool_size", NULL };
+	struct cfg_override ov[] = { { "pool_size", "5000" } };
+	struct config *cfg = load_with(NULL, sets);
+	struct cfg_errors errs;
+
+	TAILQ_INIT(&errs);
+	cr_assert_null(config_resolve(cfg, "test", "primary", ov, 1, &errs));
+	cr_assert_not_null(find_error(&errs, CFG_E_RANGE, "override pool_size"));
+	config_errors_clear(&errs);
+	config_free(cfg);
+}
+
+Test(config, unknown_environment_and_role_are_specific_errors)
+{
+	struct config *cfg = load_with(NULL, NULL);
+	struct cfg_errors errs;
+	const struct cfg_error *e;
+
+	TAILQ_INIT(&errs);
+	cr_assert_null(config_resolve(cfg, "staging", "primary", NULL, 0, &errs));
+	e = find_error(&errs, CFG_E_UNKNOWN_ENV, "staging/primary");
+	cr_assert_not_null(e);
+	cr_assert_not_null(strstr(e->msg, "development, test, production"));
+	cr_assert_null(config_resolve(cfg, "development", "reports", NULL, 0, &errs));
+	cr_assert_not_null(find_error(&errs, CFG_E_UNKNOWN_ROLE, "development/reports"));
+	config_errors_clear(&errs);
+	config_free(cfg);
+}
+
+/* The hash. */
+
+static uint64_t
+hash_of(const char *yaml, const char *env, const char *role, char **canonical)
+{
+	struct config *cfg = load_yaml(yaml);
+	struct role_config *rc;
+	uint64_t h;
+
+	dump_errors(cfg);
+	cr_assert_eq(config_nerrors(cfg), 0);
+	rc = resolve(cfg, env, role);
+	cr_assert_not_null(rc);
+	h = rc->hash;
+	if (canonical != NULL)
+		*canonical = xstrdup(rc->canonical);
+	role_config_free(rc);
+	config_free(cfg);
+	return h;
+}
+
+Test(config, names_that_resolve_alike_share_a_hash)
+{
+	struct config *cfg = load_yaml(
+	    "environments:\n"
+	    "  staging:\n"
+	    "    uri: postgresql://db/app\n"
+	    "    roles:\n"
+	    "      primary: {}\n"
+	    "      reports: {}\n"
+	    "  qa:\n"
+	    "    roles:\n"
+	    "      main: {uri: postgres://db/app}\n");
+	struct role_config *a = resolve(cfg, "staging", "primary");
+	struct role_config *b = resolve(cfg, "staging", "reports");
+	struct role_config *c = resolve(cfg, "qa", "main");
+
+	cr_assert(role_config_equal(a, b));
+	cr_assert(role_config_equal(a, c), "postgres:// and postgresql:// are one scheme");
+	cr_assert_eq(a->hash, c->hash);
+	role_config_free(a);
+	role_config_free(b);
+	role_config_free(c);
+	config_free(cfg);
+}
+
+Test(config, key_order_and_explicit_defaults_do_not_change_the_hash)
+{
+	char *c1, *c2, *c3;
+	uint64_t h1 = hash_of(ENV_PRIMARY
+	    "        uri: postgresql://db/app?sslmode=require&application_name=x\n"
+	    "        pool_size: 10\n"
+	    "        cache: {size: 200, ttl: 60s}\n", "production", "primary", &c1);
+	uint64_t h2 = hash_of(ENV_PRIMARY
+	    "        cache: {ttl: 1m, size: 200}\n"
+	    "        uri: postgresql://db/app?application_name=x&sslmode=require\n",
+	    "production", "primary", &c2);
+	uint64_t h3 = hash_of(ENV_PRIMARY
+	    "        uri: postgresql://db/app?application_name=x&sslmode=require\n"
+	    "        idle_timeout: 600s\n"
+	    "        max_lifetime: 60m\n"
+	    "        statement_timeout: 0\n", "production", "primary", &c3);
+
+	cr_assert_str_eq(c1, c2);
+	cr_assert_str_eq(c1, c3);
+	cr_assert_eq(h1, h2);
+	cr_assert_eq(h1, h3);
+	free(c1);
+	free(c2);
+	free(c3);
+}
+
+Test(config, access_lists_are_not_part_of_the_hash)
+{
+	uint64_t h1 = hash_of(ENV_PRIMARY "        uri: sqlite:/srv/a.db\n", "production",
+	    "primary", NULL);
+	uint64_t h2 = hash_of(ENV_PRIMARY "        uri: sqlite:/srv/a.db\n"
+	    "        allow: {users: [app]}\n        overridable: [pool_size]\n", "production",
+	    "primary", NULL);
+
+	cr_assert_eq(h1, h2);
+}
+
+Test(config, every_pool_defining_difference_changes_the_hash)
+{
+	static const char *const variants[] = {
+		"uri: sqlite:/srv/b.db",
+		"uri: postgresql://db/app",
+		"pool_size: 11",
+		"min_idle: 1",
+		"connect_timeout: 6s",
+		"acquire_timeout: 11s",
+		"idle_timeout: 11m",
+		"max_lifetime: 2h",
+		"statement_timeout: 1s",
+		"read_only: true",
+		"cache: {size: 201}",
+		"cache: {ttl: 61s}",
+		"cache: {max_bytes: 65M}",
+		"cache: {max_result_bytes: 2M}",
+	};
+	const struct cfg_key *k;
+	size_t i, j, npool = 0;
+	uint64_t base, h[sizeof(variants) / sizeof(variants[0])];
+	char *yaml;
+
+	for (k = cfg_keys; k->name != NULL; k++)
+		npool += (k->flags & CFG_K_POOL) != 0;
+	cr_assert_eq(npool + 1, sizeof(variants) / sizeof(variants[0]),
+	    "a variant for every pool-defining key (two for uri)");
+	base = hash_of(ENV_PRIMARY "        uri: sqlite:/srv/a.db\n", "production", "primary",
+	    NULL);
+	for (i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+		if (strncmp(variants[i], "uri:", 4) == 0)
+			yaml = xasprintf(ENV_PRIMARY "        %s\n", variants[i]);
+		else
+			yaml = xasprintf(ENV_PRIMARY "        uri: sqlite:/srv/a.db\n        %s\n",
+			    variants[i]);
+		h[i] = hash_of(yaml, "production", "primary", NULL);
+		free(yaml);
+		cr_assert_neq(h[i], base, "%s did not change the hash", variants[i]);
+		for (j = 0; j < i; j++)
+			cr_assert_neq(h[i], h[j], "%s and %s hash alike", variants[i], variants[j]);
+	}
+}
+
+Test(config, equality_is_decided_by_the_canonical_form_not_the_hash)
+{
+	struct config *cfg = load_yaml(ENV_PRIMARY "        uri: sqlite:/srv/a.db\n");
+	struct role_config *a = resolve(cfg, "production", "primary");
+	struct role_config *b = resolve(cfg, "production", "primary");
+
+	cr_assert(role_config_equal(a, b));
+	free(b->canonical);
+	b->canonical = xstrdup("backend=sqlite\ntarget=/srv/other.db\n");	/* same hash */
+	cr_assert(!role_config_equal(a, b), "a hash collision must not make two pools one");
+	role_config_free(a);
+	role_config_free(b);
+	config_free(cfg);
+}
+
+Test(config, hash_is_stable_across_runs)
+{
+	/* The hash is shown to operators and compared across reloads: it must not move. */
+	cr_assert_eq(hash64("", 0), 0xcbf29ce484222325ULL);
+	cr_assert_eq(hash64("a", 1), 0xaf63dc4c8601ec8cULL);
+}
