@@ -83,7 +83,7 @@ TEST_RUN ?=
 check: $(B)/dbmd $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \
 		echo "== $$t"; \
-		DBMD_BIN=$(abspath $(B)/dbmd) $(TEST_RUN) $$t $(TEST_ARGS) || fail=1; \
+		TEST_DBMD_BIN=$(abspath $(B)/dbmd) $(TEST_RUN) $$t $(TEST_ARGS) || fail=1; \
 	done; exit $$fail
 
 asan:

@@ -1406,9 +1406,9 @@ env_configured(const struct config *cfg, const char *env)
 
 /*
  * Checks what the sources configured: every role that a file, a variable or --set names
- * must resolve, and every role of an environment they set keys for.  A built-in role
- * nobody configured is not checked, so a production with no database is no error until
- * someone asks for it.
+ * must resolve, and so must the primary role of an environment they set keys for.  A
+ * built-in role nobody configured is not checked, so a production with no database is
+ * no error until someone asks for it.
  */
 int
 config_check(struct config *cfg)
@@ -1419,7 +1419,8 @@ config_check(struct config *cfg)
 	TAILQ_FOREACH(n, &cfg->names, entry) {
 		if (n->role == NULL)
 			continue;
-		if (n->src == CFG_SRC_DEFAULT && !env_configured(cfg, n->env))
+		if (n->src == CFG_SRC_DEFAULT &&
+		    (strcmp(n->role, "primary") != 0 || !env_configured(cfg, n->env)))
 			continue;
 		rc = config_resolve(cfg, n->env, n->role, NULL, 0, &cfg->errors);
 		role_config_free(rc);
