@@ -77,13 +77,20 @@ $(B)/tests/%: tests/%.c $(B)/libdbmd.a
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(B)/libdbmd.a \
 		$(PKG_LIBS) $(CRITERION_LIBS)
 
-# Every test program runs even when an earlier one fails; the target fails if any did.
-# TEST_RUN prefixes each run (valgrind uses it).
+# Every test program runs even when an earlier one fails; the target fails if any did,
+# or if a sanitizer or valgrind (TEST_RUN) reported anything, even from a child process
+# whose test had passed.
 TEST_RUN ?=
+REPORT_RE = ERROR: (Leak|Address)Sanitizer|runtime error:|^==[0-9]+== [^ ]
 check: $(B)/dbmd $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \
 		echo "== $$t"; \
-		TEST_DBMD_BIN=$(abspath $(B)/dbmd) $(TEST_RUN) $$t $(TEST_ARGS) || fail=1; \
+		TEST_DBMD_BIN=$(abspath $(B)/dbmd) $(TEST_RUN) $$t $(TEST_ARGS) >$$t.log 2>&1 \
+			|| fail=1; \
+		cat $$t.log; \
+		if grep -Eq '$(REPORT_RE)' $$t.log; then \
+			echo "$$t: memory error reported above" >&2; fail=1; \
+		fi; \
 	done; exit $$fail
 
 asan:

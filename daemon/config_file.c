@@ -356,9 +356,12 @@ walk_key(struct yfile *yf, const struct ynode *kn, const struct ynode *vn,
 			items[i] = vn->kids[i]->text ? vn->kids[i]->text : "";
 		}
 		if (rc == 0 && config_parse_list(k, items, vn->nkids, &v, &yf->cfg->errors,
-		    wheres) == 0)
-			config_add(yf->cfg, CFG_SRC_FILE, env, role, k, &v,
-			    where_at(yf, kn->line, kn->col));
+		    wheres) == 0) {
+			char *kwhere = where_at(yf, kn->line, kn->col);
+
+			config_add(yf->cfg, CFG_SRC_FILE, env, role, k, &v, kwhere);
+			free(kwhere);
+		}
 		for (i = 0; i < vn->nkids; i++)
 			free((char *)wheres[i]);
 		free(wheres);

@@ -54,8 +54,10 @@ slurp(const char *path)
 	cr_assert_not_null(fp);
 	len = getdelim(&buf, &cap, '\0', fp);
 	fclose(fp);
-	if (buf == NULL || (ssize_t)len < 0)
+	if (buf == NULL || (ssize_t)len < 0) {
+		free(buf);
 		return xstrdup("");
+	}
 	return buf;
 }
 
