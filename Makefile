@@ -85,7 +85,7 @@ REPORT_RE = ERROR: (Leak|Address)Sanitizer|runtime error:|^==[0-9]+== [^ ]
 check: $(B)/dbmd $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \
 		echo "== $$t"; \
-		TEST_DBMD_BIN=$(abspath $(B)/dbmd) $(TEST_RUN) $$t $(TEST_ARGS) >$$t.log 2>&1 \
+		TEST_DBMD_BIN=$(abspath $(B)/dbmd) TEST_SRCDIR=$(CURDIR) $(TEST_RUN) $$t $(TEST_ARGS) >$$t.log 2>&1 \
 			|| fail=1; \
 		cat $$t.log; \
 		if grep -Eq '$(REPORT_RE)' $$t.log; then \

@@ -282,6 +282,30 @@ Test(cli, resolve_development_works_with_no_configuration_at_all)
 	run_free(&r);
 }
 
+Test(cli, shipped_sample_configuration_is_valid)
+{
+	const char *src = getenv("TEST_SRCDIR");
+	char *file, *line;
+	struct run r;
+
+	cr_assert_not_null(src, "TEST_SRCDIR names the source tree (make check sets it)");
+	file = xasprintf("%s/etc/dbmd.yaml", src);
+	r = run_dbmd((const char *[]){ "-n", "-c", file, NULL }, (char *[]){ NULL });
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_str_eq(r.out, "configuration OK\n");
+	run_free(&r);
+	/* The sample's dbmd.d/production.yaml is read too. */
+	r = run_dbmd((const char *[]){ "-c", file, "--resolve", "production", "secondary", NULL },
+	    (char *[]){ NULL });
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	line = line_of(r.out, "cache.ttl ");
+	assert_contains(line, "5m");
+	assert_contains(line, "etc/dbmd.d/production.yaml:");
+	free(line);
+	run_free(&r);
+	free(file);
+}
+
 Test(cli, usage_errors_exit_2)
 {
 	char *envp[] = { NULL };
