@@ -721,8 +721,11 @@ config_add(struct config *cfg, enum cfg_source src, const char *env, const char 
 	s->src = src;
 	s->where = xstrdup(where ? where : "");
 	TAILQ_INSERT_TAIL(&cfg->settings, s, entry);
-	if (env != NULL)
-		config_name_add(cfg, src, env, role, where);
+	if (env != NULL) {
+		config_name_add(cfg, src, env, NULL, where);
+		if (role != NULL)
+			config_name_add(cfg, src, env, role, where);
+	}
 	return 0;
 }
 
@@ -1428,19 +1431,33 @@ config_check(struct config *cfg)
 	return config_nerrors(cfg) == 0 ? 0 : -1;
 }
 
-static void
-print_origin(const struct cfg_setting *s, FILE *fp)
+/* Where a value came from, as --resolve and dbmctl show it. */
+char *
+config_origin_text(const struct cfg_setting *s)
 {
 	if (s == NULL || s->src == CFG_SRC_DEFAULT)
-		fprintf(fp, "default");
-	else if (s->src == CFG_SRC_FILE)
-		fprintf(fp, "file %s", s->where);
-	else if (s->src == CFG_SRC_ENV)
-		fprintf(fp, "env %s", s->where);
-	else if (s->src == CFG_SRC_EXPLICIT)
-		fprintf(fp, "explicit (%s)", s->where);
-	else
-		fprintf(fp, "%s", config_source_name(s->src));
+		return xstrdup("default");
+	if (s->src == CFG_SRC_FILE)
+		return xasprintf("file %s", s->where);
+	if (s->src == CFG_SRC_ENV)
+		return xasprintf("env %s", s->where);
+	if (s->src == CFG_SRC_EXPLICIT)
+		return xasprintf("explicit (%s)", s->where);
+	return xstrdup(config_source_name(s->src));
+}
+
+/* A role key's resolved value as text; URIs with the password masked. */
+char *
+config_role_value_text(const struct role_config *rc, const struct cfg_key *k)
+{
+	struct cfg_value v = { 0 };
+
+	if (k->type == CFG_T_NAMES || k->type == CFG_T_KEYS)
+		return config_value_text(k, field((void *)rc, k));
+	if (k->type == CFG_T_URI)
+		return uri_redact(rc->uri);
+	v.num = *(long long *)field((void *)rc, k);
+	return config_value_text(k, &v);
 }
 
 /* The resolved configuration, one key a line with its value and its source. */
@@ -1448,7 +1465,7 @@ void
 config_print_resolved(const struct role_config *rc, FILE *fp)
 {
 	const struct cfg_key *k;
-	char *text;
+	char *text, *src;
 
 	fprintf(fp, "environment  %s\nrole         %s\nbackend      %s\nhash         %016llx\n",
 	    rc->env, rc->role, rc->backend == BACKEND_SQLITE ? "sqlite" : "postgresql",
@@ -1456,18 +1473,10 @@ config_print_resolved(const struct role_config *rc, FILE *fp)
 	for (k = cfg_keys; k->name != NULL; k++) {
 		if (k->scope != CFG_SCOPE_ROLE)
 			continue;
-		if (k->type == CFG_T_NAMES || k->type == CFG_T_KEYS)
-			text = config_value_text(k, field((void *)rc, k));
-		else if (k->type == CFG_T_URI)
-			text = uri_redact(rc->uri);
-		else {
-			struct cfg_value v = { .num = *(long long *)field((void *)rc, k) };
-
-			text = config_value_text(k, &v);
-		}
-		fprintf(fp, "%-24s %-40s ", k->name, text);
-		print_origin(rc->origin[config_key_index(k)], fp);
-		fputc('\n', fp);
+		text = config_role_value_text(rc, k);
+		src = config_origin_text(rc->origin[config_key_index(k)]);
+		fprintf(fp, "%-24s %-40s %s\n", k->name, text, src);
 		free(text);
+		free(src);
 	}
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #ifndef DBMD_VERSION
 #define DBMD_VERSION "0.0.0"
@@ -209,6 +210,290 @@ struct config_inputs {
 	uid_t			 uid;		/* for per-user default paths */
 };
 
+
+/*
+ * The broker.  One event loop owns everything below; only the SQLite worker threads
+ * run elsewhere, and they touch nothing but their own connection and the completion
+ * queue (backend_sqlite.c).
+ */
+
+struct event_base;
+struct event;
+struct bufferevent;
+struct evbuffer;
+struct pool;
+struct conn;
+struct request;
+struct session;
+struct handle;
+struct factory;
+struct proto_frame;
+
+/* Monotonic milliseconds; all timing inside the daemon uses this clock. */
+int64_t		 now_ms(void);
+
+/* The result cache a pool owns; the factory is given the ops at creation. */
+struct cache_stats {
+	uint64_t	entries, bytes, hits, misses, bypasses, evictions, expirations,
+			invalidations;
+};
+
+struct cache_ops {
+	const char	*name;
+	/* NULL on failure; the pool is then not built. */
+	void		*(*create)(const struct role_config *);
+	void		 (*flush)(void *);
+	void		 (*stats)(void *, struct cache_stats *);
+	void		 (*destroy)(void *);
+};
+
+/*
+ * A database backend.  Everything is asynchronous: the backend reports through
+ * pool_conn_opened(), request_output() and pool_conn_done().
+ */
+struct backend_ops {
+	const char	*name;		/* "sqlite", "postgresql" */
+	/* Backend state for a new pool; -1 with a message when it cannot serve it. */
+	int		 (*pool_init)(struct pool *, char *, size_t);
+	void		 (*pool_fini)(struct pool *);
+	/* Starts opening a connection; completes with pool_conn_opened(). */
+	void		 (*conn_open)(struct conn *);
+	/* Runs a request on an open connection; ends with pool_conn_done(). */
+	void		 (*conn_exec)(struct conn *, struct request *);
+	/* The client stopped reading: output may continue (backpressure released). */
+	void		 (*conn_resume)(struct conn *);
+	/* Stops the statement running on the connection as soon as possible. */
+	void		 (*conn_cancel)(struct conn *);
+	/* Closes an idle connection; completes with pool_conn_closed(). */
+	void		 (*conn_close)(struct conn *);
+};
+
+/* Where a connection is; each state is a list of its pool (PgBouncer's way). */
+enum conn_state {
+	CONN_OPENING,		/* the backend is connecting */
+	CONN_IDLE,		/* open and free */
+	CONN_ACTIVE,		/* running a request */
+	CONN_PINNED,		/* held by a handle between requests */
+	CONN_CLOSING,		/* being closed by the backend */
+	CONN_STATE_MAX_
+};
+
+struct conn {
+	TAILQ_ENTRY(conn)	 entry;		/* in pool->conns[state] */
+	struct pool		*pool;
+	enum conn_state		 state;
+	uint64_t		 id;
+	struct handle		*pinned_by;	/* PINNED, and ACTIVE while pinned */
+	struct request		*req;		/* ACTIVE */
+	int64_t			 created;	/* ms */
+	int64_t			 last_used;	/* ms */
+	bool			 in_txn;	/* the backend is inside a transaction */
+	bool			 broken;	/* discard instead of reusing */
+	void			*be;		/* the backend's own */
+};
+TAILQ_HEAD(conn_list, conn);
+
+enum req_kind {
+	REQ_EXEC,		/* a statement */
+	REQ_BEGIN,		/* start a transaction and pin */
+	REQ_COMMIT,
+	REQ_ROLLBACK,
+	REQ_OPEN,		/* a pinned handle's connection, or a new pool's first */
+	REQ_RESET,		/* internal: roll back what an abandoned handle left */
+};
+
+/* One request of a client against a pool, from arrival to the end of its reply. */
+struct request {
+	TAILQ_ENTRY(request)	 entry;		/* in pool->waiters */
+	enum req_kind		 kind;
+	struct pool		*pool;
+	struct session		*session;	/* NULL once the client is gone */
+	struct handle		*handle;	/* NULL once the handle is gone */
+	struct conn		*conn;		/* while running */
+	uint32_t		 reqid;
+	uint32_t		 max_frame;	/* the client's limit for reply frames */
+	char			*sql;
+	uint32_t		 nparams;
+	char			**params;	/* NULL entries are SQL NULL */
+	uint32_t		*lens;
+	int64_t			 queued_at;	/* ms */
+	struct event		*timer;		/* acquire timeout while waiting */
+	bool			 waiting;
+	bool			 failed;	/* an ERROR was sent */
+};
+TAILQ_HEAD(request_list, request);
+
+struct pool_stats {
+	uint64_t	statements, errors, connects, connect_failures, discarded, waits,
+			timeouts;
+};
+
+struct pool {
+	TAILQ_ENTRY(pool)	 entry;		/* in factory->pools */
+	struct factory		*factory;
+	struct role_config	*rc;		/* the settings the pool was built from */
+	char			*names;		/* "env/role, env/role" that resolved here */
+	const struct backend_ops *be;
+	void			*be_state;
+	const struct cache_ops	*cache_ops;
+	void			*cache;
+	struct conn_list	 conns[CONN_STATE_MAX_];
+	int			 nconns[CONN_STATE_MAX_];
+	struct request_list	 waiters;
+	int			 nwaiting;
+	int			 nhandles;
+	bool			 from_override;	/* only a client's overrides made it */
+	bool			 connected;	/* a connection has opened at least once */
+	bool			 disposing;
+	bool			 persistent;	/* keeps a connection: an in-memory database */
+	int64_t			 unused_since;	/* ms, when nhandles fell to 0 */
+	struct pool_stats	 stats;
+	char			 last_error[256];
+};
+TAILQ_HEAD(pool_list, pool);
+
+struct factory {
+	struct pool_list	 pools;
+	int			 npools;
+	const struct backend_ops *backends[2];	/* by enum backend_kind */
+	const struct cache_ops	*cache_ops;
+	uint64_t		 next_conn_id;
+	int			 override_pools;	/* pools only overrides made */
+	int			 max_override_pools;
+};
+
+struct handle {
+	TAILQ_ENTRY(handle)	 entry;		/* in session->handles */
+	uint32_t		 id;
+	struct session		*session;
+	struct pool		*pool;
+	struct conn		*conn;		/* pinned connection, if any */
+	bool			 pinned;	/* opened pinned: one connection for life */
+	bool			 in_txn;
+};
+TAILQ_HEAD(handle_list, handle);
+
+enum session_state {
+	SESSION_HELLO,		/* waiting for HELLO */
+	SESSION_READY,		/* serving requests */
+	SESSION_CLOSING,	/* flushing a last reply, then closing */
+};
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;
+	uint64_t		 id;
+	enum session_state	 state;
+	struct bufferevent	*bev;
+	pid_t			 pid;		/* from SO_PEERCRED */
+	uid_t			 uid;
+	gid_t			 gid;
+	char			 name[64];	/* what the client calls itself */
+	int64_t			 connected_at;
+	uint32_t		 max_frame;	/* the client's limit */
+	struct handle_list	 handles;
+	int			 nhandles;
+	uint32_t		 next_handle;
+	struct request		*busy;		/* the request being served */
+	struct request		*stalled;	/* its backend waits for the output to drain */
+	bool			 in_read;	/* inside the read callback */
+	bool			 dead;		/* free at the next safe point */
+	char			*close_reason;
+};
+TAILQ_HEAD(session_list, session);
+
+/* The daemon's global state. */
+struct dbmd {
+	struct event_base	*base;
+	struct config		*cfg;
+	struct factory		*factory;
+	struct session_list	 sessions;
+	int			 nsessions;
+	struct session_list	 dead;		/* closed, freed by the reaper */
+	struct event		*reaper;
+	uint64_t		 next_session_id;
+	int64_t			 started;	/* ms */
+	time_t			 started_wall;
+	bool			 stopping;
+	int			 listen_fd;
+	bool			 listen_inherited;
+	char			*socket_path;
+	struct event		*listen_ev;
+	struct event		*accept_pause;
+	struct event		*stop_timer;
+	struct event		*janitor;
+	struct event		*sigs[4];
+};
+
+extern struct dbmd *dbmd;
+
+/* daemon.c */
+int		 daemon_run(struct config *);
+void		 daemon_stop(const char *);
+void		 daemon_maybe_exit(void);
+
+/* control.c */
+int		 control_listen(const struct daemon_config *);
+void		 control_close(void);
+void		 control_accept_resume(void);
+
+/* session.c */
+void		 session_new(int, uid_t, gid_t, pid_t);
+void		 session_close(struct session *, int, const char *);
+void		 session_request_done(struct session *, struct request *);
+int		 session_output(struct session *, const void *, size_t);
+void		 session_goodbye_all(int, const char *);
+bool		 session_idle(const struct session *);
+void		 session_reap(void);
+
+/* admin.c */
+void		 admin_request(struct session *, const struct proto_frame *);
+
+/* factory.c */
+struct factory	*factory_new(const struct backend_ops *, const struct backend_ops *,
+		    const struct cache_ops *);
+struct pool	*factory_open(struct factory *, const struct config *, const char *,
+		    const char *, const struct cfg_override *, size_t, int *, char **);
+void		 factory_release(struct factory *, struct pool *);
+void		 factory_dispose(struct factory *, struct pool *, const char *);
+void		 factory_pool_gone(struct factory *, struct pool *);
+void		 factory_dispose_all(struct factory *, const char *);
+void		 factory_free(struct factory *);
+void		 factory_janitor(struct factory *);
+
+/* pool.c */
+struct pool	*pool_new(struct factory *, struct role_config *, const struct backend_ops *,
+		    const struct cache_ops *, char *, size_t);
+void		 pool_free(struct pool *);
+void		 pool_submit(struct pool *, struct request *);
+void		 pool_cancel_waiter(struct request *);
+void		 pool_run_on(struct conn *, struct request *);
+void		 pool_conn_opened(struct conn *, bool, const char *);
+void		 pool_conn_done(struct conn *, bool);
+void		 pool_conn_closed(struct conn *);
+void		 pool_release_conn(struct conn *);
+void		 pool_handle_detach(struct handle *);
+void		 pool_dispose(struct pool *, const char *);
+const char	*pool_conn_state_name(enum conn_state);
+void		 pool_conn_set_state(struct conn *, enum conn_state);
+void		 pool_close_idle(struct pool *, bool);
+void		 pool_janitor(struct pool *, int64_t);
+int		 pool_total(const struct pool *);
+bool		 pool_quiet(const struct pool *);
+
+/* request.c */
+struct request	*request_new(enum req_kind, struct session *, struct handle *, uint32_t);
+void		 request_free(struct request *);
+int		 request_output(struct request *, const void *, size_t);
+void		 request_fail(struct request *, int, const char *, const char *);
+
+/* backend_sqlite.c */
+extern const struct backend_ops backend_sqlite;
+int		 sqlite_backend_init(struct event_base *);
+void		 sqlite_backend_shutdown(void);
+
+/* cache.c */
+extern const struct cache_ops cache_lru;
+
 /* config.c */
 extern const struct cfg_key cfg_keys[];
 const struct cfg_key *config_key_find(enum cfg_scope, const char *);
@@ -239,6 +524,8 @@ void		 role_config_free(struct role_config *);
 bool		 role_config_equal(const struct role_config *, const struct role_config *);
 char		*config_value_text(const struct cfg_key *, const struct cfg_value *);
 void		 config_print_resolved(const struct role_config *, FILE *);
+char		*config_origin_text(const struct cfg_setting *);
+char		*config_role_value_text(const struct role_config *, const struct cfg_key *);
 const char	*config_source_name(enum cfg_source);
 
 /* config_file.c */

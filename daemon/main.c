@@ -1,4 +1,4 @@
-/* main.c: dbmd's command line: configuration check, resolution and start-up. */
+/* main.c: dbmd's command line: run the broker, check or resolve the configuration. */
 
 #include <getopt.h>
 #include <stdio.h>
@@ -15,7 +15,7 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: dbmd [-nv] [-c file] [-s socket] [--set key=value]... [--log-level level]\n"
+	    "usage: dbmd [-fnv] [-c file] [-s socket] [--set key=value]... [--log-level level]\n"
 	    "       dbmd [-c file] [--set key=value]... --resolve environment role\n");
 	exit(2);
 }
@@ -38,7 +38,7 @@ main(int argc, char *argv[])
 	};
 	struct config_inputs in = { .environ = environ, .uid = getuid() };
 	const char **sets;
-	char *sockset = NULL;
+	char *sockset = NULL, *levelset = NULL;
 	struct config *cfg;
 	struct role_config *rc;
 	struct cfg_errors errs;
@@ -91,16 +91,26 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (resolve ? argc != 2 : argc != 0)
 		usage();
-	if (!check && !resolve) {
-		fprintf(stderr, "dbmd: give -n to check the configuration or --resolve ENV ROLE\n");
-		usage();
+	if (level >= 0) {
+		levelset = xasprintf("daemon.log_level=%s", log_level_name(level));
+		sets[nsets++] = levelset;
 	}
 
 	log_init(level >= 0 ? level : LOG_INFO);
 	in.sets = sets;
 	cfg = config_load(&in);
 	rv = 0;
-	if (resolve) {
+	if (!check && !resolve) {
+		if (config_nerrors(cfg) > 0) {
+			config_errors_print(&cfg->errors, stderr);
+			fprintf(stderr, "dbmd: not starting: %d configuration error%s\n",
+			    config_nerrors(cfg), config_nerrors(cfg) == 1 ? "" : "s");
+			rv = 1;
+		} else {
+			log_setlevel((int)cfg->daemon.log_level);
+			rv = daemon_run(cfg);
+		}
+	} else if (resolve) {
 		/* Problems elsewhere in the configuration are reported, but do not hide this one. */
 		TAILQ_INIT(&errs);
 		rc = config_resolve(cfg, argv[0], argv[1], NULL, 0, &errs);
@@ -125,6 +135,7 @@ main(int argc, char *argv[])
 		printf("configuration OK\n");
 	}
 	config_free(cfg);
+	free(levelset);
 	free(sockset);
 	free(sets);
 	return rv;

@@ -1,0 +1,277 @@
+/* admin.c: the operator's requests (status, clients, resolve), answered as result sets. */
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dbmd.h"
+#include "proto.h"
+
+#define COLS_MAX	32
+
+/* A result set being written: the columns, then rows of text values. */
+struct rset {
+	struct proto_buf	*b;
+	uint32_t		 reqid;
+	uint16_t		 ncols;
+	uint64_t		 nrows;
+	char			 vals[COLS_MAX][64];
+	const char		*ptrs[COLS_MAX];
+	int			 nvals;
+};
+
+static void
+rset_begin(struct rset *rs, struct proto_buf *b, uint32_t reqid, const char *const *cols,
+    uint16_t ncols)
+{
+	struct proto_row_desc d = { .ncols = ncols, .names = cols };
+
+	rs->b = b;
+	rs->reqid = reqid;
+	rs->ncols = ncols;
+	rs->nrows = 0;
+	rs->nvals = 0;
+	proto_encode_row_desc(b, reqid, &d);
+}
+
+/* Adds one value to the current row; long text is passed by pointer. */
+static void
+rset_str(struct rset *rs, const char *v)
+{
+	rs->ptrs[rs->nvals++] = v;
+}
+
+static void
+rset_num(struct rset *rs, long long v)
+{
+	snprintf(rs->vals[rs->nvals], sizeof(rs->vals[0]), "%lld", v);
+	rs->ptrs[rs->nvals] = rs->vals[rs->nvals];
+	rs->nvals++;
+}
+
+static void
+rset_row(struct rset *rs)
+{
+	struct proto_data_row r = { .ncols = rs->ncols, .values = rs->ptrs };
+
+	if (rs->nvals != rs->ncols)
+		fatalx("%s: %d values for %d columns", __func__, rs->nvals, rs->ncols);
+	proto_encode_data_row(rs->b, rs->reqid, &r);
+	rs->nrows++;
+	rs->nvals = 0;
+}
+
+static void
+rset_end(struct rset *rs, const char *what, bool more)
+{
+	char tag[64];
+	struct proto_complete c = { .rows_affected = 0, .command_tag = tag,
+	    .cache_state = PROTO_CACHE_BYPASS, .more = more };
+
+	snprintf(tag, sizeof(tag), "%s %llu", what, (unsigned long long)rs->nrows);
+	proto_encode_complete(rs->b, rs->reqid, &c);
+}
+
+static void
+status_reply(struct proto_buf *b, uint32_t reqid)
+{
+	static const char *const dcols[] = { "version", "pid", "uptime_s", "clients", "pools",
+	    "handles", "socket" };
+	static const char *const pcols[] = { "hash", "names", "backend", "target", "state",
+	    "pool_size", "connecting", "idle", "active", "pinned", "closing", "waiting",
+	    "longest_wait_ms", "handles", "statements", "errors", "connects",
+	    "connect_failures", "discarded", "acquire_timeouts", "cache_entries",
+	    "cache_bytes", "cache_hits", "cache_misses", "last_error" };
+	struct rset rs;
+	struct session *s;
+	struct pool *p;
+	struct request *w;
+	struct cache_stats cs;
+	char hash[17], *target;
+	long long handles = 0, wait;
+
+	TAILQ_FOREACH(s, &dbmd->sessions, entry)
+		handles += s->nhandles;
+	rset_begin(&rs, b, reqid, dcols, 7);
+	rset_str(&rs, DBMD_VERSION);
+	rset_num(&rs, (long long)getpid());
+	rset_num(&rs, (now_ms() - dbmd->started) / 1000);
+	rset_num(&rs, dbmd->nsessions);
+	rset_num(&rs, dbmd->factory->npools);
+	rset_num(&rs, handles);
+	rset_str(&rs, dbmd->socket_path ? dbmd->socket_path : "");
+	rset_row(&rs);
+	rset_end(&rs, "STATUS", true);
+
+	rset_begin(&rs, b, reqid, pcols, 25);
+	TAILQ_FOREACH(p, &dbmd->factory->pools, entry) {
+		snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)p->rc->hash);
+		target = uri_redact(p->rc->uri);
+		w = TAILQ_FIRST(&p->waiters);
+		wait = w != NULL ? now_ms() - w->queued_at : 0;
+		p->cache_ops->stats(p->cache, &cs);
+		rset_str(&rs, hash);
+		rset_str(&rs, p->names ? p->names : "");
+		rset_str(&rs, p->be->name);
+		rset_str(&rs, target);
+		rset_str(&rs, p->disposing ? "disposing" : "serving");
+		rset_num(&rs, p->rc->pool_size);
+		rset_num(&rs, p->nconns[CONN_OPENING]);
+		rset_num(&rs, p->nconns[CONN_IDLE]);
+		rset_num(&rs, p->nconns[CONN_ACTIVE]);
+		rset_num(&rs, p->nconns[CONN_PINNED]);
+		rset_num(&rs, p->nconns[CONN_CLOSING]);
+		rset_num(&rs, p->nwaiting);
+		rset_num(&rs, wait);
+		rset_num(&rs, p->nhandles);
+		rset_num(&rs, (long long)p->stats.statements);
+		rset_num(&rs, (long long)p->stats.errors);
+		rset_num(&rs, (long long)p->stats.connects);
+		rset_num(&rs, (long long)p->stats.connect_failures);
+		rset_num(&rs, (long long)p->stats.discarded);
+		rset_num(&rs, (long long)p->stats.timeouts);
+		rset_num(&rs, (long long)cs.entries);
+		rset_num(&rs, (long long)cs.bytes);
+		rset_num(&rs, (long long)cs.hits);
+		rset_num(&rs, (long long)cs.misses);
+		rset_str(&rs, p->last_error);
+		rset_row(&rs);
+		free(target);
+	}
+	rset_end(&rs, "POOLS", false);
+}
+
+static void
+clients_reply(struct proto_buf *b, uint32_t reqid)
+{
+	static const char *const cols[] = { "id", "pid", "uid", "gid", "name", "handles",
+	    "transactions", "age_s", "state" };
+	struct rset rs;
+	struct session *s;
+	struct handle *h;
+	int txns;
+
+	rset_begin(&rs, b, reqid, cols, 9);
+	TAILQ_FOREACH(s, &dbmd->sessions, entry) {
+		txns = 0;
+		TAILQ_FOREACH(h, &s->handles, entry)
+			txns += h->in_txn;
+		rset_num(&rs, (long long)s->id);
+		rset_num(&rs, (long long)s->pid);
+		rset_num(&rs, (long long)s->uid);
+		rset_num(&rs, (long long)s->gid);
+		rset_str(&rs, s->name);
+		rset_num(&rs, s->nhandles);
+		rset_num(&rs, txns);
+		rset_num(&rs, (now_ms() - s->connected_at) / 1000);
+		rset_str(&rs, s->busy != NULL ? "active" : "idle");
+		rset_row(&rs);
+	}
+	rset_end(&rs, "CLIENTS", false);
+}
+
+/* The resolved configuration: the names and the hash, then one row per key. */
+static int
+resolve_reply(struct proto_buf *b, uint32_t reqid, const char *env, const char *role,
+    char **err, int *code)
+{
+	static const char *const cols[] = { "key", "value", "source" };
+	struct cfg_errors errs;
+	struct cfg_error *e;
+	struct role_config *rc;
+	struct rset rs;
+	char *text, *src, hash[17];
+	const struct cfg_key *k;
+	const struct cfg_setting *s;
+	size_t len = 0, cap = 0;
+
+	TAILQ_INIT(&errs);
+	if ((rc = config_resolve(dbmd->cfg, env, role, NULL, 0, &errs)) == NULL) {
+		*code = TAILQ_FIRST(&errs)->code == CFG_E_UNKNOWN_ENV ? PROTO_E_UNKNOWN_ENV :
+		    TAILQ_FIRST(&errs)->code == CFG_E_UNKNOWN_ROLE ? PROTO_E_UNKNOWN_ROLE :
+		    PROTO_E_CONFIG;
+		*err = NULL;
+		TAILQ_FOREACH(e, &errs, entry)
+			strbuf_printf(err, &len, &cap, "%s%s: %s", len ? "; " : "", e->where,
+			    e->msg);
+		config_errors_clear(&errs);
+		return -1;
+	}
+	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)rc->hash);
+	rset_begin(&rs, b, reqid, cols, 3);
+	rset_str(&rs, "environment"), rset_str(&rs, env), rset_str(&rs, ""), rset_row(&rs);
+	rset_str(&rs, "role"), rset_str(&rs, role), rset_str(&rs, ""), rset_row(&rs);
+	rset_str(&rs, "backend"), rset_str(&rs, rc->backend == BACKEND_SQLITE ? "sqlite" :
+	    "postgresql"), rset_str(&rs, ""), rset_row(&rs);
+	rset_str(&rs, "hash"), rset_str(&rs, hash), rset_str(&rs, ""), rset_row(&rs);
+	for (k = cfg_keys; k->name != NULL; k++) {
+		if (k->scope != CFG_SCOPE_ROLE)
+			continue;
+		text = config_role_value_text(rc, k);
+		s = rc->origin[config_key_index(k)];
+		src = config_origin_text(s);
+		rset_str(&rs, k->name);
+		rset_str(&rs, text);
+		rset_str(&rs, src);
+		rset_row(&rs);
+		free(text);
+		free(src);
+	}
+	rset_end(&rs, "RESOLVE", false);
+	role_config_free(rc);
+	return 0;
+}
+
+/* Dispatches an operator request; every reply is complete when this returns. */
+void
+admin_request(struct session *s, const struct proto_frame *f)
+{
+	struct proto_buf b;
+	struct proto_resolve m;
+	struct proto_error e = { .sqlstate = "", .detail = "", .hint = "" };
+	char *err = NULL;
+	int code = PROTO_E_INTERNAL;
+
+	proto_buf_init(&b);
+	b.max_payload = s->max_frame;
+	switch (f->hdr.type) {
+	case PROTO_MSG_STATUS:
+	case PROTO_MSG_CLIENTS:
+		if (proto_decode_empty(f) != PROTO_DERR_OK)
+			goto malformed;
+		if (f->hdr.type == PROTO_MSG_STATUS)
+			status_reply(&b, f->hdr.request_id);
+		else
+			clients_reply(&b, f->hdr.request_id);
+		break;
+	case PROTO_MSG_RESOLVE:
+		if (proto_decode_resolve(f, &m) != PROTO_DERR_OK)
+			goto malformed;
+		if (resolve_reply(&b, f->hdr.request_id, m.environment, m.role, &err,
+		    &code) == -1) {
+			proto_buf_reset(&b);
+			e.code = (uint16_t)code;
+			e.message = err;
+			proto_encode_error(&b, f->hdr.request_id, &e);
+		}
+		break;
+	default:
+		e.code = PROTO_E_INTERNAL;
+		e.message = "this request is not supported by this dbmd";
+		proto_encode_error(&b, f->hdr.request_id, &e);
+		break;
+	}
+	if (b.oom) {
+		proto_buf_free(&b);
+		free(err);
+		session_close(s, PROTO_E_NOMEM, "out of memory for a reply");
+		return;
+	}
+	session_output(s, b.data, b.len);
+	proto_buf_free(&b);
+	free(err);
+	return;
+malformed:
+	proto_buf_free(&b);
+	session_close(s, PROTO_E_PROTOCOL, "malformed operator request");
+}

@@ -1,0 +1,845 @@
+/* backend_sqlite.c: SQLite connections, each on a worker thread that reports to the loop. */
+
+#include <sys/eventfd.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <sqlite3.h>
+
+#include "dbmd.h"
+#include "proto.h"
+
+/*
+ * A connection is a thread of its own holding one sqlite3 handle: SQLite blocks, the
+ * event loop must not, and a thread per connection means a slow statement delays no
+ * one else.  The thread sleeps on its condition variable until the loop gives it a
+ * request; it answers through a queue the loop drains when an eventfd fires.  Reply
+ * frames are encoded on the thread straight from SQLite's column buffers and handed
+ * over in chunks; at most CHUNKS_AHEAD unacknowledged chunks are out at a time, so a
+ * client that does not read stops the statement instead of filling memory.
+ */
+
+#define CHUNK_BYTES	(64 * 1024)
+#define CHUNKS_AHEAD	2
+#define STMT_CACHE	16		/* prepared statements kept per connection */
+#define PROGRESS_OPS	1000		/* VM steps between timeout and cancel checks */
+#define MEMDB_URI	"file:/dbmd-memory?vfs=memdb"
+
+struct sq_pool {
+	char		*path;		/* file, or MEMDB_URI */
+	int		 flags;		/* sqlite3_open_v2 flags */
+	bool		 memory;
+	bool		 read_only;
+	int		 busy_ms;
+	long long	 statement_timeout;
+};
+
+struct sq_stmt {
+	char		*sql;
+	sqlite3_stmt	*st;
+	uint64_t	 used;
+};
+
+struct sq_conn {
+	struct conn		*conn;		/* the loop's side; threads never touch it */
+	struct sq_pool		*sp;
+	pthread_t		 thread;
+	bool			 has_thread;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	sqlite3			*db;
+	/* Under mu. */
+	struct request		*job;
+	bool			 quit;
+	int			 ahead;		/* chunks posted, not acknowledged */
+	/* Thread only. */
+	atomic_int		 cancel;
+	bool			 timed_out;
+	int64_t			 deadline;
+	struct sq_stmt		 stmts[STMT_CACHE];
+	uint64_t		 tick;
+};
+
+enum sq_kind {
+	SQ_OPENED,		/* the database opened, or ok is false */
+	SQ_OUTPUT,		/* a chunk of reply frames */
+	SQ_DONE,		/* the last frames of the request */
+	SQ_CLOSED,		/* the thread is about to exit */
+};
+
+struct sq_msg {
+	TAILQ_ENTRY(sq_msg)	 entry;
+	enum sq_kind		 kind;
+	struct sq_conn		*sc;
+	struct proto_buf	 buf;
+	bool			 ok;
+	bool			 in_txn;
+	char			 err[256];
+};
+TAILQ_HEAD(sq_msgs, sq_msg);
+
+static struct {
+	int		 efd;
+	struct event	*ev;
+	pthread_mutex_t	 mu;
+	struct sq_msgs	 queue;
+} sq = { .efd = -1, .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* From a worker (or the loop): queue a message and wake the loop. */
+static void
+sq_post(struct sq_msg *m)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&sq.mu);
+	TAILQ_INSERT_TAIL(&sq.queue, m, entry);
+	pthread_mutex_unlock(&sq.mu);
+	while (write(sq.efd, &one, sizeof(one)) == -1 && errno == EINTR)
+		;
+}
+
+static struct sq_msg *
+sq_msg_new(enum sq_kind kind, struct sq_conn *sc)
+{
+	struct sq_msg *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	m->kind = kind;
+	m->sc = sc;
+	m->ok = true;
+	proto_buf_init(&m->buf);
+	return m;
+}
+
+/* The loop took a chunk: the worker may produce another. */
+static void
+sq_ack(struct sq_conn *sc)
+{
+	pthread_mutex_lock(&sc->mu);
+	if (sc->ahead > 0)
+		sc->ahead--;
+	pthread_cond_signal(&sc->cv);
+	pthread_mutex_unlock(&sc->mu);
+}
+
+static void
+sq_conn_free(struct sq_conn *sc)
+{
+	if (sc->has_thread)
+		pthread_join(sc->thread, NULL);
+	pthread_mutex_destroy(&sc->mu);
+	pthread_cond_destroy(&sc->cv);
+	free(sc);
+}
+
+/* The loop's side: everything the workers reported, in order. */
+static void
+sq_drain(evutil_socket_t fd, short ev, void *arg)
+{
+	struct sq_msgs todo;
+	struct sq_msg *m;
+	struct sq_conn *sc;
+	struct conn *c;
+	uint64_t n;
+
+	(void)ev, (void)arg;
+	while (read(fd, &n, sizeof(n)) == -1 && errno == EINTR)
+		;
+	TAILQ_INIT(&todo);
+	pthread_mutex_lock(&sq.mu);
+	TAILQ_CONCAT(&todo, &sq.queue, entry);
+	pthread_mutex_unlock(&sq.mu);
+	while ((m = TAILQ_FIRST(&todo)) != NULL) {
+		TAILQ_REMOVE(&todo, m, entry);
+		sc = m->sc;
+		c = sc->conn;
+		switch (m->kind) {
+		case SQ_OPENED:
+			if (!m->ok) {
+				sq_conn_free(sc);
+				c->be = NULL;
+			}
+			pool_conn_opened(c, m->ok, m->err);
+			break;
+		case SQ_OUTPUT:
+			if (c->req == NULL || request_output(c->req, m->buf.data, m->buf.len) == 0)
+				sq_ack(sc);
+			break;
+		case SQ_DONE:
+			if (c->req != NULL)
+				request_output(c->req, m->buf.data, m->buf.len);
+			c->in_txn = m->in_txn;
+			pool_conn_done(c, m->ok);
+			break;
+		case SQ_CLOSED:
+			sq_conn_free(sc);
+			c->be = NULL;
+			pool_conn_closed(c);
+			break;
+		}
+		proto_buf_free(&m->buf);
+		free(m);
+	}
+}
+
+int
+sqlite_backend_init(struct event_base *base)
+{
+	TAILQ_INIT(&sq.queue);
+	if ((sq.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		log_warn("eventfd");
+		return -1;
+	}
+	sq.ev = event_new(base, sq.efd, EV_READ | EV_PERSIST, sq_drain, NULL);
+	if (sq.ev == NULL || event_add(sq.ev, NULL) == -1) {
+		log_warnx("cannot watch the SQLite completion queue");
+		return -1;
+	}
+	return 0;
+}
+
+void
+sqlite_backend_shutdown(void)
+{
+	struct sq_msg *m;
+
+	if (sq.ev != NULL)
+		event_free(sq.ev);
+	sq.ev = NULL;
+	while ((m = TAILQ_FIRST(&sq.queue)) != NULL) {
+		TAILQ_REMOVE(&sq.queue, m, entry);
+		proto_buf_free(&m->buf);
+		free(m);
+	}
+	if (sq.efd != -1)
+		close(sq.efd);
+	sq.efd = -1;
+}
+
+/* SQLite's error as a SQLSTATE, so that applications see PostgreSQL's codes. */
+static const char *
+sq_sqlstate(sqlite3 *db, int rc)
+{
+	const char *msg = db ? sqlite3_errmsg(db) : "";
+
+	switch (rc) {
+	case SQLITE_CONSTRAINT_UNIQUE:
+	case SQLITE_CONSTRAINT_PRIMARYKEY:
+		return "23505";
+	case SQLITE_CONSTRAINT_NOTNULL:
+		return "23502";
+	case SQLITE_CONSTRAINT_FOREIGNKEY:
+		return "23503";
+	case SQLITE_CONSTRAINT_CHECK:
+		return "23514";
+	case SQLITE_INTERRUPT:
+		return "57014";
+	default:
+		break;
+	}
+	switch (rc & 0xff) {
+	case SQLITE_CONSTRAINT:
+		return "23000";
+	case SQLITE_READONLY:
+		return "25006";
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return "55P03";
+	case SQLITE_TOOBIG:
+		return "54000";
+	case SQLITE_NOMEM:
+		return "53200";
+	case SQLITE_FULL:
+		return "53100";
+	case SQLITE_MISMATCH:
+		return "42804";
+	case SQLITE_RANGE:
+		return "08P01";
+	case SQLITE_IOERR:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_CANTOPEN:
+		return "58030";
+	case SQLITE_ERROR:
+		if (strstr(msg, "syntax error") || strstr(msg, "incomplete input"))
+			return "42601";
+		if (strstr(msg, "no such table"))
+			return "42P01";
+		if (strstr(msg, "no such column"))
+			return "42703";
+		if (strstr(msg, "already exists"))
+			return "42P07";
+		if (strstr(msg, "no such function"))
+			return "42883";
+		if (strstr(msg, "within a transaction"))
+			return "25001";
+		if (strstr(msg, "no transaction is active"))
+			return "25P01";
+		return "42000";
+	default:
+		return "XX000";
+	}
+}
+
+static void
+put_error(struct proto_buf *b, uint32_t reqid, int code, const char *sqlstate,
+    const char *msg)
+{
+	struct proto_error e = { .code = (uint16_t)code, .sqlstate = sqlstate,
+	    .message = msg, .detail = "", .hint = "" };
+
+	proto_encode_error(b, reqid, &e);
+}
+
+static void
+put_sql_error(struct sq_conn *sc, struct proto_buf *b, uint32_t reqid, int rc)
+{
+	const char *msg = sqlite3_errmsg(sc->db);
+
+	if ((rc & 0xff) == SQLITE_INTERRUPT)
+		msg = sc->timed_out ? "canceling statement due to statement timeout" :
+		    "canceling statement: the client went away";
+	put_error(b, reqid, PROTO_E_SQL, sq_sqlstate(sc->db, rc), msg);
+}
+
+/* Called by SQLite every PROGRESS_OPS steps: a non-zero return interrupts. */
+static int
+sq_progress(void *arg)
+{
+	struct sq_conn *sc = arg;
+
+	if (atomic_load(&sc->cancel))
+		return 1;
+	if (sc->deadline > 0 && now_ms() >= sc->deadline) {
+		sc->timed_out = true;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * A prepared statement for sql, from the connection's cache or newly prepared.  One
+ * statement per call: text after the first statement is refused (as PostgreSQL does
+ * for parameterised queries), so a call never half-runs a script.  *empty is set for
+ * text with no statement at all.
+ */
+static sqlite3_stmt *
+stmt_get(struct sq_conn *sc, const char *sql, bool *empty, int *rc)
+{
+	struct sq_stmt *slot = &sc->stmts[0];
+	sqlite3_stmt *st = NULL, *next = NULL;
+	const char *tail;
+	size_t i;
+
+	*empty = false;
+	for (i = 0; i < STMT_CACHE; i++) {
+		if (sc->stmts[i].sql != NULL && strcmp(sc->stmts[i].sql, sql) == 0) {
+			sc->stmts[i].used = ++sc->tick;
+			return sc->stmts[i].st;
+		}
+		if (sc->stmts[i].used < slot->used)
+			slot = &sc->stmts[i];
+	}
+	*rc = sqlite3_prepare_v3(sc->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail);
+	if (*rc != SQLITE_OK)
+		return NULL;
+	if (st == NULL) {
+		*empty = true;
+		return NULL;
+	}
+	if (sqlite3_prepare_v2(sc->db, tail, -1, &next, NULL) != SQLITE_OK || next != NULL) {
+		sqlite3_finalize(next);
+		sqlite3_finalize(st);
+		*rc = -1;	/* several statements */
+		return NULL;
+	}
+	if (slot->sql != NULL) {
+		sqlite3_finalize(slot->st);
+		free(slot->sql);
+	}
+	if ((slot->sql = strdup(sql)) == NULL) {
+		slot->st = NULL;
+		slot->used = 0;
+		return st;	/* uncached: the caller finalizes it */
+	}
+	slot->st = st;
+	slot->used = ++sc->tick;
+	return st;
+}
+
+static bool
+stmt_cached(const struct sq_conn *sc, const sqlite3_stmt *st)
+{
+	size_t i;
+
+	for (i = 0; i < STMT_CACHE; i++)
+		if (sc->stmts[i].st == st)
+			return true;
+	return false;
+}
+
+/*
+ * Binds text parameters.  $1, $2, … bind by their number (SQLite sees them as named
+ * parameters) so that one statement runs on both backends; ? binds by position.  As
+ * in PostgreSQL, the parameters given must match those the statement uses.
+ */
+static int
+stmt_bind(sqlite3_stmt *st, const struct request *r, char *err, size_t errlen)
+{
+	int n = sqlite3_bind_parameter_count(st), i, num, maxnum = 0;
+	const char *name;
+	uint32_t k;
+
+	for (i = 1; i <= n; i++) {
+		name = sqlite3_bind_parameter_name(st, i);
+		if (name == NULL)
+			num = i;
+		else if ((name[0] == '$' || name[0] == '?') && name[1] != '\0' &&
+		    strspn(name + 1, "0123456789") == strlen(name + 1) && strlen(name) < 6)
+			num = atoi(name + 1);
+		else {
+			snprintf(err, errlen, "named parameter %s is not supported: use $1, $2, "
+			    "… or ?", name);
+			return -1;
+		}
+		if (num < 1 || (uint32_t)num > r->nparams) {
+			snprintf(err, errlen, "there is no parameter $%d (%u given)", num,
+			    r->nparams);
+			return -1;
+		}
+		if (num > maxnum)
+			maxnum = num;
+		k = (uint32_t)num - 1;
+		if (r->params[k] == NULL)
+			sqlite3_bind_null(st, i);
+		else
+			sqlite3_bind_text(st, i, r->params[k], (int)r->lens[k], SQLITE_STATIC);
+	}
+	if ((uint32_t)maxnum != r->nparams) {
+		snprintf(err, errlen, "%u parameters given, but the statement uses %d",
+		    r->nparams, maxnum);
+		return -1;
+	}
+	return 0;
+}
+
+/* The first keyword of a statement, upper-cased, after spaces and comments. */
+static const char *
+first_word(const char *sql, char *buf, size_t size, const char **after)
+{
+	size_t n = 0;
+
+	for (;;) {
+		while (isspace((unsigned char)*sql))
+			sql++;
+		if (sql[0] == '-' && sql[1] == '-')
+			sql += strcspn(sql, "\n");
+		else if (sql[0] == '/' && sql[1] == '*') {
+			const char *end = strstr(sql + 2, "*/");
+
+			sql = end ? end + 2 : sql + strlen(sql);
+		} else
+			break;
+	}
+	while (isalpha((unsigned char)*sql) && n + 1 < size)
+		buf[n++] = (char)toupper((unsigned char)*sql++);
+	buf[n] = '\0';
+	if (after != NULL)
+		*after = sql;
+	return buf;
+}
+
+/* A command tag in PostgreSQL's form: "SELECT 3", "INSERT 0 1", "CREATE TABLE". */
+static void
+command_tag(const char *sql, bool readonly, uint64_t rows, uint64_t changes, char *tag,
+    size_t size)
+{
+	char w1[16], w2[16];
+	const char *rest;
+
+	first_word(sql, w1, sizeof(w1), &rest);
+	if (strcmp(w1, "INSERT") == 0 || strcmp(w1, "REPLACE") == 0)
+		snprintf(tag, size, "INSERT 0 %llu", (unsigned long long)changes);
+	else if (strcmp(w1, "UPDATE") == 0 || strcmp(w1, "DELETE") == 0)
+		snprintf(tag, size, "%s %llu", w1, (unsigned long long)changes);
+	else if (readonly && (strcmp(w1, "SELECT") == 0 || strcmp(w1, "WITH") == 0 ||
+	    strcmp(w1, "VALUES") == 0))
+		snprintf(tag, size, "SELECT %llu", (unsigned long long)rows);
+	else if (strcmp(w1, "CREATE") == 0 || strcmp(w1, "DROP") == 0 ||
+	    strcmp(w1, "ALTER") == 0)
+		snprintf(tag, size, "%s %s", w1, first_word(rest, w2, sizeof(w2), NULL));
+	else
+		snprintf(tag, size, "%s", w1);
+}
+
+/* Hands a full chunk to the loop and waits while too many are unacknowledged. */
+static bool
+flush_chunk(struct sq_conn *sc, struct proto_buf *b)
+{
+	struct sq_msg *m = sq_msg_new(SQ_OUTPUT, sc);
+	bool go_on;
+
+	if (m == NULL)
+		return false;
+	m->buf = *b;
+	proto_buf_init(b);
+	b->max_payload = m->buf.max_payload;
+	pthread_mutex_lock(&sc->mu);
+	sc->ahead++;
+	pthread_mutex_unlock(&sc->mu);
+	sq_post(m);
+	pthread_mutex_lock(&sc->mu);
+	while (sc->ahead >= CHUNKS_AHEAD && !atomic_load(&sc->cancel))
+		pthread_cond_wait(&sc->cv, &sc->mu);
+	go_on = !atomic_load(&sc->cancel);
+	pthread_mutex_unlock(&sc->mu);
+	return go_on;
+}
+
+/* Runs one statement and writes its whole reply into b (flushing full chunks). */
+static bool
+exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
+{
+	sqlite3_stmt *st;
+	const char **names = NULL;
+	struct proto_row_desc desc;
+	struct proto_complete done = { .cache_state = PROTO_CACHE_BYPASS };
+	char err[256], tag[64];
+	uint64_t rows = 0, changes;
+	bool empty, ok = false, readonly;
+	int rc = SQLITE_OK, ncols, i;
+	enum proto_err perr;
+
+	if ((st = stmt_get(sc, r->sql, &empty, &rc)) == NULL) {
+		if (empty) {
+			done.command_tag = "";
+			proto_encode_complete(b, r->reqid, &done);
+			return true;
+		}
+		if (rc == -1)
+			put_error(b, r->reqid, PROTO_E_SQL, "42601", "cannot run several statements "
+			    "in one call: send them one at a time");
+		else
+			put_sql_error(sc, b, r->reqid, rc);
+		return false;
+	}
+	if (stmt_bind(st, r, err, sizeof(err)) == -1) {
+		put_error(b, r->reqid, PROTO_E_SQL, "08P01", err);
+		goto out;
+	}
+	readonly = sqlite3_stmt_readonly(st) != 0;
+	if ((ncols = sqlite3_column_count(st)) > 0) {
+		if ((names = calloc((size_t)ncols, sizeof(*names))) == NULL) {
+			put_error(b, r->reqid, PROTO_E_NOMEM, "53200", "out of memory");
+			goto out;
+		}
+		for (i = 0; i < ncols; i++)
+			names[i] = sqlite3_column_name(st, i);
+		desc.ncols = (uint16_t)ncols;
+		desc.names = names;
+		proto_encode_row_desc(b, r->reqid, &desc);
+	}
+	changes = (uint64_t)sqlite3_total_changes64(sc->db);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		proto_begin(b, PROTO_MSG_DATA_ROW, 0, r->reqid);
+		proto_put_u16(b, (uint16_t)ncols);
+		for (i = 0; i < ncols; i++) {
+			if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+				proto_put_nstr(b, NULL, 0);
+				continue;
+			}
+			const char *v = (const char *)sqlite3_column_text(st, i);
+
+			proto_put_nstr(b, v ? v : "", (size_t)sqlite3_column_bytes(st, i));
+		}
+		if ((perr = proto_end(b)) != PROTO_E_OK) {
+			put_error(b, r->reqid, perr, "54000", perr == PROTO_E_LIMIT ?
+			    "a row is larger than the client's frame limit" : "out of memory");
+			goto out;
+		}
+		rows++;
+		if (b->len >= CHUNK_BYTES && !flush_chunk(sc, b)) {
+			rc = SQLITE_INTERRUPT;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		put_sql_error(sc, b, r->reqid, rc == SQLITE_INTERRUPT ? rc :
+		    sqlite3_extended_errcode(sc->db));
+		goto out;
+	}
+	changes = (uint64_t)sqlite3_total_changes64(sc->db) - changes;
+	command_tag(r->sql, readonly, rows, changes, tag, sizeof(tag));
+	done.command_tag = tag;
+	done.rows_affected = readonly ? rows : changes;
+	proto_encode_complete(b, r->reqid, &done);
+	ok = true;
+out:
+	free(names);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (!stmt_cached(sc, st))
+		sqlite3_finalize(st);
+	return ok;
+}
+
+/* BEGIN, COMMIT, ROLLBACK: answered with OK or ERROR. */
+static bool
+exec_simple(struct sq_conn *sc, struct request *r, const char *sql, struct proto_buf *b)
+{
+	int rc = sqlite3_exec(sc->db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK) {
+		put_sql_error(sc, b, r->reqid, sqlite3_extended_errcode(sc->db));
+		return false;
+	}
+	proto_encode_empty(b, PROTO_MSG_OK, r->reqid);
+	return true;
+}
+
+static void
+run_job(struct sq_conn *sc, struct request *r)
+{
+	struct sq_msg *m = sq_msg_new(SQ_DONE, sc);
+	struct proto_buf b;
+	bool ok = false;
+
+	proto_buf_init(&b);
+	b.max_payload = r->max_frame;
+	sc->timed_out = false;
+	sc->deadline = sc->sp->statement_timeout > 0 ? now_ms() + sc->sp->statement_timeout : 0;
+	switch (r->kind) {
+	case REQ_EXEC:
+		ok = exec_stmt(sc, r, &b);
+		break;
+	case REQ_BEGIN:
+		/* IMMEDIATE takes the write lock now: no deadlock upgrading it later. */
+		ok = exec_simple(sc, r, sc->sp->read_only ? "BEGIN" : "BEGIN IMMEDIATE", &b);
+		break;
+	case REQ_COMMIT:
+		ok = exec_simple(sc, r, "COMMIT", &b);
+		break;
+	case REQ_ROLLBACK:
+		ok = exec_simple(sc, r, "ROLLBACK", &b);
+		break;
+	case REQ_RESET:
+		sc->deadline = 0;
+		atomic_store(&sc->cancel, 0);
+		ok = sqlite3_get_autocommit(sc->db) ||
+		    sqlite3_exec(sc->db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK;
+		break;
+	case REQ_OPEN:
+		ok = true;
+		break;
+	}
+	pthread_mutex_lock(&sc->mu);
+	sc->job = NULL;
+	pthread_mutex_unlock(&sc->mu);
+	if (m == NULL) {
+		/* Cannot report: nothing sane is left but to stop this thread's work. */
+		proto_buf_free(&b);
+		fatalx("%s: out of memory", __func__);
+	}
+	m->buf = b;
+	m->ok = ok;
+	m->in_txn = !sqlite3_get_autocommit(sc->db);
+	sq_post(m);
+}
+
+/* Opens the database with the pool's settings; 0, or -1 with the reason in err. */
+static int
+sq_open(struct sq_conn *sc, char *err, size_t errlen)
+{
+	const struct sq_pool *sp = sc->sp;
+	int rc;
+
+	rc = sqlite3_open_v2(sp->path, &sc->db, sp->flags, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", sp->memory ? "the in-memory database" :
+		    sp->path, sc->db ? sqlite3_errmsg(sc->db) : sqlite3_errstr(rc));
+		sqlite3_close(sc->db);
+		sc->db = NULL;
+		return -1;
+	}
+	sqlite3_extended_result_codes(sc->db, 1);
+	sqlite3_busy_timeout(sc->db, sp->busy_ms);
+	sqlite3_progress_handler(sc->db, PROGRESS_OPS, sq_progress, sc);
+	if (!sp->read_only && !sp->memory &&
+	    sqlite3_exec(sc->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot use WAL on %s: %s", sp->path, sqlite3_errmsg(sc->db));
+		sqlite3_close(sc->db);
+		sc->db = NULL;
+		return -1;
+	}
+	sqlite3_exec(sc->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+	if (sp->read_only)
+		sqlite3_exec(sc->db, "PRAGMA query_only=ON", NULL, NULL, NULL);
+	return 0;
+}
+
+static void *
+sq_thread(void *arg)
+{
+	struct sq_conn *sc = arg;
+	struct sq_msg *m = sq_msg_new(SQ_OPENED, sc);
+	struct request *r;
+	size_t i;
+
+	if (m == NULL)
+		fatalx("%s: out of memory", __func__);
+	if (sq_open(sc, m->err, sizeof(m->err)) == -1) {
+		m->ok = false;
+		sq_post(m);
+		return NULL;
+	}
+	sq_post(m);
+	for (;;) {
+		pthread_mutex_lock(&sc->mu);
+		while (sc->job == NULL && !sc->quit)
+			pthread_cond_wait(&sc->cv, &sc->mu);
+		r = sc->job;
+		pthread_mutex_unlock(&sc->mu);
+		if (r == NULL)
+			break;
+		run_job(sc, r);
+	}
+	for (i = 0; i < STMT_CACHE; i++) {
+		sqlite3_finalize(sc->stmts[i].st);
+		free(sc->stmts[i].sql);
+	}
+	sqlite3_close_v2(sc->db);
+	if ((m = sq_msg_new(SQ_CLOSED, sc)) == NULL)
+		fatalx("%s: out of memory", __func__);
+	sq_post(m);
+	return NULL;
+}
+
+static int
+sq_pool_init(struct pool *p, char *err, size_t errlen)
+{
+	struct sq_pool *sp = calloc(1, sizeof(*sp));
+
+	if (sp == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	sp->memory = strcmp(p->rc->target, ":memory:") == 0;
+	sp->read_only = p->rc->read_only != 0;
+	sp->path = strdup(sp->memory ? MEMDB_URI : p->rc->target);
+	if (sp->path == NULL) {
+		free(sp);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	sp->flags = SQLITE_OPEN_NOMUTEX | (sp->memory ? SQLITE_OPEN_URI : 0) |
+	    (sp->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+	sp->busy_ms = (int)p->rc->acquire_timeout;
+	sp->statement_timeout = p->rc->statement_timeout;
+	/* The in-memory database lives only while a connection to it is open. */
+	p->persistent = sp->memory;
+	p->be_state = sp;
+	return 0;
+}
+
+static void
+sq_pool_fini(struct pool *p)
+{
+	struct sq_pool *sp = p->be_state;
+
+	if (sp != NULL)
+		free(sp->path);
+	free(sp);
+	p->be_state = NULL;
+}
+
+static void
+sq_conn_open(struct conn *c)
+{
+	struct sq_conn *sc = calloc(1, sizeof(*sc));
+	struct sq_msg *m;
+	pthread_attr_t attr;
+	int rc;
+
+	if (sc == NULL)
+		fatal("%s: calloc", __func__);
+	sc->conn = c;
+	sc->sp = c->pool->be_state;
+	pthread_mutex_init(&sc->mu, NULL);
+	pthread_cond_init(&sc->cv, NULL);
+	c->be = sc;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	rc = pthread_create(&sc->thread, &attr, sq_thread, sc);
+	pthread_attr_destroy(&attr);
+	if (rc == 0) {
+		sc->has_thread = true;
+		return;
+	}
+	/* Reported through the queue like any failure: never before this returns. */
+	if ((m = sq_msg_new(SQ_OPENED, sc)) == NULL)
+		fatal("%s: calloc", __func__);
+	m->ok = false;
+	snprintf(m->err, sizeof(m->err), "cannot start a worker thread: %s", strerror(rc));
+	sq_post(m);
+}
+
+static void
+sq_conn_exec(struct conn *c, struct request *r)
+{
+	struct sq_conn *sc = c->be;
+
+	pthread_mutex_lock(&sc->mu);
+	atomic_store(&sc->cancel, 0);
+	sc->ahead = 0;
+	sc->job = r;
+	pthread_cond_signal(&sc->cv);
+	pthread_mutex_unlock(&sc->mu);
+}
+
+static void
+sq_conn_resume(struct conn *c)
+{
+	sq_ack(c->be);
+}
+
+static void
+sq_conn_cancel(struct conn *c)
+{
+	struct sq_conn *sc = c->be;
+
+	atomic_store(&sc->cancel, 1);
+	sqlite3_interrupt(sc->db);
+	pthread_mutex_lock(&sc->mu);
+	pthread_cond_signal(&sc->cv);
+	pthread_mutex_unlock(&sc->mu);
+}
+
+static void
+sq_conn_close(struct conn *c)
+{
+	struct sq_conn *sc = c->be;
+
+	pthread_mutex_lock(&sc->mu);
+	sc->quit = true;
+	pthread_cond_signal(&sc->cv);
+	pthread_mutex_unlock(&sc->mu);
+}
+
+const struct backend_ops backend_sqlite = {
+	.name = "sqlite",
+	.pool_init = sq_pool_init,
+	.pool_fini = sq_pool_fini,
+	.conn_open = sq_conn_open,
+	.conn_exec = sq_conn_exec,
+	.conn_resume = sq_conn_resume,
+	.conn_cancel = sq_conn_cancel,
+	.conn_close = sq_conn_close,
+};

@@ -1,0 +1,201 @@
+/* daemon.c: the daemon's life: start-up, the event loop, signals and shutdown. */
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "dbmd.h"
+#include "proto.h"
+
+struct dbmd *dbmd;
+
+int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* mkdir -p for the state directory; the development database lives there. */
+static void
+make_state_dir(const char *path)
+{
+	char *copy = xstrdup(path), *p;
+
+	for (p = copy + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, 0755) == -1 && errno != EEXIST)
+			break;
+		*p = '/';
+	}
+	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+		log_warn("state directory %s", path);
+	free(copy);
+}
+
+static void
+janitor_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd, (void)ev, (void)arg;
+	factory_janitor(dbmd->factory);
+}
+
+static void
+reaper_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd, (void)ev, (void)arg;
+	session_reap();
+}
+
+static void
+stop_timeout_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd, (void)ev, (void)arg;
+	log_warnx("shutdown_timeout passed: closing the clients still busy");
+	session_goodbye_all(1, "dbmd is shutting down");
+	daemon_maybe_exit();
+}
+
+static void
+signal_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	(void)ev, (void)arg;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		daemon_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	case SIGHUP:
+		log_warnx("SIGHUP: reloading is not supported by this dbmd; restart it to "
+		    "apply a new configuration");
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * Graceful stop: no new clients; clients with nothing in flight are told and closed
+ * now, the others as soon as their request completes or shutdown_timeout passes.
+ * Closing a client rolls back its transactions; then every pool is disposed.  A second
+ * signal exits at once.
+ */
+void
+daemon_stop(const char *why)
+{
+	struct timeval tv;
+	int64_t t = dbmd->cfg->daemon.shutdown_timeout;
+
+	if (dbmd->stopping) {
+		log_warnx("%s again: exiting now", why);
+		control_close();
+		exit(0);
+	}
+	dbmd->stopping = true;
+	log_info("%s: shutting down (%d clients)", why, dbmd->nsessions);
+	control_close();
+	session_goodbye_all(0, "dbmd is shutting down");
+	tv.tv_sec = t / 1000;
+	tv.tv_usec = (t % 1000) * 1000;
+	dbmd->stop_timer = evtimer_new(dbmd->base, stop_timeout_cb, NULL);
+	if (dbmd->stop_timer != NULL)
+		evtimer_add(dbmd->stop_timer, &tv);
+	daemon_maybe_exit();
+}
+
+/* Once stopping and the last client is gone: dispose the pools, then leave the loop. */
+void
+daemon_maybe_exit(void)
+{
+	if (dbmd == NULL || !dbmd->stopping || dbmd->nsessions > 0)
+		return;
+	if (dbmd->factory->npools > 0) {
+		factory_dispose_all(dbmd->factory, "dbmd is shutting down");
+		if (dbmd->factory->npools > 0)
+			return;		/* connections still closing; called again when done */
+	}
+	event_base_loopexit(dbmd->base, NULL);
+}
+
+static int
+add_signal(int i, int sig)
+{
+	dbmd->sigs[i] = evsignal_new(dbmd->base, sig, signal_cb, NULL);
+	return dbmd->sigs[i] == NULL ? -1 : event_add(dbmd->sigs[i], NULL);
+}
+
+/*
+ * Runs the daemon on a valid configuration until it is stopped.  Returns the exit
+ * status: 0 after a graceful stop, 1 when it could not start.
+ */
+int
+daemon_run(struct config *cfg)
+{
+	struct timeval second = { 1, 0 };
+	int rc = 1;
+	size_t i;
+
+	signal(SIGPIPE, SIG_IGN);
+	dbmd = xcalloc(1, sizeof(*dbmd));
+	dbmd->cfg = cfg;
+	dbmd->listen_fd = -1;
+	dbmd->started = now_ms();
+	dbmd->started_wall = time(NULL);
+	TAILQ_INIT(&dbmd->sessions);
+	TAILQ_INIT(&dbmd->dead);
+	if ((dbmd->base = event_base_new()) == NULL ||
+	    (dbmd->reaper = event_new(dbmd->base, -1, 0, reaper_cb, NULL)) == NULL) {
+		log_warnx("cannot create the event loop");
+		goto out;
+	}
+	make_state_dir(cfg->daemon.state_dir);
+	if (sqlite_backend_init(dbmd->base) == -1)
+		goto out;
+	dbmd->factory = factory_new(&backend_sqlite, NULL, &cache_lru);
+	if (add_signal(0, SIGTERM) == -1 || add_signal(1, SIGINT) == -1 ||
+	    add_signal(2, SIGHUP) == -1) {
+		log_warnx("cannot install signal handlers");
+		goto out;
+	}
+	if (control_listen(&cfg->daemon) == -1)
+		goto out;
+	dbmd->janitor = event_new(dbmd->base, -1, EV_PERSIST, janitor_cb, NULL);
+	if (dbmd->janitor == NULL || event_add(dbmd->janitor, &second) == -1)
+		goto out;
+	log_info("dbmd %s serving on %s (state in %s)", DBMD_VERSION, dbmd->socket_path,
+	    cfg->daemon.state_dir);
+	event_base_dispatch(dbmd->base);
+	log_info("dbmd stopped");
+	rc = 0;
+out:
+	control_close();
+	if (dbmd->janitor != NULL)
+		event_free(dbmd->janitor);
+	if (dbmd->stop_timer != NULL)
+		event_free(dbmd->stop_timer);
+	for (i = 0; i < sizeof(dbmd->sigs) / sizeof(dbmd->sigs[0]); i++)
+		if (dbmd->sigs[i] != NULL)
+			event_free(dbmd->sigs[i]);
+	factory_free(dbmd->factory);
+	sqlite_backend_shutdown();
+	session_reap();
+	if (dbmd->reaper != NULL)
+		event_free(dbmd->reaper);
+	if (dbmd->base != NULL)
+		event_base_free(dbmd->base);
+	free(dbmd->socket_path);
+	free(dbmd);
+	dbmd = NULL;
+	return rc;
+}

@@ -1,0 +1,222 @@
+/* factory.c: the factory and its instance cache: one pool per distinct configuration. */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbmd.h"
+#include "proto.h"
+
+#define MAX_OVERRIDE_POOLS	16	/* pools that only clients' overrides created */
+
+/*
+ * The factory is given its parts: a backend per kind (NULL where the build has none)
+ * and the constructor of result caches.  Tests hand it fakes that count calls.
+ */
+struct factory *
+factory_new(const struct backend_ops *sqlite, const struct backend_ops *pg,
+    const struct cache_ops *cache)
+{
+	struct factory *f = xcalloc(1, sizeof(*f));
+
+	TAILQ_INIT(&f->pools);
+	f->backends[BACKEND_SQLITE] = sqlite;
+	f->backends[BACKEND_POSTGRES] = pg;
+	f->cache_ops = cache;
+	f->max_override_pools = MAX_OVERRIDE_POOLS;
+	return f;
+}
+
+/* Maps a configuration error to the code the client sees. */
+static int
+config_errcode_to_proto(enum cfg_errcode code)
+{
+	switch (code) {
+	case CFG_E_UNKNOWN_ENV:
+		return PROTO_E_UNKNOWN_ENV;
+	case CFG_E_UNKNOWN_ROLE:
+		return PROTO_E_UNKNOWN_ROLE;
+	case CFG_E_NOT_OVERRIDABLE:
+		return PROTO_E_NOT_OVERRIDABLE;
+	default:
+		return PROTO_E_CONFIG;
+	}
+}
+
+/* Adds "env/role" to the names a pool is known by, once. */
+static void
+pool_add_name(struct pool *p, const char *env, const char *role)
+{
+	char *name = xasprintf("%s/%s", env, role), *all;
+	size_t n = strlen(name);
+	const char *at;
+
+	for (at = p->names; at != NULL && (at = strstr(at, name)) != NULL; at += n)
+		if ((at == p->names || at[-1] == ' ') && (at[n] == ',' || at[n] == '\0')) {
+			free(name);
+			return;
+		}
+	all = p->names ? xasprintf("%s, %s", p->names, name) : xstrdup(name);
+	free(p->names);
+	free(name);
+	p->names = all;
+}
+
+/*
+ * OPEN(environment, role, overrides): resolves the configuration (only the overrides
+ * the environment permits), validates it, and looks its canonical form up among the
+ * pools.  An equal pool is shared; otherwise a new one is built: the backend from the
+ * URI's scheme, the result cache through the injected constructor, the pool around
+ * them.  The pool's handle count is raised for the caller.  On failure returns NULL
+ * with a proto error code and a message for the client (the caller logs it).
+ */
+struct pool *
+factory_open(struct factory *f, const struct config *cfg, const char *env, const char *role,
+    const struct cfg_override *ov, size_t nov, int *code, char **msg)
+{
+	struct cfg_errors errs;
+	struct cfg_error *e;
+	struct role_config *rc;
+	const struct backend_ops *be;
+	struct pool *p;
+	char err[256], *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	TAILQ_INIT(&errs);
+	if ((rc = config_resolve(cfg, env, role, ov, nov, &errs)) == NULL) {
+		*code = config_errcode_to_proto(TAILQ_FIRST(&errs)->code);
+		TAILQ_FOREACH(e, &errs, entry)
+			strbuf_printf(&buf, &len, &cap, "%s%s%s%s", len ? "; " : "", e->where,
+			    e->where[0] ? ": " : "", e->msg);
+		*msg = buf;
+		config_errors_clear(&errs);
+		return NULL;
+	}
+
+	TAILQ_FOREACH(p, &f->pools, entry) {
+		if (p->disposing || !role_config_equal(p->rc, rc))
+			continue;
+		if (nov == 0 && p->from_override) {
+			p->from_override = false;	/* configured names use it now */
+			f->override_pools--;
+		}
+		pool_add_name(p, env, role);
+		p->nhandles++;
+		role_config_free(rc);
+		return p;
+	}
+
+	if (nov > 0 && f->override_pools >= f->max_override_pools) {
+		*code = PROTO_E_LIMIT;
+		*msg = xasprintf("%s/%s: %d pools made by client overrides exist already; "
+		    "open without overrides or dispose handles", env, role, f->override_pools);
+		role_config_free(rc);
+		return NULL;
+	}
+	if ((be = f->backends[rc->backend]) == NULL) {
+		*code = PROTO_E_BACKEND;
+		*msg = xasprintf("%s/%s: this dbmd has no %s backend", env, role,
+		    rc->backend == BACKEND_SQLITE ? "SQLite" : "PostgreSQL");
+		role_config_free(rc);
+		return NULL;
+	}
+	if ((p = pool_new(f, rc, be, f->cache_ops, err, sizeof(err))) == NULL) {
+		*code = PROTO_E_BACKEND;
+		*msg = xasprintf("%s/%s: %s", env, role, err);
+		role_config_free(rc);
+		return NULL;
+	}
+	pool_add_name(p, env, role);
+	p->from_override = nov > 0;
+	f->override_pools += p->from_override;
+	p->nhandles = 1;
+	TAILQ_INSERT_TAIL(&f->pools, p, entry);
+	f->npools++;
+	log_info("pool %016llx created for %s/%s: %s", (unsigned long long)rc->hash, env, role,
+	    p->from_override ? "from client overrides" : "configured");
+	return p;
+}
+
+/*
+ * A handle on the pool went away.  A pool that only overrides made is disposed with
+ * its last handle; a configured one stays warm until the janitor finds it unused for
+ * idle_timeout.
+ */
+void
+factory_release(struct factory *f, struct pool *p)
+{
+	if (p->nhandles <= 0)
+		fatalx("%s: pool %016llx has no handles", __func__,
+		    (unsigned long long)p->rc->hash);
+	if (--p->nhandles > 0)
+		return;
+	p->unused_since = now_ms();
+	if (p->from_override)
+		factory_dispose(f, p, "its last handle was disposed");
+	else if (p->disposing)
+		factory_dispose(f, p, "drained");
+}
+
+/* Disposes one pool: it takes no new handles and is freed when its connections close. */
+void
+factory_dispose(struct factory *f, struct pool *p, const char *reason)
+{
+	(void)f;
+	pool_dispose(p, reason);
+}
+
+/* Called by the pool when a disposed pool has no connections and no handles left. */
+void
+factory_pool_gone(struct factory *f, struct pool *p)
+{
+	TAILQ_REMOVE(&f->pools, p, entry);
+	f->npools--;
+	if (p->from_override)
+		f->override_pools--;
+	pool_free(p);
+	if (dbmd != NULL)
+		daemon_maybe_exit();
+}
+
+void
+factory_dispose_all(struct factory *f, const char *reason)
+{
+	struct pool *p, *next;
+
+	for (p = TAILQ_FIRST(&f->pools); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		factory_dispose(f, p, reason);
+	}
+}
+
+/* Once a second: each pool's housekeeping, and configured pools unused too long go. */
+void
+factory_janitor(struct factory *f)
+{
+	struct pool *p, *next;
+	int64_t now = now_ms();
+
+	for (p = TAILQ_FIRST(&f->pools); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		if (p->nhandles == 0 && !p->disposing && !p->persistent &&
+		    p->rc->idle_timeout > 0 && now - p->unused_since >= p->rc->idle_timeout) {
+			factory_dispose(f, p, "unused for idle_timeout");
+			continue;
+		}
+		pool_janitor(p, now);
+	}
+}
+
+/* Frees the factory and every pool; the pools must have no handles or connections. */
+void
+factory_free(struct factory *f)
+{
+	struct pool *p;
+
+	if (f == NULL)
+		return;
+	while ((p = TAILQ_FIRST(&f->pools)) != NULL) {
+		TAILQ_REMOVE(&f->pools, p, entry);
+		pool_free(p);
+	}
+	free(f);
+}

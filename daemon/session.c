@@ -1,0 +1,630 @@
+/* session.c: one client: framing, the handshake, its handles and its requests. */
+
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "dbmd.h"
+#include "proto.h"
+
+#define OUT_HIGH		(1024 * 1024)	/* output above this pauses a streaming reply */
+#define OUT_LOW			(256 * 1024)	/* and below this resumes it */
+#define HELLO_TIMEOUT_S		10		/* a client must introduce itself in time */
+
+static void session_process(struct session *);
+static void session_read_cb(struct bufferevent *, void *);
+static void session_write_cb(struct bufferevent *, void *);
+static void session_event_cb(struct bufferevent *, short, void *);
+
+static const struct daemon_config *
+dc(void)
+{
+	return &dbmd->cfg->daemon;
+}
+
+void
+session_new(int fd, uid_t uid, gid_t gid, pid_t pid)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	struct timeval tv = { HELLO_TIMEOUT_S, 0 };
+
+	if (s == NULL || (s->bev = bufferevent_socket_new(dbmd->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		log_warnx("client (pid %ld uid %lu) refused: out of memory", (long)pid,
+		    (unsigned long)uid);
+		free(s);
+		close(fd);
+		return;
+	}
+	s->id = ++dbmd->next_session_id;
+	s->uid = uid;
+	s->gid = gid;
+	s->pid = pid;
+	s->connected_at = now_ms();
+	s->max_frame = PROTO_HANDSHAKE_MAX_FRAME;
+	s->state = SESSION_HELLO;
+	TAILQ_INIT(&s->handles);
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, PROTO_HDR_SIZE + PROTO_HANDSHAKE_MAX_FRAME);
+	bufferevent_setwatermark(s->bev, EV_WRITE, OUT_LOW, 0);
+	bufferevent_set_timeouts(s->bev, &tv, NULL);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&dbmd->sessions, s, entry);
+	dbmd->nsessions++;
+	log_debug("client %llu connected: pid %ld uid %lu", (unsigned long long)s->id, (long)pid,
+	    (unsigned long)uid);
+}
+
+/* Appends reply bytes; 1 when the client's output is full and the producer should wait. */
+int
+session_output(struct session *s, const void *data, size_t len)
+{
+	struct evbuffer *out;
+
+	if (s->dead)
+		return 0;
+	out = bufferevent_get_output(s->bev);
+	if (evbuffer_add(out, data, len) == -1) {
+		session_close(s, PROTO_E_NOMEM, "out of memory for output");
+		return 0;
+	}
+	return evbuffer_get_length(out) > OUT_HIGH;
+}
+
+/* Sends one encoded buffer, or closes the session when encoding ran out of memory. */
+static void
+send_buf(struct session *s, struct proto_buf *b, enum proto_err rc)
+{
+	if (rc == PROTO_E_OK)
+		session_output(s, b->data, b->len);
+	else
+		session_close(s, rc, "cannot encode a reply");
+	proto_buf_free(b);
+}
+
+static void
+reply_error(struct session *s, uint32_t reqid, int code, const char *msg)
+{
+	struct proto_buf b;
+	struct proto_error e = { .code = (uint16_t)code, .sqlstate = "", .message = msg,
+	    .detail = "", .hint = "" };
+
+	proto_buf_init(&b);
+	b.max_payload = s->max_frame;
+	send_buf(s, &b, proto_encode_error(&b, reqid, &e));
+}
+
+static void
+reply_empty(struct session *s, uint16_t type, uint32_t reqid)
+{
+	struct proto_buf b;
+
+	proto_buf_init(&b);
+	send_buf(s, &b, proto_encode_empty(&b, type, reqid));
+}
+
+static void
+reply_open_ok(struct session *s, uint32_t reqid, const struct handle *h)
+{
+	struct proto_buf b;
+	struct proto_open_ok m = { .handle_id = h->id, .pool_hash = h->pool->rc->hash,
+	    .backend = h->pool->be->name };
+
+	proto_buf_init(&b);
+	send_buf(s, &b, proto_encode_open_ok(&b, reqid, &m));
+}
+
+static struct handle *
+handle_find(struct session *s, uint32_t id)
+{
+	struct handle *h;
+
+	TAILQ_FOREACH(h, &s->handles, entry)
+		if (h->id == id)
+			return h;
+	return NULL;
+}
+
+/* Releases a handle: its connection is cleaned and returned, its pool told. */
+static void
+handle_free(struct session *s, struct handle *h)
+{
+	struct pool *p = h->pool;
+
+	TAILQ_REMOVE(&s->handles, h, entry);
+	s->nhandles--;
+	pool_handle_detach(h);
+	free(h);
+	factory_release(dbmd->factory, p);
+}
+
+/* Where a request runs: on the handle's pinned connection, or the pool finds one. */
+static void
+run_request(struct session *s, struct handle *h, struct request *r)
+{
+	s->busy = r;
+	if (h->conn != NULL)
+		pool_run_on(h->conn, r);
+	else
+		pool_submit(h->pool, r);
+}
+
+static void
+do_open(struct session *s, const struct proto_frame *f)
+{
+	struct proto_open m;
+	struct cfg_override ov[64];
+	struct proto_value k, v;
+	struct request *r;
+	struct handle *h;
+	struct pool *p;
+	enum proto_derr derr;
+	char *msg = NULL;
+	size_t n = 0;
+	int code;
+
+	if ((derr = proto_decode_open(f, &m)) != PROTO_DERR_OK) {
+		session_close(s, PROTO_E_PROTOCOL, proto_derr_str(derr));
+		return;
+	}
+	if (dbmd->stopping) {
+		reply_error(s, f->hdr.request_id, PROTO_E_SHUTDOWN, "dbmd is shutting down");
+		return;
+	}
+	if (s->nhandles >= dc()->max_handles_per_client) {
+		reply_error(s, f->hdr.request_id, PROTO_E_LIMIT, "too many open handles "
+		    "(daemon.max_handles_per_client)");
+		return;
+	}
+	if (m.n_overrides > sizeof(ov) / sizeof(ov[0])) {
+		reply_error(s, f->hdr.request_id, PROTO_E_LIMIT, "too many overrides");
+		return;
+	}
+	while (proto_iter_next(&m.overrides, &k) && proto_iter_next(&m.overrides, &v)) {
+		ov[n].key = k.ptr;
+		ov[n].value = v.ptr;
+		n++;
+	}
+	p = factory_open(dbmd->factory, dbmd->cfg, m.environment, m.role, ov, n, &code, &msg);
+	if (p == NULL) {
+		log_warnx("client %llu (pid %ld uid %lu): cannot open %s/%s: %s",
+		    (unsigned long long)s->id, (long)s->pid, (unsigned long)s->uid,
+		    m.environment, m.role, msg);
+		reply_error(s, f->hdr.request_id, code, msg);
+		free(msg);
+		return;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		factory_release(dbmd->factory, p);
+		reply_error(s, f->hdr.request_id, PROTO_E_NOMEM, "out of memory");
+		return;
+	}
+	h->id = ++s->next_handle;
+	h->session = s;
+	h->pool = p;
+	h->pinned = (m.flags & PROTO_OPEN_PINNED) != 0;
+	TAILQ_INSERT_TAIL(&s->handles, h, entry);
+	s->nhandles++;
+	if (!h->pinned && p->connected) {
+		reply_open_ok(s, f->hdr.request_id, h);
+		return;
+	}
+	/* A pinned handle takes its connection now; a new pool proves it can connect. */
+	if ((r = request_new(REQ_OPEN, s, h, f->hdr.request_id)) == NULL) {
+		handle_free(s, h);
+		reply_error(s, f->hdr.request_id, PROTO_E_NOMEM, "out of memory");
+		return;
+	}
+	run_request(s, h, r);
+}
+
+static void
+do_exec(struct session *s, const struct proto_frame *f)
+{
+	struct proto_exec m;
+	struct proto_value v;
+	struct request *r;
+	struct handle *h;
+	enum proto_derr derr;
+	uint32_t i;
+
+	if ((derr = proto_decode_exec(f, &m)) != PROTO_DERR_OK) {
+		session_close(s, PROTO_E_PROTOCOL, proto_derr_str(derr));
+		return;
+	}
+	if ((h = handle_find(s, m.handle_id)) == NULL) {
+		reply_error(s, f->hdr.request_id, PROTO_E_NO_HANDLE, "no such handle");
+		return;
+	}
+	if ((r = request_new(REQ_EXEC, s, h, f->hdr.request_id)) == NULL)
+		goto nomem;
+	r->nparams = m.nparams;
+	if ((r->sql = strdup(m.sql)) == NULL ||
+	    (m.nparams > 0 && ((r->params = calloc(m.nparams, sizeof(char *))) == NULL ||
+	    (r->lens = calloc(m.nparams, sizeof(uint32_t))) == NULL)))
+		goto nomem;
+	for (i = 0; i < m.nparams && proto_iter_next(&m.param_iter, &v); i++) {
+		if (v.ptr == NULL)
+			continue;
+		if ((r->params[i] = malloc((size_t)v.len + 1)) == NULL)
+			goto nomem;
+		memcpy(r->params[i], v.ptr, (size_t)v.len + 1);
+		r->lens[i] = v.len;
+	}
+	run_request(s, h, r);
+	return;
+nomem:
+	request_free(r);
+	reply_error(s, f->hdr.request_id, PROTO_E_NOMEM, "out of memory");
+}
+
+static void
+do_txn(struct session *s, const struct proto_frame *f)
+{
+	static const enum req_kind kinds[] = { REQ_BEGIN, REQ_COMMIT, REQ_ROLLBACK };
+	enum req_kind kind = kinds[f->hdr.type - PROTO_MSG_BEGIN];
+	struct request *r;
+	struct handle *h;
+	uint32_t id;
+	enum proto_derr derr;
+
+	if ((derr = proto_decode_handle(f, &id)) != PROTO_DERR_OK) {
+		session_close(s, PROTO_E_PROTOCOL, proto_derr_str(derr));
+		return;
+	}
+	if ((h = handle_find(s, id)) == NULL) {
+		reply_error(s, f->hdr.request_id, PROTO_E_NO_HANDLE, "no such handle");
+		return;
+	}
+	if (kind == REQ_BEGIN && h->in_txn) {
+		reply_error(s, f->hdr.request_id, PROTO_E_TXN_STATE,
+		    "a transaction is already open on this handle");
+		return;
+	}
+	if (kind != REQ_BEGIN && !h->in_txn) {
+		reply_error(s, f->hdr.request_id, PROTO_E_TXN_STATE,
+		    "no transaction is open on this handle");
+		return;
+	}
+	if ((r = request_new(kind, s, h, f->hdr.request_id)) == NULL) {
+		reply_error(s, f->hdr.request_id, PROTO_E_NOMEM, "out of memory");
+		return;
+	}
+	run_request(s, h, r);
+}
+
+static void
+do_dispose(struct session *s, const struct proto_frame *f)
+{
+	struct handle *h;
+	uint32_t id;
+	enum proto_derr derr;
+
+	if ((derr = proto_decode_handle(f, &id)) != PROTO_DERR_OK) {
+		session_close(s, PROTO_E_PROTOCOL, proto_derr_str(derr));
+		return;
+	}
+	if ((h = handle_find(s, id)) == NULL) {
+		reply_error(s, f->hdr.request_id, PROTO_E_NO_HANDLE, "no such handle");
+		return;
+	}
+	handle_free(s, h);
+	reply_empty(s, PROTO_MSG_OK, f->hdr.request_id);
+}
+
+static void
+do_hello(struct session *s, const struct proto_frame *f)
+{
+	struct proto_hello m;
+	struct proto_hello_ok ok;
+	struct proto_buf b;
+	enum proto_derr derr;
+	uint16_t version;
+
+	if (f->hdr.type != PROTO_MSG_HELLO) {
+		session_close(s, PROTO_E_PROTOCOL, "the first message must be HELLO");
+		return;
+	}
+	if ((derr = proto_decode_hello(f, &m)) != PROTO_DERR_OK) {
+		session_close(s, PROTO_E_PROTOCOL, proto_derr_str(derr));
+		return;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", m.client_name);
+	if ((version = proto_version_choose(m.min_version, m.max_version)) == 0) {
+		reply_error(s, f->hdr.request_id, PROTO_E_VERSION, "no common protocol version");
+		session_close(s, PROTO_E_VERSION, "no common protocol version");
+		return;
+	}
+	if (dbmd->stopping) {
+		reply_error(s, f->hdr.request_id, PROTO_E_SHUTDOWN, "dbmd is shutting down");
+		session_close(s, PROTO_E_SHUTDOWN, "dbmd is shutting down");
+		return;
+	}
+	ok.version = version;
+	ok.server_version = DBMD_VERSION;
+	ok.max_frame = (uint32_t)dc()->max_frame_size;
+	ok.max_handles = (uint32_t)dc()->max_handles_per_client;
+	ok.max_queued = (uint32_t)dc()->max_queued_per_client;
+	s->max_frame = m.max_frame;
+	s->state = SESSION_READY;
+	bufferevent_set_timeouts(s->bev, NULL, NULL);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, PROTO_HDR_SIZE + (size_t)ok.max_frame);
+	proto_buf_init(&b);
+	send_buf(s, &b, proto_encode_hello_ok(&b, f->hdr.request_id, &ok));
+	log_debug("client %llu is %s (pid %ld uid %lu)", (unsigned long long)s->id, s->name,
+	    (long)s->pid, (unsigned long)s->uid);
+}
+
+/* One whole frame from the client. */
+static void
+session_dispatch(struct session *s, const struct proto_frame *f)
+{
+	uint32_t reqid = f->hdr.request_id;
+
+	if (s->state == SESSION_HELLO) {
+		do_hello(s, f);
+		return;
+	}
+	if (!proto_msg_is_request(f->hdr.type) || f->hdr.type == PROTO_MSG_HELLO) {
+		session_close(s, PROTO_E_PROTOCOL, f->hdr.type == PROTO_MSG_HELLO ?
+		    "HELLO after the handshake" : "a server message type from a client");
+		return;
+	}
+	switch (f->hdr.type) {
+	case PROTO_MSG_OPEN:
+		do_open(s, f);
+		break;
+	case PROTO_MSG_EXEC:
+		do_exec(s, f);
+		break;
+	case PROTO_MSG_BEGIN:
+	case PROTO_MSG_COMMIT:
+	case PROTO_MSG_ROLLBACK:
+		do_txn(s, f);
+		break;
+	case PROTO_MSG_DISPOSE:
+		do_dispose(s, f);
+		break;
+	case PROTO_MSG_PING:
+		if (proto_decode_empty(f) != PROTO_DERR_OK)
+			session_close(s, PROTO_E_PROTOCOL, "malformed PING");
+		else
+			reply_empty(s, PROTO_MSG_PONG, reqid);
+		break;
+	case PROTO_MSG_STATUS:
+	case PROTO_MSG_CLIENTS:
+	case PROTO_MSG_RESOLVE:
+	case PROTO_MSG_RELOAD:
+	case PROTO_MSG_DISPOSE_POOL:
+		admin_request(s, f);
+		break;
+	default:
+		session_close(s, PROTO_E_PROTOCOL, "unknown request");
+		break;
+	}
+}
+
+/* Frames buffered beyond the one being served. */
+static size_t
+queued_frames(struct evbuffer *in)
+{
+	struct evbuffer_ptr pos;
+	unsigned char hdr[PROTO_HDR_SIZE];
+	size_t len = evbuffer_get_length(in), at = 0, n = 0;
+	uint32_t plen;
+
+	while (at + PROTO_HDR_SIZE <= len) {
+		if (evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET) == -1 ||
+		    evbuffer_copyout_from(in, &pos, hdr, sizeof(hdr)) != (ev_ssize_t)sizeof(hdr))
+			break;
+		plen = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 |
+		    hdr[3];
+		at += PROTO_HDR_SIZE + plen;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Serves whole frames from the input, one request at a time: a frame that arrives
+ * while a request is in flight waits in the buffer, so replies leave in request order.
+ * A frame whose header alone is wrong closes the session before its payload is read.
+ */
+static void
+session_process(struct session *s)
+{
+	struct evbuffer *in;
+	struct proto_frame f;
+	unsigned char *p;
+	uint32_t max;
+	size_t len, total;
+	int rc;
+
+	if (s->in_read || s->dead)
+		return;
+	s->in_read = true;
+	in = bufferevent_get_input(s->bev);
+	while (!s->dead && s->busy == NULL && s->state != SESSION_CLOSING) {
+		len = evbuffer_get_length(in);
+		if (len < PROTO_HDR_SIZE)
+			break;
+		max = s->state == SESSION_HELLO ? PROTO_HANDSHAKE_MAX_FRAME :
+		    (uint32_t)dc()->max_frame_size;
+		p = evbuffer_pullup(in, PROTO_HDR_SIZE);
+		if ((rc = proto_frame_check(p, PROTO_HDR_SIZE, max, &f)) < 0) {
+			session_close(s, rc == -PROTO_DERR_OVERSIZED ? PROTO_E_LIMIT :
+			    PROTO_E_PROTOCOL, proto_derr_str((enum proto_derr)-rc));
+			break;
+		}
+		total = PROTO_HDR_SIZE + (size_t)f.hdr.length;
+		if (len < total)
+			break;
+		p = evbuffer_pullup(in, (ev_ssize_t)total);
+		if (proto_frame_check(p, total, max, &f) <= 0) {
+			session_close(s, PROTO_E_PROTOCOL, "malformed frame");
+			break;
+		}
+		session_dispatch(s, &f);
+		if (!s->dead)
+			evbuffer_drain(in, total);
+	}
+	if (!s->dead && s->busy != NULL &&
+	    queued_frames(in) > (size_t)dc()->max_queued_per_client)
+		session_close(s, PROTO_E_LIMIT, "too many requests queued "
+		    "(daemon.max_queued_per_client)");
+	s->in_read = false;
+	if (!s->dead && s->busy == NULL && dbmd->stopping)
+		session_close(s, PROTO_E_SHUTDOWN, "dbmd is shutting down");
+}
+
+/* A request's reply is complete: finish what the session owes, then read on. */
+void
+session_request_done(struct session *s, struct request *r)
+{
+	struct handle *h = r->handle;
+
+	if (r->kind == REQ_OPEN && h != NULL) {
+		if (r->failed) {
+			log_warnx("client %llu (pid %ld uid %lu): cannot open a handle on pool "
+			    "%016llx: %s", (unsigned long long)s->id, (long)s->pid,
+			    (unsigned long)s->uid, (unsigned long long)h->pool->rc->hash,
+			    h->pool->last_error[0] ? h->pool->last_error : "failed");
+			handle_free(s, h);
+		} else
+			reply_open_ok(s, r->reqid, h);
+	}
+	if (s->busy == r)
+		s->busy = NULL;
+	if (s->stalled == r)
+		s->stalled = NULL;
+	request_free(r);
+	session_process(s);
+}
+
+static void
+session_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	session_process(arg);
+}
+
+/* Output drained below the low mark: a paused reply may go on. */
+static void
+session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	struct request *r = s->stalled;
+
+	(void)bev;
+	if (r != NULL && r->conn != NULL) {
+		s->stalled = NULL;
+		r->conn->pool->be->conn_resume(r->conn);
+	}
+}
+
+static void
+session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+	char reason[128];
+
+	(void)bev;
+	if (what & BEV_EVENT_EOF)
+		snprintf(reason, sizeof(reason), "client closed the connection");
+	else if (what & BEV_EVENT_TIMEOUT)
+		snprintf(reason, sizeof(reason), "no HELLO within %ds", HELLO_TIMEOUT_S);
+	else
+		snprintf(reason, sizeof(reason), "connection error: %s",
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	session_close(s, 0, reason);
+}
+
+/* Frees closed sessions; runs from its own event, outside every session's callbacks. */
+void
+session_reap(void)
+{
+	struct session *s;
+
+	while ((s = TAILQ_FIRST(&dbmd->dead)) != NULL) {
+		TAILQ_REMOVE(&dbmd->dead, s, entry);
+		free(s);
+	}
+}
+
+/*
+ * Closes a client: a GOODBYE with the code (0: none, the client left), its request
+ * abandoned, its handles disposed (open transactions roll back), one log line.  The
+ * struct is freed from the loop later, never inside its own callbacks.
+ */
+void
+session_close(struct session *s, int code, const char *reason)
+{
+	struct request *r;
+	struct handle *h;
+	struct proto_buf b;
+	struct proto_goodbye g = { .code = (uint16_t)code, .reason = reason };
+
+	if (s->dead)
+		return;
+	s->dead = true;
+	log_info("client %llu (%s pid %ld uid %lu) closed: %s", (unsigned long long)s->id,
+	    s->name[0] ? s->name : "?", (long)s->pid, (unsigned long)s->uid, reason);
+
+	if ((r = s->busy) != NULL) {
+		s->busy = NULL;
+		r->session = NULL;
+		if (r->waiting)
+			pool_cancel_waiter(r);
+		else if (r->conn != NULL)
+			r->conn->pool->be->conn_cancel(r->conn);
+	}
+	if ((r = s->stalled) != NULL) {
+		s->stalled = NULL;
+		if (r->conn != NULL)
+			r->conn->pool->be->conn_resume(r->conn);
+	}
+	while ((h = TAILQ_FIRST(&s->handles)) != NULL)
+		handle_free(s, h);
+
+	if (code != 0) {
+		/* Best effort: what fits in the socket now, without waiting for the peer. */
+		proto_buf_init(&b);
+		if (proto_encode_goodbye(&b, 0, &g) == PROTO_E_OK)
+			evbuffer_add(bufferevent_get_output(s->bev), b.data, b.len);
+		proto_buf_free(&b);
+		evbuffer_write(bufferevent_get_output(s->bev), bufferevent_getfd(s->bev));
+	}
+	bufferevent_free(s->bev);
+	s->bev = NULL;
+	TAILQ_REMOVE(&dbmd->sessions, s, entry);
+	dbmd->nsessions--;
+	TAILQ_INSERT_TAIL(&dbmd->dead, s, entry);
+	event_active(dbmd->reaper, EV_TIMEOUT, 0);
+	daemon_maybe_exit();
+}
+
+/* Shutdown: every client without a request in flight is told and closed. */
+void
+session_goodbye_all(int force, const char *reason)
+{
+	struct session *s, *next;
+
+	for (s = TAILQ_FIRST(&dbmd->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (force || s->busy == NULL)
+			session_close(s, PROTO_E_SHUTDOWN, reason);
+	}
+}
+
+bool
+session_idle(const struct session *s)
+{
+	return s->busy == NULL;
+}
