@@ -1,5 +1,7 @@
 /* config_uri.c: database URIs: checking, canonical targets, password redaction. */
 
+#include <sys/random.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,9 +131,36 @@ scrub_secrets(char *msg, const char *uri)
 }
 
 /*
+ * A password's stand-in in canonical text: a hash keyed with a secret drawn once per
+ * process.  Pool hashes are shown to clients; an unkeyed hash of a canonical form that
+ * held the password would let anyone test guesses offline.  Equal passwords still make
+ * equal text within one dbmd, which is all pool identity needs.
+ */
+static uint64_t
+password_digest(const char *pw)
+{
+	static unsigned char key[16];
+	static bool have_key;
+	unsigned char buf[16 + 256];
+	size_t n = strlen(pw);
+
+	if (!have_key) {
+		if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
+			fatal("getrandom");
+		have_key = true;
+	}
+	if (n > sizeof(buf) - sizeof(key))
+		n = sizeof(buf) - sizeof(key);
+	memcpy(buf, key, sizeof(key));
+	memcpy(buf + sizeof(key), pw, n);
+	return hash64(buf, sizeof(key) + n);
+}
+
+/*
  * The canonical target of a PostgreSQL URI: libpq's own parse, as keyword='value' pairs
  * in libpq's fixed keyword order, so that postgres:// and postgresql://, a reordered
- * query string or percent-encoding all yield the same text.
+ * query string or percent-encoding all yield the same text.  The password appears only
+ * as a keyed digest.
  */
 static char *
 pg_canonical(PQconninfoOption *opts)
@@ -145,6 +174,11 @@ pg_canonical(PQconninfoOption *opts)
 	for (o = opts; o->keyword != NULL; o++) {
 		if (o->val == NULL)
 			continue;
+		if (strcmp(o->keyword, "password") == 0) {
+			strbuf_printf(&buf, &blen, &bcap, "%spassword-digest=%016llx", blen ? " " : "",
+			    (unsigned long long)password_digest(o->val));
+			continue;
+		}
 		strbuf_printf(&buf, &blen, &bcap, "%s%s='", blen ? " " : "", o->keyword);
 		for (v = o->val; *v != '\0'; v++) {
 			if (*v == '\'' || *v == '\\')

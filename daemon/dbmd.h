@@ -164,7 +164,8 @@ struct role_config {
 	char		*role;
 	enum backend_kind backend;
 	char		*uri;		/* as configured; may hold a password */
-	char		*target;	/* canonical backend target: conninfo or file path */
+	char		*target;	/* identity of the database: canonical conninfo (password
+					   as a keyed digest), SQLite file path or :memory: */
 	long long	 pool_size;
 	long long	 min_idle;
 	long long	 connect_timeout;	/* ms, as all durations below */

@@ -969,3 +969,22 @@ Test(config, hash_is_stable_across_runs)
 	cr_assert_eq(hash64("", 0), 0xcbf29ce484222325ULL);
 	cr_assert_eq(hash64("a", 1), 0xaf63dc4c8601ec8cULL);
 }
+
+Test(config, canonical_form_holds_no_password_but_tells_passwords_apart)
+{
+	char *c1, *c2, *c3;
+	uint64_t h1 = hash_of(ENV_PRIMARY "        uri: postgresql://app:hunter22@db/app\n",
+	    "production", "primary", &c1);
+	uint64_t h2 = hash_of(ENV_PRIMARY "        uri: postgres://db/app?user=app&password=hunter22\n",
+	    "production", "primary", &c2);
+	uint64_t h3 = hash_of(ENV_PRIMARY "        uri: postgresql://app:hunter23@db/app\n",
+	    "production", "primary", &c3);
+
+	cr_assert_null(strstr(c1, "hunter22"), "%s", c1);
+	cr_assert_null(strstr(c3, "hunter23"), "%s", c3);
+	cr_assert_eq(h1, h2, "the same password, written two ways");
+	cr_assert_neq(h1, h3, "a changed password is a different pool");
+	free(c1);
+	free(c2);
+	free(c3);
+}
