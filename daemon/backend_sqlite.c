@@ -59,7 +59,9 @@ struct sq_conn {
 	struct request		*job;
 	bool			 quit;
 	int			 ahead;		/* chunks posted, not acknowledged */
-	/* Thread only. */
+	/* Loop only. */
+	int			 held;		/* chunks the loop holds back from acknowledging */
+	/* Thread only, but cancel, which the loop sets. */
 	atomic_int		 cancel;
 	bool			 timed_out;
 	int64_t			 deadline;
@@ -119,13 +121,12 @@ sq_msg_new(enum sq_kind kind, struct sq_conn *sc)
 	return m;
 }
 
-/* The loop took a chunk: the worker may produce another. */
+/* The loop took n chunks: the worker may produce more. */
 static void
-sq_ack(struct sq_conn *sc)
+sq_ack(struct sq_conn *sc, int n)
 {
 	pthread_mutex_lock(&sc->mu);
-	if (sc->ahead > 0)
-		sc->ahead--;
+	sc->ahead = sc->ahead > n ? sc->ahead - n : 0;
 	pthread_cond_signal(&sc->cv);
 	pthread_mutex_unlock(&sc->mu);
 }
@@ -170,13 +171,17 @@ sq_drain(evutil_socket_t fd, short ev, void *arg)
 			pool_conn_opened(c, m->ok, m->err);
 			break;
 		case SQ_OUTPUT:
-			if (c->req == NULL || request_output(c->req, m->buf.data, m->buf.len) == 0)
-				sq_ack(sc);
+			/* A full client holds the chunk back until its output drains. */
+			if (c->req != NULL && request_output(c->req, m->buf.data, m->buf.len) == 1)
+				sc->held++;
+			else
+				sq_ack(sc, 1);
 			break;
 		case SQ_DONE:
 			if (c->req != NULL)
 				request_output(c->req, m->buf.data, m->buf.len);
 			c->in_txn = m->in_txn;
+			sc->held = 0;
 			pool_conn_done(c, m->ok);
 			break;
 		case SQ_CLOSED:
@@ -807,7 +812,11 @@ sq_conn_exec(struct conn *c, struct request *r)
 static void
 sq_conn_resume(struct conn *c)
 {
-	sq_ack(c->be);
+	struct sq_conn *sc = c->be;
+	int n = sc->held;
+
+	sc->held = 0;
+	sq_ack(sc, n);
 }
 
 static void

@@ -51,7 +51,11 @@ request_output(struct request *r, const void *data, size_t len)
 {
 	if (r->session == NULL || len == 0)
 		return 0;
-	return session_output(r->session, data, len);
+	if (session_output(r->session, data, len) == 0)
+		return 0;
+	if (r->session != NULL)		/* session_output may have closed it */
+		r->session->stalled = r;
+	return r->session != NULL;
 }
 
 /* Ends a request's reply with ERROR; the caller then completes the request. */

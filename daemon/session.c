@@ -580,6 +580,7 @@ session_close(struct session *s, int code, const char *reason)
 	if ((r = s->busy) != NULL) {
 		s->busy = NULL;
 		r->session = NULL;
+		r->handle = NULL;	/* freed below; the pool cleans its connection */
 		if (r->waiting)
 			pool_cancel_waiter(r);
 		else if (r->conn != NULL)
