@@ -4,6 +4,9 @@ PKG_CONFIG ?= pkg-config
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 SYSTEMDUNITDIR ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
@@ -30,8 +33,9 @@ endif
 
 CFLAGS ?= -O2 -g
 SANITIZE ?=
+# -fPIC everywhere: the proto objects go into the shared client library too.
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DDBMD_VERSION='"$(VERSION)"' $(WARNINGS) \
-	-MMD -MP -Iproto -Idaemon $(PKG_CFLAGS) $(SANITIZE) $(CFLAGS)
+	-MMD -MP -fPIC -Iproto -Idaemon -Iclient $(PKG_CFLAGS) $(SANITIZE) $(CFLAGS)
 ALL_LDFLAGS = $(SANITIZE) $(LDFLAGS)
 
 ifeq ($(V),1)
@@ -44,18 +48,24 @@ endif
 
 PROTO_SRC := $(wildcard proto/*.c)
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+CLIENT_SRC := $(filter-out client/dbmctl.c client/example.c,$(wildcard client/*.c))
 TEST_SRC := $(wildcard tests/test_*.c)
 
 PROTO_OBJ := $(PROTO_SRC:%.c=$(B)/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=$(B)/%.o)
+CLIENT_OBJ := $(CLIENT_SRC:%.c=$(B)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+
+# libdbmclient: SONAME carries the major version; only dbm_* is exported.
+LIB_MAJOR := 1
+LIB_SO := libdbmclient.so.$(LIB_MAJOR)
 
 DEPS_PKGS := gcc make pkg-config libevent-dev libsqlite3-dev libpq-dev libyaml-dev \
 	libsystemd-dev libcriterion-dev postgresql valgrind
 
-.PHONY: all check asan valgrind install uninstall clean deps help
+.PHONY: all check asan valgrind install uninstall clean deps help demo
 
-all: $(B)/dbmd
+all: $(B)/dbmd $(B)/dbmctl $(B)/example $(B)/$(LIB_SO) $(B)/libdbmclient.a
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -71,21 +81,41 @@ $(B)/dbmd: $(B)/daemon/main.o $(B)/libdbmd.a
 	$(qecho) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/tests/%: tests/%.c $(B)/libdbmd.a
+$(B)/libdbmclient.a: $(CLIENT_OBJ) $(PROTO_OBJ)
+	$(qecho) AR $@
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(B)/$(LIB_SO): $(CLIENT_OBJ) $(PROTO_OBJ) client/libdbmclient.map
+	$(qecho) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(LIB_SO) \
+		-Wl,--version-script=client/libdbmclient.map -o $@ $(CLIENT_OBJ) $(PROTO_OBJ)
+	$(Q)ln -sf $(LIB_SO) $(B)/libdbmclient.so
+
+# dbmctl and the example link the static library, so they run from the build tree.
+$(B)/dbmctl: $(B)/client/dbmctl.o $(B)/libdbmclient.a
+	$(qecho) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+$(B)/example: $(B)/client/example.o $(B)/libdbmclient.a
+	$(qecho) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+$(B)/tests/%: tests/%.c $(B)/libdbmd.a $(B)/libdbmclient.a
 	@mkdir -p $(@D)
 	$(qecho) CC $<
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(B)/libdbmd.a \
-		$(PKG_LIBS) $(CRITERION_LIBS)
+		$(B)/libdbmclient.a $(PKG_LIBS) $(CRITERION_LIBS) -lpthread
 
 # Every test program runs even when an earlier one fails; the target fails if any did,
 # or if a sanitizer or valgrind (TEST_RUN) reported anything, even from a child process
 # whose test had passed.
 TEST_RUN ?=
 REPORT_RE = ERROR: (Leak|Address)Sanitizer|runtime error:|^==[0-9]+== [^ ]
-check: $(B)/dbmd $(TEST_BIN)
+check: all $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \
 		echo "== $$t"; \
-		TEST_DBMD_BIN=$(abspath $(B)/dbmd) TEST_SRCDIR=$(CURDIR) $(TEST_RUN) $$t $(TEST_ARGS) >$$t.log 2>&1 \
+		TEST_DBMD_BIN=$(abspath $(B)/dbmd) TEST_BUILDDIR=$(abspath $(B)) \
+		TEST_SRCDIR=$(CURDIR) $(TEST_RUN) $$t $(TEST_ARGS) >$$t.log 2>&1 \
 			|| fail=1; \
 		cat $$t.log; \
 		if grep -Eq '$(REPORT_RE)' $$t.log; then \
@@ -93,29 +123,59 @@ check: $(B)/dbmd $(TEST_BIN)
 		fi; \
 	done; exit $$fail
 
+# dbmd's main job on the embedded default, start to stop: a private socket and state
+# directory, development on SQLite, statements through dbmctl, the status, a clean stop.
+demo: all
+	@d=$$(mktemp -d /tmp/dbmd-demo.XXXXXX); ctl="$(B)/dbmctl -s $$d/dbmd.sock"; \
+	$(B)/dbmd -s $$d/dbmd.sock --set daemon.state_dir=$$d/state 2>$$d/dbmd.log & pid=$$!; \
+	for i in 1 2 3 4 5 6 7 8 9 10; do $$ctl ping >/dev/null 2>&1 && break; sleep 0.2; done; \
+	set -x; \
+	$$ctl sql 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)' && \
+	$$ctl sql 'INSERT INTO notes (body) VALUES ($$1), ($$2)' hello world && \
+	$$ctl sql 'SELECT id, body FROM notes' && \
+	$$ctl status; rc=$$?; set +x; \
+	kill -TERM $$pid; wait $$pid || rc=1; \
+	echo "--- dbmd's log"; cat $$d/dbmd.log; rm -rf $$d; exit $$rc
+
 asan:
 	$(MAKE) B=build/asan CFLAGS='-O1 -g' \
 		SANITIZE='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
 		check
 
-valgrind: $(B)/dbmd $(TEST_BIN)
+valgrind: all $(TEST_BIN)
 	$(MAKE) check TEST_ARGS='-j1' \
 		TEST_RUN='valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --trace-children=yes --child-silent-after-fork=no'
 
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(SYSCONFDIR)/dbmd/dbmd.d $(DESTDIR)$(SYSUSERSDIR)
 	install -m 0755 $(B)/dbmd $(DESTDIR)$(SBINDIR)/dbmd
+	install -m 0755 $(B)/dbmctl $(DESTDIR)$(BINDIR)/dbmctl
+	install -m 0755 $(B)/$(LIB_SO) $(DESTDIR)$(LIBDIR)/$(LIB_SO)
+	ln -sf $(LIB_SO) $(DESTDIR)$(LIBDIR)/libdbmclient.so
+	install -m 0644 $(B)/libdbmclient.a $(DESTDIR)$(LIBDIR)/libdbmclient.a
+	install -m 0644 client/dbmclient.h $(DESTDIR)$(INCLUDEDIR)/dbmclient.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		client/libdbmclient.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libdbmclient.pc
 	install -m 0644 daemon/dbmd.8 $(DESTDIR)$(MANDIR)/man8/dbmd.8
 	install -m 0644 daemon/dbmd.yaml.5 $(DESTDIR)$(MANDIR)/man5/dbmd.yaml.5
+	install -m 0644 client/dbmctl.1 $(DESTDIR)$(MANDIR)/man1/dbmctl.1
+	install -m 0644 client/libdbmclient.3 $(DESTDIR)$(MANDIR)/man3/libdbmclient.3
 	install -m 0644 systemd/dbmd.sysusers $(DESTDIR)$(SYSUSERSDIR)/dbmd.conf
 	test -e $(DESTDIR)$(SYSCONFDIR)/dbmd/dbmd.yaml || \
 		install -m 0640 etc/dbmd.yaml $(DESTDIR)$(SYSCONFDIR)/dbmd/dbmd.yaml
 
 # The configuration in $(SYSCONFDIR)/dbmd is the operator's and stays.
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/dbmd $(DESTDIR)$(MANDIR)/man8/dbmd.8 \
-		$(DESTDIR)$(MANDIR)/man5/dbmd.yaml.5 $(DESTDIR)$(SYSUSERSDIR)/dbmd.conf
+	rm -f $(DESTDIR)$(SBINDIR)/dbmd $(DESTDIR)$(BINDIR)/dbmctl \
+		$(DESTDIR)$(LIBDIR)/$(LIB_SO) $(DESTDIR)$(LIBDIR)/libdbmclient.so \
+		$(DESTDIR)$(LIBDIR)/libdbmclient.a $(DESTDIR)$(INCLUDEDIR)/dbmclient.h \
+		$(DESTDIR)$(PKGCONFIGDIR)/libdbmclient.pc $(DESTDIR)$(MANDIR)/man8/dbmd.8 \
+		$(DESTDIR)$(MANDIR)/man5/dbmd.yaml.5 $(DESTDIR)$(MANDIR)/man1/dbmctl.1 \
+		$(DESTDIR)$(MANDIR)/man3/libdbmclient.3 $(DESTDIR)$(SYSUSERSDIR)/dbmd.conf
 
 clean:
 	rm -rf build
@@ -135,7 +195,7 @@ deps:
 	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing
 
 help:
-	@echo 'targets: all check asan valgrind install uninstall clean deps'
+	@echo 'targets: all check demo asan valgrind install uninstall clean deps'
 	@echo 'variables: WERROR=1 V=1 PREFIX DESTDIR SYSCONFDIR SYSTEMDUNITDIR B'
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

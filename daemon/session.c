@@ -595,12 +595,24 @@ session_close(struct session *s, int code, const char *reason)
 		handle_free(s, h);
 
 	if (code != 0) {
-		/* Best effort: what fits in the socket now, without waiting for the peer. */
+		/*
+		 * Best effort: the pending output and the GOODBYE, as much as the socket
+		 * takes now, without waiting for the peer.  The bufferevent's output cannot
+		 * be drained by anyone but the bufferevent, so it is sent from a copy.
+		 */
+		struct evbuffer *out = bufferevent_get_output(s->bev);
+
 		proto_buf_init(&b);
-		if (proto_encode_goodbye(&b, 0, &g) == PROTO_E_OK)
-			evbuffer_add(bufferevent_get_output(s->bev), b.data, b.len);
+		if (proto_encode_goodbye(&b, 0, &g) == PROTO_E_OK &&
+		    evbuffer_add(out, b.data, b.len) == 0) {
+			size_t len = evbuffer_get_length(out);
+			unsigned char *p = evbuffer_pullup(out, (ev_ssize_t)len);
+
+			if (p != NULL)
+				(void)!send(bufferevent_getfd(s->bev), p, len,
+				    MSG_DONTWAIT | MSG_NOSIGNAL);
+		}
 		proto_buf_free(&b);
-		evbuffer_write(bufferevent_get_output(s->bev), bufferevent_getfd(s->bev));
 	}
 	bufferevent_free(s->bev);
 	s->bev = NULL;

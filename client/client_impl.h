@@ -1,0 +1,28 @@
+/* client_impl.h: what the files of libdbmclient share with each other and nobody else. */
+
+/*
+ * The names here are global in libdbmclient.a, so they carry the dbmc_
+ * prefix rather than dbm_: the version script exports exactly dbm_* from
+ * the shared library, and a static link should not collide with an
+ * application's own result_new.
+ */
+
+#ifndef DBMCLIENT_IMPL_H
+#define DBMCLIENT_IMPL_H
+
+#include "dbmclient.h"
+#include "proto.h"
+
+/* result.c: building results from reply frames; each returns 0, or -1 when out of memory. */
+dbm_result	*dbmc_result_new(void);			/* empty DBM_OK result, or NULL */
+int		 dbmc_result_set_columns(dbm_result *, const struct proto_frame *,
+		    const struct proto_row_desc *);
+int		 dbmc_result_add_row(dbm_result *, const struct proto_frame *,
+		    const struct proto_data_row *);
+int		 dbmc_result_complete(dbm_result *, const struct proto_complete *);
+dbm_result	*dbmc_result_error(const struct proto_error *);	/* NULL when out of memory */
+dbm_result	*dbmc_result_local_error(int code, const char *fmt, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 dbmc_result_link(dbm_result *res, dbm_result *next);
+
+#endif /* DBMCLIENT_IMPL_H */

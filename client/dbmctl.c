@@ -1,0 +1,799 @@
+/* dbmctl.c: the operator's command line for dbmd, built on libdbmclient alone. */
+
+/*
+ * Every command is one request through the public library, so dbmctl is also
+ * the library's first user: if something is awkward here, it is awkward for
+ * applications too.  Output is a psql-like table for people, or with --json
+ * one JSON document whose shape is documented in dbmctl(1) and stays stable.
+ * Exit status: 0 success, 1 a failure reported by or about dbmd, 2 usage.
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <locale.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+
+#include "dbmclient.h"
+
+#define EXIT_DBM	1
+#define EXIT_USAGE	2
+
+static bool	 json;
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: dbmctl [-s socket] [--json] command [argument ...]\n"
+	    "commands:\n"
+	    "  ping                          check that dbmd answers\n"
+	    "  status                        daemon counters and pools\n"
+	    "  clients                       connected clients\n"
+	    "  sql [-e env] [-r role] [-c ms] SQL [param ...]\n"
+	    "                                run one statement\n"
+	    "  resolve env role              resolved configuration, with sources\n"
+	    "  reload                        reread the configuration\n"
+	    "  dispose hash|env/role         drain pools\n");
+}
+
+static void usage_error(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+usage_error(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fputs("dbmctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	usage(stderr);
+	exit(EXIT_USAGE);
+}
+
+/*
+ * Reports a failure: the message, then the detail indented under it (it may
+ * be many lines: RELOAD lists every configuration error, one per line), then
+ * the hint.
+ */
+static void
+print_error(const char *sqlstate, const char *msg, const char *detail, const char *hint)
+{
+	size_t	 len;
+
+	if (sqlstate[0] != '\0')
+		fprintf(stderr, "dbmctl: %s (SQLSTATE %s)\n", msg, sqlstate);
+	else
+		fprintf(stderr, "dbmctl: %s\n", msg);
+	while (*detail != '\0') {
+		len = strcspn(detail, "\n");
+		fprintf(stderr, "  %.*s\n", (int)len, detail);
+		detail += len;
+		if (*detail == '\n')
+			detail++;
+	}
+	if (hint[0] != '\0')
+		fprintf(stderr, "  hint: %s\n", hint);
+}
+
+static int
+fail_conn(const dbm_conn *conn)
+{
+	const char	*msg = dbm_errmsg(conn);
+
+	print_error(dbm_errsqlstate(conn), msg[0] != '\0' ? msg :
+	    dbm_strerror(dbm_errcode(conn)), dbm_errdetail(conn), dbm_errhint(conn));
+	return EXIT_DBM;
+}
+
+static int
+fail_result(const dbm_result *res)
+{
+	const char	*msg = dbm_result_errmsg(res);
+
+	print_error(dbm_result_sqlstate(res), msg[0] != '\0' ? msg :
+	    dbm_strerror(dbm_result_status(res)), dbm_result_detail(res),
+	    dbm_result_hint(res));
+	return EXIT_DBM;
+}
+
+/* JSON. */
+
+/*
+ * Length of the valid UTF-8 sequence at s (n bytes left), or 0 if there is
+ * none: overlong forms, surrogates and code points past U+10FFFF are invalid.
+ */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t		 len, i;
+	unsigned long	 cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		len = 2, cp = s[0] & 0x1F;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		len = 3, cp = s[0] & 0x0F;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return len;
+}
+
+/*
+ * Writes a JSON string.  Every control character is escaped, DEL too, and
+ * bytes that are not UTF-8 (a BLOB, a Latin-1 value) become U+FFFD, so the
+ * document is valid whatever the database holds.
+ */
+static void
+json_str(const char *str, size_t n)
+{
+	const unsigned char	*s = (const unsigned char *)str;
+	size_t			 i = 0, len;
+
+	putchar('"');
+	while (i < n) {
+		switch (s[i]) {
+		case '"':
+			fputs("\\\"", stdout);
+			break;
+		case '\\':
+			fputs("\\\\", stdout);
+			break;
+		case '\b':
+			fputs("\\b", stdout);
+			break;
+		case '\f':
+			fputs("\\f", stdout);
+			break;
+		case '\n':
+			fputs("\\n", stdout);
+			break;
+		case '\r':
+			fputs("\\r", stdout);
+			break;
+		case '\t':
+			fputs("\\t", stdout);
+			break;
+		default:
+			if (s[i] < 0x20 || s[i] == 0x7F) {
+				printf("\\u%04x", s[i]);
+				break;
+			}
+			if ((len = utf8_len(s + i, n - i)) == 0) {
+				fputs("\\ufffd", stdout);
+				break;
+			}
+			fwrite(s + i, 1, len, stdout);
+			i += len;
+			continue;
+		}
+		i++;
+	}
+	putchar('"');
+}
+
+static void
+json_cstr(const char *s)
+{
+	json_str(s, strlen(s));
+}
+
+/* A value: null for SQL NULL, else a string, even for numbers: dbmd sends text. */
+static void
+json_value(const dbm_result *res, int row, int col)
+{
+	if (dbm_isnull(res, row, col))
+		fputs("null", stdout);
+	else
+		json_str(dbm_value(res, row, col), dbm_length(res, row, col));
+}
+
+static void
+json_object_row(const dbm_result *res, int row)
+{
+	int	 j;
+
+	putchar('{');
+	for (j = 0; j < dbm_ncols(res); j++) {
+		if (j > 0)
+			putchar(',');
+		json_cstr(dbm_colname(res, j));
+		putchar(':');
+		json_value(res, row, j);
+	}
+	putchar('}');
+}
+
+/* Every row of a result set as an object keyed by column name. */
+static void
+json_objects(const dbm_result *res)
+{
+	int	 i;
+
+	putchar('[');
+	for (i = 0; i < dbm_nrows(res); i++) {
+		if (i > 0)
+			putchar(',');
+		json_object_row(res, i);
+	}
+	putchar(']');
+}
+
+static const char *
+cache_name(int state)
+{
+	switch (state) {
+	case DBM_CACHE_MISS:
+		return "miss";
+	case DBM_CACHE_HIT:
+		return "hit";
+	default:
+		return "bypass";
+	}
+}
+
+static void
+json_result_set(const dbm_result *res)
+{
+	int	 i, j;
+
+	fputs("{\"columns\":[", stdout);
+	for (j = 0; j < dbm_ncols(res); j++) {
+		if (j > 0)
+			putchar(',');
+		json_cstr(dbm_colname(res, j));
+	}
+	fputs("],\"rows\":[", stdout);
+	for (i = 0; i < dbm_nrows(res); i++) {
+		if (i > 0)
+			putchar(',');
+		putchar('[');
+		for (j = 0; j < dbm_ncols(res); j++) {
+			if (j > 0)
+				putchar(',');
+			json_value(res, i, j);
+		}
+		putchar(']');
+	}
+	fputs("],\"command_tag\":", stdout);
+	json_cstr(dbm_cmdtag(res));
+	printf(",\"rows_affected\":%lld,\"cache\":\"%s\"", dbm_affected(res),
+	    cache_name(dbm_cache_state(res)));
+}
+
+/*
+ * A reply of result sets: the first one is the document; any further ones
+ * (a multi-statement string) follow in "more_results", which is absent
+ * when there are none.
+ */
+static void
+json_results(const dbm_result *res)
+{
+	const dbm_result	*r;
+
+	json_result_set(res);
+	if ((r = dbm_result_next(res)) != NULL) {
+		fputs(",\"more_results\":[", stdout);
+		for (; r != NULL; r = dbm_result_next(r)) {
+			json_result_set(r);
+			putchar('}');
+			if (dbm_result_next(r) != NULL)
+				putchar(',');
+		}
+		putchar(']');
+	}
+	fputs("}\n", stdout);
+}
+
+/* Tables. */
+
+/*
+ * A value as a table shows it, and its width in terminal columns.  Control
+ * characters and bytes that are not text in the locale are shown escaped
+ * (\n, \t, \x01) so that one value cannot break the table's lines.
+ */
+struct cell {
+	char	*text;
+	size_t	 width;
+};
+
+static void
+cell_render(struct cell *cell, const char *s, size_t n)
+{
+	mbstate_t	 mbs;
+	size_t		 i = 0, k, cap = n * 4 + 1, len = 0, width = 0;
+	wchar_t		 wc;
+	char		*out;
+	int		 w;
+
+	if ((out = malloc(cap)) == NULL) {
+		fprintf(stderr, "dbmctl: out of memory\n");
+		exit(EXIT_DBM);
+	}
+	memset(&mbs, 0, sizeof(mbs));
+	while (i < n) {
+		unsigned char	 ch = (unsigned char)s[i];
+
+		if (ch < 0x20 || ch == 0x7F) {
+			if (ch == '\n')
+				len += (size_t)sprintf(out + len, "\\n");
+			else if (ch == '\t')
+				len += (size_t)sprintf(out + len, "\\t");
+			else if (ch == '\r')
+				len += (size_t)sprintf(out + len, "\\r");
+			else
+				len += (size_t)sprintf(out + len, "\\x%02x", ch);
+			width += ch == '\n' || ch == '\t' || ch == '\r' ? 2 : 4;
+			i++;
+			continue;
+		}
+		if (ch < 0x80 || MB_CUR_MAX == 1) {
+			out[len++] = (char)ch;
+			width++;
+			i++;
+			continue;
+		}
+		k = mbrtowc(&wc, s + i, n - i, &mbs);
+		if (k == (size_t)-1 || k == (size_t)-2 || k == 0 || (w = wcwidth(wc)) < 0) {
+			memset(&mbs, 0, sizeof(mbs));
+			len += (size_t)sprintf(out + len, "\\x%02x", ch);
+			width += 4;
+			i++;
+			continue;
+		}
+		memcpy(out + len, s + i, k);
+		len += k;
+		width += (size_t)w;
+		i += k;
+	}
+	out[len] = '\0';
+	cell->text = out;
+	cell->width = width;
+}
+
+static void
+pad(size_t n)
+{
+	while (n-- > 0)
+		putchar(' ');
+}
+
+/*
+ * Prints a result set as psql does: centred header, a rule, left-aligned
+ * values, "(N rows)".  SQL NULL shows as nothing, as in psql.
+ */
+static void
+table_print(const dbm_result *res)
+{
+	struct cell	*cells;
+	size_t		*widths, ncells, idx;
+	int		 nrows = dbm_nrows(res), ncols = dbm_ncols(res), i, j;
+
+	ncells = ((size_t)nrows + 1) * (size_t)ncols;
+	cells = calloc(ncells > 0 ? ncells : 1, sizeof(*cells));
+	widths = calloc(ncols > 0 ? (size_t)ncols : 1, sizeof(*widths));
+	if (cells == NULL || widths == NULL) {
+		fprintf(stderr, "dbmctl: out of memory\n");
+		exit(EXIT_DBM);
+	}
+	for (j = 0; j < ncols; j++)
+		cell_render(&cells[j], dbm_colname(res, j), strlen(dbm_colname(res, j)));
+	for (i = 0; i < nrows; i++)
+		for (j = 0; j < ncols; j++)
+			cell_render(&cells[((size_t)i + 1) * (size_t)ncols + (size_t)j],
+			    dbm_value(res, i, j), dbm_length(res, i, j));
+	for (idx = 0; idx < ncells; idx++)
+		if (cells[idx].width > widths[idx % (size_t)ncols])
+			widths[idx % (size_t)ncols] = cells[idx].width;
+
+	for (j = 0; j < ncols; j++) {
+		size_t	 left = (widths[j] - cells[j].width) / 2;
+
+		printf("%s %*s%s", j > 0 ? "|" : "", (int)left, "", cells[j].text);
+		if (j < ncols - 1)
+			pad(widths[j] - cells[j].width - left + 1);
+	}
+	if (ncols > 0)
+		putchar('\n');
+	for (j = 0; j < ncols; j++) {
+		if (j > 0)
+			putchar('+');
+		for (idx = 0; idx < widths[j] + 2; idx++)
+			putchar('-');
+	}
+	if (ncols > 0)
+		putchar('\n');
+	for (i = 0; i < nrows; i++) {
+		for (j = 0; j < ncols; j++) {
+			struct cell	*c = &cells[((size_t)i + 1) * (size_t)ncols + (size_t)j];
+
+			printf("%s %s", j > 0 ? "|" : "", c->text);
+			if (j < ncols - 1)
+				pad(widths[j] - c->width + 1);
+		}
+		putchar('\n');
+	}
+	printf("(%d %s)\n", nrows, nrows == 1 ? "row" : "rows");
+
+	for (idx = 0; idx < ncells; idx++)
+		free(cells[idx].text);
+	free(cells);
+	free(widths);
+}
+
+/* One result set: a table if it has columns, else its command tag. */
+static void
+text_result_set(const dbm_result *res)
+{
+	if (dbm_ncols(res) > 0)
+		table_print(res);
+	else if (dbm_cmdtag(res)[0] != '\0')
+		printf("%s\n", dbm_cmdtag(res));
+}
+
+static void
+text_results(const dbm_result *res)
+{
+	const dbm_result	*r;
+
+	for (r = res; r != NULL; r = dbm_result_next(r)) {
+		if (r != res)
+			putchar('\n');
+		text_result_set(r);
+	}
+}
+
+/* The first row of a result set as "name  value" lines. */
+static void
+text_record(const dbm_result *res)
+{
+	struct cell	 c;
+	size_t		 w = 0, len;
+	int		 j;
+
+	for (j = 0; j < dbm_ncols(res); j++)
+		if ((len = strlen(dbm_colname(res, j))) > w)
+			w = len;
+	for (j = 0; j < dbm_ncols(res); j++) {
+		cell_render(&c, dbm_value(res, 0, j) != NULL ? dbm_value(res, 0, j) : "",
+		    dbm_length(res, 0, j));
+		printf("%-*s  %s\n", (int)w, dbm_colname(res, j), c.text);
+		free(c.text);
+	}
+}
+
+/* Commands.  Each returns the exit status; the result is freed by the caller. */
+
+static int
+cmd_ping(dbm_conn *conn)
+{
+	if (dbm_ping(conn) != DBM_OK)
+		return fail_conn(conn);
+	if (json)
+		fputs("{\"ok\":true}\n", stdout);
+	else if (strncmp(dbm_server_version(conn), "dbmd", 4) == 0)
+		printf("PONG from %s\n", dbm_server_version(conn));
+	else
+		printf("PONG from dbmd %s\n", dbm_server_version(conn));
+	return 0;
+}
+
+/* Runs a request that returns results and hands them to show on success. */
+static int
+show(dbm_conn *conn, dbm_result *res, void (*fn)(const dbm_result *))
+{
+	int	 rv = 0;
+
+	if (res == NULL)
+		return fail_conn(conn);
+	if (dbm_result_status(res) != DBM_OK)
+		rv = fail_result(res);
+	else
+		fn(res);
+	dbm_result_free(res);
+	return rv;
+}
+
+static void
+show_status(const dbm_result *res)
+{
+	const dbm_result	*pools = dbm_result_next(res), *r;
+
+	if (json) {
+		fputs("{\"daemon\":", stdout);
+		if (dbm_nrows(res) > 0)
+			json_object_row(res, 0);
+		else
+			fputs("{}", stdout);
+		fputs(",\"pools\":", stdout);
+		if (pools != NULL)
+			json_objects(pools);
+		else
+			fputs("[]", stdout);
+		fputs("}\n", stdout);
+		return;
+	}
+	text_record(res);
+	for (r = pools; r != NULL; r = dbm_result_next(r)) {
+		putchar('\n');
+		text_result_set(r);
+	}
+}
+
+static void
+show_clients(const dbm_result *res)
+{
+	if (json) {
+		fputs("{\"clients\":", stdout);
+		json_objects(res);
+		fputs("}\n", stdout);
+	} else
+		text_result_set(res);
+}
+
+static void
+show_results(const dbm_result *res)
+{
+	if (json)
+		json_results(res);
+	else
+		text_results(res);
+}
+
+/*
+ * RESOLVE's first rows name what was resolved (environment, role, backend,
+ * hash) and the rest are the configuration keys; in JSON the former become
+ * members of their own.
+ */
+static void
+show_resolve(const dbm_result *res)
+{
+	static const char *const head[] = { "environment", "role", "backend", "hash" };
+	int		 rowof[4] = { -1, -1, -1, -1 };
+	int		 kc = dbm_colnum(res, "key"), vc = dbm_colnum(res, "value");
+	int		 sc = dbm_colnum(res, "source"), i, k, first = 0;
+	bool		 comma = false;
+
+	if (!json) {
+		text_result_set(res);
+		return;
+	}
+	for (i = 0; kc >= 0 && i < dbm_nrows(res); i++) {
+		for (k = 0; k < 4; k++)
+			if (rowof[k] == -1 && strcmp(dbm_value(res, i, kc), head[k]) == 0)
+				break;
+		if (k == 4)
+			break;
+		rowof[k] = i;
+		first = i + 1;
+	}
+	putchar('{');
+	for (k = 0; k < 4; k++) {
+		printf("%s\"%s\":", k > 0 ? "," : "", head[k]);
+		if (rowof[k] == -1)
+			fputs("null", stdout);
+		else
+			json_value(res, rowof[k], vc);
+	}
+	fputs(",\"keys\":[", stdout);
+	for (i = first; i < dbm_nrows(res); i++) {
+		printf("%s{\"key\":", comma ? "," : "");
+		json_value(res, i, kc);
+		fputs(",\"value\":", stdout);
+		json_value(res, i, vc);
+		fputs(",\"source\":", stdout);
+		json_value(res, i, sc);
+		putchar('}');
+		comma = true;
+	}
+	fputs("]}\n", stdout);
+}
+
+static void
+show_reload(const dbm_result *res)
+{
+	if (json)
+		fputs("{\"ok\":true}\n", stdout);
+	else if (dbm_ncols(res) > 0)
+		text_results(res);
+	else
+		printf("configuration reloaded\n");
+}
+
+static int
+cmd_resolve(dbm_conn *conn, const char *env, const char *role)
+{
+	dbm_result	*res = dbm_resolve(conn, env, role);
+
+	if (res != NULL && dbm_result_status(res) == DBM_OK &&
+	    (dbm_colnum(res, "key") < 0 || dbm_colnum(res, "value") < 0 ||
+	    dbm_colnum(res, "source") < 0)) {
+		fprintf(stderr, "dbmctl: dbmd's answer lacks a key, value or source column\n");
+		dbm_result_free(res);
+		return EXIT_DBM;
+	}
+	return show(conn, res, show_resolve);
+}
+
+/* The arguments of sql, parsed before connecting so that usage errors cost nothing. */
+struct sql_args {
+	const char		*env;		/* NULL: the library's default */
+	const char		*role;
+	struct dbm_exec_opts	 opts;
+	const char		*sql;
+	int			 nparams;
+	const char *const	*params;
+};
+
+static void
+sql_parse(struct sql_args *a, int argc, char **argv)
+{
+	struct dbm_exec_opts	 o = DBM_EXEC_OPTS_INIT;
+	char			*end;
+	int			 ch;
+
+	memset(a, 0, sizeof(*a));
+	a->opts = o;
+	optind = 1;
+	while ((ch = getopt(argc, argv, "+:c:e:r:")) != -1) {
+		switch (ch) {
+		case 'c':
+			errno = 0;
+			a->opts.cache_max_age_ms = strtoul(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' || optarg[0] == '-')
+				usage_error("sql -c: not a number of milliseconds: %s", optarg);
+			break;
+		case 'e':
+			a->env = optarg;
+			break;
+		case 'r':
+			a->role = optarg;
+			break;
+		case ':':
+			usage_error("sql -%c: an argument is required", optopt);
+		default:
+			usage_error("sql: unknown option -%c", optopt);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage_error("sql: the statement is missing");
+	a->sql = argv[0];
+	a->nparams = argc - 1;
+	a->params = (const char *const *)(argv + 1);
+}
+
+static int
+cmd_sql(dbm_conn *conn, const struct sql_args *a)
+{
+	dbm_handle	*h;
+	dbm_result	*res;
+	int		 rv;
+
+	if ((h = dbm_open(conn, a->env, a->role, NULL)) == NULL)
+		return fail_conn(conn);
+	res = dbm_exec_opts(h, a->sql, a->nparams, a->params, &a->opts);
+	rv = show(conn, res, show_results);
+	dbm_dispose(h);
+	return rv;
+}
+
+struct command {
+	const char	*name;
+	int		 minargs;
+	int		 maxargs;	/* -1: any number (sql parses its own) */
+};
+
+static const struct command commands[] = {
+	{ "ping", 0, 0 },
+	{ "status", 0, 0 },
+	{ "clients", 0, 0 },
+	{ "sql", 1, -1 },
+	{ "resolve", 2, 2 },
+	{ "reload", 0, 0 },
+	{ "dispose", 1, 1 },
+};
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct command	*cmd = NULL;
+	struct sql_args		 sql;
+	const char		*sock = NULL;
+	dbm_conn		*conn;
+	size_t			 i;
+	int			 ch, rv, nargs;
+
+	setlocale(LC_CTYPE, "");
+	opterr = 0;	/* getopt would name argv[0]; the messages here say "dbmctl" */
+	while ((ch = getopt_long(argc, argv, "+:s:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("dbmctl %d.%d.%d\n", DBM_VERSION_MAJOR, DBM_VERSION_MINOR,
+			    DBM_VERSION_PATCH);
+			return 0;
+		case ':':
+			usage_error("%s: an argument is required", argv[optind - 1]);
+		default:
+			usage_error("unknown option %s", argv[optind - 1]);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage_error("no command given");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (cmd == NULL)
+		usage_error("unknown command: %s", argv[0]);
+	nargs = argc - 1;
+	if (nargs < cmd->minargs || (cmd->maxargs >= 0 && nargs > cmd->maxargs))
+		usage_error("%s: wrong number of arguments", cmd->name);
+	if (strcmp(cmd->name, "sql") == 0)
+		sql_parse(&sql, argc, argv);
+
+	conn = dbm_connect(sock);
+	if (!dbm_connected(conn)) {
+		rv = fail_conn(conn);
+		dbm_disconnect(conn);
+		return rv;
+	}
+	if (strcmp(cmd->name, "ping") == 0)
+		rv = cmd_ping(conn);
+	else if (strcmp(cmd->name, "status") == 0)
+		rv = show(conn, dbm_status(conn), show_status);
+	else if (strcmp(cmd->name, "clients") == 0)
+		rv = show(conn, dbm_clients(conn), show_clients);
+	else if (strcmp(cmd->name, "sql") == 0)
+		rv = cmd_sql(conn, &sql);
+	else if (strcmp(cmd->name, "resolve") == 0)
+		rv = cmd_resolve(conn, argv[1], argv[2]);
+	else if (strcmp(cmd->name, "reload") == 0)
+		rv = show(conn, dbm_reload(conn), show_reload);
+	else
+		rv = show(conn, dbm_dispose_pool(conn, argv[1]), show_results);
+	dbm_disconnect(conn);
+
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "dbmctl: standard output: %s\n", strerror(errno));
+		return EXIT_DBM;
+	}
+	return rv;
+}
