@@ -115,6 +115,7 @@ check: all $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \
 		echo "== $$t"; \
 		TEST_DBMD_BIN=$(abspath $(B)/dbmd) TEST_BUILDDIR=$(abspath $(B)) \
+		TEST_CFLAGS='$(SANITIZE)' \
 		TEST_SRCDIR=$(CURDIR) $(TEST_RUN) $$t $(TEST_ARGS) >$$t.log 2>&1 \
 			|| fail=1; \
 		cat $$t.log; \
@@ -144,7 +145,7 @@ asan:
 
 valgrind: all $(TEST_BIN)
 	$(MAKE) check TEST_ARGS='-j1' \
-		TEST_RUN='valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --trace-children=yes --child-silent-after-fork=no'
+		TEST_RUN='valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --trace-children=yes --trace-children-skip=*/sh,*/dash,*/bash,*/python3* --child-silent-after-fork=no'
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Installs into a staging directory and builds an application the way a user would:
+# only the installed header, the pkg-config file and the shared library.  Then runs it
+# against a real dbmd.  Usage: install_check.sh SRCDIR BUILDDIR DBMD [CFLAGS...]
+set -eu
+src=$1 build=$2 dbmd=$3
+shift 3
+tmp=$(mktemp -d /tmp/dbmd-install.XXXXXX)
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+make -s -C "$src" install B="$build" DESTDIR="$tmp/root" PREFIX=/usr/local \
+	SYSCONFDIR=/etc >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; exit 1; }
+pc="$tmp/root/usr/local/lib/pkgconfig"
+test -f "$pc/libdbmclient.pc"
+flags=$(PKG_CONFIG_LIBDIR="$pc" PKG_CONFIG_SYSROOT_DIR="$tmp/root" \
+	pkg-config --cflags --libs libdbmclient)
+# Only what was installed: the example is copied away from the source tree.
+cp "$src/client/example.c" "$tmp/app.c"
+cc -std=c11 -Wall -Werror "$@" -o "$tmp/app" "$tmp/app.c" $flags
+readelf -d "$tmp/app" | grep -q 'NEEDED.*libdbmclient\.so\.1'
+
+: >"$tmp/empty.yaml"
+"$dbmd" -s "$tmp/dbmd.sock" -c "$tmp/empty.yaml" --set daemon.state_dir="$tmp/state" \
+	2>"$tmp/dbmd.log" &
+pid=$!
+i=0
+while [ ! -S "$tmp/dbmd.sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+LD_LIBRARY_PATH="$tmp/root/usr/local/lib" DBMD_SOCKET="$tmp/dbmd.sock" "$tmp/app"
+kill -TERM "$pid"
+wait "$pid"
+pid=
+echo "install check passed"
