@@ -106,23 +106,14 @@ $(B)/tests/%: tests/%.c $(B)/libdbmd.a $(B)/libdbmclient.a
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(B)/libdbmd.a \
 		$(B)/libdbmclient.a $(PKG_LIBS) $(CRITERION_LIBS) -lpthread
 
-# Every test program runs even when an earlier one fails; the target fails if any did,
-# or if a sanitizer or valgrind (TEST_RUN) reported anything, even from a child process
-# whose test had passed.
+# tests/run_tests.sh runs every test program and fails if any test failed or a sanitizer
+# or valgrind (TEST_RUN) reported anything; tests/pg_harness.sh gives the run a private
+# PostgreSQL server.
 TEST_RUN ?=
-REPORT_RE = ERROR: (Leak|Address)Sanitizer|runtime error:|^==[0-9]+== [^ ]
 check: all $(TEST_BIN)
-	@fail=0; for t in $(TEST_BIN); do \
-		echo "== $$t"; \
-		TEST_DBMD_BIN=$(abspath $(B)/dbmd) TEST_BUILDDIR=$(abspath $(B)) \
-		TEST_CFLAGS='$(SANITIZE)' \
-		TEST_SRCDIR=$(CURDIR) $(TEST_RUN) $$t $(TEST_ARGS) >$$t.log 2>&1 \
-			|| fail=1; \
-		cat $$t.log; \
-		if grep -Eq '$(REPORT_RE)' $$t.log; then \
-			echo "$$t: memory error reported above" >&2; fail=1; \
-		fi; \
-	done; exit $$fail
+	@TEST_DBMD_BIN=$(abspath $(B)/dbmd) TEST_BUILDDIR=$(abspath $(B)) \
+		TEST_SRCDIR=$(CURDIR) TEST_CFLAGS='$(SANITIZE)' TEST_RUN='$(TEST_RUN)' \
+		TEST_ARGS='$(TEST_ARGS)' sh tests/pg_harness.sh sh tests/run_tests.sh $(TEST_BIN)
 
 # dbmd's main job on the embedded default, start to stop: a private socket and state
 # directory, development on SQLite, statements through dbmctl, the status, a clean stop.
