@@ -162,7 +162,7 @@ daemon_run(struct config *cfg)
 	make_state_dir(cfg->daemon.state_dir);
 	if (sqlite_backend_init(dbmd->base) == -1)
 		goto out;
-	dbmd->factory = factory_new(&backend_sqlite, NULL, &cache_lru);
+	dbmd->factory = factory_new(&backend_sqlite, &backend_pg, &cache_lru);
 	if (add_signal(0, SIGTERM) == -1 || add_signal(1, SIGINT) == -1 ||
 	    add_signal(2, SIGHUP) == -1) {
 		log_warnx("cannot install signal handlers");

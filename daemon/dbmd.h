@@ -348,6 +348,8 @@ struct pool {
 	bool			 disposing;
 	bool			 persistent;	/* keeps a connection: an in-memory database */
 	int64_t			 unused_since;	/* ms, when nhandles fell to 0 */
+	int64_t			 backoff;	/* ms between background connects after failures */
+	int64_t			 retry_at;	/* ms: no background connect before this */
 	struct pool_stats	 stats;
 	char			 last_error[256];
 };
@@ -473,6 +475,7 @@ void		 pool_conn_done(struct conn *, bool);
 void		 pool_conn_closed(struct conn *);
 void		 pool_release_conn(struct conn *);
 void		 pool_handle_detach(struct handle *);
+void		 pool_conn_lost(struct conn *, const char *);
 void		 pool_dispose(struct pool *, const char *);
 const char	*pool_conn_state_name(enum conn_state);
 void		 pool_conn_set_state(struct conn *, enum conn_state);
@@ -486,6 +489,9 @@ struct request	*request_new(enum req_kind, struct session *, struct handle *, ui
 void		 request_free(struct request *);
 int		 request_output(struct request *, const void *, size_t);
 void		 request_fail(struct request *, int, const char *, const char *);
+
+/* backend_pg.c */
+extern const struct backend_ops backend_pg;
 
 /* backend_sqlite.c */
 extern const struct backend_ops backend_sqlite;

@@ -302,6 +302,9 @@ pool_conn_opened(struct conn *c, bool ok, const char *msg)
 
 	if (!ok) {
 		p->stats.connect_failures++;
+		/* Background reconnection backs off; requests still try at once. */
+		p->backoff = p->backoff == 0 ? 250 : p->backoff * 2 > 10000 ? 10000 : p->backoff * 2;
+		p->retry_at = now_ms() + p->backoff;
 		snprintf(p->last_error, sizeof(p->last_error), "%s", msg ? msg : "unknown error");
 		log_warnx("pool %016llx (%s): cannot connect: %s", (unsigned long long)p->rc->hash,
 		    p->names ? p->names : "", p->last_error);
@@ -315,8 +318,29 @@ pool_conn_opened(struct conn *c, bool ok, const char *msg)
 	}
 	p->stats.connects++;
 	p->connected = true;
+	p->backoff = 0;
+	p->retry_at = 0;
 	p->last_error[0] = '\0';
 	pool_release_conn(c);
+}
+
+/*
+ * The backend found a connection dead while no request was on it: the server restarted
+ * or terminated it.  An idle one is discarded now, a pinned one when its handle lets go
+ * (its next statement fails with the reason).
+ */
+void
+pool_conn_lost(struct conn *c, const char *why)
+{
+	struct pool *p = c->pool;
+
+	log_info("pool %016llx: connection %llu lost: %s", (unsigned long long)p->rc->hash,
+	    (unsigned long long)c->id, why);
+	c->broken = true;
+	if (c->state != CONN_IDLE)
+		return;
+	p->stats.discarded++;
+	conn_close(c, "lost");
 }
 
 /* An internal rollback for a connection an abandoned handle left in a transaction. */
@@ -434,7 +458,6 @@ pool_janitor(struct pool *p, int64_t now)
 {
 	int want;
 
-	(void)now;
 	if (p->disposing)
 		return;
 	pool_close_idle(p, false);
@@ -443,6 +466,8 @@ pool_janitor(struct pool *p, int64_t now)
 		want = 1;
 	if (!p->connected && p->nhandles == 0)
 		return;		/* never warm a pool nobody has reached */
+	if (now < p->retry_at)
+		return;		/* the database was unreachable a moment ago */
 	while (p->nconns[CONN_IDLE] + p->nconns[CONN_OPENING] < want &&
 	    pool_total(p) < p->rc->pool_size && p->nconns[CONN_OPENING] == 0) {
 		if (conn_new(p) == NULL)

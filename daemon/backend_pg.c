@@ -1,0 +1,744 @@
+/* backend_pg.c: PostgreSQL connections driven by the event loop through libpq's async API. */
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "dbmd.h"
+#include "proto.h"
+
+/*
+ * Nothing here blocks: connections are made with PQconnectStartParams/PQconnectPoll,
+ * statements sent with PQsendQueryParams and PQflush, results read with
+ * PQconsumeInput/PQisBusy/PQgetResult in single-row mode, each step waiting on the
+ * socket libpq names at that moment (it changes while libpq tries the hosts of a
+ * multi-host URI).  Rows are encoded into reply frames as they arrive and handed to the
+ * client in chunks; a client that stops reading stops dbmd reading from the server, so
+ * a large result never piles up in dbmd.  Cancelling (PQcancel blocks in libpq 15) runs
+ * on a short-lived thread of its own.
+ */
+
+#define CHUNK_BYTES	(64 * 1024)
+
+/* Connection parameters of a pool: the URI's, as libpq parsed them, plus dbmd's own. */
+struct pg_pool {
+	char		**keywords;	/* NULL-terminated */
+	char		**values;
+	long long	 connect_timeout;
+};
+
+enum pg_phase {
+	PG_CONNECTING,		/* PQconnectPoll until OK or FAILED */
+	PG_IDLE,		/* watching the socket for the server going away */
+	PG_SENDING,		/* PQflush until the request is out */
+	PG_RECEIVING,		/* reading results */
+	PG_DONE,		/* closed or failed; waiting for the deferred report */
+};
+
+enum pg_deferred {
+	PG_DEFER_NONE,
+	PG_DEFER_OPEN_FAILED,	/* report a failed open */
+	PG_DEFER_FINISH,	/* report a finished request */
+	PG_DEFER_CLOSED,	/* report a closed connection */
+};
+
+struct pg_conn {
+	struct conn		*conn;
+	PGconn			*pg;
+	enum pg_phase		 phase;
+	struct event		*ev;		/* the socket, for the current phase */
+	int			 ev_fd;
+	short			 ev_what;
+	struct event		*timer;		/* connect_timeout */
+	struct event		*defer;		/* reports made from the loop, not the caller */
+	enum pg_deferred	 deferred;
+	char			 errmsg[512];
+	struct request		*req;
+	struct proto_buf	 out;		/* frames not yet handed to the client */
+	bool			 desc_sent;
+	bool			 failed;	/* an ERROR frame was written */
+	bool			 stalled;	/* the client's output is full */
+	bool			 too_big;	/* a row did not fit the client's frame limit */
+	uint64_t		 rows;
+};
+
+static void pg_io(evutil_socket_t, short, void *);
+static void pg_process(struct pg_conn *);
+
+/* libpq's messages end in newlines and may span lines: one line for logs and clients. */
+static void
+one_line(char *dst, size_t size, const char *msg)
+{
+	size_t n;
+	char *p;
+
+	snprintf(dst, size, "%s", msg ? msg : "unknown error");
+	for (p = dst; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+	n = strlen(dst);
+	while (n > 0 && dst[n - 1] == ' ')
+		dst[--n] = '\0';
+}
+
+/* Waits for what on the socket libpq uses now; persist keeps waiting after an event. */
+static int
+pg_watch(struct pg_conn *pc, short what)
+{
+	int fd = PQsocket(pc->pg);
+
+	if (pc->ev != NULL && pc->ev_fd == fd && pc->ev_what == what) {
+		if (!event_pending(pc->ev, EV_READ | EV_WRITE, NULL))
+			event_add(pc->ev, NULL);
+		return 0;
+	}
+	if (pc->ev != NULL) {
+		event_free(pc->ev);
+		pc->ev = NULL;
+	}
+	if (fd < 0)
+		return -1;
+	pc->ev_fd = fd;
+	pc->ev_what = what;
+	if ((pc->ev = event_new(dbmd->base, fd, what, pg_io, pc)) == NULL ||
+	    event_add(pc->ev, NULL) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+pg_unwatch(struct pg_conn *pc)
+{
+	if (pc->ev != NULL)
+		event_del(pc->ev);
+}
+
+/* Reports from a fresh loop iteration, never from inside the caller's call. */
+static void
+pg_defer(struct pg_conn *pc, enum pg_deferred what)
+{
+	struct timeval zero = { 0, 0 };
+
+	pc->deferred = what;
+	pg_unwatch(pc);
+	evtimer_add(pc->defer, &zero);
+}
+
+static void
+pg_conn_free(struct pg_conn *pc)
+{
+	if (pc->ev != NULL)
+		event_free(pc->ev);
+	if (pc->timer != NULL)
+		event_free(pc->timer);
+	if (pc->defer != NULL)
+		event_free(pc->defer);
+	if (pc->pg != NULL)
+		PQfinish(pc->pg);
+	proto_buf_free(&pc->out);
+	free(pc);
+}
+
+static void
+pg_deferred_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct pg_conn *pc = arg;
+	struct conn *c = pc->conn;
+
+	(void)fd, (void)ev;
+	switch (pc->deferred) {
+	case PG_DEFER_OPEN_FAILED: {
+		char msg[sizeof(pc->errmsg)];
+
+		memcpy(msg, pc->errmsg, sizeof(msg));
+		c->be = NULL;
+		pg_conn_free(pc);
+		pool_conn_opened(c, false, msg);
+		break;
+	}
+	case PG_DEFER_FINISH:
+		pc->deferred = PG_DEFER_NONE;
+		pg_process(pc);
+		break;
+	case PG_DEFER_CLOSED:
+		c->be = NULL;
+		pg_conn_free(pc);
+		pool_conn_closed(c);
+		break;
+	case PG_DEFER_NONE:
+		break;
+	}
+}
+
+/* A connection attempt failed: report it with libpq's reason (host, no password). */
+static void
+pg_open_failed(struct pg_conn *pc, const char *why)
+{
+	one_line(pc->errmsg, sizeof(pc->errmsg), why);
+	pc->phase = PG_DONE;
+	if (pc->timer != NULL)
+		evtimer_del(pc->timer);
+	pg_defer(pc, PG_DEFER_OPEN_FAILED);
+}
+
+static void
+pg_connect_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	struct pg_conn *pc = arg;
+	struct pool *p = pc->conn->pool;
+	char why[256];
+	const char *host = PQhost(pc->pg);
+
+	(void)fd, (void)ev;
+	snprintf(why, sizeof(why), "timeout connecting to %s after %lldms (connect_timeout)",
+	    host && *host ? host : "the server", p->rc->connect_timeout);
+	pg_open_failed(pc, why);
+}
+
+/* One step of PQconnectPoll, then wait for what it asks for. */
+static void
+pg_connect_step(struct pg_conn *pc)
+{
+	switch (PQconnectPoll(pc->pg)) {
+	case PGRES_POLLING_READING:
+		if (pg_watch(pc, EV_READ) == -1)
+			pg_open_failed(pc, "cannot watch the server's socket");
+		return;
+	case PGRES_POLLING_WRITING:
+		if (pg_watch(pc, EV_WRITE) == -1)
+			pg_open_failed(pc, "cannot watch the server's socket");
+		return;
+	case PGRES_POLLING_OK:
+		evtimer_del(pc->timer);
+		pc->phase = PG_IDLE;
+		if (pg_watch(pc, EV_READ | EV_PERSIST) == -1) {
+			pg_open_failed(pc, "cannot watch the server's socket");
+			return;
+		}
+		pool_conn_opened(pc->conn, true, NULL);
+		return;
+	default:
+		pg_open_failed(pc, PQerrorMessage(pc->pg));
+		return;
+	}
+}
+
+static void
+put_error(struct pg_conn *pc, int code, const char *sqlstate, const char *msg,
+    const char *detail, const char *hint)
+{
+	struct proto_error e = { .code = (uint16_t)code, .sqlstate = sqlstate ? sqlstate : "",
+	    .message = msg, .detail = detail ? detail : "", .hint = hint ? hint : "" };
+
+	pc->failed = true;
+	proto_encode_error(&pc->out, pc->req->reqid, &e);
+}
+
+/* The connection to the server broke: the request fails and the connection goes. */
+static void
+put_conn_error(struct pg_conn *pc)
+{
+	char msg[512];
+
+	one_line(msg, sizeof(msg), PQerrorMessage(pc->pg));
+	put_error(pc, PROTO_E_BACKEND, "08006", msg, "", "");
+	pc->conn->broken = true;
+}
+
+/* Hands the frames written so far to the client; a full client stalls the reading. */
+static void
+pg_flush_out(struct pg_conn *pc)
+{
+	if (pc->out.len == 0)
+		return;
+	if (request_output(pc->req, pc->out.data, pc->out.len) == 1)
+		pc->stalled = true;
+	proto_buf_reset(&pc->out);
+	pc->out.max_payload = pc->req->max_frame;
+}
+
+/* The request is over: the last frames go out and the pool gets the connection back. */
+static void
+pg_finish(struct pg_conn *pc)
+{
+	struct conn *c = pc->conn;
+	PGTransactionStatusType ts = PQtransactionStatus(pc->pg);
+	bool ok = !pc->failed;
+
+	if (pc->out.len > 0)
+		request_output(pc->req, pc->out.data, pc->out.len);
+	proto_buf_reset(&pc->out);
+	pc->req = NULL;
+	pc->stalled = false;
+	c->in_txn = ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
+	if (PQstatus(pc->pg) != CONNECTION_OK || ts == PQTRANS_UNKNOWN ||
+	    ts == PQTRANS_ACTIVE)
+		c->broken = true;
+	pc->phase = PG_IDLE;
+	if (!c->broken && pg_watch(pc, EV_READ | EV_PERSIST) == -1)
+		c->broken = true;
+	pool_conn_done(c, ok);
+}
+
+static void
+put_row_desc(struct pg_conn *pc, const PGresult *res)
+{
+	int n = PQnfields(res), i;
+
+	pc->desc_sent = true;
+	if (n == 0)
+		return;
+	proto_begin(&pc->out, PROTO_MSG_ROW_DESC, 0, pc->req->reqid);
+	proto_put_u16(&pc->out, (uint16_t)n);
+	for (i = 0; i < n; i++)
+		proto_put_str(&pc->out, PQfname(res, i));
+	proto_end(&pc->out);
+}
+
+/* One row, straight from libpq's buffer into a DATA_ROW frame. */
+static void
+put_row(struct pg_conn *pc, const PGresult *res)
+{
+	int n = PQnfields(res), i;
+
+	if (pc->too_big)
+		return;
+	proto_begin(&pc->out, PROTO_MSG_DATA_ROW, 0, pc->req->reqid);
+	proto_put_u16(&pc->out, (uint16_t)n);
+	for (i = 0; i < n; i++) {
+		if (PQgetisnull(res, 0, i))
+			proto_put_nstr(&pc->out, NULL, 0);
+		else
+			proto_put_nstr(&pc->out, PQgetvalue(res, 0, i), (size_t)PQgetlength(res, 0, i));
+	}
+	if (proto_end(&pc->out) != PROTO_E_OK)
+		pc->too_big = true;	/* reported when the statement ends */
+	pc->rows++;
+}
+
+static void
+put_complete(struct pg_conn *pc, const PGresult *res)
+{
+	struct proto_complete m = { .cache_state = PROTO_CACHE_BYPASS };
+	const char *tuples = PQcmdTuples((PGresult *)res);
+
+	if (pc->too_big) {
+		put_error(pc, PROTO_E_LIMIT, "54000", "a row is larger than the client's frame "
+		    "limit", "", "");
+		return;
+	}
+	m.command_tag = PQcmdStatus((PGresult *)res);
+	m.rows_affected = tuples[0] != '\0' ? strtoull(tuples, NULL, 10) : pc->rows;
+	proto_encode_complete(&pc->out, pc->req->reqid, &m);
+}
+
+static void
+put_result_error(struct pg_conn *pc, const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	char msg[512];
+
+	if (state == NULL && PQstatus(pc->pg) != CONNECTION_OK) {
+		put_conn_error(pc);
+		return;
+	}
+	one_line(msg, sizeof(msg), primary ? primary : PQresultErrorMessage(res));
+	put_error(pc, PROTO_E_SQL, state, msg, PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL),
+	    PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+}
+
+/* One result of the request in flight. */
+static void
+pg_result(struct pg_conn *pc, PGresult *res)
+{
+	enum req_kind kind = pc->req->kind;
+
+	if (pc->failed && PQresultStatus(res) != PGRES_COPY_IN &&
+	    PQresultStatus(res) != PGRES_COPY_OUT)
+		return;		/* after an error only the end of the results counts */
+	switch (PQresultStatus(res)) {
+	case PGRES_SINGLE_TUPLE:
+		if (!pc->desc_sent)
+			put_row_desc(pc, res);
+		put_row(pc, res);
+		break;
+	case PGRES_TUPLES_OK:
+		if (!pc->desc_sent)
+			put_row_desc(pc, res);
+		put_complete(pc, res);
+		break;
+	case PGRES_COMMAND_OK:
+		if (kind == REQ_EXEC)
+			put_complete(pc, res);
+		else if (kind == REQ_COMMIT && strcmp(PQcmdStatus(res), "ROLLBACK") == 0)
+			put_error(pc, PROTO_E_SQL, "25P02", "the transaction was rolled back, not "
+			    "committed: a statement in it had failed", "", "");
+		else if (kind != REQ_RESET)
+			proto_encode_empty(&pc->out, PROTO_MSG_OK, pc->req->reqid);
+		break;
+	case PGRES_EMPTY_QUERY:
+		put_complete(pc, res);
+		break;
+	case PGRES_COPY_IN:
+	case PGRES_COPY_OUT:
+	case PGRES_COPY_BOTH:
+		/* COPY needs a protocol of its own; get out of it and drop the connection. */
+		put_error(pc, PROTO_E_SQL, "0A000", "COPY is not supported through dbmd", "", "");
+		if (PQresultStatus(res) == PGRES_COPY_IN)
+			PQputCopyEnd(pc->pg, "COPY is not supported through dbmd");
+		pc->conn->broken = true;
+		break;
+	default:
+		put_result_error(pc, res);
+		break;
+	}
+}
+
+/*
+ * Reads every result libpq has complete, without blocking; stops when the client's
+ * output is full (conn_resume continues) or when the request is over.
+ */
+static void
+pg_process(struct pg_conn *pc)
+{
+	PGresult *res;
+
+	while (pc->req != NULL && !pc->stalled) {
+		if (PQisBusy(pc->pg)) {
+			pg_flush_out(pc);
+			if (!pc->stalled && pg_watch(pc, EV_READ | EV_PERSIST) == -1) {
+				put_conn_error(pc);
+				pg_finish(pc);
+			}
+			return;
+		}
+		if ((res = PQgetResult(pc->pg)) == NULL) {
+			pg_finish(pc);
+			return;
+		}
+		pg_result(pc, res);
+		PQclear(res);
+		if (pc->conn->broken) {
+			pg_finish(pc);		/* the connection is discarded: no more reading */
+			return;
+		}
+		if (pc->out.len >= CHUNK_BYTES)
+			pg_flush_out(pc);
+	}
+	if (pc->stalled)
+		pg_unwatch(pc);		/* the server waits in its socket buffer */
+}
+
+/* Sends what libpq has queued; then reads. */
+static void
+pg_send_step(struct pg_conn *pc)
+{
+	int rc = PQflush(pc->pg);
+
+	if (rc == 0) {
+		pc->phase = PG_RECEIVING;
+		pg_process(pc);
+	} else if (rc == 1) {
+		if (pg_watch(pc, EV_READ | EV_WRITE) == -1) {
+			put_conn_error(pc);
+			pg_finish(pc);
+		}
+	} else {
+		put_conn_error(pc);
+		pg_finish(pc);
+	}
+}
+
+static void
+pg_idle_event(struct pg_conn *pc)
+{
+	PGnotify *n;
+	char why[512];
+
+	/* An idle connection's socket speaks only when the server is going away. */
+	if (!PQconsumeInput(pc->pg) || PQstatus(pc->pg) != CONNECTION_OK) {
+		one_line(why, sizeof(why), PQerrorMessage(pc->pg));
+		pg_unwatch(pc);
+		pool_conn_lost(pc->conn, why);
+		return;
+	}
+	while ((n = PQnotifies(pc->pg)) != NULL)
+		PQfreemem(n);
+}
+
+static void
+pg_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct pg_conn *pc = arg;
+
+	(void)fd;
+	switch (pc->phase) {
+	case PG_CONNECTING:
+		pg_connect_step(pc);
+		break;
+	case PG_IDLE:
+		pg_idle_event(pc);
+		break;
+	case PG_SENDING:
+		if ((what & EV_READ) && !PQconsumeInput(pc->pg)) {
+			put_conn_error(pc);
+			pg_finish(pc);
+			break;
+		}
+		pg_send_step(pc);
+		break;
+	case PG_RECEIVING:
+		if (!PQconsumeInput(pc->pg)) {
+			put_conn_error(pc);
+			pg_finish(pc);
+			break;
+		}
+		pg_process(pc);
+		break;
+	case PG_DONE:
+		break;
+	}
+}
+
+static void
+pg_conn_open(struct conn *c)
+{
+	struct pg_pool *pp = c->pool->be_state;
+	struct pg_conn *pc = calloc(1, sizeof(*pc));
+	struct timeval tv;
+
+	if (pc == NULL)
+		fatal("%s: calloc", __func__);
+	pc->conn = c;
+	pc->ev_fd = -1;
+	pc->phase = PG_CONNECTING;
+	proto_buf_init(&pc->out);
+	c->be = pc;
+	pc->timer = evtimer_new(dbmd->base, pg_connect_timeout, pc);
+	pc->defer = evtimer_new(dbmd->base, pg_deferred_cb, pc);
+	if (pc->timer == NULL || pc->defer == NULL)
+		fatalx("%s: cannot create timers", __func__);
+	pc->pg = PQconnectStartParams((const char *const *)pp->keywords,
+	    (const char *const *)pp->values, 0);
+	if (pc->pg == NULL) {
+		pg_open_failed(pc, "out of memory");
+		return;
+	}
+	if (PQstatus(pc->pg) == CONNECTION_BAD) {
+		pg_open_failed(pc, PQerrorMessage(pc->pg));
+		return;
+	}
+	PQsetnonblocking(pc->pg, 1);
+	tv.tv_sec = pp->connect_timeout / 1000;
+	tv.tv_usec = (pp->connect_timeout % 1000) * 1000;
+	evtimer_add(pc->timer, &tv);
+	/* As the libpq manual says: start as if PQconnectPoll had asked to write. */
+	if (pg_watch(pc, EV_WRITE) == -1)
+		pg_open_failed(pc, PQerrorMessage(pc->pg));
+}
+
+static void
+pg_conn_exec(struct conn *c, struct request *r)
+{
+	struct pg_conn *pc = c->be;
+	const char *sql = NULL;
+	int sent = 0;
+
+	pc->req = r;
+	pc->desc_sent = false;
+	pc->failed = false;
+	pc->stalled = false;
+	pc->too_big = false;
+	pc->rows = 0;
+	proto_buf_reset(&pc->out);
+	pc->out.max_payload = r->max_frame;
+	switch (r->kind) {
+	case REQ_EXEC:
+		sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, NULL,
+		    (const char *const *)r->params, (const int *)r->lens, NULL, 0);
+		if (sent)
+			PQsetSingleRowMode(pc->pg);
+		break;
+	case REQ_BEGIN:
+		sql = "BEGIN";
+		break;
+	case REQ_COMMIT:
+		sql = "COMMIT";
+		break;
+	case REQ_ROLLBACK:
+	case REQ_RESET:
+		sql = "ROLLBACK";
+		break;
+	case REQ_OPEN:
+		fatalx("%s: REQ_OPEN reached the backend", __func__);
+	}
+	if (sql != NULL)
+		sent = PQsendQuery(pc->pg, sql);
+	if (!sent) {
+		put_conn_error(pc);
+		pc->phase = PG_RECEIVING;
+		pg_defer(pc, PG_DEFER_FINISH);	/* PQgetResult then reports the end */
+		return;
+	}
+	pc->phase = PG_SENDING;
+	pg_send_step(pc);
+}
+
+static void
+pg_conn_resume(struct conn *c)
+{
+	struct pg_conn *pc = c->be;
+
+	if (!pc->stalled)
+		return;
+	pc->stalled = false;
+	pg_process(pc);
+}
+
+static void *
+pg_cancel_thread(void *arg)
+{
+	PGcancel *cancel = arg;
+	char err[256];
+
+	if (!PQcancel(cancel, err, sizeof(err)))
+		log_debug("cancel request failed: %s", err);
+	PQfreeCancel(cancel);
+	return NULL;
+}
+
+/* Asks the server to cancel the statement; its error then ends the request as usual. */
+static void
+pg_conn_cancel(struct conn *c)
+{
+	struct pg_conn *pc = c->be;
+	PGcancel *cancel;
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (pc->phase != PG_SENDING && pc->phase != PG_RECEIVING)
+		return;
+	if ((cancel = PQgetCancel(pc->pg)) == NULL)
+		return;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 128 * 1024);
+	if (pthread_create(&t, &attr, pg_cancel_thread, cancel) != 0) {
+		log_warnx("cannot start a thread to cancel a statement: discarding connection");
+		PQfreeCancel(cancel);
+		c->broken = true;
+	}
+	pthread_attr_destroy(&attr);
+	/* A stalled reply must go on to reach the server's error. */
+	if (pc->stalled)
+		pg_conn_resume(c);
+}
+
+static void
+pg_conn_close(struct conn *c)
+{
+	struct pg_conn *pc = c->be;
+
+	pc->phase = PG_DONE;
+	pg_unwatch(pc);
+	PQfinish(pc->pg);
+	pc->pg = NULL;
+	pg_defer(pc, PG_DEFER_CLOSED);
+}
+
+static void
+strv_free(char **v)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * The pool's connection parameters: libpq's parse of the URI, with the role's
+ * read_only and statement_timeout added to the server options, and application_name
+ * "dbmd" unless the URI names one.
+ */
+static int
+pg_pool_init(struct pool *p, char *err, size_t errlen)
+{
+	struct pg_pool *pp = calloc(1, sizeof(*pp));
+	PQconninfoOption *opts, *o;
+	char *pqerr = NULL, *extra = NULL;
+	size_t n = 0, i = 0, len = 0, cap = 0;
+	bool have_options = false, have_appname = false;
+
+	if (pp == NULL || (opts = PQconninfoParse(p->rc->uri, &pqerr)) == NULL) {
+		snprintf(err, errlen, "%s", pqerr ? "invalid PostgreSQL URI" : "out of memory");
+		PQfreemem(pqerr);
+		free(pp);
+		return -1;
+	}
+	if (p->rc->read_only)
+		strbuf_printf(&extra, &len, &cap, " -c default_transaction_read_only=on");
+	if (p->rc->statement_timeout > 0)
+		strbuf_printf(&extra, &len, &cap, " -c statement_timeout=%lld",
+		    p->rc->statement_timeout);
+	for (o = opts; o->keyword != NULL; o++)
+		n++;
+	pp->keywords = xcalloc(n + 3, sizeof(char *));
+	pp->values = xcalloc(n + 3, sizeof(char *));
+	for (o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL)
+			continue;
+		if (strcmp(o->keyword, "options") == 0) {
+			have_options = true;
+			pp->values[i] = xasprintf("%s%s", o->val, extra ? extra : "");
+		} else {
+			if (strcmp(o->keyword, "application_name") == 0)
+				have_appname = true;
+			pp->values[i] = xstrdup(o->val);
+		}
+		pp->keywords[i++] = xstrdup(o->keyword);
+	}
+	if (!have_options && extra != NULL) {
+		pp->keywords[i] = xstrdup("options");
+		pp->values[i++] = xstrdup(extra + 1);
+	}
+	if (!have_appname) {
+		pp->keywords[i] = xstrdup("application_name");
+		pp->values[i++] = xstrdup("dbmd");
+	}
+	PQconninfoFree(opts);
+	free(extra);
+	pp->connect_timeout = p->rc->connect_timeout;
+	p->be_state = pp;
+	return 0;
+}
+
+static void
+pg_pool_fini(struct pool *p)
+{
+	struct pg_pool *pp = p->be_state;
+
+	if (pp != NULL) {
+		strv_free(pp->keywords);
+		strv_free(pp->values);
+	}
+	free(pp);
+	p->be_state = NULL;
+}
+
+const struct backend_ops backend_pg = {
+	.name = "postgresql",
+	.pool_init = pg_pool_init,
+	.pool_fini = pg_pool_fini,
+	.conn_open = pg_conn_open,
+	.conn_exec = pg_conn_exec,
+	.conn_resume = pg_conn_resume,
+	.conn_cancel = pg_conn_cancel,
+	.conn_close = pg_conn_close,
+};
