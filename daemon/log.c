@@ -87,6 +87,10 @@ log_vwrite(int prio, const char *fmt, va_list ap, const char *suffix)
 		return;
 	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* Messages quote what clients send: one line each, no terminal control. */
+	for (char *p = msg; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	if (log_journal) {
 		fprintf(stderr, "<%d>%s%s%s\n", prio, msg, suffix ? ": " : "",
 		    suffix ? suffix : "");

@@ -194,9 +194,8 @@ do_open(struct session *s, const struct proto_frame *f)
 	}
 	p = factory_open(dbmd->factory, dbmd->cfg, m.environment, m.role, ov, n, &code, &msg);
 	if (p == NULL) {
-		log_warnx("client %llu (pid %ld uid %lu): cannot open %s/%s: %s",
-		    (unsigned long long)s->id, (long)s->pid, (unsigned long)s->uid,
-		    m.environment, m.role, msg);
+		log_warnx("client %llu (pid %ld uid %lu): open refused: %s",
+		    (unsigned long long)s->id, (long)s->pid, (unsigned long)s->uid, msg);
 		reply_error(s, f->hdr.request_id, code, msg);
 		free(msg);
 		return;
