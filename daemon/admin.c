@@ -72,6 +72,19 @@ rset_end(struct rset *rs, const char *what, bool more)
 	proto_encode_complete(rs->b, rs->reqid, &c);
 }
 
+/* True when the comma-separated list of names has name in it. */
+static bool
+names_include(const char *names, const char *name)
+{
+	size_t n = strlen(name);
+	const char *at;
+
+	for (at = names; at != NULL && (at = strstr(at, name)) != NULL; at += n)
+		if ((at == names || at[-1] == ' ') && (at[n] == ',' || at[n] == '\0'))
+			return true;
+	return false;
+}
+
 static void
 status_reply(struct proto_buf *b, uint32_t reqid)
 {
@@ -114,7 +127,7 @@ status_reply(struct proto_buf *b, uint32_t reqid)
 		rset_str(&rs, p->names ? p->names : "");
 		rset_str(&rs, p->be->name);
 		rset_str(&rs, target);
-		rset_str(&rs, p->disposing ? "disposing" : "serving");
+		rset_str(&rs, p->disposing ? "disposing" : p->draining ? "draining" : "serving");
 		rset_num(&rs, p->rc->pool_size);
 		rset_num(&rs, p->nconns[CONN_OPENING]);
 		rset_num(&rs, p->nconns[CONN_IDLE]);
@@ -158,8 +171,8 @@ clients_reply(struct proto_buf *b, uint32_t reqid)
 			txns += h->in_txn;
 		rset_num(&rs, (long long)s->id);
 		rset_num(&rs, (long long)s->pid);
-		rset_num(&rs, (long long)s->uid);
-		rset_num(&rs, (long long)s->gid);
+		rset_num(&rs, (long long)s->peer.uid);
+		rset_num(&rs, (long long)s->peer.gid);
 		rset_str(&rs, s->name);
 		rset_num(&rs, s->nhandles);
 		rset_num(&rs, txns);
@@ -222,12 +235,53 @@ resolve_reply(struct proto_buf *b, uint32_t reqid, const char *env, const char *
 	return 0;
 }
 
+/*
+ * Drains the pools a target names: a hash prefix in hex, or ENV/ROLE (the pool that
+ * name resolves to now, and any other pool serving that name).  One row per pool.
+ */
+static int
+dispose_reply(struct proto_buf *b, uint32_t reqid, const char *target, char **err)
+{
+	static const char *const cols[] = { "hash", "names", "handles", "state" };
+	struct pool *p, *next;
+	struct rset rs;
+	char hash[17], *name;
+	size_t tlen = strlen(target);
+
+	if (tlen == 0 || (strchr(target, '/') == NULL &&
+	    strspn(target, "0123456789abcdef") != tlen)) {
+		*err = xasprintf("\"%s\" is neither a pool hash (hex) nor ENVIRONMENT/ROLE", target);
+		return -1;
+	}
+	rset_begin(&rs, b, reqid, cols, 4);
+	for (p = TAILQ_FIRST(&dbmd->factory->pools); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)p->rc->hash);
+		name = p->names;
+		if (strchr(target, '/') != NULL ? !names_include(name, target) :
+		    strncmp(hash, target, tlen) != 0)
+			continue;
+		if (p->disposing)
+			continue;
+		rset_str(&rs, hash);
+		rset_str(&rs, name ? name : "");
+		rset_num(&rs, p->nhandles);
+		rset_str(&rs, p->nhandles > 0 ? "draining" : "disposed");
+		rset_row(&rs);
+		factory_drain(dbmd->factory, p, dbmd->cfg->daemon.drain_timeout,
+		    "dbmctl dispose");
+	}
+	rset_end(&rs, "DISPOSE", false);
+	return 0;
+}
+
 /* Dispatches an operator request; every reply is complete when this returns. */
 void
 admin_request(struct session *s, const struct proto_frame *f)
 {
 	struct proto_buf b;
 	struct proto_resolve m;
+	struct proto_dispose_pool dm;
 	struct proto_error e = { .sqlstate = "", .detail = "", .hint = "" };
 	char *err = NULL;
 	int code = PROTO_E_INTERNAL;
@@ -255,11 +309,41 @@ admin_request(struct session *s, const struct proto_frame *f)
 			proto_encode_error(&b, f->hdr.request_id, &e);
 		}
 		break;
-	default:
-		e.code = PROTO_E_INTERNAL;
-		e.message = "this request is not supported by this dbmd";
-		proto_encode_error(&b, f->hdr.request_id, &e);
+	case PROTO_MSG_RELOAD:
+	case PROTO_MSG_DISPOSE_POOL:
+		if (!access_admin_allowed(&s->peer, &dbmd->cfg->daemon)) {
+			log_warnx("client %llu (pid %ld uid %lu): %s refused: permission denied",
+			    (unsigned long long)s->id, (long)s->pid, (unsigned long)s->peer.uid,
+			    proto_msg_name(f->hdr.type));
+			e.code = PROTO_E_PERMISSION;
+			e.message = "permission denied: only root, dbmd's user and daemon.admin "
+			    "may reload or dispose";
+			proto_encode_error(&b, f->hdr.request_id, &e);
+			break;
+		}
+		if (f->hdr.type == PROTO_MSG_RELOAD) {
+			if (proto_decode_empty(f) != PROTO_DERR_OK)
+				goto malformed;
+			if (daemon_reload("dbmctl reload", &err) == -1) {
+				e.code = PROTO_E_CONFIG;
+				e.message = "the new configuration is invalid; nothing was changed";
+				e.detail = err;
+				proto_encode_error(&b, f->hdr.request_id, &e);
+			} else
+				proto_encode_empty(&b, PROTO_MSG_OK, f->hdr.request_id);
+			break;
+		}
+		if (proto_decode_dispose_pool(f, &dm) != PROTO_DERR_OK)
+			goto malformed;
+		if (dispose_reply(&b, f->hdr.request_id, dm.target, &err) == -1) {
+			proto_buf_reset(&b);
+			e.code = PROTO_E_INTERNAL;
+			e.message = err;
+			proto_encode_error(&b, f->hdr.request_id, &e);
+		}
 		break;
+	default:
+		goto malformed;
 	}
 	if (b.oom) {
 		proto_buf_free(&b);

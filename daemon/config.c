@@ -52,6 +52,16 @@ const struct cfg_key cfg_keys[] = {
 	  4 * KIB, 64 * MIB, 0, "largest protocol frame accepted from a client" },
 	{ "shutdown_timeout", "SHUTDOWN_TIMEOUT", CFG_T_DURATION, D(shutdown_timeout), "30s",
 	  0, MS_HOUR, 0, "how long in-flight work may finish at shutdown" },
+	{ "drain_timeout", "DRAIN_TIMEOUT", CFG_T_DURATION, D(drain_timeout), "5m",
+	  0, MS_DAY, 0, "how long a pool whose configuration changed serves its handles" },
+	{ "max_clients_per_uid", "MAX_CLIENTS_PER_UID", CFG_T_INT, D(max_clients_per_uid),
+	  "256", 1, 1000000, 0, "connected clients of one user" },
+	{ "max_override_pools", "MAX_OVERRIDE_POOLS", CFG_T_INT, D(max_override_pools), "16",
+	  0, 10000, 0, "pools that only clients' overrides created" },
+	{ "admin.users", "ADMIN_USERS", CFG_T_NAMES, D(admin_users), "", 0, 0, 0,
+	  "users allowed to reload and dispose; empty: root and dbmd's user" },
+	{ "admin.groups", "ADMIN_GROUPS", CFG_T_NAMES, D(admin_groups), "", 0, 0, 0,
+	  "groups allowed to reload and dispose" },
 
 	{ "uri", "URI", CFG_T_URI, R(uri), NULL, 0, 0, CFG_K_POOL,
 	  "database: postgresql://…, sqlite:/absolute/path or sqlite::memory:" },
@@ -88,14 +98,14 @@ const struct cfg_key cfg_keys[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0, 0, 0, NULL }
 };
 
-#define DAEMON_KEYS	10	/* the daemon keys lead the table */
+#define DAEMON_KEYS	15	/* the daemon keys lead the table */
 
 static const char *const builtin_envs[] = { "development", "test", "production", NULL };
 static const char *const builtin_roles[] = { "primary", "read_only", NULL };
 
 /* Names that would make an environment variable or a --set path ambiguous. */
 static const char *const reserved_envs[] = {
-	"daemon", "config", "socket", "state", "log", "max", "shutdown", NULL
+	"daemon", "config", "socket", "state", "log", "max", "shutdown", "drain", "admin", NULL
 };
 
 static const char *const errnames[CFG_E_MAX_] = {
@@ -1198,6 +1208,8 @@ config_free(struct config *cfg)
 	for (k = cfg_keys; k->scope == CFG_SCOPE_DAEMON; k++)
 		if (k->type == CFG_T_PATH || k->type == CFG_T_STR)
 			free(*(char **)field(&cfg->daemon, k));
+		else if (k->type == CFG_T_NAMES)
+			config_value_free(field(&cfg->daemon, k));
 	for (i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i]);
 	free(cfg->files);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <systemd/sd-daemon.h>
 
 #include "dbmd.h"
 #include "proto.h"
@@ -20,6 +21,7 @@
 #define ACCEPT_BACKOFF_MS	1000	/* out of descriptors: pause accepting this long */
 
 static void control_accept(evutil_socket_t, short, void *);
+static long long clients_of(uid_t);
 
 static int
 sockaddr_for(const char *path, struct sockaddr_un *sun)
@@ -77,18 +79,75 @@ make_parent(const char *path)
 }
 
 /*
- * Listens on the configured socket, created under a restrictive umask and then given
- * the configured mode and group, so that no one can connect before its permissions
- * are final.
+ * The socket systemd passed (socket activation): the one named "dbmd", or the only
+ * one.  Returns the descriptor, -1 when there is none, -2 on error.
+ */
+static int
+inherited_socket(void)
+{
+	char **names = NULL;
+	int n, i, fd = -1;
+
+	if ((n = sd_listen_fds_with_names(1, &names)) <= 0)
+		return n < 0 ? (log_warnx("LISTEN_FDS: %s", strerror(-n)), -2) : -1;
+	for (i = 0; i < n; i++)
+		if (n == 1 || (names != NULL && strcmp(names[i], "dbmd") == 0))
+			fd = SD_LISTEN_FDS_START + i;
+	for (i = 0; names != NULL && i < n; i++)
+		free(names[i]);
+	free(names);
+	if (fd == -1) {
+		log_warnx("systemd passed %d sockets and none is named dbmd", n);
+		return -2;
+	}
+	if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
+		log_warnx("the socket systemd passed is not a listening Unix stream socket");
+		return -2;
+	}
+	return fd;
+}
+
+/* Serves on fd: from now on every connection on it is a client. */
+static int
+control_serve(int fd)
+{
+	dbmd->listen_fd = fd;
+	dbmd->listen_ev = event_new(dbmd->base, fd, EV_READ | EV_PERSIST, control_accept, NULL);
+	if (dbmd->listen_ev == NULL || event_add(dbmd->listen_ev, NULL) == -1) {
+		log_warnx("cannot watch the socket");
+		control_close();
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Listens on the socket systemd passed, or on the configured one, created under a
+ * restrictive umask and then given the configured mode and group, so that no one can
+ * connect before its permissions are final.
  */
 int
 control_listen(const struct daemon_config *dc)
 {
 	struct sockaddr_un sun;
+	socklen_t sl = sizeof(sun);
 	struct group *gr;
 	mode_t old;
 	int fd;
 
+	if ((fd = inherited_socket()) == -2)
+		return -1;
+	if (fd >= 0) {
+		evutil_make_socket_nonblocking(fd);
+		evutil_make_socket_closeonexec(fd);
+		dbmd->listen_inherited = true;
+		memset(&sun, 0, sizeof(sun));
+		if (getsockname(fd, (struct sockaddr *)&sun, &sl) == 0 && sun.sun_path[0] != '\0')
+			dbmd->socket_path = xstrdup(sun.sun_path);
+		else
+			dbmd->socket_path = xstrdup(dc->socket);
+		return control_serve(fd);
+	}
 	if (sockaddr_for(dc->socket, &sun) == -1)
 		return -1;
 	make_parent(dc->socket);
@@ -120,15 +179,8 @@ control_listen(const struct daemon_config *dc)
 		unlink(dc->socket);
 		return -1;
 	}
-	dbmd->listen_fd = fd;
 	dbmd->socket_path = xstrdup(dc->socket);
-	dbmd->listen_ev = event_new(dbmd->base, fd, EV_READ | EV_PERSIST, control_accept, NULL);
-	if (dbmd->listen_ev == NULL || event_add(dbmd->listen_ev, NULL) == -1) {
-		log_warnx("cannot watch the socket");
-		control_close();
-		return -1;
-	}
-	return 0;
+	return control_serve(fd);
 }
 
 /* Stops accepting and removes the socket file. */
@@ -173,6 +225,17 @@ refuse(int fd, int code, const char *reason)
 	close(fd);
 }
 
+static long long
+clients_of(uid_t uid)
+{
+	const struct session *s;
+	long long n = 0;
+
+	TAILQ_FOREACH(s, &dbmd->sessions, entry)
+		n += s->peer.uid == uid;
+	return n;
+}
+
 static void
 control_accept(evutil_socket_t lfd, short ev, void *arg)
 {
@@ -212,6 +275,13 @@ control_accept(evutil_socket_t lfd, short ev, void *arg)
 			    "(daemon.max_clients)", (long)cred.pid, (unsigned long)cred.uid,
 			    dbmd->nsessions);
 			refuse(fd, PROTO_E_LIMIT, "too many clients");
+			continue;
+		}
+		if (clients_of(cred.uid) >= dbmd->cfg->daemon.max_clients_per_uid) {
+			log_warnx("client pid %ld uid %lu refused: the user has %lld clients "
+			    "connected (daemon.max_clients_per_uid)", (long)cred.pid,
+			    (unsigned long)cred.uid, dbmd->cfg->daemon.max_clients_per_uid);
+			refuse(fd, PROTO_E_LIMIT, "too many clients of this user");
 			continue;
 		}
 		session_new(fd, cred.uid, cred.gid, cred.pid);

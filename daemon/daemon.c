@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <systemd/sd-daemon.h>
 
 #include "dbmd.h"
 #include "proto.h"
@@ -49,6 +50,7 @@ janitor_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	(void)fd, (void)ev, (void)arg;
 	factory_janitor(dbmd->factory);
+	notify_status();
 }
 
 static void
@@ -77,12 +79,68 @@ signal_cb(evutil_socket_t sig, short ev, void *arg)
 		daemon_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	case SIGHUP:
-		log_warnx("SIGHUP: reloading is not supported by this dbmd; restart it to "
-		    "apply a new configuration");
+		daemon_reload("SIGHUP", NULL);
 		break;
 	default:
 		break;
 	}
+}
+
+/* Daemon keys that only a restart applies. */
+static void
+warn_restart_keys(const struct daemon_config *old, const struct daemon_config *new)
+{
+	if (strcmp(old->socket, new->socket) != 0 || old->socket_mode != new->socket_mode ||
+	    strcmp(old->socket_group, new->socket_group) != 0)
+		log_warnx("reload: the socket settings changed; they apply at the next restart");
+	if (strcmp(old->state_dir, new->state_dir) != 0)
+		log_warnx("reload: state_dir changed; it applies at the next restart");
+}
+
+/*
+ * Reads every configuration source again.  An invalid configuration changes nothing:
+ * each problem is logged (and returned in *errors, one per line, when asked) and -1
+ * returned.  A valid one replaces the old: pools it still describes keep serving,
+ * the others drain, and new opens resolve against it.
+ */
+int
+daemon_reload(const char *why, char **errors)
+{
+	struct config *cfg, *old;
+	struct cfg_error *e;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int n;
+
+	notify_reloading();
+	log_info("%s: reloading the configuration", why);
+	cfg = config_load(&dbmd->inputs);
+	if (config_nerrors(cfg) > 0) {
+		TAILQ_FOREACH(e, &cfg->errors, entry) {
+			log_warnx("reload: %s%s%s", e->where, e->where[0] ? ": " : "", e->msg);
+			strbuf_printf(&buf, &len, &cap, "%s%s%s\n", e->where, e->where[0] ? ": " : "",
+			    e->msg);
+		}
+		log_warnx("reload: %d error%s; the configuration in use is unchanged",
+		    config_nerrors(cfg), config_nerrors(cfg) == 1 ? "" : "s");
+		config_free(cfg);
+		if (errors != NULL)
+			*errors = buf;
+		else
+			free(buf);
+		notify_ready();
+		return -1;
+	}
+	warn_restart_keys(&dbmd->cfg->daemon, &cfg->daemon);
+	old = dbmd->cfg;
+	dbmd->cfg = cfg;
+	log_setlevel((int)cfg->daemon.log_level);
+	n = factory_reconfigure(dbmd->factory, cfg);
+	config_free(old);
+	log_info("configuration reloaded: %d pool%s changed and drain%s", n, n == 1 ? "" : "s",
+	    n == 1 ? "s" : "");
+	notify_ready();
+	return 0;
 }
 
 /*
@@ -103,6 +161,7 @@ daemon_stop(const char *why)
 		exit(0);
 	}
 	dbmd->stopping = true;
+	sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
 	log_info("%s: shutting down (%d clients)", why, dbmd->nsessions);
 	control_close();
 	session_goodbye_all(0, "dbmd is shutting down");
@@ -136,11 +195,12 @@ add_signal(int i, int sig)
 }
 
 /*
- * Runs the daemon on a valid configuration until it is stopped.  Returns the exit
- * status: 0 after a graceful stop, 1 when it could not start.
+ * Runs the daemon on a valid configuration, which it then owns, until it is stopped.
+ * The inputs are read again on reload.  Returns the exit status: 0 after a graceful
+ * stop, 1 when it could not start.
  */
 int
-daemon_run(struct config *cfg)
+daemon_run(struct config *cfg, const struct config_inputs *in)
 {
 	struct timeval second = { 1, 0 };
 	int rc = 1;
@@ -149,6 +209,7 @@ daemon_run(struct config *cfg)
 	signal(SIGPIPE, SIG_IGN);
 	dbmd = xcalloc(1, sizeof(*dbmd));
 	dbmd->cfg = cfg;
+	dbmd->inputs = *in;
 	dbmd->listen_fd = -1;
 	dbmd->started = now_ms();
 	dbmd->started_wall = time(NULL);
@@ -163,6 +224,7 @@ daemon_run(struct config *cfg)
 	if (sqlite_backend_init(dbmd->base) == -1)
 		goto out;
 	dbmd->factory = factory_new(&backend_sqlite, &backend_pg, &cache_lru);
+	dbmd->factory->max_override_pools = (int)cfg->daemon.max_override_pools;
 	if (add_signal(0, SIGTERM) == -1 || add_signal(1, SIGINT) == -1 ||
 	    add_signal(2, SIGHUP) == -1) {
 		log_warnx("cannot install signal handlers");
@@ -173,13 +235,17 @@ daemon_run(struct config *cfg)
 	dbmd->janitor = event_new(dbmd->base, -1, EV_PERSIST, janitor_cb, NULL);
 	if (dbmd->janitor == NULL || event_add(dbmd->janitor, &second) == -1)
 		goto out;
-	log_info("dbmd %s serving on %s (state in %s)", DBMD_VERSION, dbmd->socket_path,
-	    cfg->daemon.state_dir);
+	if (notify_start() == -1)
+		goto out;
+	log_info("dbmd %s serving on %s (state in %s)%s", DBMD_VERSION, dbmd->socket_path,
+	    cfg->daemon.state_dir, dbmd->listen_inherited ? ", socket from systemd" : "");
+	notify_ready();
 	event_base_dispatch(dbmd->base);
 	log_info("dbmd stopped");
 	rc = 0;
 out:
 	control_close();
+	notify_stop();
 	if (dbmd->janitor != NULL)
 		event_free(dbmd->janitor);
 	if (dbmd->stop_timer != NULL)
@@ -195,6 +261,7 @@ out:
 	if (dbmd->base != NULL)
 		event_base_free(dbmd->base);
 	free(dbmd->socket_path);
+	config_free(dbmd->cfg);
 	free(dbmd);
 	dbmd = NULL;
 	return rc;

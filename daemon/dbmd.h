@@ -148,7 +148,12 @@ struct daemon_config {
 	long long	 max_queued_per_client;
 	long long	 max_frame_size;
 	long long	 shutdown_timeout;	/* ms */
-	const struct cfg_setting *origin[16];	/* per daemon key, in key-table order */
+	long long	 drain_timeout;		/* ms */
+	long long	 max_clients_per_uid;
+	long long	 max_override_pools;
+	struct cfg_value admin_users;
+	struct cfg_value admin_groups;
+	const struct cfg_setting *origin[24];	/* per daemon key, in key-table order */
 };
 
 enum backend_kind {
@@ -346,6 +351,8 @@ struct pool {
 	bool			 from_override;	/* only a client's overrides made it */
 	bool			 connected;	/* a connection has opened at least once */
 	bool			 disposing;
+	bool			 draining;	/* configuration changed: no new handles */
+	int64_t			 drain_deadline;	/* ms: disposed then, handles or not */
 	bool			 persistent;	/* keeps a connection: an in-memory database */
 	int64_t			 unused_since;	/* ms, when nhandles fell to 0 */
 	int64_t			 backoff;	/* ms between background connects after failures */
@@ -376,6 +383,16 @@ struct handle {
 };
 TAILQ_HEAD(handle_list, handle);
 
+#define PEER_GROUPS_MAX	64
+
+/* Who a client is, from SO_PEERCRED and the group database. */
+struct peer {
+	uid_t		 uid;
+	gid_t		 gid;
+	gid_t		 groups[PEER_GROUPS_MAX];
+	int		 ngroups;
+};
+
 enum session_state {
 	SESSION_HELLO,		/* waiting for HELLO */
 	SESSION_READY,		/* serving requests */
@@ -388,8 +405,7 @@ struct session {
 	enum session_state	 state;
 	struct bufferevent	*bev;
 	pid_t			 pid;		/* from SO_PEERCRED */
-	uid_t			 uid;
-	gid_t			 gid;
+	struct peer		 peer;
 	char			 name[64];	/* what the client calls itself */
 	int64_t			 connected_at;
 	uint32_t		 max_frame;	/* the client's limit */
@@ -408,6 +424,7 @@ TAILQ_HEAD(session_list, session);
 struct dbmd {
 	struct event_base	*base;
 	struct config		*cfg;
+	struct config_inputs	 inputs;	/* read again on reload */
 	struct factory		*factory;
 	struct session_list	 sessions;
 	int			 nsessions;
@@ -430,7 +447,8 @@ struct dbmd {
 extern struct dbmd *dbmd;
 
 /* daemon.c */
-int		 daemon_run(struct config *);
+int		 daemon_run(struct config *, const struct config_inputs *);
+int		 daemon_reload(const char *, char **);
 void		 daemon_stop(const char *);
 void		 daemon_maybe_exit(void);
 
@@ -448,6 +466,12 @@ void		 session_goodbye_all(int, const char *);
 bool		 session_idle(const struct session *);
 void		 session_reap(void);
 
+/* access.c */
+void		 access_peer_init(struct peer *, uid_t, gid_t);
+bool		 access_open_allowed(const struct peer *, const struct role_config *,
+		    const struct daemon_config *);
+bool		 access_admin_allowed(const struct peer *, const struct daemon_config *);
+
 /* admin.c */
 void		 admin_request(struct session *, const struct proto_frame *);
 
@@ -455,13 +479,23 @@ void		 admin_request(struct session *, const struct proto_frame *);
 struct factory	*factory_new(const struct backend_ops *, const struct backend_ops *,
 		    const struct cache_ops *);
 struct pool	*factory_open(struct factory *, const struct config *, const char *,
-		    const char *, const struct cfg_override *, size_t, int *, char **);
+		    const char *, const struct cfg_override *, size_t, const struct peer *,
+		    int *, char **);
 void		 factory_release(struct factory *, struct pool *);
 void		 factory_dispose(struct factory *, struct pool *, const char *);
 void		 factory_pool_gone(struct factory *, struct pool *);
 void		 factory_dispose_all(struct factory *, const char *);
+void		 factory_drain(struct factory *, struct pool *, int64_t, const char *);
+int		 factory_reconfigure(struct factory *, const struct config *);
 void		 factory_free(struct factory *);
 void		 factory_janitor(struct factory *);
+
+/* notify.c */
+int		 notify_start(void);
+void		 notify_ready(void);
+void		 notify_reloading(void);
+void		 notify_status(void);
+void		 notify_stop(void);
 
 /* pool.c */
 struct pool	*pool_new(struct factory *, struct role_config *, const struct backend_ops *,

@@ -66,12 +66,14 @@ pool_add_name(struct pool *p, const char *env, const char *role)
  * the environment permits), validates it, and looks its canonical form up among the
  * pools.  An equal pool is shared; otherwise a new one is built: the backend from the
  * URI's scheme, the result cache through the injected constructor, the pool around
- * them.  The pool's handle count is raised for the caller.  On failure returns NULL
- * with a proto error code and a message for the client (the caller logs it).
+ * them.  The peer, when given, must be on the environment's allow lists.  The pool's
+ * handle count is raised for the caller.  On failure returns NULL with a proto error
+ * code and a message for the client (the caller logs it).
  */
 struct pool *
 factory_open(struct factory *f, const struct config *cfg, const char *env, const char *role,
-    const struct cfg_override *ov, size_t nov, int *code, char **msg)
+    const struct cfg_override *ov, size_t nov, const struct peer *peer, int *code,
+    char **msg)
 {
 	struct cfg_errors errs;
 	struct cfg_error *e;
@@ -91,9 +93,15 @@ factory_open(struct factory *f, const struct config *cfg, const char *env, const
 		config_errors_clear(&errs);
 		return NULL;
 	}
+	if (peer != NULL && !access_open_allowed(peer, rc, &cfg->daemon)) {
+		*code = PROTO_E_PERMISSION;
+		*msg = xasprintf("permission denied for environment \"%s\"", env);
+		role_config_free(rc);
+		return NULL;
+	}
 
 	TAILQ_FOREACH(p, &f->pools, entry) {
-		if (p->disposing || !role_config_equal(p->rc, rc))
+		if (p->disposing || p->draining || !role_config_equal(p->rc, rc))
 			continue;
 		if (nov == 0 && p->from_override) {
 			p->from_override = false;	/* configured names use it now */
@@ -152,8 +160,79 @@ factory_release(struct factory *f, struct pool *p)
 	p->unused_since = now_ms();
 	if (p->from_override)
 		factory_dispose(f, p, "its last handle was disposed");
-	else if (p->disposing)
-		factory_dispose(f, p, "drained");
+	else if (p->draining)
+		factory_dispose(f, p, "drained: its last handle was disposed");
+}
+
+/*
+ * Drains a pool: it takes no new handles, serves those it has until they are disposed,
+ * and is disposed then or after timeout ms, whichever comes first.
+ */
+void
+factory_drain(struct factory *f, struct pool *p, int64_t timeout, const char *reason)
+{
+	if (p->draining || p->disposing)
+		return;
+	if (p->nhandles == 0) {
+		factory_dispose(f, p, reason);
+		return;
+	}
+	p->draining = true;
+	p->drain_deadline = now_ms() + timeout;
+	log_info("pool %016llx (%s) draining: %s; %d handles left, disposed in %llds at most",
+	    (unsigned long long)p->rc->hash, p->names ? p->names : "", reason, p->nhandles,
+	    (long long)(timeout / 1000));
+}
+
+/* Does any name the pool serves still resolve to exactly its settings? */
+static bool
+pool_still_configured(const struct pool *p, const struct config *cfg)
+{
+	struct cfg_errors errs;
+	struct role_config *rc;
+	char *names, *name, *save = NULL, *slash;
+	bool same = false;
+
+	TAILQ_INIT(&errs);
+	names = xstrdup(p->names ? p->names : "");
+	for (name = strtok_r(names, ", ", &save); name != NULL && !same;
+	    name = strtok_r(NULL, ", ", &save)) {
+		if ((slash = strchr(name, '/')) == NULL)
+			continue;
+		*slash = '\0';
+		if ((rc = config_resolve(cfg, name, slash + 1, NULL, 0, &errs)) != NULL) {
+			same = role_config_equal(rc, p->rc);
+			role_config_free(rc);
+		}
+		config_errors_clear(&errs);
+	}
+	free(names);
+	return same;
+}
+
+/*
+ * A new configuration is in place: pools whose settings some name still resolves to
+ * keep serving untouched; the others drain.  Pools made by overrides are left to go
+ * with their handles.  Returns the number of pools set draining.
+ */
+int
+factory_reconfigure(struct factory *f, const struct config *cfg)
+{
+	struct pool *p, *next;
+	int n = 0;
+
+	f->max_override_pools = (int)cfg->daemon.max_override_pools;
+	for (p = TAILQ_FIRST(&f->pools); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		/* Where the old values came from is gone with the old configuration. */
+		memset(p->rc->origin, 0, sizeof(p->rc->origin));
+		if (p->from_override || p->disposing || p->draining ||
+		    pool_still_configured(p, cfg))
+			continue;
+		n++;
+		factory_drain(f, p, cfg->daemon.drain_timeout, "its configuration changed");
+	}
+	return n;
 }
 
 /* Disposes one pool: it takes no new handles and is freed when its connections close. */
@@ -197,6 +276,10 @@ factory_janitor(struct factory *f)
 
 	for (p = TAILQ_FIRST(&f->pools); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, entry);
+		if (p->draining && !p->disposing && now >= p->drain_deadline) {
+			factory_dispose(f, p, "drain_timeout passed with handles still open");
+			continue;
+		}
 		if (p->nhandles == 0 && !p->disposing && !p->persistent &&
 		    p->rc->idle_timeout > 0 && now - p->unused_since >= p->rc->idle_timeout) {
 			factory_dispose(f, p, "unused for idle_timeout");

@@ -108,7 +108,8 @@ main(int argc, char *argv[])
 			rv = 1;
 		} else {
 			log_setlevel((int)cfg->daemon.log_level);
-			rv = daemon_run(cfg);
+			rv = daemon_run(cfg, &in);
+			cfg = NULL;	/* the daemon's now, freed by it */
 		}
 	} else if (resolve) {
 		/* Problems elsewhere in the configuration are reported, but do not hide this one. */

@@ -44,8 +44,7 @@ session_new(int fd, uid_t uid, gid_t gid, pid_t pid)
 		return;
 	}
 	s->id = ++dbmd->next_session_id;
-	s->uid = uid;
-	s->gid = gid;
+	access_peer_init(&s->peer, uid, gid);
 	s->pid = pid;
 	s->connected_at = now_ms();
 	s->max_frame = PROTO_HANDSHAKE_MAX_FRAME;
@@ -150,6 +149,13 @@ static void
 run_request(struct session *s, struct handle *h, struct request *r)
 {
 	s->busy = r;
+	if (h->pool->disposing) {
+		request_fail(r, PROTO_E_DRAINING, "", "the handle's pool was disposed (its "
+		    "configuration changed, or an operator disposed it): dispose the handle and "
+		    "open a new one");
+		session_request_done(s, r);
+		return;
+	}
 	if (h->conn != NULL)
 		pool_run_on(h->conn, r);
 	else
@@ -192,10 +198,11 @@ do_open(struct session *s, const struct proto_frame *f)
 		ov[n].value = v.ptr;
 		n++;
 	}
-	p = factory_open(dbmd->factory, dbmd->cfg, m.environment, m.role, ov, n, &code, &msg);
+	p = factory_open(dbmd->factory, dbmd->cfg, m.environment, m.role, ov, n, &s->peer,
+	    &code, &msg);
 	if (p == NULL) {
 		log_warnx("client %llu (pid %ld uid %lu): open refused: %s",
-		    (unsigned long long)s->id, (long)s->pid, (unsigned long)s->uid, msg);
+		    (unsigned long long)s->id, (long)s->pid, (unsigned long)s->peer.uid, msg);
 		reply_error(s, f->hdr.request_id, code, msg);
 		free(msg);
 		return;
@@ -358,7 +365,7 @@ do_hello(struct session *s, const struct proto_frame *f)
 	proto_buf_init(&b);
 	send_buf(s, &b, proto_encode_hello_ok(&b, f->hdr.request_id, &ok));
 	log_debug("client %llu is %s (pid %ld uid %lu)", (unsigned long long)s->id, s->name,
-	    (long)s->pid, (unsigned long)s->uid);
+	    (long)s->pid, (unsigned long)s->peer.uid);
 }
 
 /* One whole frame from the client. */
@@ -493,7 +500,7 @@ session_request_done(struct session *s, struct request *r)
 		if (r->failed) {
 			log_warnx("client %llu (pid %ld uid %lu): cannot open a handle on pool "
 			    "%016llx: %s", (unsigned long long)s->id, (long)s->pid,
-			    (unsigned long)s->uid, (unsigned long long)h->pool->rc->hash,
+			    (unsigned long)s->peer.uid, (unsigned long long)h->pool->rc->hash,
 			    h->pool->last_error[0] ? h->pool->last_error : "failed");
 			handle_free(s, h);
 		} else
@@ -574,7 +581,7 @@ session_close(struct session *s, int code, const char *reason)
 		return;
 	s->dead = true;
 	log_info("client %llu (%s pid %ld uid %lu) closed: %s", (unsigned long long)s->id,
-	    s->name[0] ? s->name : "?", (long)s->pid, (unsigned long)s->uid, reason);
+	    s->name[0] ? s->name : "?", (long)s->pid, (unsigned long)s->peer.uid, reason);
 
 	if ((r = s->busy) != NULL) {
 		s->busy = NULL;

@@ -153,7 +153,7 @@ open_ok(const char *env, const char *role, const struct cfg_override *ov, size_t
 	char *msg = NULL;
 	int code = 0;
 
-	p = factory_open(f, cfg, env, role, ov, nov, &code, &msg);
+	p = factory_open(f, cfg, env, role, ov, nov, NULL, &code, &msg);
 	cr_assert_not_null(p, "open %s/%s: %s", env, role, msg ? msg : "");
 	return p;
 }
@@ -165,7 +165,7 @@ open_fails(const char *env, const char *role, const struct cfg_override *ov, siz
 	char *msg = NULL;
 	int code = 0;
 
-	cr_assert_null(factory_open(f, cfg, env, role, ov, nov, &code, &msg));
+	cr_assert_null(factory_open(f, cfg, env, role, ov, nov, NULL, &code, &msg));
 	cr_assert_not_null(msg);
 	if (msgp != NULL)
 		*msgp = msg;
