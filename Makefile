@@ -61,7 +61,7 @@ LIB_MAJOR := 1
 LIB_SO := libdbmclient.so.$(LIB_MAJOR)
 
 DEPS_PKGS := gcc make pkg-config libevent-dev libsqlite3-dev libpq-dev libyaml-dev \
-	libsystemd-dev libcriterion-dev postgresql valgrind
+	libsystemd-dev libcriterion-dev postgresql valgrind systemd python3
 
 .PHONY: all check asan valgrind install uninstall clean deps help demo
 
@@ -157,6 +157,9 @@ install: all
 	install -m 0644 client/dbmctl.1 $(DESTDIR)$(MANDIR)/man1/dbmctl.1
 	install -m 0644 client/libdbmclient.3 $(DESTDIR)$(MANDIR)/man3/libdbmclient.3
 	install -m 0644 systemd/dbmd.sysusers $(DESTDIR)$(SYSUSERSDIR)/dbmd.conf
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/dbmd.service > $(DESTDIR)$(SYSTEMDUNITDIR)/dbmd.service
+	install -m 0644 systemd/dbmd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/dbmd.socket
 	test -e $(DESTDIR)$(SYSCONFDIR)/dbmd/dbmd.yaml || \
 		install -m 0640 etc/dbmd.yaml $(DESTDIR)$(SYSCONFDIR)/dbmd/dbmd.yaml
 
@@ -167,7 +170,8 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/libdbmclient.a $(DESTDIR)$(INCLUDEDIR)/dbmclient.h \
 		$(DESTDIR)$(PKGCONFIGDIR)/libdbmclient.pc $(DESTDIR)$(MANDIR)/man8/dbmd.8 \
 		$(DESTDIR)$(MANDIR)/man5/dbmd.yaml.5 $(DESTDIR)$(MANDIR)/man1/dbmctl.1 \
-		$(DESTDIR)$(MANDIR)/man3/libdbmclient.3 $(DESTDIR)$(SYSUSERSDIR)/dbmd.conf
+		$(DESTDIR)$(MANDIR)/man3/libdbmclient.3 $(DESTDIR)$(SYSUSERSDIR)/dbmd.conf \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/dbmd.service $(DESTDIR)$(SYSTEMDUNITDIR)/dbmd.socket
 
 clean:
 	rm -rf build
