@@ -158,7 +158,9 @@ factory_release(struct factory *f, struct pool *p)
 	if (--p->nhandles > 0)
 		return;
 	p->unused_since = now_ms();
-	if (p->from_override)
+	if (p->disposing)
+		factory_dispose(f, p, "its last handle was disposed");	/* frees it */
+	else if (p->from_override)
 		factory_dispose(f, p, "its last handle was disposed");
 	else if (p->draining)
 		factory_dispose(f, p, "drained: its last handle was disposed");

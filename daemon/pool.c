@@ -475,17 +475,21 @@ pool_janitor(struct pool *p, int64_t now)
 	}
 }
 
-/* Stops taking work: waiters fail, idle connections close, busy ones when done. */
+/*
+ * Stops taking work: waiters fail, idle connections close, busy ones when done.  The
+ * pool is freed (possibly at once) when it has neither connections nor handles left,
+ * so the caller must not use it afterwards.
+ */
 void
 pool_dispose(struct pool *p, const char *reason)
 {
-	if (p->disposing)
-		return;
-	p->disposing = true;
-	log_info("pool %016llx (%s) disposed: %s", (unsigned long long)p->rc->hash,
-	    p->names ? p->names : "", reason);
-	fail_waiters(p, PROTO_E_DRAINING, "the pool was disposed");
-	pool_close_idle(p, true);
+	if (!p->disposing) {
+		p->disposing = true;
+		log_info("pool %016llx (%s) disposed: %s", (unsigned long long)p->rc->hash,
+		    p->names ? p->names : "", reason);
+		fail_waiters(p, PROTO_E_DRAINING, "the pool was disposed");
+		pool_close_idle(p, true);
+	}
 	pool_check_gone(p);
 }
 
