@@ -33,6 +33,7 @@ usage(FILE *fp)
 	    "commands:\n"
 	    "  ping                          check that dbmd answers\n"
 	    "  status                        daemon counters and pools\n"
+	    "  metrics                       status in the Prometheus text format\n"
 	    "  clients                       connected clients\n"
 	    "  sql [-e env] [-r role] [-c ms] SQL [param ...]\n"
 	    "                                run one statement\n"
@@ -698,6 +699,166 @@ cmd_sql(dbm_conn *conn, const struct sql_args *a)
 	return rv;
 }
 
+/* Prometheus text exposition. */
+
+/* A label value with \, " and newlines escaped as the exposition format wants. */
+static void
+prom_label(const char *name, const char *v, bool comma)
+{
+	printf("%s%s=\"", comma ? "," : "", name);
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			printf("\\%c", *v);
+		else if (*v == '\n')
+			fputs("\\n", stdout);
+		else
+			putchar(*v);
+	}
+	putchar('"');
+}
+
+/* The labels of a pool: its hash, backend, and the first environment/role using it. */
+static void
+prom_pool_labels(const dbm_result *pools, int row)
+{
+	const char *names = dbm_value(pools, row, dbm_colnum(pools, "names"));
+	char env[64] = "", role[64] = "";
+	size_t n = strcspn(names, "/,");
+
+	if (names[n] == '/') {
+		snprintf(env, sizeof(env), "%.*s", (int)n, names);
+		snprintf(role, sizeof(role), "%.*s", (int)strcspn(names + n + 1, ","),
+		    names + n + 1);
+	}
+	prom_label("hash", dbm_value(pools, row, dbm_colnum(pools, "hash")), false);
+	prom_label("environment", env, true);
+	prom_label("role", role, true);
+	prom_label("backend", dbm_value(pools, row, dbm_colnum(pools, "backend")), true);
+}
+
+/* Every pool's value of one column as one metric family. */
+static void
+prom_pool_family(const dbm_result *pools, const char *col, const char *name,
+    const char *type, const char *help, double scale)
+{
+	int i, c = dbm_colnum(pools, col);
+
+	if (c < 0)
+		return;
+	printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	for (i = 0; i < dbm_nrows(pools); i++) {
+		printf("%s{", name);
+		prom_pool_labels(pools, i);
+		printf("} %.17g\n", strtod(dbm_value(pools, i, c), NULL) * scale);
+	}
+}
+
+/* One histogram family from the status's histograms result set. */
+static void
+prom_histogram(const dbm_result *pools, const dbm_result *h, const char *metric,
+    const char *name, const char *help)
+{
+	int i, j, hc = dbm_colnum(h, "hash"), mc = dbm_colnum(h, "metric");
+	const char *b;
+
+	printf("# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (i = 0; i < dbm_nrows(h); i++) {
+		if (strcmp(dbm_value(h, i, mc), metric) != 0)
+			continue;
+		for (j = 0; j < dbm_nrows(pools); j++)
+			if (strcmp(dbm_value(pools, j, dbm_colnum(pools, "hash")),
+			    dbm_value(h, i, hc)) == 0)
+				break;
+		if (j == dbm_nrows(pools))
+			continue;
+		for (b = dbm_value(h, i, dbm_colnum(h, "buckets")); *b != '\0';) {
+			char le[32];
+			size_t n = strcspn(b, ":");
+
+			if (strncmp(b, "+Inf", n) == 0)
+				snprintf(le, sizeof(le), "+Inf");
+			else
+				snprintf(le, sizeof(le), "%g", strtod(b, NULL) / 1e6);
+			b += n + (b[n] == ':');
+			printf("%s_bucket{", name);
+			prom_pool_labels(pools, j);
+			prom_label("le", le, true);
+			printf("} %llu\n", strtoull(b, NULL, 10));
+			b += strcspn(b, ",");
+			b += *b == ',';
+		}
+		printf("%s_sum{", name);
+		prom_pool_labels(pools, j);
+		printf("} %.6f\n", strtod(dbm_value(h, i, dbm_colnum(h, "sum_us")), NULL) / 1e6);
+		printf("%s_count{", name);
+		prom_pool_labels(pools, j);
+		printf("} %s\n", dbm_value(h, i, dbm_colnum(h, "count")));
+	}
+}
+
+/* Every counter and gauge of status, in the Prometheus text exposition format. */
+static void
+show_metrics(const dbm_result *res)
+{
+	static const struct {
+		const char *col, *name, *type, *help;
+		double scale;
+	} fams[] = {
+		{ "pool_size", "dbmd_pool_size", "gauge", "Connections a pool may hold.", 1 },
+		{ "connecting", "dbmd_pool_connections_connecting", "gauge",
+		  "Server connections being opened.", 1 },
+		{ "idle", "dbmd_pool_connections_idle", "gauge", "Idle server connections.", 1 },
+		{ "active", "dbmd_pool_connections_active", "gauge",
+		  "Server connections running a request.", 1 },
+		{ "pinned", "dbmd_pool_connections_pinned", "gauge",
+		  "Server connections held by a handle (transaction or pinned handle).", 1 },
+		{ "waiting", "dbmd_pool_waiting_requests", "gauge",
+		  "Requests waiting for a connection.", 1 },
+		{ "longest_wait_ms", "dbmd_pool_longest_wait_seconds", "gauge",
+		  "How long the oldest waiting request has waited.", 0.001 },
+		{ "handles", "dbmd_pool_handles", "gauge", "Open handles on the pool.", 1 },
+		{ "statements", "dbmd_pool_statements_total", "counter", "Statements run.", 1 },
+		{ "errors", "dbmd_pool_errors_total", "counter", "Statements that failed.", 1 },
+		{ "connects", "dbmd_pool_connects_total", "counter",
+		  "Server connections opened.", 1 },
+		{ "connect_failures", "dbmd_pool_connect_failures_total", "counter",
+		  "Server connections that could not be opened.", 1 },
+		{ "discarded", "dbmd_pool_discarded_total", "counter",
+		  "Server connections discarded as broken.", 1 },
+		{ "acquire_timeouts", "dbmd_pool_acquire_timeouts_total", "counter",
+		  "Requests that found no connection within acquire_timeout.", 1 },
+		{ "cache_entries", "dbmd_pool_cache_entries", "gauge", "Cached results.", 1 },
+		{ "cache_bytes", "dbmd_pool_cache_bytes", "gauge", "Memory of cached results.", 1 },
+		{ "cache_hits", "dbmd_pool_cache_hits_total", "counter", "Cache hits.", 1 },
+		{ "cache_misses", "dbmd_pool_cache_misses_total", "counter", "Cache misses.", 1 },
+	};
+	const dbm_result *pools = dbm_result_next(res);
+	const dbm_result *hist = pools ? dbm_result_next(pools) : NULL;
+	size_t i;
+
+	printf("# HELP dbmd_up Whether dbmd answered.\n# TYPE dbmd_up gauge\ndbmd_up 1\n");
+	printf("# HELP dbmd_uptime_seconds Seconds since dbmd started.\n"
+	    "# TYPE dbmd_uptime_seconds counter\ndbmd_uptime_seconds %s\n",
+	    dbm_value(res, 0, dbm_colnum(res, "uptime_s")));
+	printf("# HELP dbmd_clients Connected clients.\n# TYPE dbmd_clients gauge\n"
+	    "dbmd_clients %s\n", dbm_value(res, 0, dbm_colnum(res, "clients")));
+	printf("# HELP dbmd_pools Pools.\n# TYPE dbmd_pools gauge\ndbmd_pools %s\n",
+	    dbm_value(res, 0, dbm_colnum(res, "pools")));
+	printf("# HELP dbmd_handles Open handles.\n# TYPE dbmd_handles gauge\n"
+	    "dbmd_handles %s\n", dbm_value(res, 0, dbm_colnum(res, "handles")));
+	if (pools == NULL)
+		return;
+	for (i = 0; i < sizeof(fams) / sizeof(fams[0]); i++)
+		prom_pool_family(pools, fams[i].col, fams[i].name, fams[i].type, fams[i].help,
+		    fams[i].scale);
+	if (hist == NULL)
+		return;
+	prom_histogram(pools, hist, "acquire_wait", "dbmd_pool_acquire_wait_seconds",
+	    "Time from a request's arrival to its connection.");
+	prom_histogram(pools, hist, "statement", "dbmd_pool_statement_seconds",
+	    "Time statements ran on their connection.");
+}
+
 struct command {
 	const char	*name;
 	int		 minargs;
@@ -707,6 +868,7 @@ struct command {
 static const struct command commands[] = {
 	{ "ping", 0, 0 },
 	{ "status", 0, 0 },
+	{ "metrics", 0, 0 },
 	{ "clients", 0, 0 },
 	{ "sql", 1, -1 },
 	{ "resolve", 2, 2 },
@@ -779,6 +941,8 @@ main(int argc, char **argv)
 		rv = cmd_ping(conn);
 	else if (strcmp(cmd->name, "status") == 0)
 		rv = show(conn, dbm_status(conn), show_status);
+	else if (strcmp(cmd->name, "metrics") == 0)
+		rv = show(conn, dbm_status(conn), show_metrics);
 	else if (strcmp(cmd->name, "clients") == 0)
 		rv = show(conn, dbm_clients(conn), show_clients);
 	else if (strcmp(cmd->name, "sql") == 0)

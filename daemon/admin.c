@@ -85,6 +85,35 @@ names_include(const char *names, const char *name)
 	return false;
 }
 
+/*
+ * One histogram as a row: its count, its sum, and its buckets as cumulative counts
+ * "le_us:count,...,+Inf:count", the shape Prometheus wants.
+ */
+static void
+hist_row(struct rset *rs, const char *hash, const char *metric, const struct hist *h)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	uint64_t cum = 0;
+	int i;
+
+	for (i = 0; i <= HIST_BUCKETS; i++) {
+		cum += h->count[i];
+		if (i < HIST_BUCKETS)
+			strbuf_printf(&buf, &len, &cap, "%lld:%llu,", (long long)hist_bounds_us[i],
+			    (unsigned long long)cum);
+		else
+			strbuf_printf(&buf, &len, &cap, "+Inf:%llu", (unsigned long long)cum);
+	}
+	rset_str(rs, hash);
+	rset_str(rs, metric);
+	rset_num(rs, (long long)h->n);
+	rset_num(rs, (long long)h->sum_us);
+	rset_str(rs, buf);
+	rset_row(rs);
+	free(buf);
+}
+
 static void
 status_reply(struct proto_buf *b, uint32_t reqid)
 {
@@ -95,6 +124,7 @@ status_reply(struct proto_buf *b, uint32_t reqid)
 	    "longest_wait_ms", "handles", "statements", "errors", "connects",
 	    "connect_failures", "discarded", "acquire_timeouts", "cache_entries",
 	    "cache_bytes", "cache_hits", "cache_misses", "last_error" };
+	static const char *const hcols[] = { "hash", "metric", "count", "sum_us", "buckets" };
 	struct rset rs;
 	struct session *s;
 	struct pool *p;
@@ -121,7 +151,7 @@ status_reply(struct proto_buf *b, uint32_t reqid)
 		snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)p->rc->hash);
 		target = uri_redact(p->rc->uri);
 		w = TAILQ_FIRST(&p->waiters);
-		wait = w != NULL ? now_ms() - w->queued_at : 0;
+		wait = w != NULL ? (now_us() - w->queued_at) / 1000 : 0;
 		p->cache_ops->stats(p->cache, &cs);
 		rset_str(&rs, hash);
 		rset_str(&rs, p->names ? p->names : "");
@@ -151,7 +181,15 @@ status_reply(struct proto_buf *b, uint32_t reqid)
 		rset_row(&rs);
 		free(target);
 	}
-	rset_end(&rs, "POOLS", false);
+	rset_end(&rs, "POOLS", true);
+
+	rset_begin(&rs, b, reqid, hcols, 5);
+	TAILQ_FOREACH(p, &dbmd->factory->pools, entry) {
+		snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)p->rc->hash);
+		hist_row(&rs, hash, "acquire_wait", &p->stats.wait);
+		hist_row(&rs, hash, "statement", &p->stats.exec);
+	}
+	rset_end(&rs, "HISTOGRAMS", false);
 }
 
 static void

@@ -234,9 +234,12 @@ struct session;
 struct handle;
 struct factory;
 struct proto_frame;
+struct hist;
 
-/* Monotonic milliseconds; all timing inside the daemon uses this clock. */
+/* Monotonic milliseconds and microseconds; all timing inside the daemon uses this clock. */
 int64_t		 now_ms(void);
+int64_t		 now_us(void);
+void		 hist_add(struct hist *, int64_t);
 
 /* The result cache a pool owns; the factory is given the ops at creation. */
 struct cache_stats {
@@ -322,16 +325,29 @@ struct request {
 	uint32_t		 nparams;
 	char			**params;	/* NULL entries are SQL NULL */
 	uint32_t		*lens;
-	int64_t			 queued_at;	/* ms */
+	int64_t			 queued_at;	/* us */
+	int64_t			 started_at;	/* us, on its connection */
 	struct event		*timer;		/* acquire timeout while waiting */
 	bool			 waiting;
 	bool			 failed;	/* an ERROR was sent */
 };
 TAILQ_HEAD(request_list, request);
 
+/* A latency histogram: bucket upper bounds in hist_bounds_us, the last unbounded. */
+#define HIST_BUCKETS	10
+extern const int64_t hist_bounds_us[HIST_BUCKETS];
+
+struct hist {
+	uint64_t	count[HIST_BUCKETS + 1];	/* per bucket, not cumulative */
+	uint64_t	n;
+	uint64_t	sum_us;
+};
+
 struct pool_stats {
 	uint64_t	statements, errors, connects, connect_failures, discarded, waits,
 			timeouts;
+	struct hist	wait;		/* from arrival to a connection */
+	struct hist	exec;		/* statements, on the connection */
 };
 
 struct pool {

@@ -188,6 +188,9 @@ pool_run_on(struct conn *c, struct request *r)
 	r->conn = c;
 	r->pool = c->pool;
 	c->last_used = now_ms();
+	r->started_at = now_us();
+	if (r->kind != REQ_RESET)
+		hist_add(&c->pool->stats.wait, r->started_at - r->queued_at);
 	pool_conn_set_state(c, CONN_ACTIVE);
 	if (r->kind == REQ_OPEN) {
 		pool_conn_done(c, true);	/* acquiring was all it needed */
@@ -372,6 +375,7 @@ pool_conn_done(struct conn *c, bool ok)
 	c->req = NULL;
 	r->conn = NULL;
 	if (r->kind == REQ_EXEC) {
+		hist_add(&p->stats.exec, now_us() - r->started_at);
 		p->stats.statements++;
 		if (!ok)
 			p->stats.errors++;

@@ -20,7 +20,7 @@ request_new(enum req_kind kind, struct session *s, struct handle *h, uint32_t re
 	r->handle = h;
 	r->reqid = reqid;
 	r->max_frame = s ? s->max_frame : PROTO_DEFAULT_MAX_FRAME;
-	r->queued_at = now_ms();
+	r->queued_at = now_us();
 	return r;
 }
 

@@ -376,3 +376,53 @@ Test(operate, clients_per_user_are_limited)
 	dbm_disconnect(a);
 	cr_assert_eq(t_dbmd_stop(&d), 0);
 }
+
+Test(operate, metrics_are_prometheus_text_with_histograms)
+{
+	struct t_dbmd d;
+	dbm_conn *c;
+	dbm_handle *h;
+	struct t_run r;
+	char *bin, *line, *save = NULL, *out;
+	int samples = 0, buckets = 0;
+
+	t_dbmd_start(&d, NULL);
+	c = t_connect(&d);
+	h = t_open(c, "development", "primary");
+	for (int i = 0; i < 5; i++)
+		t_exec0(h, "SELECT 1", 0, NULL);
+	bin = t_strf("%s/dbmctl", getenv("TEST_BUILDDIR"));
+	r = t_run((char *[]){ bin, "-s", d.sock, "metrics", NULL }, (char *[]){ T_PATH, NULL },
+	    10000);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_not_null(strstr(r.out, "# TYPE dbmd_pool_statement_seconds histogram"));
+	cr_assert_not_null(strstr(r.out, "dbmd_pool_statements_total{hash=\""));
+	cr_assert_not_null(strstr(r.out, "environment=\"development\",role=\"primary\""));
+	out = t_strf("%s", r.out);
+	for (line = strtok_r(out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		const char *v;
+		char *end;
+
+		if (line[0] == '#')
+			continue;
+		/* name{labels} value: the value parses as a number, nothing after it. */
+		v = strrchr(line, ' ');
+		cr_assert_not_null(v, "%s", line);
+		strtod(v + 1, &end);
+		cr_assert(*end == '\0' && end != v + 1, "bad sample: %s", line);
+		cr_assert(line[0] >= 'a' && line[0] <= 'z', "bad sample: %s", line);
+		samples++;
+		if (strncmp(line, "dbmd_pool_statement_seconds_bucket{", 35) == 0 &&
+		    strstr(line, "le=\"+Inf\"") != NULL) {
+			cr_assert_str_eq(v + 1, "5", "%s", line);
+			buckets++;
+		}
+	}
+	cr_assert_gt(samples, 20);
+	cr_assert_eq(buckets, 1);
+	free(out);
+	t_run_free(&r);
+	free(bin);
+	dbm_disconnect(c);
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
