@@ -16,6 +16,7 @@
  */
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -636,22 +637,31 @@ conn_single_request(dbm_conn *c, enum proto_err enc, uint32_t reqid, const char 
 
 /*
  * The socket path when none is given; the daemon applies the same rules to
- * decide where it listens (daemon/config.c, add_path_defaults).
+ * decide where it listens (daemon/config.c, add_path_defaults).  A user with
+ * no dbmd of its own uses the system's, /run/dbmd/dbmd.sock, which is where
+ * the systemd units put it.
  */
 static void
 socket_default(char *buf, size_t size)
 {
 	const char	*s, *rt;
 	uid_t		 uid = getuid();
+	struct stat	 st;
 
-	if ((s = getenv("DBMD_SOCKET")) != NULL && s[0] != '\0')
+	if ((s = getenv("DBMD_SOCKET")) != NULL && s[0] != '\0') {
 		snprintf(buf, size, "%s", s);
-	else if (uid == 0)
+		return;
+	}
+	if (uid == 0) {
 		snprintf(buf, size, "/run/dbmd/dbmd.sock");
-	else if ((rt = getenv("XDG_RUNTIME_DIR")) != NULL && rt[0] == '/')
+		return;
+	}
+	if ((rt = getenv("XDG_RUNTIME_DIR")) != NULL && rt[0] == '/')
 		snprintf(buf, size, "%s/dbmd.sock", rt);
 	else
 		snprintf(buf, size, "/tmp/dbmd-%lu/dbmd.sock", (unsigned long)uid);
+	if (stat(buf, &st) == -1 && stat("/run/dbmd/dbmd.sock", &st) == 0)
+		snprintf(buf, size, "/run/dbmd/dbmd.sock");
 }
 
 /*
