@@ -18,7 +18,7 @@
  * multi-host URI).  Rows are encoded into reply frames as they arrive and handed to the
  * client in chunks; a client that stops reading stops dbmd reading from the server, so
  * a large result never piles up in dbmd.  Cancelling (PQcancel blocks in libpq 15) runs
- * on a short-lived thread of its own.
+ * on a short-lived thread of its own, and the connection it was sent for is discarded.
  */
 
 #define CHUNK_BYTES	(64 * 1024)
@@ -243,6 +243,9 @@ put_conn_error(struct pg_conn *pc)
 {
 	char msg[512];
 
+	pc->conn->broken = true;
+	if (pc->failed)
+		return;		/* the request has its ERROR already: one per reply */
 	one_line(msg, sizeof(msg), PQerrorMessage(pc->pg));
 	put_error(pc, PROTO_E_BACKEND, "08006", msg, "", "");
 	pc->conn->broken = true;
@@ -630,9 +633,15 @@ pg_conn_cancel(struct conn *c)
 	if (pthread_create(&t, &attr, pg_cancel_thread, cancel) != 0) {
 		log_warnx("cannot start a thread to cancel a statement: discarding connection");
 		PQfreeCancel(cancel);
-		c->broken = true;
 	}
 	pthread_attr_destroy(&attr);
+	/*
+	 * The cancel lands whenever it lands, perhaps after the statement ended on its
+	 * own: a connection given to the next request could lose that one's statement.
+	 * So this connection is not reused; a cancel for a backend that has gone is
+	 * ignored by the server.
+	 */
+	c->broken = true;
 	/* A stalled reply must go on to reach the server's error. */
 	if (pc->stalled)
 		pg_conn_resume(c);
