@@ -138,6 +138,7 @@ dbm_result	*dbm_clients(dbm_conn *conn);
 dbm_result	*dbm_resolve(dbm_conn *conn, const char *environment, const char *role);
 dbm_result	*dbm_reload(dbm_conn *conn);
 dbm_result	*dbm_dispose_pool(dbm_conn *conn, const char *target); /* hash prefix or ENV/ROLE */
+dbm_result	*dbm_cache_flush(dbm_conn *conn, const char *target);  /* the same targets */
 
 /*
  * Results.  Rows and columns count from 0; out of range, dbm_colname and

@@ -39,7 +39,8 @@ usage(FILE *fp)
 	    "                                run one statement\n"
 	    "  resolve env role              resolved configuration, with sources\n"
 	    "  reload                        reread the configuration\n"
-	    "  dispose hash|env/role         drain pools\n");
+	    "  dispose hash|env/role         drain pools\n"
+	    "  cache flush hash|env/role     empty pools' result caches\n");
 }
 
 static void usage_error(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -874,6 +875,7 @@ static const struct command commands[] = {
 	{ "resolve", 2, 2 },
 	{ "reload", 0, 0 },
 	{ "dispose", 1, 1 },
+	{ "cache", 2, 2 },
 };
 
 int
@@ -930,6 +932,8 @@ main(int argc, char **argv)
 		usage_error("%s: wrong number of arguments", cmd->name);
 	if (strcmp(cmd->name, "sql") == 0)
 		sql_parse(&sql, argc, argv);
+	if (strcmp(cmd->name, "cache") == 0 && strcmp(argv[1], "flush") != 0)
+		usage_error("cache: the only subcommand is flush");
 
 	conn = dbm_connect(sock);
 	if (!dbm_connected(conn)) {
@@ -951,8 +955,10 @@ main(int argc, char **argv)
 		rv = cmd_resolve(conn, argv[1], argv[2]);
 	else if (strcmp(cmd->name, "reload") == 0)
 		rv = show(conn, dbm_reload(conn), show_reload);
-	else
+	else if (strcmp(cmd->name, "dispose") == 0)
 		rv = show(conn, dbm_dispose_pool(conn, argv[1]), show_results);
+	else
+		rv = show(conn, dbm_cache_flush(conn, argv[2]), show_results);
 	dbm_disconnect(conn);
 
 	if (fflush(stdout) == EOF || ferror(stdout)) {

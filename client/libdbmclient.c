@@ -1214,3 +1214,19 @@ dbm_dispose_pool(dbm_conn *c, const char *target)
 	return conn_results_request(c, proto_encode_dispose_pool(&c->out, reqid, &m), reqid,
 	    "DISPOSE_POOL", false);
 }
+
+dbm_result *
+dbm_cache_flush(dbm_conn *c, const char *target)
+{
+	struct proto_dispose_pool	 m;
+	uint32_t			 reqid;
+
+	if (c == NULL || !conn_usable(c))
+		return NULL;
+	if (target == NULL || target[0] == '\0')
+		return conn_local_error(c, DBM_E_INTERNAL, "dbm_cache_flush: no target");
+	m.target = target;
+	reqid = conn_reqid(c);
+	return conn_results_request(c, proto_encode_cache_flush(&c->out, reqid, &m), reqid,
+	    "CACHE_FLUSH", false);
+}

@@ -274,11 +274,11 @@ resolve_reply(struct proto_buf *b, uint32_t reqid, const char *env, const char *
 }
 
 /*
- * Drains the pools a target names: a hash prefix in hex, or ENV/ROLE (the pool that
- * name resolves to now, and any other pool serving that name).  One row per pool.
+ * Drains (or, with flush, empties the result cache of) the pools a target names: a
+ * hash prefix in hex, or ENV/ROLE (any pool serving that name).  One row per pool.
  */
 static int
-dispose_reply(struct proto_buf *b, uint32_t reqid, const char *target, char **err)
+target_reply(struct proto_buf *b, uint32_t reqid, const char *target, bool flush, char **err)
 {
 	static const char *const cols[] = { "hash", "names", "handles", "state" };
 	struct pool *p, *next;
@@ -304,12 +304,20 @@ dispose_reply(struct proto_buf *b, uint32_t reqid, const char *target, char **er
 		rset_str(&rs, hash);
 		rset_str(&rs, name ? name : "");
 		rset_num(&rs, p->nhandles);
+		if (flush) {
+			rset_str(&rs, "flushed");
+			rset_row(&rs);
+			p->cache_ops->flush(p->cache);
+			log_info("pool %s (%s): result cache flushed by dbmctl", hash,
+			    name ? name : "");
+			continue;
+		}
 		rset_str(&rs, p->nhandles > 0 ? "draining" : "disposed");
 		rset_row(&rs);
 		factory_drain(dbmd->factory, p, dbmd->cfg->daemon.drain_timeout,
 		    "dbmctl dispose");
 	}
-	rset_end(&rs, "DISPOSE", false);
+	rset_end(&rs, flush ? "CACHE FLUSH" : "DISPOSE", false);
 	return 0;
 }
 
@@ -349,13 +357,14 @@ admin_request(struct session *s, const struct proto_frame *f)
 		break;
 	case PROTO_MSG_RELOAD:
 	case PROTO_MSG_DISPOSE_POOL:
+	case PROTO_MSG_CACHE_FLUSH:
 		if (!access_admin_allowed(&s->peer, &dbmd->cfg->daemon)) {
 			log_warnx("client %llu (pid %ld uid %lu): %s refused: permission denied",
 			    (unsigned long long)s->id, (long)s->pid, (unsigned long)s->peer.uid,
 			    proto_msg_name(f->hdr.type));
 			e.code = PROTO_E_PERMISSION;
 			e.message = "permission denied: only root, dbmd's user and daemon.admin "
-			    "may reload or dispose";
+			    "may reload, dispose or flush caches";
 			proto_encode_error(&b, f->hdr.request_id, &e);
 			break;
 		}
@@ -373,7 +382,8 @@ admin_request(struct session *s, const struct proto_frame *f)
 		}
 		if (proto_decode_dispose_pool(f, &dm) != PROTO_DERR_OK)
 			goto malformed;
-		if (dispose_reply(&b, f->hdr.request_id, dm.target, &err) == -1) {
+		if (target_reply(&b, f->hdr.request_id, dm.target,
+		    f->hdr.type == PROTO_MSG_CACHE_FLUSH, &err) == -1) {
 			proto_buf_reset(&b);
 			e.code = PROTO_E_INTERNAL;
 			e.message = err;

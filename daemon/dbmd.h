@@ -251,7 +251,17 @@ struct cache_ops {
 	const char	*name;
 	/* NULL on failure; the pool is then not built. */
 	void		*(*create)(const struct role_config *);
+	/* 1 with the stored reply of key when one no older than max_age ms is there. */
+	int		 (*lookup)(void *, const void *, size_t, int64_t, const uint8_t **,
+			    size_t *);
+	/* Keeps a reply that read the tables (all_tables: it may depend on any). */
+	int		 (*store)(void *, const void *, size_t, const uint8_t *, size_t,
+			    const char *const *, size_t, bool);
+	/* A write to the tables (none: to anything) happened. */
+	void		 (*invalidate)(void *, const char *const *, size_t);
 	void		 (*flush)(void *);
+	uint64_t	 (*generation)(void *);
+	void		 (*bypass)(void *);
 	void		 (*stats)(void *, struct cache_stats *);
 	void		 (*destroy)(void *);
 };
@@ -550,6 +560,8 @@ void		 sqlite_backend_shutdown(void);
 
 /* cache.c */
 extern const struct cache_ops cache_lru;
+void		*cache_create_hashed(const struct role_config *,
+		    uint64_t (*)(const void *, size_t));
 
 /* config.c */
 extern const struct cfg_key cfg_keys[];

@@ -344,8 +344,13 @@ do_hello(struct session *s, const struct proto_frame *f)
 	}
 	snprintf(s->name, sizeof(s->name), "%s", m.client_name);
 	if ((version = proto_version_choose(m.min_version, m.max_version)) == 0) {
-		reply_error(s, f->hdr.request_id, PROTO_E_VERSION, "no common protocol version");
-		session_close(s, PROTO_E_VERSION, "no common protocol version");
+		char why[96];
+
+		snprintf(why, sizeof(why), "no common protocol version: dbmd speaks %d..%d, the "
+		    "client %u..%u", PROTO_VERSION_MIN, PROTO_VERSION_MAX,
+		    (unsigned)m.min_version, (unsigned)m.max_version);
+		reply_error(s, f->hdr.request_id, PROTO_E_VERSION, why);
+		session_close(s, PROTO_E_VERSION, why);
 		return;
 	}
 	if (dbmd->stopping) {
@@ -409,6 +414,7 @@ session_dispatch(struct session *s, const struct proto_frame *f)
 	case PROTO_MSG_RESOLVE:
 	case PROTO_MSG_RELOAD:
 	case PROTO_MSG_DISPOSE_POOL:
+	case PROTO_MSG_CACHE_FLUSH:
 		admin_request(s, f);
 		break;
 	default:
@@ -481,8 +487,9 @@ session_process(struct session *s)
 		if (!s->dead)
 			evbuffer_drain(in, total);
 	}
+	/* max_queued counts the request being served too. */
 	if (!s->dead && s->busy != NULL &&
-	    queued_frames(in) > (size_t)dc()->max_queued_per_client)
+	    queued_frames(in) >= (size_t)dc()->max_queued_per_client)
 		session_close(s, PROTO_E_LIMIT, "too many requests queued "
 		    "(daemon.max_queued_per_client)");
 	s->in_read = false;

@@ -260,6 +260,15 @@ proto_encode_dispose_pool(struct proto_buf *b, uint32_t reqid,
 	return proto_end(b);
 }
 
+enum proto_err
+proto_encode_cache_flush(struct proto_buf *b, uint32_t reqid,
+    const struct proto_dispose_pool *m)
+{
+	proto_begin(b, PROTO_MSG_CACHE_FLUSH, 0, reqid);
+	proto_put_str(b, m->target);
+	return proto_end(b);
+}
+
 /*
  * Decoding.  A struct rd walks a payload; every read first checks that the
  * bytes are there, and the first failure sticks, so a decoder reads all its

@@ -61,6 +61,7 @@ enum proto_msg {
 	PROTO_MSG_RESOLVE = 11,		/* operator: resolved configuration of env/role */
 	PROTO_MSG_RELOAD = 12,		/* operator: reread the configuration */
 	PROTO_MSG_DISPOSE_POOL = 13,	/* operator: drain pools by hash prefix or ENV/ROLE */
+	PROTO_MSG_CACHE_FLUSH = 14,	/* operator: empty pools' result caches, same target */
 
 	PROTO_MSG_HELLO_OK = 64,	/* handshake accepted: version and limits */
 	PROTO_MSG_OPEN_OK = 65,		/* handle opened */
@@ -300,6 +301,7 @@ struct proto_resolve {
 	const char	*role;
 };
 
+/* DISPOSE_POOL and CACHE_FLUSH: which pools. */
 struct proto_dispose_pool {
 	const char	*target;	/* pool hash prefix in hex, or ENV/ROLE */
 };
@@ -380,6 +382,8 @@ enum proto_err	 proto_encode_resolve(struct proto_buf *b, uint32_t reqid,
 		    const struct proto_resolve *m);
 enum proto_err	 proto_encode_dispose_pool(struct proto_buf *b, uint32_t reqid,
 		    const struct proto_dispose_pool *m);
+enum proto_err	 proto_encode_cache_flush(struct proto_buf *b, uint32_t reqid,
+		    const struct proto_dispose_pool *m);
 
 enum proto_derr	 proto_decode_hello(const struct proto_frame *f, struct proto_hello *m);
 enum proto_derr	 proto_decode_hello_ok(const struct proto_frame *f,
@@ -402,7 +406,7 @@ enum proto_derr	 proto_decode_goodbye(const struct proto_frame *f,
 enum proto_derr	 proto_decode_resolve(const struct proto_frame *f,
 		    struct proto_resolve *m);
 enum proto_derr	 proto_decode_dispose_pool(const struct proto_frame *f,
-		    struct proto_dispose_pool *m);
+		    struct proto_dispose_pool *m);	/* DISPOSE_POOL and CACHE_FLUSH */
 bool		 proto_iter_next(struct proto_iter *it, struct proto_value *v); /* false at end */
 
 #ifdef __cplusplus

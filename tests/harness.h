@@ -10,8 +10,9 @@
  * t_setup and t_teardown as its .init and .fini: setup makes a temporary
  * directory with an empty configuration file; teardown kills whatever the
  * test started and is still running, and removes the directory.  Criterion
- * runs .fini after a failed assertion too; if the worker is killed instead
- * (a .timeout), every process started here dies with it (PR_SET_PDEATHSIG).
+ * runs .fini after a failed assertion too, and for a skipped test, which
+ * has none, the worker's exit does it; if the worker is killed instead (a
+ * .timeout), every process started here dies with it (PR_SET_PDEATHSIG).
  *
  * dbmd is started with an environment of our making, never the test
  * runner's: any DBMD_ variable that is not a configuration key stops dbmd
@@ -67,6 +68,7 @@ struct t_run {
 };
 
 static struct {
+	pid_t	 owner;			/* the test's process; its forked children are not */
 	char	 dir[64];		/* this test's temporary directory, "" before setup */
 	char	 conf[PATH_MAX];	/* an empty dbmd.yaml in it */
 	char	 state[PATH_MAX];	/* daemon.state_dir */
@@ -317,13 +319,20 @@ t_run_free(struct t_run *r)
 
 /* Suite setup and teardown. */
 
+T_FN void t_teardown(void);
+
 T_FN void
 t_setup(void)
 {
-	int	 fd;
+	static int	 registered;
+	int		 fd;
 
+	/* cr_skip_test ends a test without its .fini; the worker still exits. */
+	if (!registered++)
+		atexit(t_teardown);
 	signal(SIGPIPE, SIG_IGN);
 	memset(&t_h, 0, sizeof(t_h));
+	t_h.owner = getpid();
 	strcpy(t_h.dir, "/tmp/dbmd-it-XXXXXX");
 	cr_assert_not_null(mkdtemp(t_h.dir), "mkdtemp: %s", strerror(errno));
 	snprintf(t_h.conf, sizeof(t_h.conf), "%s/dbmd.yaml", t_h.dir);
@@ -341,11 +350,18 @@ t_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
+/*
+ * Kills what the test started and removes its directory; running it twice is
+ * harmless.  Only the test's own process does it: a child it forked that
+ * calls exit() must not take the test's dbmd and directory with it.
+ */
 T_FN void
 t_teardown(void)
 {
 	size_t	 i;
 
+	if (t_h.owner != getpid())
+		return;
 	for (i = 0; i < T_MAX_PROCS; i++)
 		t_kill_pid(t_h.pids[i]);
 	if (t_h.dir[0] != '\0')

@@ -89,6 +89,34 @@ fake_cache_flush(void *c)
 	(void)c;
 }
 
+static int
+fake_cache_lookup(void *c, const void *k, size_t kl, int64_t age, const uint8_t **f, size_t *l)
+{
+	(void)c, (void)k, (void)kl, (void)age, (void)f, (void)l;
+	return 0;
+}
+
+static int
+fake_cache_store(void *c, const void *k, size_t kl, const uint8_t *f, size_t l,
+    const char *const *t, size_t nt, bool all)
+{
+	(void)c, (void)k, (void)kl, (void)f, (void)l, (void)t, (void)nt, (void)all;
+	return 0;
+}
+
+static void
+fake_cache_invalidate(void *c, const char *const *t, size_t nt)
+{
+	(void)c, (void)t, (void)nt;
+}
+
+static uint64_t
+fake_cache_generation(void *c)
+{
+	(void)c;
+	return 0;
+}
+
 static void
 fake_cache_stats(void *c, struct cache_stats *st)
 {
@@ -99,7 +127,12 @@ fake_cache_stats(void *c, struct cache_stats *st)
 static const struct cache_ops fake_cache = {
 	.name = "fake",
 	.create = fake_cache_create,
+	.lookup = fake_cache_lookup,
+	.store = fake_cache_store,
+	.invalidate = fake_cache_invalidate,
 	.flush = fake_cache_flush,
+	.generation = fake_cache_generation,
+	.bypass = fake_cache_flush,
 	.stats = fake_cache_stats,
 	.destroy = fake_cache_destroy,
 };

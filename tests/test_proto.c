@@ -483,6 +483,13 @@ Test(roundtrip, goodbye_resolve_and_dispose_pool)
 	f = only_frame(&b);
 	cr_assert_eq(proto_decode_dispose_pool(&f, &d2), PROTO_DERR_OK);
 	cr_assert_str_eq(d2.target, "production/read_only");
+
+	proto_buf_reset(&b);
+	cr_assert_eq(proto_encode_cache_flush(&b, 15, &d), PROTO_E_OK);
+	f = only_frame(&b);
+	cr_assert_eq(f.hdr.type, PROTO_MSG_CACHE_FLUSH);
+	cr_assert_eq(proto_decode_dispose_pool(&f, &d2), PROTO_DERR_OK);
+	cr_assert_str_eq(d2.target, "production/read_only");
 	proto_buf_free(&b);
 }
 
@@ -628,6 +635,7 @@ decode_any(const struct proto_frame *f)
 	case PROTO_MSG_RESOLVE:
 		return proto_decode_resolve(f, &m.resolve);
 	case PROTO_MSG_DISPOSE_POOL:
+	case PROTO_MSG_CACHE_FLUSH:
 		return proto_decode_dispose_pool(f, &m.dispose_pool);
 	case PROTO_MSG_ROW_DESC:
 		if ((e = proto_decode_row_desc(f, &m.row_desc)) == PROTO_DERR_OK) {
@@ -847,7 +855,7 @@ Test(frame, limits_above_the_hard_cap_are_clamped)
 
 Test(frame, unknown_types_are_rejected)
 {
-	const uint16_t		 bad[] = { 0, 14, 63, 64 + 9, 127, 128, 200, 0xFFFF };
+	const uint16_t		 bad[] = { 0, 15, 63, 64 + 9, 127, 128, 200, 0xFFFF };
 	uint8_t			 h[PROTO_HDR_SIZE];
 	struct proto_frame	 f;
 	size_t			 i;
@@ -1418,7 +1426,7 @@ Test(names, every_message_type_has_a_name_and_a_direction)
 			replies++;
 		}
 	}
-	cr_assert_eq(requests, 13);
+	cr_assert_eq(requests, 14);
 	cr_assert_eq(replies, 9);
 	cr_assert_str_eq(proto_msg_name(PROTO_MSG_DISPOSE_POOL), "DISPOSE_POOL");
 }
