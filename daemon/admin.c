@@ -123,7 +123,8 @@ status_reply(struct proto_buf *b, uint32_t reqid)
 	    "pool_size", "connecting", "idle", "active", "pinned", "closing", "waiting",
 	    "longest_wait_ms", "handles", "statements", "errors", "connects",
 	    "connect_failures", "discarded", "acquire_timeouts", "cache_entries",
-	    "cache_bytes", "cache_hits", "cache_misses", "last_error" };
+	    "cache_bytes", "cache_hits", "cache_misses", "cache_bypasses", "cache_evictions",
+	    "cache_expirations", "cache_invalidations", "last_error" };
 	static const char *const hcols[] = { "hash", "metric", "count", "sum_us", "buckets" };
 	struct rset rs;
 	struct session *s;
@@ -146,7 +147,7 @@ status_reply(struct proto_buf *b, uint32_t reqid)
 	rset_row(&rs);
 	rset_end(&rs, "STATUS", true);
 
-	rset_begin(&rs, b, reqid, pcols, 25);
+	rset_begin(&rs, b, reqid, pcols, 29);
 	TAILQ_FOREACH(p, &dbmd->factory->pools, entry) {
 		snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)p->rc->hash);
 		target = uri_redact(p->rc->uri);
@@ -177,6 +178,10 @@ status_reply(struct proto_buf *b, uint32_t reqid)
 		rset_num(&rs, (long long)cs.bytes);
 		rset_num(&rs, (long long)cs.hits);
 		rset_num(&rs, (long long)cs.misses);
+		rset_num(&rs, (long long)cs.bypasses);
+		rset_num(&rs, (long long)cs.evictions);
+		rset_num(&rs, (long long)cs.expirations);
+		rset_num(&rs, (long long)cs.invalidations);
 		rset_str(&rs, p->last_error);
 		rset_row(&rs);
 		free(target);

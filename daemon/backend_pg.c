@@ -1,5 +1,6 @@
 /* backend_pg.c: PostgreSQL connections driven by the event loop through libpq's async API. */
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,6 +335,7 @@ put_complete(struct pg_conn *pc, const PGresult *res)
 		return;
 	}
 	m.command_tag = PQcmdStatus((PGresult *)res);
+	m.cache_state = pc->req->res_cacheable ? pc->req->cache_state : PROTO_CACHE_BYPASS;
 	m.rows_affected = tuples[0] != '\0' ? strtoull(tuples, NULL, 10) : pc->rows;
 	proto_encode_complete(&pc->out, pc->req->reqid, &m);
 }
@@ -544,6 +546,80 @@ pg_conn_open(struct conn *c)
 		pg_open_failed(pc, PQerrorMessage(pc->pg));
 }
 
+/* word appears in the lower-cased text s as a whole identifier. */
+static bool
+has_word(const char *s, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p;
+
+	for (p = s; (p = strstr(p, word)) != NULL; p += n) {
+		bool before = p == s || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+		bool after = !(isalnum((unsigned char)p[n]) || p[n] == '_');
+
+		if (before && after)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * What a statement may do, judged from its text, for the result cache.  The rule is
+ * conservative: a result may be cached only for a single SELECT, VALUES, TABLE or WITH
+ * statement with no data-modifying words (INSERT, UPDATE, DELETE, MERGE, INTO), no
+ * locking clause (FOR UPDATE/SHARE), and none of the functions whose result changes by
+ * itself (the time, random numbers, sequences, pg_* functions and others below).
+ * Functions an application defines as VOLATILE are not known here: statements calling
+ * them must not be marked cacheable.  Any other statement counts as a write to the
+ * database, and every cached result on it is invalidated when it succeeds.
+ */
+static void
+pg_classify(struct request *r)
+{
+	static const char *const modifying[] = {
+		"insert", "update", "delete", "merge", "into", "copy", "call", "do", NULL
+	};
+	static const char *const volatile_words[] = {
+		"random", "setseed", "now", "clock_timestamp", "statement_timestamp",
+		"transaction_timestamp", "timeofday", "current_timestamp", "current_time",
+		"current_date", "localtime", "localtimestamp", "age", "nextval", "setval",
+		"currval", "lastval", "gen_random_uuid", "uuid_generate_v1",
+		"uuid_generate_v1mc", "uuid_generate_v4", "txid_current", "set_config",
+		"current_setting", "dblink", "share", NULL
+	};
+	char *lower = strdup(r->sql), *p, first[16];
+	size_t i, n = 0;
+	bool read_shaped, cacheable;
+
+	if (lower == NULL) {
+		r->res_wrote = true;
+		return;
+	}
+	for (p = lower; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	for (p = lower; isspace((unsigned char)*p) || *p == '('; p++)
+		;
+	while (isalpha((unsigned char)*p) && n + 1 < sizeof(first))
+		first[n++] = *p++;
+	first[n] = '\0';
+	read_shaped = strcmp(first, "select") == 0 || strcmp(first, "values") == 0 ||
+	    strcmp(first, "table") == 0 || strcmp(first, "with") == 0 ||
+	    strcmp(first, "show") == 0 || (strcmp(first, "explain") == 0 &&
+	    !has_word(lower, "analyze"));
+	for (i = 0; read_shaped && modifying[i] != NULL; i++)
+		if (has_word(lower, modifying[i]))
+			read_shaped = false;
+	cacheable = read_shaped && strcmp(first, "show") != 0 && strcmp(first, "explain") != 0 &&
+	    !strstr(lower, " for update") && !strstr(lower, " for no key") &&
+	    !strstr(lower, " for key") && strstr(lower, "pg_") == NULL;
+	for (i = 0; cacheable && volatile_words[i] != NULL; i++)
+		if (has_word(lower, volatile_words[i]))
+			cacheable = false;
+	free(lower);
+	r->res_cacheable = cacheable;
+	r->res_wrote = !read_shaped;
+}
+
 static void
 pg_conn_exec(struct conn *c, struct request *r)
 {
@@ -561,6 +637,7 @@ pg_conn_exec(struct conn *c, struct request *r)
 	pc->out.max_payload = r->max_frame;
 	switch (r->kind) {
 	case REQ_EXEC:
+		pg_classify(r);
 		sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, NULL,
 		    (const char *const *)r->params, (const int *)r->lens, NULL, 0);
 		if (sent)
@@ -671,6 +748,27 @@ strv_free(char **v)
 	free(v);
 }
 
+static const char *
+opt(PQconninfoOption *opts, const char *keyword)
+{
+	PQconninfoOption *o;
+
+	for (o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, keyword) == 0)
+			return o->val ? o->val : "";
+	return "";
+}
+
+/* Which database a URI reaches: pools on one database share cache invalidations. */
+static char *
+pg_db_key(PQconninfoOption *opts)
+{
+	const char *db = opt(opts, "dbname");
+
+	return xasprintf("postgresql:host=%s hostaddr=%s port=%s dbname=%s", opt(opts, "host"),
+	    opt(opts, "hostaddr"), opt(opts, "port"), db[0] ? db : opt(opts, "user"));
+}
+
 /*
  * The pool's connection parameters: libpq's parse of the URI, with the role's
  * read_only and statement_timeout added to the server options, and application_name
@@ -721,6 +819,7 @@ pg_pool_init(struct pool *p, char *err, size_t errlen)
 		pp->keywords[i] = xstrdup("application_name");
 		pp->values[i++] = xstrdup("dbmd");
 	}
+	p->db_key = pg_db_key(opts);
 	PQconninfoFree(opts);
 	free(extra);
 	pp->connect_timeout = p->rc->connect_timeout;

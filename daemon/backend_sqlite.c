@@ -41,10 +41,22 @@ struct sq_pool {
 	long long	 statement_timeout;
 };
 
+/* What the authorizer saw while a statement was prepared: for the result cache. */
+struct sq_info {
+	char		**reads;	/* tables read */
+	size_t		 nreads;
+	char		**writes;	/* tables written */
+	size_t		 nwrites;
+	bool		 volatile_fn;	/* calls something whose result changes by itself */
+	bool		 ddl;		/* changes the schema: every cached result goes */
+	bool		 incomplete;	/* out of memory while collecting: trust nothing */
+};
+
 struct sq_stmt {
 	char		*sql;
 	sqlite3_stmt	*st;
 	uint64_t	 used;
+	struct sq_info	 info;
 };
 
 struct sq_conn {
@@ -67,6 +79,7 @@ struct sq_conn {
 	int64_t			 deadline;
 	struct sq_stmt		 stmts[STMT_CACHE];
 	uint64_t		 tick;
+	struct sq_info		*collect;	/* where the authorizer writes, during prepare */
 };
 
 enum sq_kind {
@@ -330,6 +343,77 @@ sq_progress(void *arg)
 	return 0;
 }
 
+static void
+info_free(struct sq_info *in)
+{
+	request_names_free(in->reads, in->nreads);
+	request_names_free(in->writes, in->nwrites);
+	memset(in, 0, sizeof(*in));
+}
+
+/* Functions whose result is not a function of their arguments and the data. */
+static bool
+volatile_function(const char *name)
+{
+	static const char *const names[] = {
+		"random", "randomblob", "changes", "total_changes", "last_insert_rowid",
+		"date", "time", "datetime", "julianday", "strftime", "unixepoch", "timediff",
+		"current_date", "current_time", "current_timestamp", "load_extension",
+		"sqlite_offset", NULL
+	};
+	size_t i;
+
+	for (i = 0; names[i] != NULL; i++)
+		if (strcasecmp(name, names[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * SQLite's authorizer, called while a statement is prepared: it names every table
+ * read or written (views and triggers included) and every function called.
+ */
+static int
+sq_auth(void *arg, int action, const char *a1, const char *a2, const char *db,
+    const char *trigger)
+{
+	struct sq_info *in = ((struct sq_conn *)arg)->collect;
+
+	(void)db, (void)trigger;
+	if (in == NULL)
+		return SQLITE_OK;
+	switch (action) {
+	case SQLITE_READ:
+		if (a1 != NULL && !names_add(&in->reads, &in->nreads, a1))
+			in->incomplete = true;
+		break;
+	case SQLITE_INSERT:
+	case SQLITE_UPDATE:
+	case SQLITE_DELETE:
+		if (a1 != NULL && !names_add(&in->writes, &in->nwrites, a1))
+			in->incomplete = true;
+		break;
+	case SQLITE_FUNCTION:
+		if (a2 != NULL && volatile_function(a2))
+			in->volatile_fn = true;
+		break;
+	case SQLITE_PRAGMA:
+	case SQLITE_TRANSACTION:
+	case SQLITE_SAVEPOINT:
+		in->volatile_fn = true;
+		break;
+	case SQLITE_SELECT:
+	case SQLITE_RECURSIVE:
+		break;
+	default:
+		/* CREATE, DROP, ALTER, ATTACH, REINDEX, ANALYZE, virtual tables. */
+		in->ddl = true;
+		in->volatile_fn = true;
+		break;
+	}
+	return SQLITE_OK;
+}
+
 /*
  * A prepared statement for sql, from the connection's cache or newly prepared.  One
  * statement per call: text after the first statement is refused (as PostgreSQL does
@@ -337,10 +421,12 @@ sq_progress(void *arg)
  * text with no statement at all.
  */
 static sqlite3_stmt *
-stmt_get(struct sq_conn *sc, const char *sql, bool *empty, int *rc)
+stmt_get(struct sq_conn *sc, const char *sql, bool *empty, int *rc, struct sq_info **info)
 {
+	static struct sq_info unknown = { .volatile_fn = true, .incomplete = true };
 	struct sq_stmt *slot = &sc->stmts[0];
 	sqlite3_stmt *st = NULL, *next = NULL;
+	struct sq_info in = { 0 };
 	const char *tail;
 	size_t i;
 
@@ -348,36 +434,72 @@ stmt_get(struct sq_conn *sc, const char *sql, bool *empty, int *rc)
 	for (i = 0; i < STMT_CACHE; i++) {
 		if (sc->stmts[i].sql != NULL && strcmp(sc->stmts[i].sql, sql) == 0) {
 			sc->stmts[i].used = ++sc->tick;
+			*info = &sc->stmts[i].info;
 			return sc->stmts[i].st;
 		}
 		if (sc->stmts[i].used < slot->used)
 			slot = &sc->stmts[i];
 	}
+	sc->collect = &in;
 	*rc = sqlite3_prepare_v3(sc->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail);
-	if (*rc != SQLITE_OK)
-		return NULL;
-	if (st == NULL) {
-		*empty = true;
+	sc->collect = NULL;
+	if (*rc != SQLITE_OK || st == NULL) {
+		info_free(&in);
+		*empty = *rc == SQLITE_OK;
 		return NULL;
 	}
 	if (sqlite3_prepare_v2(sc->db, tail, -1, &next, NULL) != SQLITE_OK || next != NULL) {
 		sqlite3_finalize(next);
 		sqlite3_finalize(st);
+		info_free(&in);
 		*rc = -1;	/* several statements */
 		return NULL;
 	}
 	if (slot->sql != NULL) {
 		sqlite3_finalize(slot->st);
 		free(slot->sql);
+		info_free(&slot->info);
 	}
 	if ((slot->sql = strdup(sql)) == NULL) {
 		slot->st = NULL;
 		slot->used = 0;
+		info_free(&in);
+		*info = &unknown;
 		return st;	/* uncached: the caller finalizes it */
 	}
 	slot->st = st;
 	slot->used = ++sc->tick;
+	slot->info = in;
+	*info = &slot->info;
 	return st;
+}
+
+/* Tells the pool what the statement read and wrote, for the result cache. */
+static void
+report_effects(struct request *r, const struct sq_info *in, bool readonly)
+{
+	size_t i;
+
+	r->res_cacheable = readonly && !in->volatile_fn && !in->incomplete;
+	r->res_wrote = !readonly;
+	if (!readonly && !in->ddl && !in->incomplete && in->nwrites > 0) {
+		for (i = 0; i < in->nwrites; i++)
+			if (!names_add(&r->res_written, &r->nres_written, in->writes[i]))
+				break;
+		if (i < in->nwrites) {
+			request_names_free(r->res_written, r->nres_written);
+			r->res_written = NULL;	/* unknown: every table */
+			r->nres_written = 0;
+		}
+	}
+	if (r->res_cacheable && r->cache_state == PROTO_CACHE_MISS) {
+		r->res_read = calloc(1, sizeof(char *));
+		for (i = 0; r->res_read != NULL && i < in->nreads; i++)
+			if (!names_add(&r->res_read, &r->nres_read, in->reads[i]))
+				r->res_cacheable = false;
+		if (r->res_read == NULL)
+			r->res_cacheable = false;
+	}
 }
 
 static bool
@@ -522,8 +644,9 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 	bool empty, ok = false, readonly;
 	int rc = SQLITE_OK, ncols, i;
 	enum proto_err perr;
+	struct sq_info *info = NULL;
 
-	if ((st = stmt_get(sc, r->sql, &empty, &rc)) == NULL) {
+	if ((st = stmt_get(sc, r->sql, &empty, &rc, &info)) == NULL) {
 		if (empty) {
 			done.command_tag = "";
 			proto_encode_complete(b, r->reqid, &done);
@@ -583,8 +706,10 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 	}
 	changes = (uint64_t)sqlite3_total_changes64(sc->db) - changes;
 	command_tag(r->sql, readonly, rows, changes, tag, sizeof(tag));
+	report_effects(r, info, readonly);
 	done.command_tag = tag;
 	done.rows_affected = readonly ? rows : changes;
+	done.cache_state = r->res_cacheable ? r->cache_state : PROTO_CACHE_BYPASS;
 	proto_encode_complete(b, r->reqid, &done);
 	ok = true;
 out:
@@ -677,6 +802,7 @@ sq_open(struct sq_conn *sc, char *err, size_t errlen)
 	sqlite3_extended_result_codes(sc->db, 1);
 	sqlite3_busy_timeout(sc->db, sp->busy_ms);
 	sqlite3_progress_handler(sc->db, PROGRESS_OPS, sq_progress, sc);
+	sqlite3_set_authorizer(sc->db, sq_auth, sc);
 	if (!sp->read_only && !sp->memory &&
 	    sqlite3_exec(sc->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot use WAL on %s: %s", sp->path, sqlite3_errmsg(sc->db));
@@ -719,6 +845,7 @@ sq_thread(void *arg)
 	for (i = 0; i < STMT_CACHE; i++) {
 		sqlite3_finalize(sc->stmts[i].st);
 		free(sc->stmts[i].sql);
+		info_free(&sc->stmts[i].info);
 	}
 	sqlite3_close_v2(sc->db);
 	if ((m = sq_msg_new(SQ_CLOSED, sc)) == NULL)
@@ -750,6 +877,7 @@ sq_pool_init(struct pool *p, char *err, size_t errlen)
 	sp->statement_timeout = p->rc->statement_timeout;
 	/* The in-memory database lives only while a connection to it is open. */
 	p->persistent = sp->memory;
+	p->db_key = xasprintf("sqlite:%s", p->rc->target);
 	p->be_state = sp;
 	return 0;
 }

@@ -233,6 +233,7 @@ struct request;
 struct session;
 struct handle;
 struct factory;
+struct fill;
 struct proto_frame;
 struct hist;
 
@@ -308,6 +309,9 @@ struct conn {
 	int64_t			 last_used;	/* ms */
 	bool			 in_txn;	/* the backend is inside a transaction */
 	bool			 broken;	/* discard instead of reusing */
+	bool			 pend_all;	/* its transaction wrote tables not known */
+	char			**pend_tables;	/* tables its transaction wrote */
+	size_t			 npend;
 	void			*be;		/* the backend's own */
 };
 TAILQ_HEAD(conn_list, conn);
@@ -340,6 +344,22 @@ struct request {
 	struct event		*timer;		/* acquire timeout while waiting */
 	bool			 waiting;
 	bool			 failed;	/* an ERROR was sent */
+	bool			 was_in_txn;	/* its connection was in a transaction */
+	/* The result cache (cacheflow.c). */
+	uint32_t		 cache_max_age;	/* ms the client accepts; 0: no caching */
+	uint8_t			 cache_state;	/* what COMPLETE says: BYPASS or MISS */
+	struct fill		*fill;		/* the fill it makes, or waits for */
+	bool			 fill_waiting;
+	bool			 capturing;	/* its reply is copied for the cache */
+	uint8_t			*cap;
+	size_t			 caplen, capsize;
+	/* What the backend learned about the statement. */
+	bool			 res_cacheable;	/* read-only and deterministic */
+	bool			 res_wrote;	/* changed data (or may have) */
+	char			**res_read;	/* tables read; NULL: unknown */
+	size_t			 nres_read;
+	char			**res_written;	/* tables written; NULL: unknown, all */
+	size_t			 nres_written;
 };
 TAILQ_HEAD(request_list, request);
 
@@ -385,6 +405,8 @@ struct pool {
 	int64_t			 retry_at;	/* ms: no background connect before this */
 	struct pool_stats	 stats;
 	char			 last_error[256];
+	char			*db_key;	/* the database: pools on one share invalidations */
+	TAILQ_HEAD(, fill)	 fills;		/* cache fills in flight */
 };
 TAILQ_HEAD(pool_list, pool);
 
@@ -512,6 +534,7 @@ void		 factory_dispose(struct factory *, struct pool *, const char *);
 void		 factory_pool_gone(struct factory *, struct pool *);
 void		 factory_dispose_all(struct factory *, const char *);
 void		 factory_drain(struct factory *, struct pool *, int64_t, const char *);
+void		 factory_invalidate(struct factory *, const char *, const char *const *, size_t);
 int		 factory_reconfigure(struct factory *, const struct config *);
 void		 factory_free(struct factory *);
 void		 factory_janitor(struct factory *);
@@ -562,6 +585,20 @@ void		 sqlite_backend_shutdown(void);
 extern const struct cache_ops cache_lru;
 void		*cache_create_hashed(const struct role_config *,
 		    uint64_t (*)(const void *, size_t));
+
+/* cacheflow.c */
+enum cacheflow {
+	CACHEFLOW_RUN,		/* run the request as usual */
+	CACHEFLOW_ANSWERED,	/* answered from the cache */
+	CACHEFLOW_PARKED,	/* waits for the same statement's fill */
+};
+enum cacheflow	 cacheflow_begin(struct pool *, struct handle *, struct request *);
+void		 cacheflow_end(struct pool *, struct conn *, struct request *, bool);
+void		 cacheflow_release(struct request *);
+void		 cacheflow_capture(struct request *, const void *, size_t);
+void		 cacheflow_conn_free(struct conn *);
+void		 request_names_free(char **, size_t);
+bool		 names_add(char ***, size_t *, const char *);
 
 /* config.c */
 extern const struct cfg_key cfg_keys[];

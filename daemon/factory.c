@@ -237,6 +237,23 @@ factory_reconfigure(struct factory *f, const struct config *cfg)
 	return n;
 }
 
+/*
+ * A write reached the database db_key: every pool on it forgets the cached results
+ * that read the tables (no tables: every cached result).
+ */
+void
+factory_invalidate(struct factory *f, const char *db_key, const char *const *tables,
+    size_t ntables)
+{
+	struct pool *p;
+
+	if (db_key == NULL)
+		return;
+	TAILQ_FOREACH(p, &f->pools, entry)
+		if (p->db_key != NULL && strcmp(p->db_key, db_key) == 0)
+			p->cache_ops->invalidate(p->cache, tables, ntables);
+}
+
 /* Disposes one pool: it takes no new handles and is freed when its connections close. */
 void
 factory_dispose(struct factory *f, struct pool *p, const char *reason)

@@ -37,6 +37,7 @@ pool_new(struct factory *f, struct role_config *rc, const struct backend_ops *be
 	for (i = 0; i < CONN_STATE_MAX_; i++)
 		TAILQ_INIT(&p->conns[i]);
 	TAILQ_INIT(&p->waiters);
+	TAILQ_INIT(&p->fills);
 	p->rc = rc;
 	if ((p->cache = cops->create(rc)) == NULL) {
 		snprintf(err, errlen, "cannot create the result cache");
@@ -67,6 +68,7 @@ pool_free(struct pool *p)
 	p->cache_ops->destroy(p->cache);
 	role_config_free(p->rc);
 	free(p->names);
+	free(p->db_key);
 	free(p);
 }
 
@@ -133,6 +135,7 @@ pool_conn_closed(struct conn *c)
 
 	TAILQ_REMOVE(&p->conns[c->state], c, entry);
 	p->nconns[c->state]--;
+	cacheflow_conn_free(c);
 	free(c);
 	pool_check_gone(p);
 }
@@ -189,6 +192,7 @@ pool_run_on(struct conn *c, struct request *r)
 	r->pool = c->pool;
 	c->last_used = now_ms();
 	r->started_at = now_us();
+	r->was_in_txn = c->in_txn;
 	if (r->kind != REQ_RESET)
 		hist_add(&c->pool->stats.wait, r->started_at - r->queued_at);
 	pool_conn_set_state(c, CONN_ACTIVE);
@@ -374,6 +378,7 @@ pool_conn_done(struct conn *c, bool ok)
 
 	c->req = NULL;
 	r->conn = NULL;
+	cacheflow_end(p, c, r, ok);
 	if (r->kind == REQ_EXEC) {
 		hist_add(&p->stats.exec, now_us() - r->started_at);
 		p->stats.statements++;

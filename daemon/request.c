@@ -31,10 +31,14 @@ request_free(struct request *r)
 
 	if (r == NULL)
 		return;
+	cacheflow_release(r);
 	if (r->timer != NULL)
 		event_free(r->timer);
 	for (i = 0; i < r->nparams; i++)
 		free(r->params[i]);
+	free(r->cap);
+	request_names_free(r->res_read, r->nres_read);
+	request_names_free(r->res_written, r->nres_written);
 	free(r->params);
 	free(r->lens);
 	free(r->sql);
@@ -49,6 +53,8 @@ request_free(struct request *r)
 int
 request_output(struct request *r, const void *data, size_t len)
 {
+	if (r->capturing)
+		cacheflow_capture(r, data, len);
 	if (r->session == NULL || len == 0)
 		return 0;
 	if (session_output(r->session, data, len) == 0)

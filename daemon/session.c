@@ -156,6 +156,8 @@ run_request(struct session *s, struct handle *h, struct request *r)
 		session_request_done(s, r);
 		return;
 	}
+	if (cacheflow_begin(h->pool, h, r) != CACHEFLOW_RUN)
+		return;		/* answered from the cache, or waiting for its fill */
 	if (h->conn != NULL)
 		pool_run_on(h->conn, r);
 	else
@@ -252,6 +254,7 @@ do_exec(struct session *s, const struct proto_frame *f)
 	if ((r = request_new(REQ_EXEC, s, h, f->hdr.request_id)) == NULL)
 		goto nomem;
 	r->nparams = m.nparams;
+	r->cache_max_age = m.cache_max_age_ms;
 	if ((r->sql = strdup(m.sql)) == NULL ||
 	    (m.nparams > 0 && ((r->params = calloc(m.nparams, sizeof(char *))) == NULL ||
 	    (r->lens = calloc(m.nparams, sizeof(uint32_t))) == NULL)))
@@ -594,7 +597,9 @@ session_close(struct session *s, int code, const char *reason)
 		s->busy = NULL;
 		r->session = NULL;
 		r->handle = NULL;	/* freed below; the pool cleans its connection */
-		if (r->waiting)
+		if (r->fill_waiting)
+			request_free(r);	/* leaves its fill's queue */
+		else if (r->waiting)
 			pool_cancel_waiter(r);
 		else if (r->conn != NULL)
 			r->conn->pool->be->conn_cancel(r->conn);

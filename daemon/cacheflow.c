@@ -1,0 +1,355 @@
+/* cacheflow.c: a cacheable statement's way: lookup, one fill at a time, store, invalidate. */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbmd.h"
+#include "proto.h"
+
+/*
+ * A statement the client marks cacheable (EXEC's cache_max_age_ms), outside any
+ * transaction, on a pool whose cache is on, is looked up by its full key: the text and
+ * every parameter, NULL distinct from "".  A hit is answered from dbmd's memory.  On a
+ * miss the statement runs and its reply is copied; the backend says whether it was
+ * read-only and deterministic, and only then is it stored, and only if nothing was
+ * invalidated while it ran (the cache's generation), since a result computed across a
+ * write may predate it.  Requests for the same key that arrive meanwhile wait for that
+ * one fill instead of all going to the database.
+ *
+ * Writes invalidate: at once outside a transaction, at COMMIT inside one (ROLLBACK
+ * drops what it would have invalidated), in every pool on the same database.
+ */
+
+/* One statement being run to fill the cache, and the requests waiting for it. */
+struct fill {
+	TAILQ_ENTRY(fill)	 entry;		/* in pool->fills */
+	uint8_t			*key;
+	size_t			 keylen;
+	uint64_t		 generation;	/* the cache's, when the fill began */
+	struct request		*filler;
+	struct request_list	 waiters;
+};
+
+void
+request_names_free(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Adds name to a list unless it is there (case-insensitively); false when out of memory. */
+bool
+names_add(char ***names, size_t *n, const char *name)
+{
+	char **nl;
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (strcasecmp((*names)[i], name) == 0)
+			return true;
+	if ((nl = realloc(*names, (*n + 2) * sizeof(char *))) == NULL)
+		return false;
+	*names = nl;
+	if ((nl[*n] = strdup(name)) == NULL)
+		return false;
+	nl[++*n] = NULL;
+	return true;
+}
+
+/* The full key: the statement, then each parameter with its length or NULL. */
+static uint8_t *
+cache_key(const struct request *r, size_t *len)
+{
+	size_t n = strlen(r->sql) + 1 + 4, i;
+	uint8_t *k, *p;
+
+	for (i = 0; i < r->nparams; i++)
+		n += 4 + (r->params[i] ? r->lens[i] : 0);
+	if ((k = malloc(n)) == NULL)
+		return NULL;
+	p = k;
+	memcpy(p, r->sql, strlen(r->sql) + 1);
+	p += strlen(r->sql) + 1;
+	memcpy(p, &r->nparams, 4);
+	p += 4;
+	for (i = 0; i < r->nparams; i++) {
+		uint32_t l = r->params[i] ? r->lens[i] : PROTO_NULL_LEN;
+
+		memcpy(p, &l, 4);
+		p += 4;
+		if (r->params[i] != NULL) {
+			memcpy(p, r->params[i], r->lens[i]);
+			p += r->lens[i];
+		}
+	}
+	*len = n;
+	return k;
+}
+
+/* Sends a stored reply as this request's: every frame carries its request id. */
+static void
+serve(struct request *r, const uint8_t *frames, size_t len)
+{
+	uint8_t *copy;
+	size_t at, flen;
+
+	if (r->session == NULL)
+		return;
+	if ((copy = malloc(len)) == NULL) {
+		request_fail(r, PROTO_E_NOMEM, "", "out of memory");
+		return;
+	}
+	memcpy(copy, frames, len);
+	for (at = 0; at + PROTO_HDR_SIZE <= len; at += flen) {
+		flen = PROTO_HDR_SIZE + ((size_t)copy[at] << 24 | (size_t)copy[at + 1] << 16 |
+		    (size_t)copy[at + 2] << 8 | copy[at + 3]);
+		copy[at + 8] = (uint8_t)(r->reqid >> 24);
+		copy[at + 9] = (uint8_t)(r->reqid >> 16);
+		copy[at + 10] = (uint8_t)(r->reqid >> 8);
+		copy[at + 11] = (uint8_t)r->reqid;
+	}
+	request_output(r, copy, len);
+	free(copy);
+}
+
+/* Completes a request answered here, as the pool would have. */
+static void
+finish(struct request *r)
+{
+	if (r->session != NULL)
+		session_request_done(r->session, r);
+	else
+		request_free(r);
+}
+
+static struct fill *
+fill_find(struct pool *p, const uint8_t *key, size_t keylen)
+{
+	struct fill *f;
+
+	TAILQ_FOREACH(f, &p->fills, entry)
+		if (f->keylen == keylen && memcmp(f->key, key, keylen) == 0)
+			return f;
+	return NULL;
+}
+
+enum cacheflow
+cacheflow_begin(struct pool *p, struct handle *h, struct request *r)
+{
+	const uint8_t *frames;
+	struct fill *f;
+	uint8_t *key;
+	size_t keylen, len;
+
+	r->cache_state = PROTO_CACHE_BYPASS;
+	if (r->kind != REQ_EXEC || r->cache_max_age == 0)
+		return CACHEFLOW_RUN;
+	if (p->rc->cache_size == 0 || h->conn != NULL || p->disposing) {
+		p->cache_ops->bypass(p->cache);	/* inside a transaction, or no cache */
+		return CACHEFLOW_RUN;
+	}
+	if ((key = cache_key(r, &keylen)) == NULL)
+		return CACHEFLOW_RUN;
+	if (p->cache_ops->lookup(p->cache, key, keylen, r->cache_max_age, &frames, &len)) {
+		free(key);
+		serve(r, frames, len);
+		finish(r);
+		return CACHEFLOW_ANSWERED;
+	}
+	if ((f = fill_find(p, key, keylen)) != NULL) {
+		free(key);
+		r->fill = f;
+		r->fill_waiting = true;
+		r->pool = p;
+		TAILQ_INSERT_TAIL(&f->waiters, r, entry);
+		return CACHEFLOW_PARKED;
+	}
+	if ((f = calloc(1, sizeof(*f))) == NULL) {
+		free(key);
+		return CACHEFLOW_RUN;
+	}
+	f->key = key;
+	f->keylen = keylen;
+	f->generation = p->cache_ops->generation(p->cache);
+	f->filler = r;
+	TAILQ_INIT(&f->waiters);
+	TAILQ_INSERT_TAIL(&p->fills, f, entry);
+	r->fill = f;
+	r->pool = p;
+	r->cache_state = PROTO_CACHE_MISS;
+	r->capturing = true;
+	return CACHEFLOW_RUN;
+}
+
+/* Copies reply bytes of a filling request, giving up past cache.max_result_bytes. */
+void
+cacheflow_capture(struct request *r, const void *data, size_t len)
+{
+	size_t need = r->caplen + len, size;
+	uint8_t *n;
+
+	if ((long long)need > r->pool->rc->cache_max_result_bytes) {
+		r->capturing = false;
+		free(r->cap);
+		r->cap = NULL;
+		r->caplen = r->capsize = 0;
+		return;
+	}
+	if (need > r->capsize) {
+		size = r->capsize ? r->capsize * 2 : 4096;
+		while (size < need)
+			size *= 2;
+		if ((n = realloc(r->cap, size)) == NULL) {
+			r->capturing = false;
+			return;
+		}
+		r->cap = n;
+		r->capsize = size;
+	}
+	memcpy(r->cap + r->caplen, data, len);
+	r->caplen += len;
+}
+
+/*
+ * The captured reply, if it is whole and successful: its last frame is COMPLETE,
+ * whose last byte (the cache state) becomes HIT for whoever is served from it.
+ */
+static bool
+reply_storable(struct request *r)
+{
+	size_t at = 0, flen = 0, last = 0;
+
+	if (!r->capturing || r->cap == NULL)
+		return false;
+	while (at + PROTO_HDR_SIZE <= r->caplen) {
+		flen = PROTO_HDR_SIZE + ((size_t)r->cap[at] << 24 | (size_t)r->cap[at + 1] << 16 |
+		    (size_t)r->cap[at + 2] << 8 | r->cap[at + 3]);
+		last = at;
+		at += flen;
+	}
+	if (at != r->caplen || flen <= PROTO_HDR_SIZE ||
+	    (r->cap[last + 4] << 8 | r->cap[last + 5]) != PROTO_MSG_COMPLETE)
+		return false;
+	r->cap[last + flen - 1] = PROTO_CACHE_HIT;
+	return true;
+}
+
+/* The fill is over: its waiters are served from the cache, or run for themselves. */
+static void
+fill_done(struct pool *p, struct fill *f)
+{
+	struct request *w;
+	const uint8_t *frames;
+	size_t len;
+
+	TAILQ_REMOVE(&p->fills, f, entry);
+	while ((w = TAILQ_FIRST(&f->waiters)) != NULL) {
+		TAILQ_REMOVE(&f->waiters, w, entry);
+		w->fill = NULL;
+		w->fill_waiting = false;
+		if (p->cache_ops->lookup(p->cache, f->key, f->keylen, w->cache_max_age, &frames,
+		    &len)) {
+			serve(w, frames, len);
+			finish(w);
+		} else
+			pool_submit(p, w);
+	}
+	free(f->key);
+	free(f);
+}
+
+/* Remembers, for COMMIT, what a transaction wrote. */
+static void
+pend(struct conn *c, const struct request *r)
+{
+	size_t i;
+
+	if (r->res_written == NULL) {
+		c->pend_all = true;
+		return;
+	}
+	for (i = 0; i < r->nres_written; i++)
+		if (!names_add(&c->pend_tables, &c->npend, r->res_written[i]))
+			c->pend_all = true;
+}
+
+static void
+pend_clear(struct conn *c)
+{
+	request_names_free(c->pend_tables, c->npend);
+	c->pend_tables = NULL;
+	c->npend = 0;
+	c->pend_all = false;
+}
+
+/*
+ * Called by the pool when a request ends, before its client is told: applies what its
+ * writes invalidate and completes its fill.
+ */
+void
+cacheflow_end(struct pool *p, struct conn *c, struct request *r, bool ok)
+{
+	struct fill *f = r->fill;
+	bool stored = false;
+
+	if (r->kind == REQ_EXEC && ok && r->res_wrote) {
+		if (c->in_txn)
+			pend(c, r);
+		else if (r->res_written == NULL)
+			factory_invalidate(p->factory, p->db_key, NULL, 0);
+		else if (r->nres_written > 0)
+			factory_invalidate(p->factory, p->db_key,
+			    (const char *const *)r->res_written, r->nres_written);
+	}
+	/* A transaction ended: by COMMIT, or by a statement that left it (counted as one). */
+	if (r->was_in_txn && !c->in_txn) {
+		if (r->kind == REQ_COMMIT || r->kind == REQ_EXEC) {
+			if (c->pend_all)
+				factory_invalidate(p->factory, p->db_key, NULL, 0);
+			else if (c->npend > 0)
+				factory_invalidate(p->factory, p->db_key,
+				    (const char *const *)c->pend_tables, c->npend);
+		}
+		pend_clear(c);
+	}
+	if (f == NULL || f->filler != r)
+		return;
+	if (ok && r->res_cacheable && p->cache_ops->generation(p->cache) == f->generation &&
+	    reply_storable(r))
+		stored = p->cache_ops->store(p->cache, f->key, f->keylen, r->cap, r->caplen,
+		    (const char *const *)r->res_read, r->nres_read, r->res_read == NULL);
+	if (!stored && ok && !r->res_cacheable)
+		p->cache_ops->bypass(p->cache);
+	r->fill = NULL;
+	r->capturing = false;
+	fill_done(p, f);
+}
+
+/*
+ * A request is freed while it still has a part in a fill: a waiter leaves the queue;
+ * a filler that never completed (its client left, it timed out waiting for a
+ * connection) ends its fill without storing, and the waiters run for themselves.
+ */
+void
+cacheflow_release(struct request *r)
+{
+	struct fill *f = r->fill;
+
+	if (f == NULL)
+		return;
+	r->fill = NULL;
+	if (r->fill_waiting) {
+		TAILQ_REMOVE(&f->waiters, r, entry);
+		r->fill_waiting = false;
+	} else if (f->filler == r)
+		fill_done(r->pool, f);
+}
+
+void
+cacheflow_conn_free(struct conn *c)
+{
+	pend_clear(c);
+}
