@@ -724,6 +724,22 @@ pg_conn_cancel(struct conn *c)
 		pg_conn_resume(c);
 }
 
+/* At exit: a blocking cancel, since no thread would outlive the process to send it. */
+static void
+pg_conn_abort(struct conn *c)
+{
+	struct pg_conn *pc = c->be;
+	PGcancel *cancel;
+	char err[256];
+
+	if (pc == NULL || (pc->phase != PG_SENDING && pc->phase != PG_RECEIVING) ||
+	    (cancel = PQgetCancel(pc->pg)) == NULL)
+		return;
+	if (!PQcancel(cancel, err, sizeof(err)))
+		log_warnx("cancel at exit failed: %s", err);
+	PQfreeCancel(cancel);
+}
+
 static void
 pg_conn_close(struct conn *c)
 {
@@ -849,4 +865,5 @@ const struct backend_ops backend_pg = {
 	.conn_resume = pg_conn_resume,
 	.conn_cancel = pg_conn_cancel,
 	.conn_close = pg_conn_close,
+	.conn_abort = pg_conn_abort,
 };

@@ -970,6 +970,16 @@ sq_conn_close(struct conn *c)
 	pthread_mutex_unlock(&sc->mu);
 }
 
+/* At exit the database is left by the process: SQLite rolls back what was open. */
+static void
+sq_conn_abort(struct conn *c)
+{
+	struct sq_conn *sc = c->be;
+
+	if (sc != NULL && sc->db != NULL)
+		sqlite3_interrupt(sc->db);
+}
+
 const struct backend_ops backend_sqlite = {
 	.name = "sqlite",
 	.pool_init = sq_pool_init,
@@ -979,4 +989,5 @@ const struct backend_ops backend_sqlite = {
 	.conn_resume = sq_conn_resume,
 	.conn_cancel = sq_conn_cancel,
 	.conn_close = sq_conn_close,
+	.conn_abort = sq_conn_abort,
 };

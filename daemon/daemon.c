@@ -183,8 +183,9 @@ daemon_stop(const char *why)
 	int64_t t = dbmd->cfg->daemon.shutdown_timeout;
 
 	if (dbmd->stopping) {
-		log_warnx("%s again: exiting now", why);
+		log_warnx("%s again: exiting now, cancelling statements still running", why);
 		control_close();
+		factory_abort(dbmd->factory);
 		exit(0);
 	}
 	dbmd->stopping = true;

@@ -286,6 +286,8 @@ struct backend_ops {
 	void		 (*conn_cancel)(struct conn *);
 	/* Closes an idle connection; completes with pool_conn_closed(). */
 	void		 (*conn_close)(struct conn *);
+	/* The process is about to exit: stop the statement now, blocking if need be. */
+	void		 (*conn_abort)(struct conn *);
 };
 
 /* Where a connection is; each state is a list of its pool (PgBouncer's way). */
@@ -535,6 +537,7 @@ void		 factory_pool_gone(struct factory *, struct pool *);
 void		 factory_dispose_all(struct factory *, const char *);
 void		 factory_drain(struct factory *, struct pool *, int64_t, const char *);
 void		 factory_invalidate(struct factory *, const char *, const char *const *, size_t);
+void		 factory_abort(struct factory *);
 int		 factory_reconfigure(struct factory *, const struct config *);
 void		 factory_free(struct factory *);
 void		 factory_janitor(struct factory *);

@@ -308,6 +308,22 @@ factory_janitor(struct factory *f)
 	}
 }
 
+/*
+ * The daemon exits at once (a second SIGTERM): statements still running are stopped,
+ * so that none goes on holding its locks on a server that does not notice the client
+ * has gone.
+ */
+void
+factory_abort(struct factory *f)
+{
+	struct pool *p;
+	struct conn *c;
+
+	TAILQ_FOREACH(p, &f->pools, entry)
+		TAILQ_FOREACH(c, &p->conns[CONN_ACTIVE], entry)
+			p->be->conn_abort(c);
+}
+
 /* Frees the factory and every pool; the pools must have no handles or connections. */
 void
 factory_free(struct factory *f)

@@ -60,6 +60,7 @@ static const struct backend_ops fake_backend = {
 	.conn_resume = fake_conn,
 	.conn_cancel = fake_conn,
 	.conn_close = fake_conn,
+	.conn_abort = fake_conn,
 };
 
 static int fake_cache_token;
