@@ -647,12 +647,10 @@ streq(const char *a, const char *b)
 
 /* Records that an environment (role NULL) or a role of one exists. */
 int
-config_name_add(struct config *cfg, enum cfg_source src, const char *env, const char *role,
-    const char *where)
+config_name_add(struct config *cfg, enum cfg_source src, const char *env, const char *role)
 {
 	struct cfg_name *n;
 
-	(void)where;
 	TAILQ_FOREACH(n, &cfg->names, entry) {
 		if (streq(n->env, env) && streq(n->role, role)) {
 			if (src > n->src)
@@ -732,9 +730,9 @@ config_add(struct config *cfg, enum cfg_source src, const char *env, const char 
 	s->where = xstrdup(where ? where : "");
 	TAILQ_INSERT_TAIL(&cfg->settings, s, entry);
 	if (env != NULL) {
-		config_name_add(cfg, src, env, NULL, where);
+		config_name_add(cfg, src, env, NULL);
 		if (role != NULL)
-			config_name_add(cfg, src, env, role, where);
+			config_name_add(cfg, src, env, role);
 	}
 	return 0;
 }
@@ -1116,10 +1114,9 @@ add_env_defaults(struct config *cfg)
 	size_t i, j;
 
 	for (i = 0; builtin_envs[i] != NULL; i++) {
-		config_name_add(cfg, CFG_SRC_DEFAULT, builtin_envs[i], NULL, "default");
+		config_name_add(cfg, CFG_SRC_DEFAULT, builtin_envs[i], NULL);
 		for (j = 0; builtin_roles[j] != NULL; j++)
-			config_name_add(cfg, CFG_SRC_DEFAULT, builtin_envs[i], builtin_roles[j],
-			    "default");
+			config_name_add(cfg, CFG_SRC_DEFAULT, builtin_envs[i], builtin_roles[j]);
 		add_default(cfg, builtin_envs[i], "read_only", ro, "true");
 	}
 	dev = xasprintf("sqlite:%s/development.db", cfg->daemon.state_dir);
@@ -1128,7 +1125,7 @@ add_env_defaults(struct config *cfg)
 	add_default(cfg, "test", NULL, uri, "sqlite::memory:");
 	TAILQ_FOREACH(n, &cfg->names, entry)
 		if (n->role == NULL)
-			config_name_add(cfg, CFG_SRC_DEFAULT, n->env, "primary", "default");
+			config_name_add(cfg, CFG_SRC_DEFAULT, n->env, "primary");
 }
 
 static struct config *

@@ -420,7 +420,7 @@ walk_env(struct yfile *yf, const struct ynode *name, const struct ynode *map)
 		free(where);
 		return;
 	}
-	config_name_add(yf->cfg, CFG_SRC_FILE, name->text, NULL, where);
+	config_name_add(yf->cfg, CFG_SRC_FILE, name->text, NULL);
 	for (i = 0; i + 1 < map->nkids; i += 2) {
 		if (!key_usable(map, i))
 			continue;
@@ -440,7 +440,7 @@ walk_env(struct yfile *yf, const struct ynode *name, const struct ynode *map)
 			rn = vn->kids[j];
 			rwhere = where_at(yf, rn->line, rn->col);
 			if (config_name_valid(rn->text, 1, &yf->cfg->errors, rwhere) == 0) {
-				config_name_add(yf->cfg, CFG_SRC_FILE, name->text, rn->text, rwhere);
+				config_name_add(yf->cfg, CFG_SRC_FILE, name->text, rn->text);
 				if (!is_null(vn->kids[j + 1]))
 					walk_keys(yf, vn->kids[j + 1], CFG_SCOPE_ROLE, name->text,
 					    rn->text, "");

@@ -505,7 +505,6 @@ void		 daemon_maybe_exit(void);
 /* control.c */
 int		 control_listen(const struct daemon_config *);
 void		 control_close(void);
-void		 control_accept_resume(void);
 
 /* session.c */
 void		 session_new(int, uid_t, gid_t, pid_t);
@@ -513,7 +512,6 @@ void		 session_close(struct session *, int, const char *);
 void		 session_request_done(struct session *, struct request *);
 int		 session_output(struct session *, const void *, size_t);
 void		 session_goodbye_all(int, const char *);
-bool		 session_idle(const struct session *);
 void		 session_reap(void);
 
 /* access.c */
@@ -563,7 +561,6 @@ void		 pool_release_conn(struct conn *);
 void		 pool_handle_detach(struct handle *);
 void		 pool_conn_lost(struct conn *, const char *);
 void		 pool_dispose(struct pool *, const char *);
-const char	*pool_conn_state_name(enum conn_state);
 void		 pool_conn_set_state(struct conn *, enum conn_state);
 void		 pool_close_idle(struct pool *, bool);
 void		 pool_janitor(struct pool *, int64_t);
@@ -624,7 +621,7 @@ void		 config_value_free(struct cfg_value *);
 int		 config_add(struct config *, enum cfg_source, const char *, const char *,
 		    const struct cfg_key *, struct cfg_value *, const char *);
 int		 config_name_add(struct config *, enum cfg_source, const char *,
-		    const char *, const char *);
+		    const char *);
 int		 config_name_valid(const char *, int, struct cfg_errors *, const char *);
 int		 config_check(struct config *);
 struct role_config *config_resolve(const struct config *, const char *, const char *,

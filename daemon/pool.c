@@ -8,10 +8,6 @@
 #include "dbmd.h"
 #include "proto.h"
 
-static const char *const conn_state_names[CONN_STATE_MAX_] = {
-	"opening", "idle", "active", "pinned", "closing"
-};
-
 static void pool_check_gone(struct pool *);
 static void waiter_timeout(evutil_socket_t, short, void *);
 
@@ -508,10 +504,4 @@ pool_check_gone(struct pool *p)
 {
 	if (p->disposing && pool_quiet(p) && p->nhandles == 0)
 		factory_pool_gone(p->factory, p);
-}
-
-const char *
-pool_conn_state_name(enum conn_state st)
-{
-	return (unsigned)st < CONN_STATE_MAX_ ? conn_state_names[st] : "?";
 }

@@ -653,9 +653,3 @@ session_goodbye_all(int force, const char *reason)
 			session_close(s, PROTO_E_SHUTDOWN, reason);
 	}
 }
-
-bool
-session_idle(const struct session *s)
-{
-	return s->busy == NULL;
-}
