@@ -189,9 +189,9 @@ daemon_stop(const char *why)
 		exit(0);
 	}
 	dbmd->stopping = true;
+	control_close();	/* first: no client may connect from now on */
 	sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
 	log_info("%s: shutting down (%d clients)", why, dbmd->nsessions);
-	control_close();
 	session_goodbye_all(0, "dbmd is shutting down");
 	tv.tv_sec = t / 1000;
 	tv.tv_usec = (t % 1000) * 1000;
