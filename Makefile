@@ -61,9 +61,10 @@ LIB_MAJOR := 1
 LIB_SO := libdbmclient.so.$(LIB_MAJOR)
 
 DEPS_PKGS := gcc make pkg-config libevent-dev libsqlite3-dev libpq-dev libyaml-dev \
-	libsystemd-dev libcriterion-dev postgresql valgrind systemd python3
+	libsystemd-dev libcriterion-dev postgresql valgrind systemd python3 pgbouncer \
+	gnuplot-nox
 
-.PHONY: all check asan valgrind install uninstall clean deps help demo
+.PHONY: all check asan valgrind install uninstall clean deps help demo bench
 
 all: $(B)/dbmd $(B)/dbmctl $(B)/example $(B)/$(LIB_SO) $(B)/libdbmclient.a
 
@@ -99,6 +100,15 @@ $(B)/dbmctl: $(B)/client/dbmctl.o $(B)/libdbmclient.a
 $(B)/example: $(B)/client/example.o $(B)/libdbmclient.a
 	$(qecho) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+# The benchmark: dbmd against direct libpq and PgBouncer (tests/bench/README).
+$(B)/bench: tests/bench/bench.c $(B)/libdbmclient.a
+	@mkdir -p $(@D)
+	$(qecho) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libdbmclient.a $(PKG_LIBS) -lpthread -lm
+
+bench: all $(B)/bench
+	sh tests/bench/run.sh $(abspath $(B))
 
 $(B)/tests/%: tests/%.c $(B)/libdbmd.a $(B)/libdbmclient.a
 	@mkdir -p $(@D)
@@ -136,7 +146,7 @@ asan:
 
 valgrind: all $(TEST_BIN)
 	$(MAKE) check TEST_ARGS='-j1' \
-		TEST_RUN='valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --trace-children=yes --trace-children-skip=*/sh,*/dash,*/bash,*/python3* --child-silent-after-fork=no'
+		TEST_RUN='valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --trace-children=yes --trace-children-skip=*/sh,*/dash,*/bash,*/python3* --child-silent-after-fork=no'
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
@@ -191,7 +201,7 @@ deps:
 	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing
 
 help:
-	@echo 'targets: all check demo asan valgrind install uninstall clean deps'
+	@echo 'targets: all check demo bench asan valgrind install uninstall clean deps'
 	@echo 'variables: WERROR=1 V=1 PREFIX DESTDIR SYSCONFDIR SYSTEMDUNITDIR B'
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
