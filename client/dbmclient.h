@@ -54,7 +54,7 @@ enum dbm_error {
 /* What dbmd's result cache did with a statement (dbm_cache_state). */
 enum dbm_cache {
 	DBM_CACHE_BYPASS = 0,		/* not cacheable, or no cache asked for */
-	DBM_CACHE_MISS = 1,		/* ran on the database and was stored */
+	DBM_CACHE_MISS = 1,		/* cacheable: ran on the database (stored if it could be) */
 	DBM_CACHE_HIT = 2		/* answered from the cache */
 };
 

@@ -775,14 +775,29 @@ opt(PQconninfoOption *opts, const char *keyword)
 	return "";
 }
 
-/* Which database a URI reaches: pools on one database share cache invalidations. */
+/*
+ * Which database a URI reaches, with libpq's defaults filled in (a URI with no port
+ * and one with the default port are one database): pools on one database share cache
+ * invalidations.
+ */
 static char *
 pg_db_key(PQconninfoOption *opts)
 {
+	PQconninfoOption *defs = PQconndefaults();
+	const char *v[4], *kw[4] = { "host", "hostaddr", "port", "user" };
 	const char *db = opt(opts, "dbname");
+	char *key;
+	int i;
 
-	return xasprintf("postgresql:host=%s hostaddr=%s port=%s dbname=%s", opt(opts, "host"),
-	    opt(opts, "hostaddr"), opt(opts, "port"), db[0] ? db : opt(opts, "user"));
+	for (i = 0; i < 4; i++) {
+		v[i] = opt(opts, kw[i]);
+		if (v[i][0] == '\0' && defs != NULL)
+			v[i] = opt(defs, kw[i]);
+	}
+	key = xasprintf("postgresql:host=%s hostaddr=%s port=%s dbname=%s", v[0], v[1], v[2],
+	    db[0] ? db : v[3]);
+	PQconninfoFree(defs);
+	return key;
 }
 
 /*

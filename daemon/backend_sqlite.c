@@ -4,6 +4,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -854,6 +856,30 @@ sq_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Which database file a target is, whatever the spelling (./, //, symbolic links in
+ * the directory): pools on one file must share invalidations.
+ */
+static char *
+sq_db_key(const char *target)
+{
+	char *copy, *dir, *real, *key;
+	const char *base;
+
+	if (strcmp(target, ":memory:") == 0)
+		return xstrdup("sqlite::memory:");
+	copy = xstrdup(target);
+	dir = dirname(copy);
+	base = strrchr(target, '/') + 1;
+	if ((real = realpath(dir, NULL)) == NULL)
+		key = xasprintf("sqlite:%s", target);
+	else
+		key = xasprintf("sqlite:%s%s%s", real, strcmp(real, "/") ? "/" : "", base);
+	free(real);
+	free(copy);
+	return key;
+}
+
 static int
 sq_pool_init(struct pool *p, char *err, size_t errlen)
 {
@@ -877,7 +903,7 @@ sq_pool_init(struct pool *p, char *err, size_t errlen)
 	sp->statement_timeout = p->rc->statement_timeout;
 	/* The in-memory database lives only while a connection to it is open. */
 	p->persistent = sp->memory;
-	p->db_key = xasprintf("sqlite:%s", p->rc->target);
+	p->db_key = sq_db_key(p->rc->target);
 	p->be_state = sp;
 	return 0;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dbmd.h"
+#include "proto.h"
 
 /*
  * An entry holds a complete reply (the frames a client received, its COMPLETE saying
@@ -122,17 +123,14 @@ cache_lookup(void *arg, const void *key, size_t keylen, int64_t max_age_ms,
 	struct entry *e;
 	int64_t limit = max_age_ms < c->ttl ? max_age_ms : c->ttl;
 
-	if (c->max_entries == 0 || (e = entry_find(c, key, keylen, c->hash(key, keylen))) == NULL) {
-		c->stats.misses++;
+	if (c->max_entries == 0 || (e = entry_find(c, key, keylen, c->hash(key, keylen))) == NULL)
 		return 0;
-	}
 	if (now_ms() - e->stored_at > limit) {
 		/* Too old for this request; dropped only when older than the ttl itself. */
 		if (now_ms() - e->stored_at > c->ttl) {
 			c->stats.expirations++;
 			entry_remove(c, e);
 		}
-		c->stats.misses++;
 		return 0;
 	}
 	TAILQ_REMOVE(&c->lru, e, lru);
@@ -244,9 +242,14 @@ cache_generation(void *arg)
 }
 
 static void
-cache_bypass(void *arg)
+cache_count(void *arg, int state)
 {
-	((struct cache *)arg)->stats.bypasses++;
+	struct cache *c = arg;
+
+	if (state == PROTO_CACHE_MISS)
+		c->stats.misses++;
+	else
+		c->stats.bypasses++;
 }
 
 static void
@@ -277,7 +280,7 @@ const struct cache_ops cache_lru = {
 	.invalidate = cache_invalidate,
 	.flush = cache_flush,
 	.generation = cache_generation,
-	.bypass = cache_bypass,
+	.count = cache_count,
 	.stats = cache_stats,
 	.destroy = cache_destroy,
 };

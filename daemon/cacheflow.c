@@ -148,7 +148,8 @@ cacheflow_begin(struct pool *p, struct handle *h, struct request *r)
 	if (r->kind != REQ_EXEC || r->cache_max_age == 0)
 		return CACHEFLOW_RUN;
 	if (p->rc->cache_size == 0 || h->conn != NULL || p->disposing) {
-		p->cache_ops->bypass(p->cache);	/* inside a transaction, or no cache */
+		/* Inside a transaction, or no cache. */
+		p->cache_ops->count(p->cache, PROTO_CACHE_BYPASS);
 		return CACHEFLOW_RUN;
 	}
 	if ((key = cache_key(r, &keylen)) == NULL)
@@ -254,8 +255,10 @@ fill_done(struct pool *p, struct fill *f)
 		    &len)) {
 			serve(w, frames, len);
 			finish(w);
-		} else
+		} else {
+			p->cache_ops->count(p->cache, PROTO_CACHE_BYPASS);
 			pool_submit(p, w);
+		}
 	}
 	free(f->key);
 	free(f);
@@ -293,7 +296,6 @@ void
 cacheflow_end(struct pool *p, struct conn *c, struct request *r, bool ok)
 {
 	struct fill *f = r->fill;
-	bool stored = false;
 
 	if (r->kind == REQ_EXEC && ok && r->res_wrote) {
 		if (c->in_txn)
@@ -319,10 +321,11 @@ cacheflow_end(struct pool *p, struct conn *c, struct request *r, bool ok)
 		return;
 	if (ok && r->res_cacheable && p->cache_ops->generation(p->cache) == f->generation &&
 	    reply_storable(r))
-		stored = p->cache_ops->store(p->cache, f->key, f->keylen, r->cap, r->caplen,
+		p->cache_ops->store(p->cache, f->key, f->keylen, r->cap, r->caplen,
 		    (const char *const *)r->res_read, r->nres_read, r->res_read == NULL);
-	if (!stored && ok && !r->res_cacheable)
-		p->cache_ops->bypass(p->cache);
+	/* What the client was told: MISS for a cacheable result, stored or not. */
+	p->cache_ops->count(p->cache, ok && r->res_cacheable ? PROTO_CACHE_MISS :
+	    PROTO_CACHE_BYPASS);
 	r->fill = NULL;
 	r->capturing = false;
 	fill_done(p, f);

@@ -252,7 +252,8 @@ struct cache_ops {
 	const char	*name;
 	/* NULL on failure; the pool is then not built. */
 	void		*(*create)(const struct role_config *);
-	/* 1 with the stored reply of key when one no older than max_age ms is there. */
+	/* 1 with the stored reply of key when one no older than max_age ms is there
+	 * (a hit, counted); misses are counted when the statement has run (count). */
 	int		 (*lookup)(void *, const void *, size_t, int64_t, const uint8_t **,
 			    size_t *);
 	/* Keeps a reply that read the tables (all_tables: it may depend on any). */
@@ -262,7 +263,8 @@ struct cache_ops {
 	void		 (*invalidate)(void *, const char *const *, size_t);
 	void		 (*flush)(void *);
 	uint64_t	 (*generation)(void *);
-	void		 (*bypass)(void *);
+	/* Counts a statement that ran: a MISS (cacheable) or a BYPASS (not). */
+	void		 (*count)(void *, int);
 	void		 (*stats)(void *, struct cache_stats *);
 	void		 (*destroy)(void *);
 };

@@ -91,7 +91,7 @@ enum proto_msg {
 /* What the result cache did with a statement; COMPLETE carries it. */
 enum proto_cache_state {
 	PROTO_CACHE_BYPASS = 0,		/* not cacheable, or caching not asked for */
-	PROTO_CACHE_MISS = 1,		/* cacheable; ran on the backend and was stored */
+	PROTO_CACHE_MISS = 1,		/* cacheable: ran on the backend (stored if it could be) */
 	PROTO_CACHE_HIT = 2,		/* answered from the cache */
 	PROTO_CACHE_MAX_
 };

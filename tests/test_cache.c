@@ -69,7 +69,7 @@ Test(cache, stored_reply_is_found_by_its_full_key)
 	cr_assert_str_eq(get(c, "SELECT 1", HOUR), "one");
 	cr_assert_null(get(c, "SELECT 2", HOUR));
 	cr_assert_eq(stats(c).hits, 1);
-	cr_assert_eq(stats(c).misses, 2);
+	cr_assert_eq(stats(c).misses, 0, "misses are counted when a statement has run");
 	cr_assert_eq(stats(c).entries, 1);
 	ops->destroy(c);
 	free(rc);

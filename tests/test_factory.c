@@ -111,6 +111,12 @@ fake_cache_invalidate(void *c, const char *const *t, size_t nt)
 	(void)c, (void)t, (void)nt;
 }
 
+static void
+fake_cache_count(void *c, int state)
+{
+	(void)c, (void)state;
+}
+
 static uint64_t
 fake_cache_generation(void *c)
 {
@@ -133,7 +139,7 @@ static const struct cache_ops fake_cache = {
 	.invalidate = fake_cache_invalidate,
 	.flush = fake_cache_flush,
 	.generation = fake_cache_generation,
-	.bypass = fake_cache_flush,
+	.count = fake_cache_count,
 	.stats = fake_cache_stats,
 	.destroy = fake_cache_destroy,
 };
