@@ -6,8 +6,7 @@
  * test's directory (the environment staging), and in the suite cache_pg on a
  * database of the test's own on the server tests/pg_harness.sh starts (the
  * environment production).  Without that server the PostgreSQL half skips,
- * unless CI=true, when it fails (as in test_pg.c, whose helpers are copied
- * here: the Makefile has no shared test sources).
+ * unless CI=true, when it fails (tests/pg.h).
  *
  * The environment has four roles on the one database, each a pool of its
  * own: primary; reports, read-only; etl, writable but with another
@@ -25,11 +24,8 @@
 #include <sys/types.h>
 
 #include <criterion/criterion.h>
-#include <libpq-fe.h>
-#include <pthread.h>
-#include <stdatomic.h>
 
-#include "harness.h"
+#include "pg.h"
 
 /* One timeout for every suite: Criterion 2.4 leaks when suites with different ones share a run. */
 #define SUITE(name) \
@@ -66,14 +62,6 @@ static const struct be PG = { "production", 1,
 	Test(cache_pg, name) { name(&PG); } \
 	static void name(const struct be *be)
 
-/* This test's view of PostgreSQL (unused by the SQLite half). */
-static struct {
-	const char	*host;		/* TEST_PGHOST: the shared server's socket directory */
-	const char	*port;		/* TEST_PGPORT */
-	char		 db[64];	/* the test's database on it, "" until made */
-	PGconn		*admin;		/* to "postgres" on the shared server, as superuser */
-} pg;
-
 /*
  * What a test has open, for the teardown to close when an assertion ended
  * the test early: nothing is then left for LeakSanitizer (make asan), and a
@@ -88,9 +76,8 @@ static struct {
 static void
 it_setup(void)
 {
-	memset(&pg, 0, sizeof(pg));
 	memset(&it_res, 0, sizeof(it_res));
-	t_setup();
+	pg_setup();
 }
 
 /* Connections, then dbmd and the test's directory, then the test's database. */
@@ -98,7 +85,7 @@ static void
 it_teardown(void)
 {
 	struct t_dbmd	*d = it_res.d;
-	char		*sql, *log;
+	char		*log;
 	size_t		 i;
 	int		 st;
 
@@ -117,89 +104,7 @@ it_teardown(void)
 		free(log);
 	}
 	it_res.d = NULL;
-	t_teardown();
-	if (pg.admin != NULL && pg.db[0] != '\0') {
-		sql = t_strf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pg.db);
-		PQclear(PQexec(pg.admin, sql));
-		free(sql);
-	}
-	if (pg.admin != NULL)
-		PQfinish(pg.admin);
-	pg.admin = NULL;
-	pg.db[0] = '\0';
-}
-
-/*
- * PostgreSQL helpers, from test_pg.c.
- */
-
-/*
- * The server of tests/pg_harness.sh must be there: the test skips without
- * it, or fails under CI=true.
- */
-static void
-pg_require(void)
-{
-	const char	*ci = getenv("CI");
-
-	pg.host = getenv("TEST_PGHOST");
-	pg.port = getenv("TEST_PGPORT");
-	if (pg.port == NULL || *pg.port == '\0')
-		pg.port = "5432";
-	if (pg.host != NULL && *pg.host != '\0')
-		return;
-	if (ci != NULL && strcmp(ci, "true") == 0)
-		cr_assert_fail("TEST_PGHOST is not set, and CI=true: the PostgreSQL tests must "
-		    "run with the server tests/pg_harness.sh starts (make check)");
-	/* Criterion 2.4 does not run .fini after a skip: clean up first. */
-	it_teardown();
-	cr_skip_test("no PostgreSQL server: TEST_PGHOST is not set (make check starts one)");
-}
-
-static PGconn *
-pq_connect(const char *host, const char *port, const char *db)
-{
-	const char *const kw[] = { "host", "port", "user", "dbname", "application_name",
-	    "connect_timeout", NULL };
-	const char *const val[] = { host, port, "postgres", db, "dbmd-test", "10", NULL };
-	PGconn		*c = PQconnectdbParams(kw, val, 0);
-
-	cr_assert(c != NULL && PQstatus(c) == CONNECTION_OK, "libpq: connect to %s on %s: %s",
-	    db, host, c != NULL ? PQerrorMessage(c) : "out of memory");
-	return c;
-}
-
-static void
-pq_exec0(PGconn *c, const char *sql)
-{
-	PGresult	*r = PQexec(c, sql);
-
-	cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK, "libpq: %s: %s", sql,
-	    PQresultErrorMessage(r));
-	PQclear(r);
-}
-
-/* Makes the test's database on the shared server, UTF-8 whatever the server's locale. */
-static void
-pg_db_new(void)
-{
-	static unsigned	 seq;
-	char		*sql;
-
-	pg_require();
-	snprintf(pg.db, sizeof(pg.db), "dbmdtest_%ld_%u", (long)getpid(), seq++);
-	pg.admin = pq_connect(pg.host, pg.port, "postgres");
-	sql = t_strf("CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8' "
-	    "LC_COLLATE 'C' LC_CTYPE 'C'", pg.db);
-	pq_exec0(pg.admin, sql);
-	free(sql);
-}
-
-/* A URI for the test's database on the shared server. */
-static char *
-pg_uri(void)
-{
-	return t_strf("postgresql://postgres@/%s?host=%s&port=%s", pg.db, pg.host, pg.port);
+	pg_teardown();
 }
 
 /*

@@ -1,18 +1,11 @@
 /* test_pg.c: dbmd against a real PostgreSQL server: the loop, pools, failures, SQL, sessions, URIs. */
 
 /*
- * tests/pg_harness.sh starts one private PostgreSQL server for the whole run
- * and names it in TEST_PGHOST, TEST_PGPORT, TEST_PGDATA, TEST_PGBIN and
- * TEST_PGRUNAS.  Several test programs, and Criterion's parallel workers,
- * share that server, so every test makes a database of its own
- * (dbmdtest_<pid>_<n>, dropped at the end) and looks at the server's side
- * (pg_stat_activity, pg_locks) only for that database: tests never see each
- * other's connections, tables or locks.  The one test that restarts a server
- * starts a second private server of its own, so that it disturbs no one.
- *
- * Every test starts its own dbmd (tests/harness.h) with production pointing
- * at its database.  Without a server these tests skip, unless CI=true, when
- * they fail: CI must never pass by skipping them.
+ * Every test makes a database of its own on the server tests/pg_harness.sh
+ * starts and runs a dbmd of its own (tests/harness.h) with production
+ * pointing at it (tests/pg.h says how the server is shared).  The one test
+ * that restarts a server starts a second private server of its own, so that
+ * it disturbs no one.
  *
  * Bounds on time are generous and only ever say "well within" or "not
  * before": these tests prove behaviour, not speed.
@@ -21,22 +14,18 @@
 #include <sys/types.h>
 
 #include <criterion/criterion.h>
-#include <libpq-fe.h>
-#include <pthread.h>
 #include <pwd.h>
-#include <stdatomic.h>
 
-#include "harness.h"
+#include "pg.h"
 
 /* See test_broker.c: one timeout for every suite, which only matters when something hangs. */
 #define SUITE(name) \
-	TestSuite(name, .init = pg_setup, .fini = pg_teardown, .timeout = 120)
+	TestSuite(name, .init = pg_setup, .fini = teardown, .timeout = 120)
 
 #define SH_PATH		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define PRIV_PORT	"5433"		/* the private server's socket name; no TCP */
 
-static void pg_setup(void);
-static void pg_teardown(void);
+static void teardown(void);
 
 SUITE(pg_loop);
 SUITE(pg_pool);
@@ -45,23 +34,11 @@ SUITE(pg_sql);
 SUITE(pg_session);
 SUITE(pg_uri);
 
-/* This test's view of PostgreSQL. */
+/* The private server a test started, for the teardown to remove. */
 static struct {
-	const char	*host;		/* TEST_PGHOST: the shared server's socket directory */
-	const char	*port;		/* TEST_PGPORT */
-	char		 db[64];	/* the test's database on it, "" until made */
-	PGconn		*admin;		/* to "postgres" on the shared server, as superuser */
-	PGconn		*check;		/* to the test's database, for pg_locks and tables */
-	char		 priv[64];	/* a private server's directory, "" when none */
-	char		 privsock[PATH_MAX];	/* its socket directory */
-} pg;
-
-static void
-pg_setup(void)
-{
-	memset(&pg, 0, sizeof(pg));
-	t_setup();
-}
+	char	 dir[64];		/* its directory, "" when none */
+	char	 sock[PATH_MAX];	/* its socket directory */
+} priv;
 
 /*
  * Runs a shell command line to completion with a plain PATH.  Through sh on
@@ -96,240 +73,43 @@ priv_destroy(void)
 	char		*pre, *cmd;
 	struct t_run	 r;
 
-	if (pg.priv[0] == '\0')
+	if (priv.dir[0] == '\0')
 		return;
 	if (bin != NULL) {
 		pre = pg_runas_prefix();
-		cmd = t_strf("%s'%s/pg_ctl' -D '%s/data' -m immediate stop", pre, bin, pg.priv);
+		cmd = t_strf("%s'%s/pg_ctl' -D '%s/data' -m immediate stop", pre, bin, priv.dir);
 		r = sh_run(cmd, 30000);
 		t_run_free(&r);
 		free(cmd);
 		free(pre);
 	}
-	cmd = t_strf("rm -rf '%s'", pg.priv);
+	cmd = t_strf("rm -rf '%s'", priv.dir);
 	r = sh_run(cmd, 30000);
 	t_run_free(&r);
 	free(cmd);
-	pg.priv[0] = '\0';
+	priv.dir[0] = '\0';
 }
 
 /*
  * The private server first (stopping it runs pg_ctl, whose output goes to
- * the test's directory), then dbmd and the test's directory, then the test's
- * database.
+ * the test's directory), then dbmd, the test's directory and its database.
  */
 static void
-pg_teardown(void)
+teardown(void)
 {
-	char	*sql;
-
 	priv_destroy();
-	t_teardown();
-	if (pg.check != NULL)
-		PQfinish(pg.check);
-	pg.check = NULL;
-	if (pg.admin != NULL && pg.db[0] != '\0') {
-		sql = t_strf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pg.db);
-		PQclear(PQexec(pg.admin, sql));
-		free(sql);
-	}
-	if (pg.admin != NULL)
-		PQfinish(pg.admin);
-	pg.admin = NULL;
-	pg.db[0] = '\0';
-}
-
-/*
- * The server of tests/pg_harness.sh must be there: the test skips without
- * it, or fails under CI=true.
- */
-static void
-pg_require(void)
-{
-	const char	*ci = getenv("CI");
-
-	pg.host = getenv("TEST_PGHOST");
-	pg.port = getenv("TEST_PGPORT");
-	if (pg.port == NULL || *pg.port == '\0')
-		pg.port = "5432";
-	if (pg.host != NULL && *pg.host != '\0')
-		return;
-	if (ci != NULL && strcmp(ci, "true") == 0)
-		cr_assert_fail("TEST_PGHOST is not set, and CI=true: the PostgreSQL tests must "
-		    "run with the server tests/pg_harness.sh starts (make check)");
-	/* Criterion 2.4 does not run .fini after a skip: clean up first. */
 	pg_teardown();
-	cr_skip_test("no PostgreSQL server: TEST_PGHOST is not set (make check starts one)");
 }
 
-/* libpq, for the server's side of things. */
-
-static PGconn *
-pq_connect(const char *host, const char *port, const char *db)
-{
-	const char *const kw[] = { "host", "port", "user", "dbname", "application_name",
-	    "connect_timeout", NULL };
-	const char *const val[] = { host, port, "postgres", db, "dbmd-test", "10", NULL };
-	PGconn		*c = PQconnectdbParams(kw, val, 0);
-
-	cr_assert(c != NULL && PQstatus(c) == CONNECTION_OK, "libpq: connect to %s on %s: %s",
-	    db, host, c != NULL ? PQerrorMessage(c) : "out of memory");
-	return c;
-}
-
-/* Runs a statement that must succeed; the caller clears the result. */
-static PGresult *
-pq_exec(PGconn *c, const char *sql, int n, const char *const *params)
-{
-	PGresult	*r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-	int		 st = PQresultStatus(r);
-
-	cr_assert(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK, "libpq: %s: %s", sql,
-	    PQresultErrorMessage(r));
-	return r;
-}
-
-static void
-pq_exec0(PGconn *c, const char *sql, int n, const char *const *params)
-{
-	PQclear(pq_exec(c, sql, n, params));
-}
-
-/* The one value of a statement, as a number. */
+/* Sessions on db that are idle in a transaction now. */
 static long long
-pq_num(PGconn *c, const char *sql, int n, const char *const *params)
-{
-	PGresult	*r = pq_exec(c, sql, n, params);
-	long long	 v;
-
-	cr_assert(PQntuples(r) == 1 && PQnfields(r) == 1, "libpq: %s: %d rows", sql,
-	    PQntuples(r));
-	v = atoll(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return v;
-}
-
-/* Connections dbmd holds to a database right now (it names them application_name=dbmd). */
-static long long
-pq_dbmd_backends(PGconn *c, const char *db)
+pq_idle_in_txn(PGconn *c, const char *db)
 {
 	return pq_num(c, "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
-	    "application_name = 'dbmd'", 1, (const char *[]){ db });
-}
-
-/*
- * Waits up to ms (scaled) for a statement matching the LIKE pattern to be
- * running on a database; returns its backend's pid, or 0 when none came.
- */
-static long long
-pq_wait_active(PGconn *c, const char *db, const char *pattern, int ms)
-{
-	int64_t		 end = t_now_ms() + (int64_t)ms * t_slow();
-	long long	 pid;
-
-	for (;;) {
-		pid = pq_num(c, "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE "
-		    "datname = $1 AND state = 'active' AND query LIKE $2 AND "
-		    "pid <> pg_backend_pid()", 2, (const char *[]){ db, pattern });
-		if (pid != 0 || t_now_ms() >= end)
-			return pid;
-		t_sleep_ms(20);
-	}
-}
-
-/* Statements matching pattern running on db now. */
-static long long
-pq_count_active(PGconn *c, const char *db, const char *pattern)
-{
-	return pq_num(c, "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
-	    "state = 'active' AND query LIKE $2 AND pid <> pg_backend_pid()", 2,
-	    (const char *[]){ db, pattern });
-}
-
-/*
- * Makes the test's database on the shared server, UTF-8 whatever the
- * server's locale, and connects pg.admin and pg.check.
- */
-static void
-pg_db_new(void)
-{
-	static unsigned	 seq;
-	char		*sql;
-
-	pg_require();
-	snprintf(pg.db, sizeof(pg.db), "dbmdtest_%ld_%u", (long)getpid(), seq++);
-	pg.admin = pq_connect(pg.host, pg.port, "postgres");
-	sql = t_strf("CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8' "
-	    "LC_COLLATE 'C' LC_CTYPE 'C'", pg.db);
-	pq_exec0(pg.admin, sql, 0, NULL);
-	free(sql);
-	pg.check = pq_connect(pg.host, pg.port, pg.db);
-}
-
-/* A URI for the test's database on the shared server. */
-static char *
-pg_uri(void)
-{
-	return t_strf("postgresql://postgres@/%s?host=%s&port=%s", pg.db, pg.host, pg.port);
-}
-
-/*
- * Starts dbmd with production on uri (NULL: the test's database) and the
- * NULL-terminated --set arguments after it.
- */
-static void
-pg_dbmd_start(struct t_dbmd *d, const char *uri, ...)
-{
-	const char	*sets[20], *s;
-	char		*u = uri != NULL ? t_strf("%s", uri) : pg_uri();
-	char		*uset = t_strf("production.uri=%s", u);
-	size_t		 n = 0;
-	va_list		 ap;
-
-	sets[n++] = uset;
-	va_start(ap, uri);
-	while ((s = va_arg(ap, const char *)) != NULL) {
-		cr_assert(n < 19, "too many --set arguments");
-		sets[n++] = s;
-	}
-	va_end(ap);
-	sets[n] = NULL;
-	t_dbmd_start(d, sets);
-	free(uset);
-	free(u);
-}
-
-/*
- * Stops dbmd, which must exit 0; a sanitizer's report (make asan) shows as
- * another exit code, and its log is then part of the failure.
- */
-static void
-pg_dbmd_stop(struct t_dbmd *d)
-{
-	int	 code = t_dbmd_stop(d);
-	char	*log;
-
-	if (code == 0)
-		return;
-	log = t_dbmd_log(d);
-	cr_assert_fail("dbmd exited with status %d; its log:\n%s", code, log);
+	    "state LIKE 'idle in transaction%'", 1, (const char *[]){ db });
 }
 
 /* The library. */
-
-/* A number from the status's pools result set; the pool must be listed. */
-static long long
-pool_num(dbm_conn *c, dbm_handle *h, const char *col)
-{
-	char		*v = t_pool_field(c, dbm_handle_pool_hash(h), col);
-	long long	 n;
-
-	cr_assert_not_null(v, "the pool %016llx is not in the status",
-	    dbm_handle_pool_hash(h));
-	n = atoll(v);
-	free(v);
-	return n;
-}
 
 /* A statement that must fail with DBM_E_SQL and sqlstate; the caller frees the result. */
 static dbm_result *
@@ -342,101 +122,6 @@ exec_sqlstate(dbm_handle *h, const char *sql, int n, const char *const *params,
 	    dbm_result_sqlstate(r), dbm_result_errmsg(r), sqlstate);
 	cr_assert_neq(dbm_result_errmsg(r)[0], '\0', "%s: no message", sql);
 	return r;
-}
-
-/*
- * One statement on a thread of its own, on a connection of its own, for
- * statements that must run while the test does something else.  Criterion's
- * assertions must not run on other threads: the outcome is written down.
- */
-struct bg {
-	const char	*sock;
-	char		 sql[128];
-	const char	*then;		/* NULL, or a statement to run next on the same handle */
-	pthread_t	 th;
-	atomic_int	 done;
-	int64_t		 ended_ms;	/* when its reply came */
-	int		 code;		/* the result's status, or the conn's error */
-	char		 sqlstate[8];
-	char		 msg[512];
-	int		 then_code;	/* the same for the follow-up statement */
-	char		 then_msg[512];
-	char		 then_value[64];
-};
-
-static void *
-bg_main(void *arg)
-{
-	struct bg	*b = arg;
-	dbm_conn	*c = dbm_connect(b->sock);
-	dbm_handle	*h = NULL;
-	dbm_result	*r;
-
-	if (dbm_errcode(c) != DBM_OK ||
-	    (h = dbm_open(c, "production", "primary", NULL)) == NULL) {
-		b->code = dbm_errcode(c);
-		snprintf(b->msg, sizeof(b->msg), "connect or open: %s", dbm_errmsg(c));
-		goto out;
-	}
-	r = dbm_exec(h, b->sql, 0, NULL);
-	b->ended_ms = t_now_ms();
-	if (r == NULL) {
-		b->code = dbm_errcode(c);
-		snprintf(b->msg, sizeof(b->msg), "%s", dbm_errmsg(c));
-	} else {
-		b->code = dbm_result_status(r);
-		snprintf(b->sqlstate, sizeof(b->sqlstate), "%s", dbm_result_sqlstate(r));
-		snprintf(b->msg, sizeof(b->msg), "%s", dbm_result_errmsg(r));
-	}
-	dbm_result_free(r);
-	if (b->then == NULL)
-		goto out;
-	if ((r = dbm_exec(h, b->then, 0, NULL)) == NULL) {
-		b->then_code = dbm_errcode(c);
-		snprintf(b->then_msg, sizeof(b->then_msg), "%s", dbm_errmsg(c));
-	} else {
-		b->then_code = dbm_result_status(r);
-		snprintf(b->then_msg, sizeof(b->then_msg), "%s", dbm_result_errmsg(r));
-		if (b->then_code == DBM_OK && dbm_nrows(r) > 0)
-			snprintf(b->then_value, sizeof(b->then_value), "%s", dbm_value(r, 0, 0));
-	}
-	dbm_result_free(r);
-out:
-	dbm_disconnect(c);
-	atomic_store(&b->done, 1);
-	return NULL;
-}
-
-static void
-bg_start_then(struct bg *b, const struct t_dbmd *d, const char *sql, const char *then)
-{
-	memset(b, 0, sizeof(*b));
-	b->sock = d->sock;
-	b->code = b->then_code = -1;
-	b->then = then;
-	snprintf(b->sql, sizeof(b->sql), "%s", sql);
-	cr_assert_eq(pthread_create(&b->th, NULL, bg_main, b), 0);
-}
-
-static void
-bg_start(struct bg *b, const struct t_dbmd *d, const char *sql)
-{
-	bg_start_then(b, d, sql, NULL);
-}
-
-/* Waits up to ms (scaled) for the statement's reply; 1 when it came. */
-static int
-bg_wait(struct bg *b, int ms)
-{
-	int64_t	 end = t_now_ms() + (int64_t)ms * t_slow();
-
-	while (!atomic_load(&b->done)) {
-		if (t_now_ms() >= end)
-			return 0;
-		t_sleep_ms(10);
-	}
-	pthread_join(b->th, NULL);
-	return 1;
 }
 
 /* The VmHWM (peak resident set) of a process, in KiB; -1 when unknown. */
@@ -464,6 +149,51 @@ pipe_wait(int fd, int ms)
 	if (poll(&pfd, 1, ms * t_slow()) != 1)
 		return 0;
 	return read(fd, &b, 1) == 1;
+}
+
+/*
+ * Forks a client of d on production/primary, for the test to kill in the
+ * middle of something.  With change, it begins a transaction and runs
+ * change, which must affect one row.  Then it says it is ready and runs
+ * then, or sleeps when then is NULL.  Returns its pid once it is ready, or
+ * 0 (having killed it) when it did not get so far within 10s (scaled).
+ */
+static pid_t
+child_client(const struct t_dbmd *d, const char *change, const char *then)
+{
+	pid_t	 child;
+	int	 p[2], ready;
+
+	cr_assert_eq(pipe(p), 0);
+	if ((child = t_fork()) == 0) {
+		dbm_conn	*cc = dbm_connect(d->sock);
+		dbm_handle	*ch = dbm_open(cc, "production", "primary", NULL);
+		dbm_result	*r;
+
+		if (ch == NULL)
+			_exit(1);
+		if (change != NULL) {
+			if (dbm_begin(ch) != DBM_OK)
+				_exit(1);
+			r = dbm_exec(ch, change, 0, NULL);
+			if (r == NULL || dbm_result_status(r) != DBM_OK || dbm_affected(r) != 1)
+				_exit(2);
+		}
+		(void)!write(p[1], "x", 1);
+		if (then != NULL)
+			dbm_result_free(dbm_exec(ch, then, 0, NULL));
+		else
+			sleep(60);
+		_exit(0);
+	}
+	close(p[1]);
+	ready = pipe_wait(p[0], 10000);
+	close(p[0]);
+	if (!ready) {
+		t_kill_pid(child);
+		return 0;
+	}
+	return child;
 }
 
 /*
@@ -681,7 +411,7 @@ Test(pg_pool, a_request_times_out_when_the_only_connection_is_held)
  * Failures: the server restarts, terminates connections, clients die.
  */
 
-/* Initialises and starts a private server in pg.priv, as pg_harness.sh does the shared one. */
+/* Initialises and starts a private server in priv.dir, as pg_harness.sh does the shared one. */
 static void
 priv_start(void)
 {
@@ -691,18 +421,18 @@ priv_start(void)
 	struct t_run	 r;
 
 	cr_assert(bin != NULL && *bin != '\0', "TEST_PGBIN is not set (pg_harness.sh sets it)");
-	strcpy(pg.priv, "/tmp/dbmd-pgpriv-XXXXXX");
-	cr_assert_not_null(mkdtemp(pg.priv), "mkdtemp: %s", strerror(errno));
-	chmod(pg.priv, 0755);
-	data = t_strf("%s/data", pg.priv);
-	snprintf(pg.privsock, sizeof(pg.privsock), "%s/sock", pg.priv);
+	strcpy(priv.dir, "/tmp/dbmd-pgpriv-XXXXXX");
+	cr_assert_not_null(mkdtemp(priv.dir), "mkdtemp: %s", strerror(errno));
+	chmod(priv.dir, 0755);
+	data = t_strf("%s/data", priv.dir);
+	snprintf(priv.sock, sizeof(priv.sock), "%s/sock", priv.dir);
 	cr_assert_eq(mkdir(data, 0700), 0, "%s: %s", data, strerror(errno));
-	cr_assert_eq(mkdir(pg.privsock, 0755), 0, "%s: %s", pg.privsock, strerror(errno));
+	cr_assert_eq(mkdir(priv.sock, 0755), 0, "%s: %s", priv.sock, strerror(errno));
 	if (runas != NULL && *runas != '\0') {
 		pw = getpwnam(runas);
 		cr_assert_not_null(pw, "no user %s", runas);
 		cr_assert_eq(chown(data, pw->pw_uid, (gid_t)-1), 0, "chown: %s", strerror(errno));
-		cr_assert_eq(chown(pg.privsock, pw->pw_uid, (gid_t)-1), 0, "chown: %s",
+		cr_assert_eq(chown(priv.sock, pw->pw_uid, (gid_t)-1), 0, "chown: %s",
 		    strerror(errno));
 	}
 	pre = pg_runas_prefix();
@@ -713,7 +443,7 @@ priv_start(void)
 	free(cmd);
 	log = t_strf("%s/pg.log", data);
 	cmd = t_strf("%s'%s/pg_ctl' -D '%s' -l '%s' -w -t 60 start -o \"-c listen_addresses='' "
-	    "-k %s -p %s -c fsync=off\" 2>&1", pre, bin, data, log, pg.privsock, PRIV_PORT);
+	    "-k %s -p %s -c fsync=off\" 2>&1", pre, bin, data, log, priv.sock, PRIV_PORT);
 	r = sh_run(cmd, 90000);
 	cr_assert_eq(r.status, 0, "the private server did not start: %s", r.out);
 	t_run_free(&r);
@@ -733,7 +463,7 @@ priv_restart(void)
 	const char	*bin = getenv("TEST_PGBIN");
 	char		*pre = pg_runas_prefix();
 	char		*cmd = t_strf("%s'%s/pg_ctl' -D '%s/data' -l '%s/data/pg.log' -w -t 60 "
-	    "restart -m fast 2>&1", pre, bin, pg.priv, pg.priv);
+	    "restart -m fast 2>&1", pre, bin, priv.dir, priv.dir);
 	struct t_run	 r = sh_run(cmd, 90000);
 
 	cr_assert_eq(r.status, 0, "pg_ctl restart failed: %s", r.out);
@@ -845,12 +575,12 @@ Test(pg_failure, a_server_restart_fails_requests_in_flight_and_later_ones_succee
 
 	pg_require();
 	priv_start();
-	uri = t_strf("postgresql://postgres@/postgres?host=%s&port=%s", pg.privsock, PRIV_PORT);
+	uri = t_strf("postgresql://postgres@/postgres?host=%s&port=%s", priv.sock, PRIV_PORT);
 	pg_dbmd_start(&d, uri, "production.pool_size=4", "production.acquire_timeout=5s",
 	    "production.connect_timeout=2s", NULL);
 	c = t_connect(&d);
 	h = t_open(c, "production", "primary");
-	pc = pq_connect(pg.privsock, PRIV_PORT, "postgres");
+	pc = pq_connect(priv.sock, PRIV_PORT, "postgres");
 
 	bg_start(&inflight, &d, "SELECT pg_sleep(60)");
 	cr_assert_neq(pq_wait_active(pc, "postgres", "SELECT pg_sleep(60)%", 5000), 0,
@@ -1044,46 +774,27 @@ Test(pg_failure, a_client_killed_mid_transaction_leaves_no_lock_behind)
 	struct t_dbmd	 d;
 	dbm_conn	*c;
 	dbm_handle	*h;
-	int		 p[2];
 	pid_t		 child;
 	int64_t		 t0, end;
 	char		*v;
 	long long	 locks = -1, idle_txn = -1;
 	const char	*lock_sql = "SELECT count(*) FROM pg_locks l JOIN pg_class k ON "
 	    "k.oid = l.relation WHERE k.relname = 'acct' AND l.pid <> pg_backend_pid()";
-	const char	*idle_sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
-	    "AND state LIKE 'idle in transaction%'";
 
 	pg_db_new();
 	pq_exec0(pg.check, "CREATE TABLE acct (id int PRIMARY KEY, v text)", 0, NULL);
 	pq_exec0(pg.check, "INSERT INTO acct VALUES (1, 'start')", 0, NULL);
 	pg_dbmd_start(&d, NULL, "production.pool_size=4", NULL);
-	cr_assert_eq(pipe(p), 0);
-	if ((child = t_fork()) == 0) {
-		dbm_conn	*cc = dbm_connect(d.sock);
-		dbm_handle	*ch = dbm_open(cc, "production", "primary", NULL);
-		dbm_result	*r;
-
-		if (ch == NULL || dbm_begin(ch) != DBM_OK)
-			_exit(1);
-		r = dbm_exec(ch, "UPDATE acct SET v = 'child' WHERE id = 1", 0, NULL);
-		if (r == NULL || dbm_result_status(r) != DBM_OK || dbm_affected(r) != 1)
-			_exit(2);
-		(void)!write(p[1], "x", 1);
-		sleep(60);
-		_exit(0);
-	}
-	close(p[1]);
-	cr_assert(pipe_wait(p[0], 10000), "the child did not update the row");
-	close(p[0]);
+	child = child_client(&d, "UPDATE acct SET v = 'child' WHERE id = 1", NULL);
+	cr_assert_neq(child, 0, "the child did not update the row");
 	/* The premise: its transaction is open and holds the row's lock. */
-	cr_assert_eq(pq_num(pg.check, idle_sql, 1, (const char *[]){ pg.db }), 1);
+	cr_assert_eq(pq_idle_in_txn(pg.check, pg.db), 1);
 	cr_assert_geq(pq_num(pg.check, lock_sql, 0, NULL), 1);
 
 	t_kill_pid(child);
 	end = t_now_ms() + 5000LL * t_slow();
 	do {
-		idle_txn = pq_num(pg.check, idle_sql, 1, (const char *[]){ pg.db });
+		idle_txn = pq_idle_in_txn(pg.check, pg.db);
 		locks = pq_num(pg.check, lock_sql, 0, NULL);
 		if (idle_txn == 0 && locks == 0)
 			break;
@@ -1119,7 +830,6 @@ Test(pg_failure, a_client_that_disconnects_mid_statement_has_it_cancelled)
 	struct t_dbmd	 d;
 	dbm_conn	*c;
 	dbm_handle	*h;
-	int		 p[2];
 	pid_t		 child;
 	int64_t		 seen, end;
 	long long	 running = -1;
@@ -1128,20 +838,8 @@ Test(pg_failure, a_client_that_disconnects_mid_statement_has_it_cancelled)
 	pg_db_new();
 	pg_dbmd_start(&d, NULL, "production.pool_size=1", "production.acquire_timeout=3s",
 	    NULL);
-	cr_assert_eq(pipe(p), 0);
-	if ((child = t_fork()) == 0) {
-		dbm_conn	*cc = dbm_connect(d.sock);
-		dbm_handle	*ch = dbm_open(cc, "production", "primary", NULL);
-
-		if (ch == NULL)
-			_exit(1);
-		(void)!write(p[1], "x", 1);
-		dbm_result_free(dbm_exec(ch, "SELECT pg_sleep(30)", 0, NULL));
-		_exit(0);
-	}
-	close(p[1]);
-	cr_assert(pipe_wait(p[0], 10000), "the child did not open a handle");
-	close(p[0]);
+	child = child_client(&d, NULL, "SELECT pg_sleep(30)");
+	cr_assert_neq(child, 0, "the child did not open a handle");
 	cr_assert_neq(pq_wait_active(pg.admin, pg.db, "SELECT pg_sleep(30)%", 5000), 0,
 	    "the child's statement never ran");
 	seen = t_now_ms();
@@ -1166,9 +864,7 @@ Test(pg_failure, a_client_that_disconnects_mid_statement_has_it_cancelled)
 	cr_assert(pool_num(c, h, "connects") == 1 || pool_num(c, h, "discarded") >= 1,
 	    "the cancelled connection was neither reused nor discarded");
 	cr_assert_leq(pq_dbmd_backends(pg.admin, pg.db), 1);
-	cr_assert_eq(pq_num(pg.admin, "SELECT count(*) FROM pg_stat_activity WHERE "
-	    "datname = $1 AND state LIKE 'idle in transaction%'", 1,
-	    (const char *[]){ pg.db }), 0);
+	cr_assert_eq(pq_idle_in_txn(pg.admin, pg.db), 0);
 	dbm_disconnect(c);
 	pg_dbmd_stop(&d);
 }
@@ -1239,7 +935,7 @@ Test(pg_failure, a_cancel_for_a_departed_client_never_hits_the_next_clients_stat
 	struct bystander	 b;
 	struct timespec		 ts;
 	pid_t			 child;
-	int			 i, p[2];
+	int			 i;
 
 	pg_db_new();
 	pg_dbmd_start(&d, NULL, "production.pool_size=1", "production.acquire_timeout=30s",
@@ -1250,20 +946,8 @@ Test(pg_failure, a_cancel_for_a_departed_client_never_hits_the_next_clients_stat
 	while (!atomic_load(&b.ready))
 		t_sleep_ms(5);
 	for (i = 0; i < NKILLS; i++) {
-		cr_assert_eq(pipe(p), 0);
-		if ((child = t_fork()) == 0) {
-			dbm_conn	*cc = dbm_connect(d.sock);
-			dbm_handle	*ch = dbm_open(cc, "production", "primary", NULL);
-
-			if (ch == NULL)
-				_exit(1);
-			(void)!write(p[1], "x", 1);
-			dbm_result_free(dbm_exec(ch, "SELECT pg_sleep(0.02)", 0, NULL));
-			_exit(0);
-		}
-		close(p[1]);
-		cr_assert(pipe_wait(p[0], 10000), "client %d did not open a handle", i);
-		close(p[0]);
+		child = child_client(&d, NULL, "SELECT pg_sleep(0.02)");
+		cr_assert_neq(child, 0, "client %d did not open a handle", i);
 		ts = (struct timespec){ 0, (long)(i * 7919 % 30000) * 1000L };
 		nanosleep(&ts, NULL);
 		t_kill_pid(child);
@@ -1289,7 +973,6 @@ Test(pg_failure, a_client_that_disconnects_mid_statement_in_a_transaction_is_rol
 	struct t_dbmd	 d;
 	dbm_conn	*c;
 	dbm_handle	*h;
-	int		 p[2];
 	pid_t		 child;
 	int64_t		 end;
 	long long	 running = -1, idle_txn = -1;
@@ -1299,24 +982,8 @@ Test(pg_failure, a_client_that_disconnects_mid_statement_in_a_transaction_is_rol
 	pq_exec0(pg.check, "CREATE TABLE log (v text)", 0, NULL);
 	pg_dbmd_start(&d, NULL, "production.pool_size=1", "production.acquire_timeout=3s",
 	    NULL);
-	cr_assert_eq(pipe(p), 0);
-	if ((child = t_fork()) == 0) {
-		dbm_conn	*cc = dbm_connect(d.sock);
-		dbm_handle	*ch = dbm_open(cc, "production", "primary", NULL);
-		dbm_result	*r;
-
-		if (ch == NULL || dbm_begin(ch) != DBM_OK)
-			_exit(1);
-		r = dbm_exec(ch, "INSERT INTO log VALUES ('child')", 0, NULL);
-		if (r == NULL || dbm_result_status(r) != DBM_OK)
-			_exit(2);
-		(void)!write(p[1], "x", 1);
-		dbm_result_free(dbm_exec(ch, "SELECT pg_sleep(30)", 0, NULL));
-		_exit(0);
-	}
-	close(p[1]);
-	cr_assert(pipe_wait(p[0], 10000), "the child did not insert its row");
-	close(p[0]);
+	child = child_client(&d, "INSERT INTO log VALUES ('child')", "SELECT pg_sleep(30)");
+	cr_assert_neq(child, 0, "the child did not insert its row");
 	cr_assert_neq(pq_wait_active(pg.admin, pg.db, "SELECT pg_sleep(30)%", 5000), 0,
 	    "the child's statement never ran");
 	t_kill_pid(child);
@@ -1324,9 +991,7 @@ Test(pg_failure, a_client_that_disconnects_mid_statement_in_a_transaction_is_rol
 	end = t_now_ms() + 5000LL * t_slow();
 	do {
 		running = pq_count_active(pg.admin, pg.db, "SELECT pg_sleep(30)%");
-		idle_txn = pq_num(pg.admin, "SELECT count(*) FROM pg_stat_activity WHERE "
-		    "datname = $1 AND state LIKE 'idle in transaction%'", 1,
-		    (const char *[]){ pg.db });
+		idle_txn = pq_idle_in_txn(pg.admin, pg.db);
 		if (running == 0 && idle_txn == 0)
 			break;
 		t_sleep_ms(20);

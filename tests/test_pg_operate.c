@@ -8,13 +8,9 @@
  * graceful or hurried, must leave no transaction, statement or session
  * behind on the server.
  *
- * As in test_pg.c, tests/pg_harness.sh starts one private server for the
- * run (TEST_PGHOST, TEST_PGPORT, TEST_PGDATA, TEST_PGBIN, TEST_PGRUNAS),
- * shared by every test program and Criterion worker: each test makes a
- * database of its own and looks at pg_stat_activity only for it.  Without
- * a server the tests skip, unless CI=true, when they fail.  The helpers
- * below are copies of test_pg.c's: the Makefile builds each tests/test_*.c
- * on its own and has no rule for shared test sources.
+ * As in test_pg.c, each test makes a database of its own on the server
+ * tests/pg_harness.sh starts, and looks at pg_stat_activity only for it
+ * (tests/pg.h).
  *
  * dbmd names its server sessions application_name=dbmd unless the URI
  * names one; the reload tests give each environment a name of its own so
@@ -24,149 +20,16 @@
 #include <sys/types.h>
 
 #include <criterion/criterion.h>
-#include <libpq-fe.h>
-#include <pthread.h>
-#include <stdatomic.h>
 
-#include "harness.h"
+#include "pg.h"
 
 #define SUITE(name) \
 	TestSuite(name, .init = pg_setup, .fini = pg_teardown, .timeout = 60)
 
-static void pg_setup(void);
-static void pg_teardown(void);
-
 SUITE(pg_reload);
 SUITE(pg_shutdown);
 
-/* This test's view of PostgreSQL. */
-static struct {
-	const char	*host;		/* TEST_PGHOST: the shared server's socket directory */
-	const char	*port;		/* TEST_PGPORT */
-	char		 db[64];	/* the test's database on it, "" until made */
-	PGconn		*admin;		/* to "postgres" on the shared server, as superuser */
-	PGconn		*check;		/* to the test's database, for its tables */
-} pg;
-
-static void
-pg_setup(void)
-{
-	memset(&pg, 0, sizeof(pg));
-	t_setup();
-}
-
-/* dbmd and the test's directory first, then the test's database. */
-static void
-pg_teardown(void)
-{
-	char	*sql;
-
-	t_teardown();
-	if (pg.check != NULL)
-		PQfinish(pg.check);
-	pg.check = NULL;
-	if (pg.admin != NULL && pg.db[0] != '\0') {
-		sql = t_strf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pg.db);
-		PQclear(PQexec(pg.admin, sql));
-		free(sql);
-	}
-	if (pg.admin != NULL)
-		PQfinish(pg.admin);
-	pg.admin = NULL;
-	pg.db[0] = '\0';
-}
-
-/*
- * The server of tests/pg_harness.sh must be there: the test skips without
- * it, or fails under CI=true.
- */
-static void
-pg_require(void)
-{
-	const char	*ci = getenv("CI");
-
-	pg.host = getenv("TEST_PGHOST");
-	pg.port = getenv("TEST_PGPORT");
-	if (pg.port == NULL || *pg.port == '\0')
-		pg.port = "5432";
-	if (pg.host != NULL && *pg.host != '\0')
-		return;
-	if (ci != NULL && strcmp(ci, "true") == 0)
-		cr_assert_fail("TEST_PGHOST is not set, and CI=true: the PostgreSQL tests must "
-		    "run with the server tests/pg_harness.sh starts (make check)");
-	/* Criterion 2.4 does not run .fini after a skip: clean up first. */
-	pg_teardown();
-	cr_skip_test("no PostgreSQL server: TEST_PGHOST is not set (make check starts one)");
-}
-
-/* libpq, for the server's side of things. */
-
-static PGconn *
-pq_connect(const char *host, const char *port, const char *db)
-{
-	const char *const kw[] = { "host", "port", "user", "dbname", "application_name",
-	    "connect_timeout", NULL };
-	const char *const val[] = { host, port, "postgres", db, "dbmd-test", "10", NULL };
-	PGconn		*c = PQconnectdbParams(kw, val, 0);
-
-	cr_assert(c != NULL && PQstatus(c) == CONNECTION_OK, "libpq: connect to %s on %s: %s",
-	    db, host, c != NULL ? PQerrorMessage(c) : "out of memory");
-	return c;
-}
-
-/* Runs a statement that must succeed; the caller clears the result. */
-static PGresult *
-pq_exec(PGconn *c, const char *sql, int n, const char *const *params)
-{
-	PGresult	*r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-	int		 st = PQresultStatus(r);
-
-	cr_assert(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK, "libpq: %s: %s", sql,
-	    PQresultErrorMessage(r));
-	return r;
-}
-
-static void
-pq_exec0(PGconn *c, const char *sql, int n, const char *const *params)
-{
-	PQclear(pq_exec(c, sql, n, params));
-}
-
-/* The one value of a statement, as a number. */
-static long long
-pq_num(PGconn *c, const char *sql, int n, const char *const *params)
-{
-	PGresult	*r = pq_exec(c, sql, n, params);
-	long long	 v;
-
-	cr_assert(PQntuples(r) == 1 && PQnfields(r) == 1, "libpq: %s: %d rows", sql,
-	    PQntuples(r));
-	v = atoll(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return v;
-}
-
-/* The one value of a statement, copied; the caller frees it. */
-static char *
-pq_str(PGconn *c, const char *sql, int n, const char *const *params)
-{
-	PGresult	*r = pq_exec(c, sql, n, params);
-	char		*v;
-
-	cr_assert(PQntuples(r) == 1 && PQnfields(r) == 1, "libpq: %s: %d rows", sql,
-	    PQntuples(r));
-	v = t_strf("%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return v;
-}
-
-/* Connections dbmd holds to a database right now under its default application_name. */
-static long long
-pq_dbmd_backends(PGconn *c, const char *db)
-{
-	return pq_num(c, "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
-	    "application_name = 'dbmd'", 1, (const char *[]){ db });
-}
+/* The server's side. */
 
 /*
  * The pids of the server sessions on the test's database with an
@@ -206,85 +69,22 @@ pid_count(const char *pids)
 }
 
 /*
- * Waits up to ms (scaled) for a statement matching the LIKE pattern to be
- * running on a database; returns its backend's pid, or 0 when none came.
+ * Waits up to ms (scaled) until the server runs no statement matching
+ * pattern on the test's database and dbmd holds no session to it under its
+ * default name; returns the two counts last seen (0 and 0 on success).
  */
-static long long
-pq_wait_active(PGconn *c, const char *db, const char *pattern, int ms)
+static void
+wait_server_clear(const char *pattern, int ms, long long *active, long long *sessions)
 {
-	int64_t		 end = t_now_ms() + (int64_t)ms * t_slow();
-	long long	 pid;
+	int64_t	 end = t_now_ms() + (int64_t)ms * t_slow();
 
 	for (;;) {
-		pid = pq_num(c, "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE "
-		    "datname = $1 AND state = 'active' AND query LIKE $2 AND "
-		    "pid <> pg_backend_pid()", 2, (const char *[]){ db, pattern });
-		if (pid != 0 || t_now_ms() >= end)
-			return pid;
+		*active = pattern != NULL ? pq_count_active(pg.admin, pg.db, pattern) : 0;
+		*sessions = pq_dbmd_backends(pg.admin, pg.db);
+		if ((*active == 0 && *sessions == 0) || t_now_ms() >= end)
+			return;
 		t_sleep_ms(20);
 	}
-}
-
-/* Statements matching pattern running on db now. */
-static long long
-pq_count_active(PGconn *c, const char *db, const char *pattern)
-{
-	return pq_num(c, "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
-	    "state = 'active' AND query LIKE $2 AND pid <> pg_backend_pid()", 2,
-	    (const char *[]){ db, pattern });
-}
-
-/*
- * Makes the test's database on the shared server, UTF-8 whatever the
- * server's locale, and connects pg.admin and pg.check.
- */
-static void
-pg_db_new(void)
-{
-	static unsigned	 seq;
-	char		*sql;
-
-	pg_require();
-	snprintf(pg.db, sizeof(pg.db), "dbmdtest_%ld_%u", (long)getpid(), seq++);
-	pg.admin = pq_connect(pg.host, pg.port, "postgres");
-	sql = t_strf("CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8' "
-	    "LC_COLLATE 'C' LC_CTYPE 'C'", pg.db);
-	pq_exec0(pg.admin, sql, 0, NULL);
-	free(sql);
-	pg.check = pq_connect(pg.host, pg.port, pg.db);
-}
-
-/* A URI for the test's database on the shared server. */
-static char *
-pg_uri(void)
-{
-	return t_strf("postgresql://postgres@/%s?host=%s&port=%s", pg.db, pg.host, pg.port);
-}
-
-/*
- * Starts dbmd with production on the test's database and the
- * NULL-terminated --set arguments after the first.
- */
-static void
-pg_dbmd_start(struct t_dbmd *d, const char *first, ...)
-{
-	const char	*sets[20], *s;
-	char		*u = pg_uri();
-	char		*uset = t_strf("production.uri=%s", u);
-	size_t		 n = 0;
-	va_list		 ap;
-
-	sets[n++] = uset;
-	va_start(ap, first);
-	for (s = first; s != NULL; s = va_arg(ap, const char *)) {
-		cr_assert(n < 19, "too many --set arguments");
-		sets[n++] = s;
-	}
-	va_end(ap);
-	sets[n] = NULL;
-	t_dbmd_start(d, sets);
-	free(uset);
-	free(u);
 }
 
 /*
@@ -303,20 +103,6 @@ assert_log_clean(const struct t_dbmd *d)
 		cr_assert_null(strstr(log, bad[i]), "a sanitizer reported in dbmd's log:\n%s",
 		    log);
 	free(log);
-}
-
-/* Stops dbmd, which must exit 0 with a clean log. */
-static void
-pg_dbmd_stop(struct t_dbmd *d)
-{
-	int	 code = t_dbmd_stop(d);
-	char	*log;
-
-	if (code != 0) {
-		log = t_dbmd_log(d);
-		cr_assert_fail("dbmd exited with status %d; its log:\n%s", code, log);
-	}
-	assert_log_clean(d);
 }
 
 /*
@@ -354,19 +140,6 @@ dbmd_running(const struct t_dbmd *d)
 }
 
 /* The library. */
-
-/* A number from the status's pools result set; the pool must be listed. */
-static long long
-pool_num(dbm_conn *c, unsigned long long hash, const char *col)
-{
-	char		*v = t_pool_field(c, hash, col);
-	long long	 n;
-
-	cr_assert_not_null(v, "the pool %016llx is not in the status", hash);
-	n = atoll(v);
-	free(v);
-	return n;
-}
 
 /* Asserts the pool's state in the status ("serving", "draining"). */
 static void
@@ -408,120 +181,23 @@ assert_exec_gone(dbm_conn *c, dbm_handle *h, const char *who)
 }
 
 /*
- * One statement on a thread of its own, on a connection of its own, for
- * statements that must run while the test signals dbmd.  Criterion's
- * assertions must not run on other threads: the outcome is written down.
- */
-struct bg {
-	const char	*sock;
-	char		 sql[128];
-	pthread_t	 th;
-	atomic_int	 done;
-	int64_t		 ended_ms;	/* when its reply (or the loss of dbmd) came */
-	int		 code;		/* the result's status, or the conn's error */
-	char		 msg[512];
-};
-
-static void *
-bg_main(void *arg)
-{
-	struct bg	*b = arg;
-	dbm_conn	*c = dbm_connect(b->sock);
-	dbm_handle	*h = NULL;
-	dbm_result	*r;
-
-	if (dbm_errcode(c) != DBM_OK ||
-	    (h = dbm_open(c, "production", "primary", NULL)) == NULL) {
-		b->code = dbm_errcode(c);
-		snprintf(b->msg, sizeof(b->msg), "connect or open: %s", dbm_errmsg(c));
-		goto out;
-	}
-	r = dbm_exec(h, b->sql, 0, NULL);
-	b->ended_ms = t_now_ms();
-	if (r == NULL) {
-		b->code = dbm_errcode(c);
-		snprintf(b->msg, sizeof(b->msg), "%s", dbm_errmsg(c));
-	} else {
-		b->code = dbm_result_status(r);
-		snprintf(b->msg, sizeof(b->msg), "%s", dbm_result_errmsg(r));
-	}
-	dbm_result_free(r);
-out:
-	dbm_disconnect(c);
-	atomic_store(&b->done, 1);
-	return NULL;
-}
-
-static void
-bg_start(struct bg *b, const struct t_dbmd *d, const char *sql)
-{
-	memset(b, 0, sizeof(*b));
-	b->sock = d->sock;
-	b->code = -1;
-	snprintf(b->sql, sizeof(b->sql), "%s", sql);
-	cr_assert_eq(pthread_create(&b->th, NULL, bg_main, b), 0);
-}
-
-/* Waits up to ms (scaled) for the statement's reply; 1 when it came. */
-static int
-bg_wait(struct bg *b, int ms)
-{
-	int64_t	 end = t_now_ms() + (int64_t)ms * t_slow();
-
-	while (!atomic_load(&b->done)) {
-		if (t_now_ms() >= end)
-			return 0;
-		t_sleep_ms(10);
-	}
-	pthread_join(b->th, NULL);
-	return 1;
-}
-
-/*
- * Waits up to ms (scaled) until the server runs no statement matching
- * pattern on the test's database and dbmd holds no session to it under its
- * default name; returns the two counts last seen (0 and 0 on success).
- */
-static void
-wait_server_clear(const char *pattern, int ms, long long *active, long long *sessions)
-{
-	int64_t	 end = t_now_ms() + (int64_t)ms * t_slow();
-
-	for (;;) {
-		*active = pattern != NULL ? pq_count_active(pg.admin, pg.db, pattern) : 0;
-		*sessions = pq_dbmd_backends(pg.admin, pg.db);
-		if ((*active == 0 && *sessions == 0) || t_now_ms() >= end)
-			return;
-		t_sleep_ms(20);
-	}
-}
-
-/*
  * Reload.
  */
 
-/* Replaces the test's configuration file. */
+/*
+ * Replaces the test's configuration file with two environments on the
+ * test's database, told apart on the server by their application_name;
+ * change's pool_size is the text given, on line 7 (column 16), so that a
+ * test can put a mistake there.
+ */
 static void
-write_conf(const char *text)
+write_conf_keep_change(const char *change_pool_size)
 {
+	char	*uri = pg_uri();
 	FILE	*fp = fopen(t_h.conf, "w");
 
 	cr_assert_not_null(fp, "%s: %s", t_h.conf, strerror(errno));
-	fputs(text, fp);
-	fclose(fp);
-}
-
-/*
- * Two environments on the test's database, told apart on the server by
- * their application_name; change's pool_size is the text given, on line 7
- * (column 16), so that a test can put a mistake there.
- */
-static char *
-conf_keep_change(const char *change_pool_size)
-{
-	char	*uri = pg_uri(), *conf;
-
-	conf = t_strf(
+	fprintf(fp,
 	    "environments:\n"
 	    "  keep:\n"
 	    "    uri: %s&application_name=keep\n"
@@ -529,8 +205,8 @@ conf_keep_change(const char *change_pool_size)
 	    "  change:\n"
 	    "    uri: %s&application_name=change\n"
 	    "    pool_size: %s\n", uri, uri, change_pool_size);
+	fclose(fp);
 	free(uri);
-	return conf;
 }
 
 /* Runs RELOAD; returns its status, with the result's message and detail in *detail when asked. */
@@ -564,6 +240,40 @@ two_backends(dbm_conn *c, dbm_handle *a, dbm_handle *b, char **pa, char **pb)
 	    "transaction had pinned");
 }
 
+/*
+ * Makes the pool behind a and b, of the environment app, hold two server
+ * sessions (two_backends), which must be all the server lists under app;
+ * returns their pids as pq_app_pids does, for the caller to free.
+ */
+static char *
+two_sessions(dbm_conn *c, dbm_handle *a, dbm_handle *b, const char *app)
+{
+	char	*pa, *pb, *pids;
+
+	two_backends(c, a, b, &pa, &pb);
+	pids = pq_app_pids(app);
+	cr_assert_eq(pid_count(pids), 2, "%s's sessions on the server: %s", app, pids);
+	cr_assert(pid_in(pids, pa) && pid_in(pids, pb), "%s ran on %s and %s, but its "
+	    "sessions are %s", app, pa, pb, pids);
+	free(pa);
+	free(pb);
+	return pids;
+}
+
+/* Makes the pool behind a and b use two server sessions at once: both in pids. */
+static void
+assert_both_run_on(dbm_conn *c, dbm_handle *a, dbm_handle *b, const char *pids,
+    const char *what)
+{
+	char	*pa, *pb;
+
+	two_backends(c, a, b, &pa, &pb);
+	cr_assert(pid_in(pids, pa) && pid_in(pids, pb), "%s: two statements at once ran on %s "
+	    "and %s, not on the sessions %s", what, pa, pb, pids);
+	free(pa);
+	free(pb);
+}
+
 /* Runs a few statements on a handle, each on a backend in pids. */
 static void
 assert_runs_on(dbm_handle *h, const char *pids, const char *what)
@@ -586,13 +296,11 @@ Test(pg_reload, an_unchanged_pool_keeps_its_server_connections_and_a_changed_one
 	dbm_handle		*k1, *k2, *ch1, *ch2, *ch3;
 	unsigned long long	 keep_hash, change_hash, new_hash;
 	long long		 keep_connects, alive = -1;
-	char			*conf, *keep_pids, *change_pids, *pa, *pb, *v, *now, *log;
+	char			*keep_pids, *change_pids, *pa, *v, *now, *log;
 	int64_t			 t0, end;
 
 	pg_db_new();
-	conf = conf_keep_change("2");
-	write_conf(conf);
-	free(conf);
+	write_conf_keep_change("2");
 	t_dbmd_start(&d, NULL);
 	c = t_connect(&d);
 	admin = t_connect(&d);
@@ -605,44 +313,26 @@ Test(pg_reload, an_unchanged_pool_keeps_its_server_connections_and_a_changed_one
 	cr_assert_neq(keep_hash, change_hash);
 
 	/* Two server sessions in each pool, named for their environment. */
-	two_backends(c, k1, k2, &pa, &pb);
-	keep_pids = pq_app_pids("keep");
-	cr_assert_eq(pid_count(keep_pids), 2, "keep's sessions on the server: %s", keep_pids);
-	cr_assert(pid_in(keep_pids, pa) && pid_in(keep_pids, pb), "keep ran on %s and %s, "
-	    "but its sessions are %s", pa, pb, keep_pids);
-	free(pa);
-	free(pb);
-	two_backends(c, ch1, ch2, &pa, &pb);
-	change_pids = pq_app_pids("change");
-	cr_assert_eq(pid_count(change_pids), 2, "change's sessions: %s", change_pids);
-	cr_assert(pid_in(change_pids, pa) && pid_in(change_pids, pb), "change ran on %s and "
-	    "%s, but its sessions are %s", pa, pb, change_pids);
-	free(pa);
-	free(pb);
-	keep_connects = pool_num(admin, keep_hash, "connects");
+	keep_pids = two_sessions(c, k1, k2, "keep");
+	change_pids = two_sessions(c, ch1, ch2, "change");
+	keep_connects = pool_num(admin, k1, "connects");
 	cr_assert_eq(keep_connects, 2);
 	/* One handle is left on the pool that will drain. */
 	cr_assert_eq(dbm_dispose(ch2), DBM_OK, "dispose: %s", dbm_errmsg(c));
 
-	conf = conf_keep_change("3");
-	write_conf(conf);
-	free(conf);
+	write_conf_keep_change("3");
 	cr_assert_eq(reload(admin, NULL), DBM_OK);
 
 	/* keep: untouched, on the very same server sessions. */
 	assert_pool_state(admin, keep_hash, "serving", "keep's settings did not change");
 	assert_runs_on(k1, keep_pids, "keep after the reload");
 	assert_runs_on(k2, keep_pids, "keep after the reload");
-	two_backends(c, k1, k2, &pa, &pb);
-	cr_assert(pid_in(keep_pids, pa) && pid_in(keep_pids, pb), "keep ran on %s and %s "
-	    "after the reload, not on its sessions %s", pa, pb, keep_pids);
-	free(pa);
-	free(pb);
+	assert_both_run_on(c, k1, k2, keep_pids, "keep after the reload");
 	now = pq_app_pids("keep");
 	cr_assert_str_eq(now, keep_pids, "keep's server sessions were %s before the reload and "
 	    "are %s after it", keep_pids, now);
 	free(now);
-	cr_assert_eq(pool_num(admin, keep_hash, "connects"), keep_connects,
+	cr_assert_eq(pool_num(admin, k1, "connects"), keep_connects,
 	    "keep's pool opened connections again");
 
 	/* change: the old pool drains, and still serves its handle on its old sessions. */
@@ -658,7 +348,7 @@ Test(pg_reload, an_unchanged_pool_keeps_its_server_connections_and_a_changed_one
 	cr_assert_neq(new_hash, change_hash, "a new open of change/primary got the draining "
 	    "pool");
 	assert_pool_state(admin, new_hash, "serving", "the new pool of change/primary");
-	cr_assert_eq(pool_num(admin, new_hash, "pool_size"), 3);
+	cr_assert_eq(pool_num(admin, ch3, "pool_size"), 3);
 	pa = backend_pid(ch3);
 	cr_assert(!pid_in(change_pids, pa), "the new pool's statement ran on backend %s, one "
 	    "of the draining pool's %s", pa, change_pids);
@@ -699,6 +389,7 @@ Test(pg_reload, an_unchanged_pool_keeps_its_server_connections_and_a_changed_one
 	dbm_disconnect(c);
 	dbm_disconnect(admin);
 	pg_dbmd_stop(&d);
+	assert_log_clean(&d);
 }
 
 Test(pg_reload, an_invalid_reload_changes_nothing_and_says_where)
@@ -707,12 +398,10 @@ Test(pg_reload, an_invalid_reload_changes_nothing_and_says_where)
 	dbm_conn		*c, *admin;
 	dbm_handle		*k1, *k2, *ch1, *ch2, *h;
 	unsigned long long	 keep_hash, change_hash;
-	char			*conf, *keep_pids, *change_pids, *pa, *pb, *detail, *where, *now;
+	char			*keep_pids, *change_pids, *detail, *where, *now;
 
 	pg_db_new();
-	conf = conf_keep_change("2");
-	write_conf(conf);
-	free(conf);
+	write_conf_keep_change("2");
 	t_dbmd_start(&d, NULL);
 	c = t_connect(&d);
 	admin = t_connect(&d);
@@ -722,21 +411,11 @@ Test(pg_reload, an_invalid_reload_changes_nothing_and_says_where)
 	ch2 = t_open(c, "change", "primary");
 	keep_hash = dbm_handle_pool_hash(k1);
 	change_hash = dbm_handle_pool_hash(ch1);
-	two_backends(c, k1, k2, &pa, &pb);
-	free(pa);
-	free(pb);
-	two_backends(c, ch1, ch2, &pa, &pb);
-	free(pa);
-	free(pb);
-	keep_pids = pq_app_pids("keep");
-	change_pids = pq_app_pids("change");
-	cr_assert_eq(pid_count(keep_pids), 2, "keep's sessions: %s", keep_pids);
-	cr_assert_eq(pid_count(change_pids), 2, "change's sessions: %s", change_pids);
+	keep_pids = two_sessions(c, k1, k2, "keep");
+	change_pids = two_sessions(c, ch1, ch2, "change");
 
 	/* change's pool_size is not a number: line 7, column 16. */
-	conf = conf_keep_change("plenty");
-	write_conf(conf);
-	free(conf);
+	write_conf_keep_change("plenty");
 	cr_assert_eq(reload(admin, &detail), DBM_E_CONFIG, "RELOAD of an invalid file: %s",
 	    detail);
 	where = t_strf("%s:7:16", t_h.conf);
@@ -748,14 +427,10 @@ Test(pg_reload, an_invalid_reload_changes_nothing_and_says_where)
 	/* Both pools serve on, on the same server sessions, at their old size. */
 	assert_pool_state(admin, keep_hash, "serving", "the reload was invalid");
 	assert_pool_state(admin, change_hash, "serving", "the reload was invalid");
-	cr_assert_eq(pool_num(admin, change_hash, "pool_size"), 2);
+	cr_assert_eq(pool_num(admin, ch1, "pool_size"), 2);
 	assert_runs_on(k1, keep_pids, "keep after an invalid reload");
 	assert_runs_on(ch1, change_pids, "change after an invalid reload");
-	two_backends(c, ch1, ch2, &pa, &pb);
-	cr_assert(pid_in(change_pids, pa) && pid_in(change_pids, pb), "change ran on %s and "
-	    "%s, not on its sessions %s", pa, pb, change_pids);
-	free(pa);
-	free(pb);
+	assert_both_run_on(c, ch1, ch2, change_pids, "change after an invalid reload");
 	/* New opens still resolve against the configuration in use. */
 	h = t_open(c, "change", "primary");
 	cr_assert_eq(dbm_handle_pool_hash(h), change_hash, "a new open after an invalid "
@@ -773,11 +448,37 @@ Test(pg_reload, an_invalid_reload_changes_nothing_and_says_where)
 	dbm_disconnect(c);
 	dbm_disconnect(admin);
 	pg_dbmd_stop(&d);
+	assert_log_clean(&d);
 }
 
 /*
  * Shutdown.
  */
+
+/*
+ * The end of a stop with a's statement in flight: the client's call
+ * returns, failing as a stopped dbmd makes it fail, and within ms (scaled)
+ * the server runs the statement no more and holds no session of dbmd's.
+ */
+static void
+assert_in_flight_gone(struct bg *a, int ms)
+{
+	long long	 active, sessions;
+	int64_t		 t0;
+	char		*pattern = t_strf("%s%%", a->sql);
+
+	cr_assert(bg_wait(a, 5000), "the client's call did not return once dbmd had exited");
+	cr_assert(is_gone_code(a->code), "the client in %s got %s (%s), not a shutdown or "
+	    "connection error", a->sql, dbm_strerror(a->code), a->msg);
+
+	t0 = t_now_ms();
+	wait_server_clear(pattern, ms, &active, &sessions);
+	cr_assert_eq(active, 0, "the server still runs the client's %s %lldms after dbmd "
+	    "exited", a->sql, (long long)(t_now_ms() - t0));
+	cr_assert_eq(sessions, 0, "%lld sessions from dbmd on the server %lldms after it "
+	    "exited", sessions, (long long)(t_now_ms() - t0));
+	free(pattern);
+}
 
 Test(pg_shutdown, sigterm_rolls_back_open_transactions_and_leaves_no_session)
 {
@@ -793,7 +494,7 @@ Test(pg_shutdown, sigterm_rolls_back_open_transactions_and_leaves_no_session)
 	pg_db_new();
 	pq_exec0(pg.check, "CREATE TABLE acct (id int PRIMARY KEY, v text)", 0, NULL);
 	pq_exec0(pg.check, "INSERT INTO acct VALUES (1, 'start')", 0, NULL);
-	pg_dbmd_start(&d, "production.pool_size=4", NULL);
+	pg_dbmd_start(&d, NULL, "production.pool_size=4", NULL);
 	ca = t_connect(&d);
 	cb = t_connect(&d);
 	cc = t_connect(&d);
@@ -851,13 +552,12 @@ Test(pg_shutdown, a_second_sigterm_exits_at_once_and_leaves_nothing_running)
 {
 	struct t_dbmd	 d;
 	struct bg	 a;
-	long long	 active, sessions;
 	int64_t		 t0, took;
 	char		*log;
 	int		 code;
 
 	pg_db_new();
-	pg_dbmd_start(&d, "daemon.shutdown_timeout=20s", NULL);
+	pg_dbmd_start(&d, NULL, "daemon.shutdown_timeout=20s", NULL);
 	bg_start(&a, &d, "SELECT pg_sleep(30)");
 	cr_assert_neq(pq_wait_active(pg.admin, pg.db, "SELECT pg_sleep(30)%", 5000), 0,
 	    "the client's pg_sleep never ran on the server (%s)", a.msg);
@@ -880,29 +580,19 @@ Test(pg_shutdown, a_second_sigterm_exits_at_once_and_leaves_nothing_running)
 	assert_log_clean(&d);
 	cr_log_info("dbmd exited %lldms after the second SIGTERM", (long long)took);
 
-	cr_assert(bg_wait(&a, 5000), "the client's call did not return once dbmd had exited");
-	cr_assert(is_gone_code(a.code), "the client in pg_sleep got %s (%s), not a shutdown or "
-	    "connection error", dbm_strerror(a.code), a.msg);
-
-	t0 = t_now_ms();
-	wait_server_clear("SELECT pg_sleep(30)%", 5000, &active, &sessions);
-	cr_assert_eq(active, 0, "the server still runs the client's pg_sleep %lldms after dbmd "
-	    "exited on a second SIGTERM", (long long)(t_now_ms() - t0));
-	cr_assert_eq(sessions, 0, "%lld sessions from dbmd on the server %lldms after it "
-	    "exited", sessions, (long long)(t_now_ms() - t0));
+	assert_in_flight_gone(&a, 5000);
 }
 
 Test(pg_shutdown, shutdown_timeout_bounds_the_work_in_flight)
 {
 	struct t_dbmd	 d;
 	struct bg	 a;
-	long long	 active, sessions;
 	int64_t		 t0, took;
 	char		*log;
 	int		 code;
 
 	pg_db_new();
-	pg_dbmd_start(&d, "daemon.shutdown_timeout=1s", NULL);
+	pg_dbmd_start(&d, NULL, "daemon.shutdown_timeout=1s", NULL);
 	bg_start(&a, &d, "SELECT pg_sleep(30)");
 	cr_assert_neq(pq_wait_active(pg.admin, pg.db, "SELECT pg_sleep(30)%", 5000), 0,
 	    "the client's pg_sleep never ran on the server (%s)", a.msg);
@@ -920,14 +610,5 @@ Test(pg_shutdown, shutdown_timeout_bounds_the_work_in_flight)
 	cr_assert(t_dbmd_logged(&d, "shutdown_timeout passed", NULL));
 	cr_log_info("dbmd exited %lldms after SIGTERM", (long long)took);
 
-	cr_assert(bg_wait(&a, 5000), "the client's call did not return once dbmd had exited");
-	cr_assert(is_gone_code(a.code), "the client in pg_sleep got %s (%s), not a shutdown or "
-	    "connection error", dbm_strerror(a.code), a.msg);
-
-	t0 = t_now_ms();
-	wait_server_clear("SELECT pg_sleep(30)%", 3000, &active, &sessions);
-	cr_assert_eq(active, 0, "the server still runs the client's pg_sleep %lldms after dbmd "
-	    "exited", (long long)(t_now_ms() - t0));
-	cr_assert_eq(sessions, 0, "%lld sessions from dbmd on the server %lldms after it "
-	    "exited", sessions, (long long)(t_now_ms() - t0));
+	assert_in_flight_gone(&a, 3000);
 }
