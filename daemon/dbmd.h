@@ -225,7 +225,6 @@ struct config_inputs {
 
 struct event_base;
 struct event;
-struct bufferevent;
 struct evbuffer;
 struct pool;
 struct conn;
@@ -455,7 +454,13 @@ struct session {
 	TAILQ_ENTRY(session)	 entry;
 	uint64_t		 id;
 	enum session_state	 state;
-	struct bufferevent	*bev;
+	int			 fd;
+	struct event		*rev;		/* readable: persistent while reading */
+	struct event		*wev;		/* writable: added while output waits */
+	struct event		*hello_timer;
+	struct evbuffer		*in;
+	struct evbuffer		*out;
+	bool			 reading;	/* rev is added */
 	pid_t			 pid;		/* from SO_PEERCRED */
 	struct peer		 peer;
 	char			 name[64];	/* what the client calls itself */

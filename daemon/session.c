@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "dbmd.h"
@@ -16,17 +15,45 @@
 
 #define OUT_HIGH		(1024 * 1024)	/* output above this pauses a streaming reply */
 #define OUT_LOW			(256 * 1024)	/* and below this resumes it */
+#define READ_CHUNK		(64 * 1024)
 #define HELLO_TIMEOUT_S		10		/* a client must introduce itself in time */
 
+/*
+ * The socket is driven directly rather than through a bufferevent: a reply is
+ * written at once, in the call that completes it, and EV_WRITE is watched only when
+ * the socket's buffer is full.  A request thus costs one read and one write on the
+ * client's socket, no epoll changes.
+ */
+
 static void session_process(struct session *);
-static void session_read_cb(struct bufferevent *, void *);
-static void session_write_cb(struct bufferevent *, void *);
-static void session_event_cb(struct bufferevent *, short, void *);
+static void session_read_cb(evutil_socket_t, short, void *);
+static void session_write_cb(evutil_socket_t, short, void *);
+static void session_hello_timeout(evutil_socket_t, short, void *);
 
 static const struct daemon_config *
 dc(void)
 {
 	return &dbmd->cfg->daemon;
+}
+
+/* The most input a session buffers: one whole frame of the largest size it accepts. */
+static size_t
+input_limit(const struct session *s)
+{
+	return PROTO_HDR_SIZE + (s->state == SESSION_HELLO ? PROTO_HANDSHAKE_MAX_FRAME :
+	    (size_t)dc()->max_frame_size);
+}
+
+static void
+reading(struct session *s, bool on)
+{
+	if (on == s->reading)
+		return;
+	s->reading = on;
+	if (on)
+		event_add(s->rev, NULL);
+	else
+		event_del(s->rev);
 }
 
 void
@@ -35,14 +62,28 @@ session_new(int fd, uid_t uid, gid_t gid, pid_t pid)
 	struct session *s = calloc(1, sizeof(*s));
 	struct timeval tv = { HELLO_TIMEOUT_S, 0 };
 
-	if (s == NULL || (s->bev = bufferevent_socket_new(dbmd->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+	if (s == NULL || (s->in = evbuffer_new()) == NULL || (s->out = evbuffer_new()) == NULL ||
+	    (s->rev = event_new(dbmd->base, fd, EV_READ | EV_PERSIST, session_read_cb, s)) ==
+	    NULL || (s->wev = event_new(dbmd->base, fd, EV_WRITE, session_write_cb, s)) ==
+	    NULL || (s->hello_timer = evtimer_new(dbmd->base, session_hello_timeout, s)) ==
+	    NULL) {
 		log_warnx("client (pid %ld uid %lu) refused: out of memory", (long)pid,
 		    (unsigned long)uid);
-		free(s);
+		if (s != NULL) {
+			if (s->in)
+				evbuffer_free(s->in);
+			if (s->out)
+				evbuffer_free(s->out);
+			if (s->rev)
+				event_free(s->rev);
+			if (s->wev)
+				event_free(s->wev);
+			free(s);
+		}
 		close(fd);
 		return;
 	}
+	s->fd = fd;
 	s->id = ++dbmd->next_session_id;
 	access_peer_init(&s->peer, uid, gid);
 	s->pid = pid;
@@ -50,31 +91,45 @@ session_new(int fd, uid_t uid, gid_t gid, pid_t pid)
 	s->max_frame = PROTO_HANDSHAKE_MAX_FRAME;
 	s->state = SESSION_HELLO;
 	TAILQ_INIT(&s->handles);
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, PROTO_HDR_SIZE + PROTO_HANDSHAKE_MAX_FRAME);
-	bufferevent_setwatermark(s->bev, EV_WRITE, OUT_LOW, 0);
-	bufferevent_set_timeouts(s->bev, &tv, NULL);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	evtimer_add(s->hello_timer, &tv);
+	reading(s, true);
 	TAILQ_INSERT_TAIL(&dbmd->sessions, s, entry);
 	dbmd->nsessions++;
 	log_debug("client %llu connected: pid %ld uid %lu", (unsigned long long)s->id, (long)pid,
 	    (unsigned long)uid);
 }
 
+/* Writes what the socket takes now; the rest waits for EV_WRITE. */
+static void
+flush_output(struct session *s)
+{
+	if (event_pending(s->wev, EV_WRITE, NULL))
+		return;
+	while (evbuffer_get_length(s->out) > 0) {
+		if (evbuffer_write(s->out, s->fd) >= 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			event_add(s->wev, NULL);
+		else
+			session_close(s, 0, "write error");
+		return;
+	}
+}
+
 /* Appends reply bytes; 1 when the client's output is full and the producer should wait. */
 int
 session_output(struct session *s, const void *data, size_t len)
 {
-	struct evbuffer *out;
-
 	if (s->dead)
 		return 0;
-	out = bufferevent_get_output(s->bev);
-	if (evbuffer_add(out, data, len) == -1) {
+	if (evbuffer_add(s->out, data, len) == -1) {
 		session_close(s, PROTO_E_NOMEM, "out of memory for output");
 		return 0;
 	}
-	return evbuffer_get_length(out) > OUT_HIGH;
+	flush_output(s);
+	return !s->dead && evbuffer_get_length(s->out) > OUT_HIGH;
 }
 
 /* Sends one encoded buffer, or closes the session when encoding ran out of memory. */
@@ -368,8 +423,7 @@ do_hello(struct session *s, const struct proto_frame *f)
 	ok.max_queued = (uint32_t)dc()->max_queued_per_client;
 	s->max_frame = m.max_frame;
 	s->state = SESSION_READY;
-	bufferevent_set_timeouts(s->bev, NULL, NULL);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, PROTO_HDR_SIZE + (size_t)ok.max_frame);
+	evtimer_del(s->hello_timer);
 	proto_buf_init(&b);
 	send_buf(s, &b, proto_encode_hello_ok(&b, f->hdr.request_id, &ok));
 	log_debug("client %llu is %s (pid %ld uid %lu)", (unsigned long long)s->id, s->name,
@@ -465,7 +519,7 @@ session_process(struct session *s)
 	if (s->in_read || s->dead)
 		return;
 	s->in_read = true;
-	in = bufferevent_get_input(s->bev);
+	in = s->in;
 	while (!s->dead && s->busy == NULL && s->state != SESSION_CLOSING) {
 		len = evbuffer_get_length(in);
 		if (len < PROTO_HDR_SIZE)
@@ -498,6 +552,9 @@ session_process(struct session *s)
 	s->in_read = false;
 	if (!s->dead && s->busy == NULL && dbmd->stopping)
 		session_close(s, PROTO_E_SHUTDOWN, "dbmd is shutting down");
+	/* Read on while there is room for a whole frame more. */
+	if (!s->dead)
+		reading(s, evbuffer_get_length(in) < input_limit(s));
 }
 
 /* A request's reply is complete: finish what the session owes, then read on. */
@@ -524,21 +581,48 @@ session_request_done(struct session *s, struct request *r)
 	session_process(s);
 }
 
+/* One recv into the input buffer: no FIONREAD, no second read to find EAGAIN. */
 static void
-session_read_cb(struct bufferevent *bev, void *arg)
+session_read_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	(void)bev;
-	session_process(arg);
+	struct session *s = arg;
+	struct evbuffer_iovec v;
+	char reason[128];
+	ssize_t n;
+
+	(void)ev;
+	if (evbuffer_reserve_space(s->in, READ_CHUNK, &v, 1) < 1) {
+		session_close(s, PROTO_E_NOMEM, "out of memory for input");
+		return;
+	}
+	n = recv(fd, v.iov_base, v.iov_len, 0);
+	if (n > 0) {
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(s->in, &v, 1);
+		session_process(s);
+		return;
+	}
+	evbuffer_commit_space(s->in, &v, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n == 0)
+		snprintf(reason, sizeof(reason), "client closed the connection");
+	else
+		snprintf(reason, sizeof(reason), "connection error: %s", strerror(errno));
+	session_close(s, 0, reason);
 }
 
-/* Output drained below the low mark: a paused reply may go on. */
+/* The socket takes output again; a paused reply may go on once below the low mark. */
 static void
-session_write_cb(struct bufferevent *bev, void *arg)
+session_write_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct session *s = arg;
 	struct request *r = s->stalled;
 
-	(void)bev;
+	(void)fd, (void)ev;
+	flush_output(s);
+	if (s->dead || evbuffer_get_length(s->out) > OUT_LOW)
+		return;
 	if (r != NULL && r->conn != NULL) {
 		s->stalled = NULL;
 		r->conn->pool->be->conn_resume(r->conn);
@@ -546,20 +630,13 @@ session_write_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
-session_event_cb(struct bufferevent *bev, short what, void *arg)
+session_hello_timeout(evutil_socket_t fd, short ev, void *arg)
 {
-	struct session *s = arg;
-	char reason[128];
+	char reason[64];
 
-	(void)bev;
-	if (what & BEV_EVENT_EOF)
-		snprintf(reason, sizeof(reason), "client closed the connection");
-	else if (what & BEV_EVENT_TIMEOUT)
-		snprintf(reason, sizeof(reason), "no HELLO within %ds", HELLO_TIMEOUT_S);
-	else
-		snprintf(reason, sizeof(reason), "connection error: %s",
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	session_close(s, 0, reason);
+	(void)fd, (void)ev;
+	snprintf(reason, sizeof(reason), "no HELLO within %ds", HELLO_TIMEOUT_S);
+	session_close(arg, 0, reason);
 }
 
 /* Frees closed sessions; runs from its own event, outside every session's callbacks. */
@@ -613,27 +690,21 @@ session_close(struct session *s, int code, const char *reason)
 		handle_free(s, h);
 
 	if (code != 0) {
-		/*
-		 * Best effort: the pending output and the GOODBYE, as much as the socket
-		 * takes now, without waiting for the peer.  The bufferevent's output cannot
-		 * be drained by anyone but the bufferevent, so it is sent from a copy.
-		 */
-		struct evbuffer *out = bufferevent_get_output(s->bev);
-
+		/* Best effort: the pending output and the GOODBYE, as much as fits now. */
 		proto_buf_init(&b);
 		if (proto_encode_goodbye(&b, 0, &g) == PROTO_E_OK &&
-		    evbuffer_add(out, b.data, b.len) == 0) {
-			size_t len = evbuffer_get_length(out);
-			unsigned char *p = evbuffer_pullup(out, (ev_ssize_t)len);
-
-			if (p != NULL)
-				(void)!send(bufferevent_getfd(s->bev), p, len,
-				    MSG_DONTWAIT | MSG_NOSIGNAL);
-		}
+		    evbuffer_add(s->out, b.data, b.len) == 0)
+			evbuffer_write(s->out, s->fd);
 		proto_buf_free(&b);
 	}
-	bufferevent_free(s->bev);
-	s->bev = NULL;
+	event_free(s->rev);
+	event_free(s->wev);
+	event_free(s->hello_timer);
+	evbuffer_free(s->in);
+	evbuffer_free(s->out);
+	close(s->fd);
+	s->rev = s->wev = s->hello_timer = NULL;
+	s->in = s->out = NULL;
 	TAILQ_REMOVE(&dbmd->sessions, s, entry);
 	dbmd->nsessions--;
 	TAILQ_INSERT_TAIL(&dbmd->dead, s, entry);
