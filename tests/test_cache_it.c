@@ -69,7 +69,8 @@ static const struct be PG = { "production", 1,
  * is not lost to the SIGKILL of t_teardown.
  */
 static struct {
-	struct t_dbmd	*d;		/* the test's dbmd, NULL before it_start */
+	pid_t		 pid;		/* the test's dbmd, 0 before it_start or after it_stop */
+	char		 log[PATH_MAX];	/* its log */
 	dbm_conn	*conns[8];	/* open connections */
 } it_res;
 
@@ -84,7 +85,6 @@ it_setup(void)
 static void
 it_teardown(void)
 {
-	struct t_dbmd	*d = it_res.d;
 	char		*log;
 	size_t		 i;
 	int		 st;
@@ -93,17 +93,16 @@ it_teardown(void)
 		dbm_disconnect(it_res.conns[i]);
 		it_res.conns[i] = NULL;
 	}
-	if (d != NULL && d->pid != 0 && t_h.owner == getpid()) {
-		kill(d->pid, SIGTERM);
-		if (!t_wait_pid(d->pid, T_STOP_MS * t_slow(), &st))
-			t_kill_pid(d->pid);
-		d->pid = 0;
-		log = t_dbmd_log(d);
+	if (it_res.pid != 0 && t_h.owner == getpid()) {
+		kill(it_res.pid, SIGTERM);
+		if (!t_wait_pid(it_res.pid, T_STOP_MS * t_slow(), &st))
+			t_kill_pid(it_res.pid);
+		log = t_slurp(it_res.log);
 		if (strstr(log, "Sanitizer") != NULL || strstr(log, "runtime error") != NULL)
 			cr_log_error("dbmd's log has a sanitizer's report:\n%s", log);
 		free(log);
 	}
-	it_res.d = NULL;
+	it_res.pid = 0;
 	pg_teardown();
 }
 
@@ -190,7 +189,8 @@ it_start(struct it *t, const struct be *be, ...)
 		free(sets[i]);
 	free(uri);
 	free(alias);
-	it_res.d = &t->d;
+	it_res.pid = t->d.pid;
+	snprintf(it_res.log, sizeof(it_res.log), "%s", t->d.log);
 	t->c = it_connect(t);
 	t->h = t_open(t->c, be->env, "primary");
 	t_exec0(t->h, "CREATE TABLE items (k text PRIMARY KEY, v text)", 0, NULL);
@@ -213,6 +213,7 @@ it_stop(struct it *t)
 		if (it_res.conns[i] != NULL)
 			it_close(it_res.conns[i]);
 	t->c = NULL;
+	it_res.pid = 0;		/* stopped here, whatever the verdict */
 	code = t_dbmd_stop(&t->d);
 	log = t_dbmd_log(&t->d);
 	bad = code != 0 || strstr(log, "Sanitizer") != NULL ||
