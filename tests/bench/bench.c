@@ -64,6 +64,7 @@ enum workload {
 	WL_SELECT1,			/* SELECT 1 */
 	WL_POINT,			/* SELECT of one pgbench_accounts row by a random aid */
 	WL_CACHED,			/* the point select over a few keys, cache accepted */
+	WL_CACHED_MISS,			/* the same over every key: almost all misses */
 	WL_PING,			/* dbm_ping: a round trip to dbmd and no database */
 	WL_OPEN_DISPOSE,		/* dbm_open + dbm_dispose, or connect + close */
 	WL_STREAM,			/* one SELECT of opts.rows rows */
@@ -71,7 +72,7 @@ enum workload {
 };
 
 static const char *const workload_names[WL_MAX_] = {
-	"select1", "point", "cached", "ping", "open-dispose", "stream"
+	"select1", "point", "cached", "cached-miss", "ping", "open-dispose", "stream"
 };
 
 struct opts {
@@ -604,6 +605,11 @@ workload_op(struct client *c, bool *hit)
 		    (long)(client_rand(c) % (uint64_t)o->cache_keys) + 1);
 		r = c->drv->exec(c, POINT_SQL, 1, params, CACHE_AGE_MS, &rows, hit);
 		break;
+	case WL_CACHED_MISS:
+		/* Keys drawn from every account overwhelm a 200-entry cache: misses. */
+		snprintf(arg, sizeof(arg), "%ld", (long)(client_rand(c) % (uint64_t)o->accounts) + 1);
+		r = c->drv->exec(c, POINT_SQL, 1, params, CACHE_AGE_MS, &rows, hit);
+		break;
 	case WL_PING:
 		r = c->drv->ping(c);
 		rows = want;
@@ -786,7 +792,8 @@ run_measurement(const struct opts *o)
 		die("out of memory");
 	for (i = 0; i < o->clients; i++)
 		client_init(&cs[i], o, i);
-	if ((o->wl == WL_PING || o->wl == WL_CACHED) && cs[0].drv != &drv_dbm)
+	if ((o->wl == WL_PING || o->wl == WL_CACHED || o->wl == WL_CACHED_MISS) &&
+	    cs[0].drv != &drv_dbm)
 		die("%s runs only on dbmd's paths", workload_names[o->wl]);
 	if (o->wl == WL_OPEN_DISPOSE && cs[0].drv->cycle == NULL)
 		die("open-dispose does not run on path %s", o->path);
@@ -858,7 +865,7 @@ run_measurement(const struct opts *o)
 		return 1;
 	}
 	snprintf(extra, sizeof(extra), "pool=%d", o->pool_size);
-	if (o->wl == WL_CACHED)
+	if (o->wl == WL_CACHED || o->wl == WL_CACHED_MISS)
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), " hit_pct=%.1f",
 		    median(hitpct, nreps));
 	else if (o->wl == WL_STREAM)
@@ -1027,7 +1034,7 @@ usage(void)
 	    "usage: bench [options] WORKLOAD PATH\n"
 	    "       bench [options] memprobe PATH     (dbmd, pgbouncer or direct; needs --pid)\n"
 	    "       bench sqlite-init FILE ROWS\n"
-	    "workloads: select1 point cached ping open-dispose stream\n"
+	    "workloads: select1 point cached cached-miss ping open-dispose stream\n"
 	    "paths: direct pgbouncer connect-per-query dbmd dbmd-sqlite echo sqlite\n"
 	    "  -c N            clients, each a thread with its own connection (1)\n"
 	    "  -d SECONDS      duration of each repetition (3)\n"
