@@ -13,7 +13,7 @@
 
 /*
  * Nothing here blocks: connections are made with PQconnectStartParams/PQconnectPoll,
- * statements sent with PQsendQueryParams and PQflush, results read with
+ * statements sent with PQsendQuery or PQsendQueryParams and PQflush, results read with
  * PQconsumeInput/PQisBusy/PQgetResult in single-row mode, each step waiting on the
  * socket libpq names at that moment (it changes while libpq tries the hosts of a
  * multi-host URI).  Rows are encoded into reply frames as they arrive and handed to the
@@ -620,6 +620,27 @@ pg_classify(struct request *r)
 	r->res_wrote = !read_shaped;
 }
 
+/*
+ * The text cannot be more than one statement: it has no semicolon but at its end.
+ * Such a statement without parameters goes as a simple query, which costs the server
+ * one message instead of the extended protocol's five and is what libpq's PQexec
+ * sends; anything else goes through the extended protocol, where the server itself
+ * refuses several statements in one call, so a semicolon in a string or a comment only
+ * costs that.
+ */
+static bool
+one_statement(const char *sql)
+{
+	const char *semi = strchr(sql, ';');
+
+	if (semi == NULL)
+		return true;
+	for (; *semi != '\0'; semi++)
+		if (*semi != ';' && !isspace((unsigned char)*semi))
+			return false;
+	return true;
+}
+
 static void
 pg_conn_exec(struct conn *c, struct request *r)
 {
@@ -638,8 +659,11 @@ pg_conn_exec(struct conn *c, struct request *r)
 	switch (r->kind) {
 	case REQ_EXEC:
 		pg_classify(r);
-		sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, NULL,
-		    (const char *const *)r->params, (const int *)r->lens, NULL, 0);
+		if (r->nparams == 0 && one_statement(r->sql))
+			sent = PQsendQuery(pc->pg, r->sql);
+		else
+			sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, NULL,
+			    (const char *const *)r->params, (const int *)r->lens, NULL, 0);
 		if (sent)
 			PQsetSingleRowMode(pc->pg);
 		break;
