@@ -248,7 +248,12 @@ pool_submit(struct pool *p, struct request *r)
 		request_finish(r);
 		return;
 	}
-	if ((c = TAILQ_FIRST(&p->conns[CONN_IDLE])) != NULL) {
+	/*
+	 * The connection idle the shortest time: its server process is the likeliest to
+	 * be awake and in cache, and under light load the others stay idle long enough
+	 * for idle_timeout to close them.
+	 */
+	if ((c = TAILQ_LAST(&p->conns[CONN_IDLE], conn_list)) != NULL) {
 		pool_run_on(c, r);
 		return;
 	}
