@@ -367,6 +367,39 @@ Test(pg_pool, fifty_clients_over_a_pool_of_four_never_hold_more_than_four_connec
 	pg_dbmd_stop(&d);
 }
 
+/*
+ * Requests one after another run on the connection used last, not in turn on every
+ * idle one: its server process is warm, and the others stay idle long enough for
+ * idle_timeout to close them when the load falls.
+ */
+Test(pg_pool, the_connection_used_last_serves_the_next_request)
+{
+	struct t_dbmd	 d;
+	dbm_conn	*c;
+	dbm_handle	*h;
+	char		*first, *v;
+	int64_t		 end;
+	int		 i;
+
+	pg_db_new();
+	pg_dbmd_start(&d, NULL, "production.pool_size=3", "production.min_idle=3", NULL);
+	c = t_connect(&d);
+	h = t_open(c, "production", "primary");
+	end = t_now_ms() + 10000LL * t_slow();
+	while (pq_dbmd_backends(pg.check, pg.db) < 3 && t_now_ms() < end)
+		t_sleep_ms(20);
+	cr_assert_eq(pq_dbmd_backends(pg.check, pg.db), 3, "min_idle=3 did not open 3");
+	first = t_value(h, "SELECT pg_backend_pid()", 0, NULL);
+	for (i = 0; i < 10; i++) {
+		v = t_value(h, "SELECT pg_backend_pid()", 0, NULL);
+		cr_assert_str_eq(v, first, "request %d ran on backend %s, not %s", i, v, first);
+		free(v);
+	}
+	free(first);
+	dbm_disconnect(c);
+	pg_dbmd_stop(&d);
+}
+
 Test(pg_pool, a_request_times_out_when_the_only_connection_is_held)
 {
 	struct t_dbmd	 d;
@@ -1105,6 +1138,56 @@ Test(pg_sql, errors_carry_the_servers_sqlstate)
 	h = t_open(c, "production", "primary");
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		dbm_result_free(exec_sqlstate(h, cases[i].sql, 0, NULL, cases[i].sqlstate));
+	dbm_disconnect(c);
+	pg_dbmd_stop(&d);
+}
+
+/*
+ * One call is one statement: a second one is refused before anything runs, wherever
+ * the semicolons are, and a semicolon inside a literal, a comment or at the end is
+ * not a second statement.
+ */
+Test(pg_sql, one_call_runs_one_statement)
+{
+	static const char *const several[] = {
+		"INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)",
+		"INSERT INTO t VALUES (1);INSERT INTO t VALUES (2);",
+		"SELECT ';'; INSERT INTO t VALUES (1)",
+		"SELECT 1 /* ; */; INSERT INTO t VALUES (1)",
+		"SELECT $$;$$; INSERT INTO t VALUES (1)",
+	};
+	static const struct {
+		const char	*sql;
+		const char	*value;
+	} single[] = {
+		{ "SELECT 1;", "1" },
+		{ "SELECT 2 ;\n\t ;", "2" },
+		{ "SELECT ';' AS s", ";" },
+		{ "SELECT 'a;b' -- ; comment\n", "a;b" },
+		{ "SELECT $x$;$x$ /* ; */", ";" },
+		{ "SELECT E'\\';'", "';" },
+	};
+	struct t_dbmd	 d;
+	dbm_conn	*c;
+	dbm_handle	*h;
+	char		*v;
+	size_t		 i;
+
+	pg_db_new();
+	pq_exec0(pg.check, "CREATE TABLE t (a int)", 0, NULL);
+	pg_dbmd_start(&d, NULL, NULL);
+	c = t_connect(&d);
+	h = t_open(c, "production", "primary");
+	for (i = 0; i < sizeof(several) / sizeof(several[0]); i++)
+		dbm_result_free(exec_sqlstate(h, several[i], 0, NULL, "42601"));
+	v = t_value(h, "SELECT count(*) FROM t", 0, NULL);
+	cr_assert_str_eq(v, "0", "a refused call ran part of its text: %s rows", v);
+	free(v);
+	for (i = 0; i < sizeof(single) / sizeof(single[0]); i++) {
+		v = t_value(h, single[i].sql, 0, NULL);
+		cr_assert_str_eq(v, single[i].value, "%s: got '%s'", single[i].sql, v);
+		free(v);
+	}
 	dbm_disconnect(c);
 	pg_dbmd_stop(&d);
 }
