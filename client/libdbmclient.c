@@ -255,8 +255,8 @@ wait_fd(int fd, short events, int64_t deadline)
 	int		 r;
 
 	for (;;) {
-		left = deadline - now_ms();
-		if (left < 0)
+		left = deadline == NO_DEADLINE ? -1 : deadline - now_ms();
+		if (left < 0 && deadline != NO_DEADLINE)
 			left = 0;
 		if ((r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left)) >= 0)
 			return r > 0 ? 1 : 0;
@@ -352,18 +352,18 @@ conn_fill(dbm_conn *c, int64_t deadline)
 		return -1;
 	}
 	for (;;) {
-		if (deadline != NO_DEADLINE && wait_fd(c->fd, POLLIN, deadline) != 1) {
+		if (wait_fd(c->fd, POLLIN, deadline) != 1) {
 			conn_fail(c, DBM_E_TIMEOUT, "dbmd did not answer in time");
 			return -1;
 		}
-		n = recv(c->fd, p, avail, deadline != NO_DEADLINE ? MSG_DONTWAIT : 0);
+		n = recv(c->fd, p, avail, MSG_DONTWAIT);
 		if (n > 0)
 			break;
 		if (n == 0) {
 			conn_fail(c, DBM_E_CONNECTION, "dbmd closed the connection");
 			return -1;
 		}
-		if (errno == EINTR || (errno == EAGAIN && deadline != NO_DEADLINE))
+		if (errno == EINTR || errno == EAGAIN)
 			continue;
 		if (errno == ECONNRESET)
 			conn_fail(c, DBM_E_CONNECTION, "dbmd closed the connection");
