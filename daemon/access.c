@@ -42,38 +42,59 @@ name_gid(const char *name, gid_t *gid)
 	return true;
 }
 
+/* The peer's groups: its primary group and those the group database gives its user. */
+static void
+peer_load_groups(struct peer *p)
+{
+	gid_t groups[PEER_GROUPS_MAX];
+	struct passwd *pw;
+	int n = PEER_GROUPS_MAX;
+
+	p->ngroups = 0;
+	if ((pw = getpwuid(p->uid)) == NULL)
+		return;
+	if (getgrouplist(pw->pw_name, p->gid, groups, &n) == -1)
+		n = PEER_GROUPS_MAX;	/* more than fit: the first ones are kept */
+	if (n > 0 && (p->groups = calloc((size_t)n, sizeof(gid_t))) != NULL) {
+		memcpy(p->groups, groups, (size_t)n * sizeof(gid_t));
+		p->ngroups = n;
+	}
+}
+
 static bool
-peer_in_group(const struct peer *p, gid_t gid)
+peer_in_group(struct peer *p, gid_t gid)
 {
 	int i;
 
 	if (p->gid == gid)
 		return true;
+	if (p->ngroups < 0)
+		peer_load_groups(p);
 	for (i = 0; i < p->ngroups; i++)
 		if (p->groups[i] == gid)
 			return true;
 	return false;
 }
 
-/* The peer's groups: its primary group and those the group database gives its user. */
 void
 access_peer_init(struct peer *p, uid_t uid, gid_t gid)
 {
-	struct passwd *pw;
-	int n = PEER_GROUPS_MAX;
-
 	p->uid = uid;
 	p->gid = gid;
-	p->ngroups = 0;
-	if ((pw = getpwuid(uid)) == NULL)
-		return;
-	if (getgrouplist(pw->pw_name, gid, p->groups, &n) == -1)
-		n = PEER_GROUPS_MAX;	/* more than fit: the first ones are kept */
-	p->ngroups = n;
+	p->groups = NULL;
+	p->ngroups = -1;
+}
+
+void
+access_peer_free(struct peer *p)
+{
+	free(p->groups);
+	p->groups = NULL;
+	p->ngroups = -1;
 }
 
 static bool
-listed(const struct peer *p, const struct cfg_value *users, const struct cfg_value *groups)
+listed(struct peer *p, const struct cfg_value *users, const struct cfg_value *groups)
 {
 	gid_t gid;
 	size_t i;
@@ -93,7 +114,7 @@ listed(const struct peer *p, const struct cfg_value *users, const struct cfg_val
  * configured socket_group, else dbmd's group).
  */
 bool
-access_open_allowed(const struct peer *p, const struct role_config *rc,
+access_open_allowed(struct peer *p, const struct role_config *rc,
     const struct daemon_config *dc)
 {
 	gid_t gid;
@@ -110,7 +131,7 @@ access_open_allowed(const struct peer *p, const struct role_config *rc,
 /* May the peer change the daemon's state (reload, dispose)?  Root and dbmd's user, or
  * the daemon's admin lists. */
 bool
-access_admin_allowed(const struct peer *p, const struct daemon_config *dc)
+access_admin_allowed(struct peer *p, const struct daemon_config *dc)
 {
 	if (p->uid == 0 || p->uid == geteuid())
 		return true;

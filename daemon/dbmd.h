@@ -436,12 +436,15 @@ TAILQ_HEAD(handle_list, handle);
 
 #define PEER_GROUPS_MAX	64
 
-/* Who a client is, from SO_PEERCRED and the group database. */
+/*
+ * Who a client is, from SO_PEERCRED; its groups come from the group database the
+ * first time a decision needs them.
+ */
 struct peer {
 	uid_t		 uid;
 	gid_t		 gid;
-	gid_t		 groups[PEER_GROUPS_MAX];
-	int		 ngroups;
+	gid_t		*groups;
+	int		 ngroups;	/* -1 until looked up */
 };
 
 enum session_state {
@@ -523,9 +526,10 @@ void		 session_reap(void);
 
 /* access.c */
 void		 access_peer_init(struct peer *, uid_t, gid_t);
-bool		 access_open_allowed(const struct peer *, const struct role_config *,
+void		 access_peer_free(struct peer *);
+bool		 access_open_allowed(struct peer *, const struct role_config *,
 		    const struct daemon_config *);
-bool		 access_admin_allowed(const struct peer *, const struct daemon_config *);
+bool		 access_admin_allowed(struct peer *, const struct daemon_config *);
 
 /* admin.c */
 void		 admin_request(struct session *, const struct proto_frame *);
@@ -534,7 +538,7 @@ void		 admin_request(struct session *, const struct proto_frame *);
 struct factory	*factory_new(const struct backend_ops *, const struct backend_ops *,
 		    const struct cache_ops *);
 struct pool	*factory_open(struct factory *, const struct config *, const char *,
-		    const char *, const struct cfg_override *, size_t, const struct peer *,
+		    const char *, const struct cfg_override *, size_t, struct peer *,
 		    int *, char **);
 void		 factory_release(struct factory *, struct pool *);
 void		 factory_dispose(struct factory *, struct pool *, const char *);

@@ -72,7 +72,7 @@ pool_add_name(struct pool *p, const char *env, const char *role)
  */
 struct pool *
 factory_open(struct factory *f, const struct config *cfg, const char *env, const char *role,
-    const struct cfg_override *ov, size_t nov, const struct peer *peer, int *code,
+    const struct cfg_override *ov, size_t nov, struct peer *peer, int *code,
     char **msg)
 {
 	struct cfg_errors errs;
