@@ -62,24 +62,15 @@ session_new(int fd, uid_t uid, gid_t gid, pid_t pid)
 	struct session *s = calloc(1, sizeof(*s));
 	struct timeval tv = { HELLO_TIMEOUT_S, 0 };
 
-	if (s == NULL || (s->in = evbuffer_new()) == NULL || (s->out = evbuffer_new()) == NULL ||
+	if (s == NULL ||
 	    (s->rev = event_new(dbmd->base, fd, EV_READ | EV_PERSIST, session_read_cb, s)) ==
-	    NULL || (s->wev = event_new(dbmd->base, fd, EV_WRITE, session_write_cb, s)) ==
 	    NULL || (s->hello_timer = evtimer_new(dbmd->base, session_hello_timeout, s)) ==
 	    NULL) {
 		log_warnx("client (pid %ld uid %lu) refused: out of memory", (long)pid,
 		    (unsigned long)uid);
-		if (s != NULL) {
-			if (s->in)
-				evbuffer_free(s->in);
-			if (s->out)
-				evbuffer_free(s->out);
-			if (s->rev)
-				event_free(s->rev);
-			if (s->wev)
-				event_free(s->wev);
-			free(s);
-		}
+		if (s != NULL && s->rev != NULL)
+			event_free(s->rev);
+		free(s);
 		close(fd);
 		return;
 	}
@@ -99,37 +90,88 @@ session_new(int fd, uid_t uid, gid_t gid, pid_t pid)
 	    (unsigned long)uid);
 }
 
-/* Writes what the socket takes now; the rest waits for EV_WRITE. */
+static size_t
+buffered(const struct evbuffer *b)
+{
+	return b != NULL ? evbuffer_get_length(b) : 0;
+}
+
+/* Output the socket did not take waits in s->out for EV_WRITE. */
+static void
+want_write(struct session *s)
+{
+	if (s->wev == NULL &&
+	    (s->wev = event_new(dbmd->base, s->fd, EV_WRITE, session_write_cb, s)) == NULL) {
+		session_close(s, PROTO_E_NOMEM, "out of memory for output");
+		return;
+	}
+	event_add(s->wev, NULL);
+}
+
+/*
+ * Writes what the socket takes now; the rest waits for EV_WRITE.  Once all is out, the
+ * buffer and the write event go: an idle session holds its read event and no more.
+ */
 static void
 flush_output(struct session *s)
 {
-	if (event_pending(s->wev, EV_WRITE, NULL))
+	if (s->wev != NULL && event_pending(s->wev, EV_WRITE, NULL))
 		return;
-	while (evbuffer_get_length(s->out) > 0) {
+	while (buffered(s->out) > 0) {
 		if (evbuffer_write(s->out, s->fd) >= 0)
 			continue;
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			event_add(s->wev, NULL);
+			want_write(s);
 		else
 			session_close(s, 0, "write error");
 		return;
 	}
+	if (s->out != NULL) {
+		evbuffer_free(s->out);
+		s->out = NULL;
+	}
+	if (s->wev != NULL) {
+		event_free(s->wev);
+		s->wev = NULL;
+	}
 }
 
-/* Appends reply bytes; 1 when the client's output is full and the producer should wait. */
+/*
+ * Sends reply bytes: straight from the caller's buffer when nothing waits before them,
+ * else after what waits.  Returns 1 when the client's output is full and the producer
+ * should wait.
+ */
 int
 session_output(struct session *s, const void *data, size_t len)
 {
+	const char *p = data;
+	ssize_t n;
+
 	if (s->dead)
 		return 0;
-	if (evbuffer_add(s->out, data, len) == -1) {
+	while (s->out == NULL && len > 0) {
+		if ((n = send(s->fd, p, len, MSG_NOSIGNAL)) >= 0) {
+			p += n;
+			len -= (size_t)n;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK)
+			break;
+		else if (errno != EINTR) {
+			session_close(s, 0, "write error");
+			return 0;
+		}
+	}
+	if (len == 0)
+		return 0;
+	if ((s->out == NULL && (s->out = evbuffer_new()) == NULL) ||
+	    evbuffer_add(s->out, p, len) == -1) {
 		session_close(s, PROTO_E_NOMEM, "out of memory for output");
 		return 0;
 	}
-	flush_output(s);
-	return !s->dead && evbuffer_get_length(s->out) > OUT_HIGH;
+	if (s->wev == NULL || !event_pending(s->wev, EV_WRITE, NULL))
+		want_write(s);
+	return !s->dead && buffered(s->out) > OUT_HIGH;
 }
 
 /* Sends one encoded buffer, or closes the session when encoding ran out of memory. */
@@ -423,7 +465,8 @@ do_hello(struct session *s, const struct proto_frame *f)
 	ok.max_queued = (uint32_t)dc()->max_queued_per_client;
 	s->max_frame = m.max_frame;
 	s->state = SESSION_READY;
-	evtimer_del(s->hello_timer);
+	event_free(s->hello_timer);
+	s->hello_timer = NULL;
 	proto_buf_init(&b);
 	send_buf(s, &b, proto_encode_hello_ok(&b, f->hdr.request_id, &ok));
 	log_debug("client %llu is %s (pid %ld uid %lu)", (unsigned long long)s->id, s->name,
@@ -486,7 +529,7 @@ queued_frames(struct evbuffer *in)
 {
 	struct evbuffer_ptr pos;
 	unsigned char hdr[PROTO_HDR_SIZE];
-	size_t len = evbuffer_get_length(in), at = 0, n = 0;
+	size_t len = buffered(in), at = 0, n = 0;
 	uint32_t plen;
 
 	while (at + PROTO_HDR_SIZE <= len) {
@@ -501,60 +544,115 @@ queued_frames(struct evbuffer *in)
 	return n;
 }
 
+/* The session takes its next frame now: not busy, closing or closed. */
+static bool
+serving(const struct session *s)
+{
+	return !s->dead && s->busy == NULL && s->state != SESSION_CLOSING;
+}
+
 /*
- * Serves whole frames from the input, one request at a time: a frame that arrives
- * while a request is in flight waits in the buffer, so replies leave in request order.
- * A frame whose header alone is wrong closes the session before its payload is read.
+ * The whole length of the frame whose header p holds, or 0 after closing the session
+ * for a bad header: a frame whose header alone is wrong goes before its payload is read.
+ */
+static size_t
+frame_total(struct session *s, const unsigned char *p)
+{
+	struct proto_frame f;
+	int rc;
+
+	if ((rc = proto_frame_check(p, PROTO_HDR_SIZE, input_limit(s) - PROTO_HDR_SIZE,
+	    &f)) < 0) {
+		session_close(s, rc == -PROTO_DERR_OVERSIZED ? PROTO_E_LIMIT : PROTO_E_PROTOCOL,
+		    proto_derr_str((enum proto_derr)-rc));
+		return 0;
+	}
+	return PROTO_HDR_SIZE + (size_t)f.hdr.length;
+}
+
+/* Serves one whole frame; false when it was malformed and the session closed. */
+static bool
+serve_frame(struct session *s, const unsigned char *p, size_t total)
+{
+	struct proto_frame f;
+
+	if (proto_frame_check(p, total, input_limit(s) - PROTO_HDR_SIZE, &f) <= 0) {
+		session_close(s, PROTO_E_PROTOCOL, "malformed frame");
+		return false;
+	}
+	session_dispatch(s, &f);
+	return true;
+}
+
+/* After serving what could be served: the queue limit, shutdown, and reading on. */
+static void
+session_settle(struct session *s)
+{
+	/* max_queued counts the request being served too. */
+	if (!s->dead && s->busy != NULL &&
+	    queued_frames(s->in) >= (size_t)dc()->max_queued_per_client)
+		session_close(s, PROTO_E_LIMIT, "too many requests queued "
+		    "(daemon.max_queued_per_client)");
+	if (!s->dead && s->busy == NULL && dbmd->stopping)
+		session_close(s, PROTO_E_SHUTDOWN, "dbmd is shutting down");
+	if (s->dead)
+		return;
+	if (s->in != NULL && evbuffer_get_length(s->in) == 0) {
+		evbuffer_free(s->in);
+		s->in = NULL;
+	}
+	/* Read on while there is room for a whole frame more. */
+	reading(s, buffered(s->in) < input_limit(s));
+}
+
+/*
+ * Serves whole frames from the input buffer, one request at a time: a frame that
+ * arrives while a request is in flight waits in the buffer, so replies leave in
+ * request order.
  */
 static void
 session_process(struct session *s)
 {
-	struct evbuffer *in;
-	struct proto_frame f;
-	unsigned char *p;
-	uint32_t max;
 	size_t len, total;
-	int rc;
 
 	if (s->in_read || s->dead)
 		return;
 	s->in_read = true;
-	in = s->in;
-	while (!s->dead && s->busy == NULL && s->state != SESSION_CLOSING) {
-		len = evbuffer_get_length(in);
-		if (len < PROTO_HDR_SIZE)
+	while (serving(s) && (len = buffered(s->in)) >= PROTO_HDR_SIZE) {
+		if ((total = frame_total(s, evbuffer_pullup(s->in, PROTO_HDR_SIZE))) == 0 ||
+		    len < total)
 			break;
-		max = s->state == SESSION_HELLO ? PROTO_HANDSHAKE_MAX_FRAME :
-		    (uint32_t)dc()->max_frame_size;
-		p = evbuffer_pullup(in, PROTO_HDR_SIZE);
-		if ((rc = proto_frame_check(p, PROTO_HDR_SIZE, max, &f)) < 0) {
-			session_close(s, rc == -PROTO_DERR_OVERSIZED ? PROTO_E_LIMIT :
-			    PROTO_E_PROTOCOL, proto_derr_str((enum proto_derr)-rc));
+		if (!serve_frame(s, evbuffer_pullup(s->in, (ev_ssize_t)total), total))
 			break;
-		}
-		total = PROTO_HDR_SIZE + (size_t)f.hdr.length;
-		if (len < total)
-			break;
-		p = evbuffer_pullup(in, (ev_ssize_t)total);
-		if (proto_frame_check(p, total, max, &f) <= 0) {
-			session_close(s, PROTO_E_PROTOCOL, "malformed frame");
-			break;
-		}
-		session_dispatch(s, &f);
 		if (!s->dead)
-			evbuffer_drain(in, total);
+			evbuffer_drain(s->in, total);
 	}
-	/* max_queued counts the request being served too. */
-	if (!s->dead && s->busy != NULL &&
-	    queued_frames(in) >= (size_t)dc()->max_queued_per_client)
-		session_close(s, PROTO_E_LIMIT, "too many requests queued "
-		    "(daemon.max_queued_per_client)");
 	s->in_read = false;
-	if (!s->dead && s->busy == NULL && dbmd->stopping)
-		session_close(s, PROTO_E_SHUTDOWN, "dbmd is shutting down");
-	/* Read on while there is room for a whole frame more. */
-	if (!s->dead)
-		reading(s, evbuffer_get_length(in) < input_limit(s));
+	session_settle(s);
+}
+
+/*
+ * Serves whole frames straight from what one read brought, without copying them;
+ * only what cannot be served now is kept, in the session's input buffer.
+ */
+static void
+session_process_read(struct session *s, const unsigned char *p, size_t n)
+{
+	size_t off = 0, total;
+
+	s->in_read = true;
+	while (serving(s) && n - off >= PROTO_HDR_SIZE) {
+		if ((total = frame_total(s, p + off)) == 0 || n - off < total)
+			break;
+		if (!serve_frame(s, p + off, total))
+			break;
+		off += total;
+	}
+	s->in_read = false;
+	if (!s->dead && off < n && ((s->in == NULL && (s->in = evbuffer_new()) == NULL) ||
+	    evbuffer_add(s->in, p + off, n - off) == -1))
+		session_close(s, PROTO_E_NOMEM, "out of memory for input");
+	session_settle(s);
 }
 
 /* A request's reply is complete: finish what the session owes, then read on. */
@@ -581,28 +679,39 @@ session_request_done(struct session *s, struct request *r)
 	session_process(s);
 }
 
-/* One recv into the input buffer: no FIONREAD, no second read to find EAGAIN. */
+/*
+ * One recv, with no FIONREAD and no second read to find EAGAIN: into the daemon's read
+ * buffer when the session holds no partial input (the usual case: whole requests, one
+ * at a time), else onto that input.
+ */
 static void
 session_read_cb(evutil_socket_t fd, short ev, void *arg)
 {
+	static unsigned char rbuf[READ_CHUNK];
 	struct session *s = arg;
 	struct evbuffer_iovec v;
 	char reason[128];
 	ssize_t n;
 
 	(void)ev;
-	if (evbuffer_reserve_space(s->in, READ_CHUNK, &v, 1) < 1) {
-		session_close(s, PROTO_E_NOMEM, "out of memory for input");
-		return;
-	}
-	n = recv(fd, v.iov_base, v.iov_len, 0);
-	if (n > 0) {
-		v.iov_len = (size_t)n;
+	if (s->in == NULL) {
+		if ((n = recv(fd, rbuf, sizeof(rbuf), 0)) > 0) {
+			session_process_read(s, rbuf, (size_t)n);
+			return;
+		}
+	} else {
+		if (evbuffer_reserve_space(s->in, READ_CHUNK, &v, 1) < 1) {
+			session_close(s, PROTO_E_NOMEM, "out of memory for input");
+			return;
+		}
+		n = recv(fd, v.iov_base, v.iov_len, 0);
+		v.iov_len = n > 0 ? (size_t)n : 0;
 		evbuffer_commit_space(s->in, &v, 1);
-		session_process(s);
-		return;
+		if (n > 0) {
+			session_process(s);
+			return;
+		}
 	}
-	evbuffer_commit_space(s->in, &v, 0);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n == 0)
@@ -621,7 +730,7 @@ session_write_cb(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd, (void)ev;
 	flush_output(s);
-	if (s->dead || evbuffer_get_length(s->out) > OUT_LOW)
+	if (s->dead || buffered(s->out) > OUT_LOW)
 		return;
 	if (r != NULL && r->conn != NULL) {
 		s->stalled = NULL;
@@ -692,16 +801,24 @@ session_close(struct session *s, int code, const char *reason)
 	if (code != 0) {
 		/* Best effort: the pending output and the GOODBYE, as much as fits now. */
 		proto_buf_init(&b);
-		if (proto_encode_goodbye(&b, 0, &g) == PROTO_E_OK &&
-		    evbuffer_add(s->out, b.data, b.len) == 0)
-			evbuffer_write(s->out, s->fd);
+		if (proto_encode_goodbye(&b, 0, &g) == PROTO_E_OK) {
+			if (s->out == NULL)
+				(void)send(s->fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			else if (evbuffer_add(s->out, b.data, b.len) == 0)
+				evbuffer_write(s->out, s->fd);
+		}
 		proto_buf_free(&b);
 	}
 	event_free(s->rev);
-	event_free(s->wev);
-	event_free(s->hello_timer);
-	evbuffer_free(s->in);
-	evbuffer_free(s->out);
+	if (s->wev != NULL)
+		event_free(s->wev);
+	if (s->hello_timer != NULL)
+		event_free(s->hello_timer);
+	if (s->in != NULL)
+		evbuffer_free(s->in);
+	if (s->out != NULL)
+		evbuffer_free(s->out);
+	access_peer_free(&s->peer);
 	close(s->fd);
 	s->rev = s->wev = s->hello_timer = NULL;
 	s->in = s->out = NULL;

@@ -1449,6 +1449,77 @@ Test(protocol, pipelined_requests_are_answered_in_order_up_to_the_queue_limit)
 	one_stop(&o);
 }
 
+/*
+ * However the client's writes cut its frames -- a byte at a time, across headers,
+ * several frames and a part in one write -- each request is served once, in order.
+ */
+Test(protocol, frames_cut_anywhere_are_served_in_order)
+{
+	static const size_t cuts[] = { 1, 2, 3, 5, 8, 13, 40, 1 };
+	struct t_dbmd		 d;
+	struct proto_decoder	 dec;
+	struct proto_frame	 f;
+	struct proto_exec	 m = { 0 };
+	struct proto_buf	 b;
+	char			 sql[64], want[16];
+	bool			 seen_value;
+	size_t			 off, n, k;
+	uint32_t		 id, next;
+	int			 fd, round;
+
+	t_dbmd_start(&d, NULL);
+	fd = t_raw_connect(&d);
+	proto_decoder_init(&dec, PROTO_HANDSHAKE_MAX_FRAME);
+	t_raw_hello(fd, &dec);
+	m.handle_id = raw_open(fd, &dec, "test", "primary");
+	for (round = 0; round < 2; round++) {
+		/* EXEC, PING, EXEC, PING: round 0 cut in pieces, round 1 in one write. */
+		proto_buf_init(&b);
+		for (id = 10; id < 14; id++) {
+			if (id % 2 == 0) {
+				snprintf(sql, sizeof(sql), "SELECT 'v%u-%d'", id, round);
+				m.sql = sql;
+				cr_assert_eq(proto_encode_exec(&b, id, &m), PROTO_E_OK);
+			} else
+				cr_assert_eq(proto_encode_empty(&b, PROTO_MSG_PING, id),
+				    PROTO_E_OK);
+		}
+		for (off = 0, k = 0; off < b.len; off += n, k++) {
+			n = round == 0 ? cuts[k % (sizeof(cuts) / sizeof(cuts[0]))] : b.len;
+			if (n > b.len - off)
+				n = b.len - off;
+			cr_assert_eq(t_raw_send(fd, b.data + off, n), 0);
+			if (round == 0)
+				t_sleep_ms(1);
+		}
+		proto_buf_free(&b);
+		for (next = 10; next < 14; next++) {
+			snprintf(want, sizeof(want), "v%u-%d", next, round);
+			seen_value = false;
+			do {
+				cr_assert_eq(t_raw_next(fd, &dec, &f, 10000), 1,
+				    "round %d: no reply to request %u", round, next);
+				cr_assert_eq(f.hdr.request_id, next, "round %d: %s of request %u "
+				    "while %u is due", round, proto_msg_name(f.hdr.type),
+				    f.hdr.request_id, next);
+				cr_assert_neq(f.hdr.type, PROTO_MSG_ERROR, "round %d: request %u "
+				    "failed", round, next);
+				if (f.hdr.type == PROTO_MSG_DATA_ROW && memmem(f.payload,
+				    f.hdr.length, want, strlen(want)) != NULL)
+					seen_value = true;
+			} while (!proto_frame_ends_reply(&f.hdr));
+			if (next % 2 == 0)
+				cr_assert(seen_value, "round %d: request %u's row is not '%s'",
+				    round, next, want);
+			else
+				cr_assert_eq(f.hdr.type, PROTO_MSG_PONG);
+		}
+	}
+	proto_decoder_free(&dec);
+	close(fd);
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
+
 Test(protocol, truncated_frame_then_close_breaks_nothing)
 {
 	static const uint8_t part[] = { HDR(100, 3, 0, 2), 0, 0, 0, 1, 0, 0 };
