@@ -48,6 +48,7 @@
 
 /* No deadline: wait as long as the request takes, as libpq does. */
 #define NO_DEADLINE		(-1)
+#define ACKS_MAX		64	/* DISPOSE replies owed before dbm_dispose waits */
 
 #define DEFAULT_ENVIRONMENT	"development"
 #define DEFAULT_ROLE		"primary"
@@ -103,6 +104,12 @@ struct dbm_conn {
 	struct proto_buf	 out;		/* the request being sent */
 	struct proto_decoder	 in;		/* bytes read, cut into frames */
 	struct dbm_handle	*handles;	/* open handles, disposed at disconnect */
+	/*
+	 * Requests sent without waiting for their reply (DISPOSE): their replies,
+	 * to acks_pending requests from id acks_first on, come before any other.
+	 */
+	uint32_t		 acks_first;
+	uint32_t		 acks_pending;
 
 	/* The last call's outcome, written only by conn_vset_error; strings truncate. */
 	int			 err;
@@ -377,12 +384,11 @@ conn_fill(dbm_conn *c, int64_t deadline)
 }
 
 /*
- * Returns the next frame of the reply to request reqid (0: any request) in
- * *f, valid until the next call.  GOODBYE, a frame a server may not send, a
- * bad header or a frame for another request end the connection.
+ * Reads the next frame into *f, valid until the next call.  GOODBYE, a frame
+ * a server may not send or a bad header end the connection.
  */
 static int
-conn_next_frame(dbm_conn *c, uint32_t reqid, struct proto_frame *f, int64_t deadline)
+conn_read_frame(dbm_conn *c, struct proto_frame *f, int64_t deadline)
 {
 	struct proto_goodbye	 g;
 	enum proto_derr		 derr;
@@ -408,6 +414,67 @@ conn_next_frame(dbm_conn *c, uint32_t reqid, struct proto_frame *f, int64_t dead
 			conn_fail(c, g.code, "dbmd closed the connection: %s", g.reason);
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Takes f if it is the reply to the oldest request sent without waiting: 1
+ * when taken, 0 when f is another request's, -1 when the connection failed.
+ * Such a reply is one OK, or one ERROR nobody is left to hear.
+ */
+static int
+conn_take_ack(dbm_conn *c, const struct proto_frame *f)
+{
+	if (c->acks_pending == 0 || f->hdr.request_id != c->acks_first)
+		return 0;
+	if (f->hdr.type != PROTO_MSG_OK && f->hdr.type != PROTO_MSG_ERROR) {
+		conn_fail(c, DBM_E_PROTOCOL, "dbmd sent %s to DISPOSE",
+		    proto_msg_name(f->hdr.type));
+		return -1;
+	}
+	if (++c->acks_first == 0)
+		c->acks_first = 1;
+	c->acks_pending--;
+	return 1;
+}
+
+/* Reads the replies still owed to requests sent without waiting. */
+static int
+conn_drain_acks(dbm_conn *c, int64_t deadline)
+{
+	struct proto_frame	 f;
+
+	while (c->acks_pending > 0) {
+		if (conn_read_frame(c, &f, deadline) == -1)
+			return -1;
+		if (conn_take_ack(c, &f) != 1) {
+			if (!c->failed)
+				conn_fail(c, DBM_E_PROTOCOL, "dbmd sent %s for request %lu "
+				    "before answering request %lu", proto_msg_name(f.hdr.type),
+				    (unsigned long)f.hdr.request_id,
+				    (unsigned long)c->acks_first);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Returns the next frame of the reply to request reqid (0: any request) in
+ * *f, valid until the next call, past the replies owed to requests sent
+ * without waiting.  A frame for another request ends the connection.
+ */
+static int
+conn_next_frame(dbm_conn *c, uint32_t reqid, struct proto_frame *f, int64_t deadline)
+{
+	int	 r;
+
+	do {
+		if (conn_read_frame(c, f, deadline) == -1)
+			return -1;
+	} while ((r = conn_take_ack(c, f)) == 1);
+	if (r == -1)
+		return -1;
 	if (reqid != 0 && f->hdr.request_id != reqid) {
 		conn_fail(c, DBM_E_PROTOCOL, "dbmd sent %s for request %lu while request %lu "
 		    "was in flight", proto_msg_name(f->hdr.type),
@@ -1023,7 +1090,7 @@ dbm_open(dbm_conn *c, const char *environment, const char *role,
 	return h;
 }
 
-/* Sends BEGIN, COMMIT, ROLLBACK or DISPOSE and waits for OK. */
+/* Sends BEGIN, COMMIT or ROLLBACK and waits for OK. */
 static int
 handle_request(dbm_handle *h, uint16_t type)
 {
@@ -1039,17 +1106,38 @@ handle_request(dbm_handle *h, uint16_t type)
 }
 
 /*
- * Disposes a handle and frees it, whatever dbmd says: if the connection is
- * gone, so is the handle on the server's side.
+ * Disposes a handle and frees it.  The DISPOSE is sent at once but its reply
+ * is not waited for: dbmd serves a connection's messages in order, so what
+ * the caller sends next comes after the release, and the reply is read ahead
+ * of the next one.  Replies owed pile up to ACKS_MAX, then are read.  If the
+ * connection is gone, so is the handle on the server's side.
  */
 int
 dbm_dispose(dbm_handle *h)
 {
-	int	 r;
+	dbm_conn	*c;
+	uint32_t	 reqid;
+	int		 r = DBM_OK;
 
 	if (h == NULL)
 		return DBM_OK;
-	r = handle_request(h, PROTO_MSG_DISPOSE);
+	c = h->conn;
+	if (!conn_usable(c))
+		r = c->err;
+	else if (c->acks_pending >= ACKS_MAX && conn_drain_acks(c, NO_DEADLINE) == -1)
+		r = c->err;
+	else {
+		reqid = conn_reqid(c);
+		if (proto_encode_handle(&c->out, PROTO_MSG_DISPOSE, reqid, h->id) != PROTO_E_OK) {
+			conn_fail(c, DBM_E_NOMEM, "out of memory encoding DISPOSE");
+			r = c->err;
+		} else if (conn_flush(c, NO_DEADLINE) == -1)
+			r = c->err;
+		else {
+			if (c->acks_pending++ == 0)
+				c->acks_first = reqid;
+		}
+	}
 	handle_free(h);
 	return r;
 }

@@ -1097,6 +1097,60 @@ Test(factory, handles_per_client_are_limited)
 	one_stop(&o);
 }
 
+/* The pool's handle count, as STATUS shows it; -1 when the pool is not listed. */
+static int
+pool_handles(dbm_conn *c, unsigned long long hash)
+{
+	char	*v = t_pool_field(c, hash, "handles");
+	int	 n = v != NULL ? atoi(v) : -1;
+
+	free(v);
+	return n;
+}
+
+/*
+ * dbm_dispose does not wait for dbmd's reply, yet what the client sends next is served
+ * after the release: replies owed are read ahead of the next reply, however many, and
+ * a client may disconnect while they are owed.
+ */
+Test(factory, disposes_do_not_wait_and_come_before_what_follows)
+{
+	struct one		 o;
+	dbm_handle		*hs[100];
+	dbm_conn		*other;
+	unsigned long long	 hash;
+	int64_t			 end;
+	int			 i;
+
+	one_start(&o, "test", (const char *[]){ "daemon.max_handles_per_client=200", NULL });
+	hash = dbm_handle_pool_hash(o.h);
+	for (i = 0; i < 100; i++)
+		hs[i] = t_open(o.c, "test", "primary");
+	cr_assert_eq(pool_handles(o.c, hash), 101);
+	/* More disposes in a row than replies are left owed. */
+	for (i = 0; i < 100; i++)
+		cr_assert_eq(dbm_dispose(hs[i]), DBM_OK, "dispose %d: %s", i, dbm_errmsg(o.c));
+	cr_assert_eq(pool_handles(o.c, hash), 1, "the disposes were not served before STATUS");
+	/* A reply owed, then a request on another handle of the same client. */
+	for (i = 0; i < 20; i++) {
+		cr_assert_eq(dbm_dispose(t_open(o.c, "test", "primary")), DBM_OK);
+		t_exec0(o.h, "SELECT 1", 0, NULL);
+		cr_assert_eq(dbm_ping(o.c), DBM_OK);
+	}
+	/* Replies still owed when the client leaves. */
+	other = t_connect(&o.d);
+	for (i = 0; i < 3; i++)
+		hs[i] = t_open(other, "test", "primary");
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(dbm_dispose(hs[i]), DBM_OK);
+	dbm_disconnect(other);
+	end = t_now_ms() + 5000LL * t_slow();
+	while (pool_handles(o.c, hash) != 1 && t_now_ms() < end)
+		t_sleep_ms(10);
+	cr_assert_eq(pool_handles(o.c, hash), 1);
+	one_stop(&o);
+}
+
 Test(factory, sqlite_file_in_a_missing_directory_fails_at_open_naming_the_file)
 {
 	struct one	 o;
