@@ -1131,8 +1131,10 @@ add_env_defaults(struct config *cfg)
 static struct config *
 config_new(void)
 {
+	static uint64_t serial;
 	struct config *cfg = xcalloc(1, sizeof(*cfg));
 
+	cfg->serial = ++serial;
 	TAILQ_INIT(&cfg->settings);
 	TAILQ_INIT(&cfg->names);
 	TAILQ_INIT(&cfg->errors);

@@ -206,6 +206,7 @@ struct config {
 	char		       **files;		/* the files actually read, in order */
 	size_t			 nfiles;
 	struct daemon_config	 daemon;	/* resolved daemon-wide settings */
+	uint64_t		 serial;	/* unique to this load of the configuration */
 };
 
 /* Where the daemon's inputs come from; tests fill this in instead of the real process. */
@@ -413,9 +414,18 @@ struct pool {
 };
 TAILQ_HEAD(pool_list, pool);
 
+/* What a name resolves to without overrides under one configuration (factory.c). */
+struct resolved {
+	struct resolved		*next;
+	char			*env, *role;
+	struct role_config	*rc;
+};
+
 struct factory {
 	struct pool_list	 pools;
 	int			 npools;
+	struct resolved		*resolved;	/* names resolved under resolved_serial */
+	uint64_t		 resolved_serial;
 	const struct backend_ops *backends[2];	/* by enum backend_kind */
 	const struct cache_ops	*cache_ops;
 	uint64_t		 next_conn_id;

@@ -61,6 +61,80 @@ pool_add_name(struct pool *p, const char *env, const char *role)
 	p->names = all;
 }
 
+static void
+resolved_clear(struct factory *f)
+{
+	struct resolved *rs;
+
+	while ((rs = f->resolved) != NULL) {
+		f->resolved = rs->next;
+		free(rs->env);
+		free(rs->role);
+		role_config_free(rs->rc);
+		free(rs);
+	}
+}
+
+/*
+ * What env/role resolves to without overrides under cfg, resolved once per name and
+ * configuration: opening by name is then a lookup.  NULL when the name does not resolve
+ * (the caller resolves again for the errors).
+ */
+static const struct role_config *
+resolved_find(struct factory *f, const struct config *cfg, const char *env,
+    const char *role)
+{
+	struct cfg_errors errs;
+	struct resolved *rs;
+	struct role_config *rc;
+
+	if (f->resolved_serial != cfg->serial) {
+		resolved_clear(f);
+		f->resolved_serial = cfg->serial;
+	}
+	for (rs = f->resolved; rs != NULL; rs = rs->next)
+		if (strcmp(rs->env, env) == 0 && strcmp(rs->role, role) == 0)
+			return rs->rc;
+	TAILQ_INIT(&errs);
+	if ((rc = config_resolve(cfg, env, role, NULL, 0, &errs)) == NULL) {
+		config_errors_clear(&errs);
+		return NULL;
+	}
+	rs = xcalloc(1, sizeof(*rs));
+	rs->env = xstrdup(env);
+	rs->role = xstrdup(role);
+	rs->rc = rc;
+	rs->next = f->resolved;
+	f->resolved = rs;
+	return rc;
+}
+
+/* A pool serving exactly rc, if one is taking handles. */
+static struct pool *
+pool_find(struct factory *f, const struct role_config *rc)
+{
+	struct pool *p;
+
+	TAILQ_FOREACH(p, &f->pools, entry)
+		if (!p->disposing && !p->draining && role_config_equal(p->rc, rc))
+			return p;
+	return NULL;
+}
+
+/* A new handle on p, opened by env/role with or without overrides. */
+static struct pool *
+pool_attach(struct factory *f, struct pool *p, const char *env, const char *role,
+    size_t nov)
+{
+	if (nov == 0 && p->from_override) {
+		p->from_override = false;	/* configured names use it now */
+		f->override_pools--;
+	}
+	pool_add_name(p, env, role);
+	p->nhandles++;
+	return p;
+}
+
 /*
  * OPEN(environment, role, overrides): resolves the configuration (only the overrides
  * the environment permits), validates it, and looks its canonical form up among the
@@ -82,6 +156,18 @@ factory_open(struct factory *f, const struct config *cfg, const char *env, const
 	struct pool *p;
 	char err[256], *buf = NULL;
 	size_t len = 0, cap = 0;
+	const struct role_config *known;
+
+	/* By name alone, onto a pool that exists: no resolution. */
+	if (nov == 0 && (known = resolved_find(f, cfg, env, role)) != NULL) {
+		if (peer != NULL && !access_open_allowed(peer, known, &cfg->daemon)) {
+			*code = PROTO_E_PERMISSION;
+			*msg = xasprintf("permission denied for environment \"%s\"", env);
+			return NULL;
+		}
+		if ((p = pool_find(f, known)) != NULL)
+			return pool_attach(f, p, env, role, nov);
+	}
 
 	TAILQ_INIT(&errs);
 	if ((rc = config_resolve(cfg, env, role, ov, nov, &errs)) == NULL) {
@@ -100,17 +186,9 @@ factory_open(struct factory *f, const struct config *cfg, const char *env, const
 		return NULL;
 	}
 
-	TAILQ_FOREACH(p, &f->pools, entry) {
-		if (p->disposing || p->draining || !role_config_equal(p->rc, rc))
-			continue;
-		if (nov == 0 && p->from_override) {
-			p->from_override = false;	/* configured names use it now */
-			f->override_pools--;
-		}
-		pool_add_name(p, env, role);
-		p->nhandles++;
+	if ((p = pool_find(f, rc)) != NULL) {
 		role_config_free(rc);
-		return p;
+		return pool_attach(f, p, env, role, nov);
 	}
 
 	if (nov > 0 && f->override_pools >= f->max_override_pools) {
@@ -224,6 +302,7 @@ factory_reconfigure(struct factory *f, const struct config *cfg)
 	int n = 0;
 
 	f->max_override_pools = (int)cfg->daemon.max_override_pools;
+	resolved_clear(f);
 	for (p = TAILQ_FIRST(&f->pools); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, entry);
 		/* Where the old values came from is gone with the old configuration. */
@@ -332,6 +411,7 @@ factory_free(struct factory *f)
 
 	if (f == NULL)
 		return;
+	resolved_clear(f);
 	while ((p = TAILQ_FIRST(&f->pools)) != NULL) {
 		TAILQ_REMOVE(&f->pools, p, entry);
 		pool_free(p);

@@ -281,6 +281,35 @@ Test(factory, two_names_that_resolve_alike_share_one_pool)
 	release_all();
 }
 
+/*
+ * A name opened again resolves under the configuration it is opened with: another
+ * configuration (a reload) with other settings for it gives another pool, and going
+ * back gives the first one again.
+ */
+Test(factory, a_name_resolves_under_the_configuration_it_is_opened_with)
+{
+	static const char *const sets2[] = { "development.pool_size=3", NULL };
+	char *env[] = { NULL };
+	struct config_inputs in = { .config_file = "/nonexistent/dbmd.yaml", .environ = env,
+	    .sets = sets2, .uid = 1000 };
+	struct config *first = cfg, *second = config_load(&in);
+	struct pool *a, *b;
+
+	a = open_ok("development", "primary", NULL, 0);
+	cr_assert_eq(open_ok("development", "primary", NULL, 0), a);
+	cfg = second;
+	b = open_ok("development", "primary", NULL, 0);
+	cr_assert_neq(a, b, "opened under a configuration with pool_size 3, the old pool");
+	cr_assert_eq(b->rc->pool_size, 3);
+	cr_assert_eq(open_ok("development", "primary", NULL, 0), b);
+	cfg = first;
+	cr_assert_eq(open_ok("development", "primary", NULL, 0), a);
+	cr_assert_eq(a->nhandles, 3);
+	cr_assert_eq(b->nhandles, 2);
+	release_all();
+	config_free(second);
+}
+
 Test(factory, overrides_outside_the_permitted_list_are_refused)
 {
 	struct cfg_override uri[] = { { "uri", "sqlite:/tmp/elsewhere.db" } };
