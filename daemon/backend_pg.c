@@ -546,21 +546,85 @@ pg_conn_open(struct conn *c)
 		pg_open_failed(pc, PQerrorMessage(pc->pg));
 }
 
-/* word appears in the lower-cased text s as a whole identifier. */
-static bool
-has_word(const char *s, const char *word)
+/* What a word of a statement says about it, for the result cache. */
+#define W_WRITES	0x01	/* it changes data, or may */
+#define W_VOLATILE	0x02	/* its result changes by itself */
+#define W_ANALYZE	0x04	/* EXPLAIN ANALYZE runs the statement */
+
+struct sql_word {
+	const char	*word;
+	int		 what;
+};
+
+static struct sql_word sql_words[] = {
+	{ "age", W_VOLATILE }, { "analyze", W_ANALYZE }, { "call", W_WRITES },
+	{ "clock_timestamp", W_VOLATILE }, { "copy", W_WRITES },
+	{ "current_date", W_VOLATILE }, { "current_setting", W_VOLATILE },
+	{ "current_time", W_VOLATILE }, { "current_timestamp", W_VOLATILE },
+	{ "currval", W_VOLATILE }, { "dblink", W_VOLATILE }, { "delete", W_WRITES },
+	{ "do", W_WRITES }, { "gen_random_uuid", W_VOLATILE }, { "insert", W_WRITES },
+	{ "into", W_WRITES }, { "lastval", W_VOLATILE }, { "localtime", W_VOLATILE },
+	{ "localtimestamp", W_VOLATILE }, { "merge", W_WRITES }, { "nextval", W_VOLATILE },
+	{ "now", W_VOLATILE }, { "random", W_VOLATILE }, { "set_config", W_VOLATILE },
+	{ "setseed", W_VOLATILE }, { "setval", W_VOLATILE }, { "share", W_VOLATILE },
+	{ "statement_timestamp", W_VOLATILE }, { "timeofday", W_VOLATILE },
+	{ "transaction_timestamp", W_VOLATILE }, { "txid_current", W_VOLATILE },
+	{ "update", W_WRITES }, { "uuid_generate_v1", W_VOLATILE },
+	{ "uuid_generate_v1mc", W_VOLATILE }, { "uuid_generate_v4", W_VOLATILE },
+};
+
+static int
+sql_word_cmp(const void *a, const void *b)
 {
-	size_t n = strlen(word);
-	const char *p;
+	return strcmp(((const struct sql_word *)a)->word, ((const struct sql_word *)b)->word);
+}
 
-	for (p = s; (p = strstr(p, word)) != NULL; p += n) {
-		bool before = p == s || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
-		bool after = !(isalnum((unsigned char)p[n]) || p[n] == '_');
+static bool
+word_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_';
+}
 
-		if (before && after)
-			return true;
+/*
+ * What the words of a lower-cased statement say, OR-ed, in one pass.  A word is a run
+ * of letters, digits and underscores, so "into" is not found in "points" nor "now" in
+ * "known"; one containing pg_ is volatile (the pg_* functions).
+ */
+static int
+sql_words_of(const char *lower)
+{
+	static bool sorted;
+	struct sql_word key;
+	const struct sql_word *w;
+	char word[32];
+	const char *p = lower, *start;
+	size_t n, nwords = sizeof(sql_words) / sizeof(sql_words[0]);
+	int what = 0;
+
+	if (!sorted) {
+		qsort(sql_words, nwords, sizeof(sql_words[0]), sql_word_cmp);
+		sorted = true;
 	}
-	return false;
+	while (*p != '\0') {
+		if (!word_char(*p)) {
+			p++;
+			continue;
+		}
+		for (start = p; word_char(*p); p++)
+			;
+		n = (size_t)(p - start);
+		if (n >= 3 && memmem(start, n, "pg_", 3) != NULL)
+			what |= W_VOLATILE;
+		if (n >= sizeof(word))
+			continue;	/* longer than any word listed */
+		memcpy(word, start, n);
+		word[n] = '\0';
+		key.word = word;
+		if ((w = bsearch(&key, sql_words, nwords, sizeof(sql_words[0]),
+		    sql_word_cmp)) != NULL)
+			what |= w->what;
+	}
+	return what;
 }
 
 /*
@@ -568,7 +632,7 @@ has_word(const char *s, const char *word)
  * conservative: a result may be cached only for a single SELECT, VALUES, TABLE or WITH
  * statement with no data-modifying words (INSERT, UPDATE, DELETE, MERGE, INTO), no
  * locking clause (FOR UPDATE/SHARE), and none of the functions whose result changes by
- * itself (the time, random numbers, sequences, pg_* functions and others below).
+ * itself (the time, random numbers, sequences, pg_* functions and others above).
  * Functions an application defines as VOLATILE are not known here: statements calling
  * them must not be marked cacheable.  Any other statement counts as a write to the
  * database, and every cached result on it is invalidated when it succeeds.
@@ -576,47 +640,32 @@ has_word(const char *s, const char *word)
 static void
 pg_classify(struct request *r)
 {
-	static const char *const modifying[] = {
-		"insert", "update", "delete", "merge", "into", "copy", "call", "do", NULL
-	};
-	static const char *const volatile_words[] = {
-		"random", "setseed", "now", "clock_timestamp", "statement_timestamp",
-		"transaction_timestamp", "timeofday", "current_timestamp", "current_time",
-		"current_date", "localtime", "localtimestamp", "age", "nextval", "setval",
-		"currval", "lastval", "gen_random_uuid", "uuid_generate_v1",
-		"uuid_generate_v1mc", "uuid_generate_v4", "txid_current", "set_config",
-		"current_setting", "dblink", "share", NULL
-	};
-	char *lower = strdup(r->sql), *p, first[16];
-	size_t i, n = 0;
-	bool read_shaped, cacheable;
+	char stackbuf[512], *lower, *p, first[16];
+	size_t i, n, len = strlen(r->sql);
+	bool read_shaped;
+	int what;
 
+	lower = len < sizeof(stackbuf) ? stackbuf : malloc(len + 1);
 	if (lower == NULL) {
 		r->res_wrote = true;
 		return;
 	}
-	for (p = lower; *p != '\0'; p++)
-		*p = (char)tolower((unsigned char)*p);
+	for (i = 0; i <= len; i++)
+		lower[i] = (char)tolower((unsigned char)r->sql[i]);
 	for (p = lower; isspace((unsigned char)*p) || *p == '('; p++)
 		;
-	while (isalpha((unsigned char)*p) && n + 1 < sizeof(first))
-		first[n++] = *p++;
+	for (n = 0; isalpha((unsigned char)*p) && n + 1 < sizeof(first); n++)
+		first[n] = *p++;
 	first[n] = '\0';
-	read_shaped = strcmp(first, "select") == 0 || strcmp(first, "values") == 0 ||
+	what = sql_words_of(lower);
+	if (lower != stackbuf)
+		free(lower);
+	read_shaped = (strcmp(first, "select") == 0 || strcmp(first, "values") == 0 ||
 	    strcmp(first, "table") == 0 || strcmp(first, "with") == 0 ||
 	    strcmp(first, "show") == 0 || (strcmp(first, "explain") == 0 &&
-	    !has_word(lower, "analyze"));
-	for (i = 0; read_shaped && modifying[i] != NULL; i++)
-		if (has_word(lower, modifying[i]))
-			read_shaped = false;
-	cacheable = read_shaped && strcmp(first, "show") != 0 && strcmp(first, "explain") != 0 &&
-	    !strstr(lower, " for update") && !strstr(lower, " for no key") &&
-	    !strstr(lower, " for key") && strstr(lower, "pg_") == NULL;
-	for (i = 0; cacheable && volatile_words[i] != NULL; i++)
-		if (has_word(lower, volatile_words[i]))
-			cacheable = false;
-	free(lower);
-	r->res_cacheable = cacheable;
+	    !(what & W_ANALYZE))) && !(what & W_WRITES);
+	r->res_cacheable = read_shaped && strcmp(first, "show") != 0 &&
+	    strcmp(first, "explain") != 0 && !(what & W_VOLATILE);
 	r->res_wrote = !read_shaped;
 }
 

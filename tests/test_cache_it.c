@@ -604,6 +604,56 @@ BOTH(volatile_functions_are_never_cached)
 }
 
 /*
+ * PostgreSQL's statements are judged by their words (dbmd(8)): plain reads are cached,
+ * whatever their case and layout; a read naming a volatile function, a pg_* function or
+ * a locking clause is not, and neither is a word that only contains one of those.
+ */
+Test(cache_pg, the_textual_rule_caches_plain_reads_only)
+{
+	static const char *const cached[] = {
+		"SELECT k FROM items ORDER BY k",
+		"select count(*) from items",
+		"  (SELECT 2 AS two)",
+		"WITH x AS (SELECT 1 AS a) SELECT a FROM x",
+		"VALUES (1, 'one')",
+		"SELECT 1 AS known, 2 AS points, 3 AS updated_at, 4 AS nowhere",
+	};
+	static const char *const never[] = {
+		"SELECT now()",
+		"SELECT NOW()",
+		"SELECT Clock_Timestamp()",
+		"SELECT current_setting('work_mem')",
+		"SELECT pg_backend_pid()",
+		"SELECT k FROM items FOR UPDATE",
+		"SELECT k FROM items FOR NO KEY UPDATE",
+		"SELECT k FROM items FOR KEY SHARE",
+		"SELECT k FROM items FOR\nSHARE",
+		"SELECT txid_current()",
+		"SHOW work_mem",
+		"EXPLAIN SELECT 1",
+	};
+	struct it	 t;
+	struct got	 g;
+	size_t		 i;
+
+	it_start(&t, &PG, NULL);
+	for (i = 0; i < sizeof(cached) / sizeof(cached[0]); i++) {
+		run(t.h, AGE, cached[i], 0, NULL, DBM_OK, &g);
+		cr_assert_eq(g.state, DBM_CACHE_MISS, "%s: %s, not MISS", cached[i],
+		    state_name(g.state));
+		run(t.h, AGE, cached[i], 0, NULL, DBM_OK, &g);
+		cr_assert_eq(g.state, DBM_CACHE_HIT, "%s again: %s, not HIT", cached[i],
+		    state_name(g.state));
+	}
+	for (i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+		run(t.h, AGE, never[i], 0, NULL, DBM_OK, &g);
+		cr_assert_eq(g.state, DBM_CACHE_BYPASS, "%s: %s, not BYPASS", never[i],
+		    state_name(g.state));
+	}
+	it_stop(&t);
+}
+
+/*
  * The client is told BYPASS for a read that asked for the cache and was not
  * cacheable: the pool's counters say the same, once per read.
  */
