@@ -579,50 +579,83 @@ sql_word_cmp(const void *a, const void *b)
 	return strcmp(((const struct sql_word *)a)->word, ((const struct sql_word *)b)->word);
 }
 
+static char
+ascii_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* Of a word, lower-cased: ASCII letters, digits and underscores. */
 static bool
 word_char(char c)
 {
-	return isalnum((unsigned char)c) || c == '_';
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* What the listed word w[0..n) is (0: none), looked up among those of its first letter. */
+static int
+sql_word_what(const char *w, size_t n)
+{
+	static size_t first[27];	/* words starting with 'a' + i: [first[i], first[i + 1]) */
+	static bool ready;
+	size_t i, nwords = sizeof(sql_words) / sizeof(sql_words[0]);
+	int c;
+
+	if (!ready) {
+		qsort(sql_words, nwords, sizeof(sql_words[0]), sql_word_cmp);
+		for (c = 0, i = 0; c <= 26; c++) {
+			while (i < nwords && sql_words[i].word[0] - 'a' < c)
+				i++;
+			first[c] = i;
+		}
+		ready = true;
+	}
+	if (w[0] < 'a' || w[0] > 'z')
+		return 0;
+	c = w[0] - 'a';
+	for (i = first[c]; i < first[c + 1]; i++)
+		if (strncmp(sql_words[i].word, w, n) == 0 && sql_words[i].word[n] == '\0')
+			return sql_words[i].what;
+	return 0;
 }
 
 /*
- * What the words of a lower-cased statement say, OR-ed, in one pass.  A word is a run
- * of letters, digits and underscores, so "into" is not found in "points" nor "now" in
- * "known"; one containing pg_ is volatile (the pg_* functions).
+ * What the words of a statement say, OR-ed, in one pass over its text; its first word
+ * (the letters of the first word after blanks and parentheses, lower-cased) in first.
+ * A word is a run of letters, digits and underscores, so "into" is not found in
+ * "points" nor "now" in "known"; one containing pg_ is volatile (the pg_* functions).
  */
 static int
-sql_words_of(const char *lower)
+sql_words_of(const char *sql, char *first, size_t size)
 {
-	static bool sorted;
-	struct sql_word key;
-	const struct sql_word *w;
-	char word[32];
-	const char *p = lower, *start;
-	size_t n, nwords = sizeof(sql_words) / sizeof(sql_words[0]);
+	const char *p = sql;
+	char word[32], c;
+	size_t n, k;
+	bool lead = true;	/* only blanks and parentheses so far */
 	int what = 0;
 
-	if (!sorted) {
-		qsort(sql_words, nwords, sizeof(sql_words[0]), sql_word_cmp);
-		sorted = true;
-	}
+	first[0] = '\0';
 	while (*p != '\0') {
-		if (!word_char(*p)) {
+		if (!word_char(ascii_lower(*p))) {
+			lead = lead && (isspace((unsigned char)*p) || *p == '(');
 			p++;
 			continue;
 		}
-		for (start = p; word_char(*p); p++)
-			;
-		n = (size_t)(p - start);
-		if (n >= 3 && memmem(start, n, "pg_", 3) != NULL)
-			what |= W_VOLATILE;
-		if (n >= sizeof(word))
-			continue;	/* longer than any word listed */
-		memcpy(word, start, n);
-		word[n] = '\0';
-		key.word = word;
-		if ((w = bsearch(&key, sql_words, nwords, sizeof(sql_words[0]),
-		    sql_word_cmp)) != NULL)
-			what |= w->what;
+		for (n = 0; word_char(c = ascii_lower(*p)); p++, n++) {
+			if (n < sizeof(word))
+				word[n] = c;
+			if (c == '_' && n >= 2 && ascii_lower(p[-1]) == 'g' &&
+			    ascii_lower(p[-2]) == 'p')
+				what |= W_VOLATILE;
+		}
+		if (lead) {
+			for (k = 0; k < n && k + 1 < size && word[k] >= 'a' && word[k] <= 'z'; k++)
+				first[k] = word[k];
+			first[k] = '\0';
+			lead = false;
+		}
+		if (n < sizeof(word))
+			what |= sql_word_what(word, n);
 	}
 	return what;
 }
@@ -640,26 +673,10 @@ sql_words_of(const char *lower)
 static void
 pg_classify(struct request *r)
 {
-	char stackbuf[512], *lower, *p, first[16];
-	size_t i, n, len = strlen(r->sql);
+	char first[16];
+	int what = sql_words_of(r->sql, first, sizeof(first));
 	bool read_shaped;
-	int what;
 
-	lower = len < sizeof(stackbuf) ? stackbuf : malloc(len + 1);
-	if (lower == NULL) {
-		r->res_wrote = true;
-		return;
-	}
-	for (i = 0; i <= len; i++)
-		lower[i] = (char)tolower((unsigned char)r->sql[i]);
-	for (p = lower; isspace((unsigned char)*p) || *p == '('; p++)
-		;
-	for (n = 0; isalpha((unsigned char)*p) && n + 1 < sizeof(first); n++)
-		first[n] = *p++;
-	first[n] = '\0';
-	what = sql_words_of(lower);
-	if (lower != stackbuf)
-		free(lower);
 	read_shaped = (strcmp(first, "select") == 0 || strcmp(first, "values") == 0 ||
 	    strcmp(first, "table") == 0 || strcmp(first, "with") == 0 ||
 	    strcmp(first, "show") == 0 || (strcmp(first, "explain") == 0 &&
