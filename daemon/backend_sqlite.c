@@ -142,8 +142,8 @@ sq_ack(struct sq_conn *sc, int n)
 {
 	pthread_mutex_lock(&sc->mu);
 	sc->ahead = sc->ahead > n ? sc->ahead - n : 0;
-	pthread_cond_signal(&sc->cv);
 	pthread_mutex_unlock(&sc->mu);
+	pthread_cond_signal(&sc->cv);	/* after unlocking: the worker wakes to a free mutex */
 }
 
 static void
@@ -959,8 +959,8 @@ sq_conn_exec(struct conn *c, struct request *r)
 	atomic_store(&sc->cancel, 0);
 	sc->ahead = 0;
 	sc->job = r;
-	pthread_cond_signal(&sc->cv);
 	pthread_mutex_unlock(&sc->mu);
+	pthread_cond_signal(&sc->cv);	/* after unlocking: the worker wakes to a free mutex */
 }
 
 static void
