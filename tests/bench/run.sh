@@ -7,7 +7,7 @@
 #   sh tests/bench/run.sh BUILD_DIR
 #
 # Knobs, from the environment: BENCH_DURATION (seconds per measurement, 3), BENCH_WARMUP
-# (1), BENCH_REPS (rounds, 3), BENCH_POOL (pool size of PgBouncer and dbmd, 8), BENCH_ROWS (rows
+# (1), BENCH_REPS (rounds, 5), BENCH_POOL (pool size of PgBouncer and dbmd, 8), BENCH_ROWS (rows
 # of the stream, 1000000), BENCH_IDLE (idle clients of the memory probe, 10000),
 # BENCH_OUT (where the results go, BUILD_DIR/bench-results).  BENCH_SHELL=command runs the
 # command with the servers up instead of the matrix, for profiling: it sees BENCH_DIRECT,
@@ -20,7 +20,7 @@ B=${1:?usage: run.sh BUILD_DIR}
 case $B in /*) ;; *) B=$(pwd)/$B ;; esac
 DURATION=${BENCH_DURATION:-3}
 WARMUP=${BENCH_WARMUP:-1}
-REPS=${BENCH_REPS:-3}
+REPS=${BENCH_REPS:-5}
 POOL=${BENCH_POOL:-8}
 ROWS=${BENCH_ROWS:-1000000}
 IDLE=${BENCH_IDLE:-10000}
