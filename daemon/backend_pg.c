@@ -554,23 +554,25 @@ pg_conn_open(struct conn *c)
 struct sql_word {
 	const char	*word;
 	int		 what;
+	size_t		 len;
 };
 
+#define SQLW(w, what)	{ w, what, sizeof(w) - 1 }
 static struct sql_word sql_words[] = {
-	{ "age", W_VOLATILE }, { "analyze", W_ANALYZE }, { "call", W_WRITES },
-	{ "clock_timestamp", W_VOLATILE }, { "copy", W_WRITES },
-	{ "current_date", W_VOLATILE }, { "current_setting", W_VOLATILE },
-	{ "current_time", W_VOLATILE }, { "current_timestamp", W_VOLATILE },
-	{ "currval", W_VOLATILE }, { "dblink", W_VOLATILE }, { "delete", W_WRITES },
-	{ "do", W_WRITES }, { "gen_random_uuid", W_VOLATILE }, { "insert", W_WRITES },
-	{ "into", W_WRITES }, { "lastval", W_VOLATILE }, { "localtime", W_VOLATILE },
-	{ "localtimestamp", W_VOLATILE }, { "merge", W_WRITES }, { "nextval", W_VOLATILE },
-	{ "now", W_VOLATILE }, { "random", W_VOLATILE }, { "set_config", W_VOLATILE },
-	{ "setseed", W_VOLATILE }, { "setval", W_VOLATILE }, { "share", W_VOLATILE },
-	{ "statement_timestamp", W_VOLATILE }, { "timeofday", W_VOLATILE },
-	{ "transaction_timestamp", W_VOLATILE }, { "txid_current", W_VOLATILE },
-	{ "update", W_WRITES }, { "uuid_generate_v1", W_VOLATILE },
-	{ "uuid_generate_v1mc", W_VOLATILE }, { "uuid_generate_v4", W_VOLATILE },
+	SQLW("age", W_VOLATILE), SQLW("analyze", W_ANALYZE), SQLW("call", W_WRITES),
+	SQLW("clock_timestamp", W_VOLATILE), SQLW("copy", W_WRITES),
+	SQLW("current_date", W_VOLATILE), SQLW("current_setting", W_VOLATILE),
+	SQLW("current_time", W_VOLATILE), SQLW("current_timestamp", W_VOLATILE),
+	SQLW("currval", W_VOLATILE), SQLW("dblink", W_VOLATILE), SQLW("delete", W_WRITES),
+	SQLW("do", W_WRITES), SQLW("gen_random_uuid", W_VOLATILE), SQLW("insert", W_WRITES),
+	SQLW("into", W_WRITES), SQLW("lastval", W_VOLATILE), SQLW("localtime", W_VOLATILE),
+	SQLW("localtimestamp", W_VOLATILE), SQLW("merge", W_WRITES), SQLW("nextval", W_VOLATILE),
+	SQLW("now", W_VOLATILE), SQLW("random", W_VOLATILE), SQLW("set_config", W_VOLATILE),
+	SQLW("setseed", W_VOLATILE), SQLW("setval", W_VOLATILE), SQLW("share", W_VOLATILE),
+	SQLW("statement_timestamp", W_VOLATILE), SQLW("timeofday", W_VOLATILE),
+	SQLW("transaction_timestamp", W_VOLATILE), SQLW("txid_current", W_VOLATILE),
+	SQLW("update", W_WRITES), SQLW("uuid_generate_v1", W_VOLATILE),
+	SQLW("uuid_generate_v1mc", W_VOLATILE), SQLW("uuid_generate_v4", W_VOLATILE),
 };
 
 static int
@@ -579,42 +581,42 @@ sql_word_cmp(const void *a, const void *b)
 	return strcmp(((const struct sql_word *)a)->word, ((const struct sql_word *)b)->word);
 }
 
-static char
-ascii_lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
+/* The lookup structures, made on first use: see sql_words_init. */
+static struct {
+	bool	ready;
+	char	lower[256];	/* a word's character lower-cased; 0: not in words */
+	size_t	first[27];	/* words starting with 'a' + i: [first[i], first[i + 1]) */
+} sqw;
 
-/* Of a word, lower-cased: ASCII letters, digits and underscores. */
-static bool
-word_char(char c)
+/* Words are ASCII letters, digits and underscores; the table is sorted and indexed. */
+static void
+sql_words_init(void)
 {
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-}
-
-/* What the listed word w[0..n) is (0: none), looked up among those of its first letter. */
-static int
-sql_word_what(const char *w, size_t n)
-{
-	static size_t first[27];	/* words starting with 'a' + i: [first[i], first[i + 1]) */
-	static bool ready;
 	size_t i, nwords = sizeof(sql_words) / sizeof(sql_words[0]);
 	int c;
 
-	if (!ready) {
-		qsort(sql_words, nwords, sizeof(sql_words[0]), sql_word_cmp);
-		for (c = 0, i = 0; c <= 26; c++) {
-			while (i < nwords && sql_words[i].word[0] - 'a' < c)
-				i++;
-			first[c] = i;
-		}
-		ready = true;
+	for (c = 0; c < 256; c++)
+		sqw.lower[c] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' :
+		    (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ? c : 0);
+	qsort(sql_words, nwords, sizeof(sql_words[0]), sql_word_cmp);
+	for (c = 0, i = 0; c <= 26; c++) {
+		while (i < nwords && sql_words[i].word[0] - 'a' < c)
+			i++;
+		sqw.first[c] = i;
 	}
+	sqw.ready = true;
+}
+
+/* What the word w[0..n), lower-cased, is in the list (0: not listed). */
+static int
+sql_word_what(const char *w, size_t n)
+{
+	size_t i;
+
 	if (w[0] < 'a' || w[0] > 'z')
 		return 0;
-	c = w[0] - 'a';
-	for (i = first[c]; i < first[c + 1]; i++)
-		if (strncmp(sql_words[i].word, w, n) == 0 && sql_words[i].word[n] == '\0')
+	for (i = sqw.first[w[0] - 'a']; i < sqw.first[w[0] - 'a' + 1]; i++)
+		if (sql_words[i].len == n && memcmp(sql_words[i].word, w, n) == 0)
 			return sql_words[i].what;
 	return 0;
 }
@@ -628,25 +630,29 @@ sql_word_what(const char *w, size_t n)
 static int
 sql_words_of(const char *sql, char *first, size_t size)
 {
-	const char *p = sql;
-	char word[32], c;
+	const unsigned char *p = (const unsigned char *)sql;
+	char word[32], c, prev, prev2;
 	size_t n, k;
 	bool lead = true;	/* only blanks and parentheses so far */
 	int what = 0;
 
+	if (!sqw.ready)
+		sql_words_init();
 	first[0] = '\0';
 	while (*p != '\0') {
-		if (!word_char(ascii_lower(*p))) {
-			lead = lead && (isspace((unsigned char)*p) || *p == '(');
+		if (sqw.lower[*p] == 0) {
+			lead = lead && (isspace(*p) || *p == '(');
 			p++;
 			continue;
 		}
-		for (n = 0; word_char(c = ascii_lower(*p)); p++, n++) {
+		prev = prev2 = 0;
+		for (n = 0; (c = sqw.lower[*p]) != 0; p++, n++) {
 			if (n < sizeof(word))
 				word[n] = c;
-			if (c == '_' && n >= 2 && ascii_lower(p[-1]) == 'g' &&
-			    ascii_lower(p[-2]) == 'p')
+			if (c == '_' && prev == 'g' && prev2 == 'p')
 				what |= W_VOLATILE;
+			prev2 = prev;
+			prev = c;
 		}
 		if (lead) {
 			for (k = 0; k < n && k + 1 < size && word[k] >= 'a' && word[k] <= 'z'; k++)
