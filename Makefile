@@ -146,7 +146,7 @@ asan:
 
 valgrind: all $(TEST_BIN)
 	$(MAKE) check TEST_ARGS='-j1' \
-		TEST_RUN='valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --trace-children=yes --trace-children-skip=*/sh,*/dash,*/bash,*/python3* --child-silent-after-fork=no --vgdb=no'
+		TEST_RUN='valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --trace-children=yes --trace-children-skip=*/sh,*/dash,*/bash,*/python3* --child-silent-after-fork=no --vgdb=no --fair-sched=yes'
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
