@@ -77,14 +77,13 @@ resolved_clear(struct factory *f)
 
 /*
  * What env/role resolves to without overrides under cfg, resolved once per name and
- * configuration: opening by name is then a lookup.  NULL when the name does not resolve
- * (the caller resolves again for the errors).
+ * configuration: opening by name is then a lookup.  NULL, with the reasons in errs,
+ * when the name does not resolve.
  */
 static const struct role_config *
 resolved_find(struct factory *f, const struct config *cfg, const char *env,
-    const char *role)
+    const char *role, struct cfg_errors *errs)
 {
-	struct cfg_errors errs;
 	struct resolved *rs;
 	struct role_config *rc;
 
@@ -95,11 +94,8 @@ resolved_find(struct factory *f, const struct config *cfg, const char *env,
 	for (rs = f->resolved; rs != NULL; rs = rs->next)
 		if (strcmp(rs->env, env) == 0 && strcmp(rs->role, role) == 0)
 			return rs->rc;
-	TAILQ_INIT(&errs);
-	if ((rc = config_resolve(cfg, env, role, NULL, 0, &errs)) == NULL) {
-		config_errors_clear(&errs);
+	if ((rc = config_resolve(cfg, env, role, NULL, 0, errs)) == NULL)
 		return NULL;
-	}
 	rs = xcalloc(1, sizeof(*rs));
 	rs->env = xstrdup(env);
 	rs->role = xstrdup(role);
@@ -135,6 +131,23 @@ pool_attach(struct factory *f, struct pool *p, const char *env, const char *role
 	return p;
 }
 
+/* An OPEN whose configuration does not resolve: the code and message of its errors. */
+static struct pool *
+resolve_failed(struct cfg_errors *errs, int *code, char **msg)
+{
+	struct cfg_error *e;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	*code = config_errcode_to_proto(TAILQ_FIRST(errs)->code);
+	TAILQ_FOREACH(e, errs, entry)
+		strbuf_printf(&buf, &len, &cap, "%s%s%s%s", len ? "; " : "", e->where,
+		    e->where[0] ? ": " : "", e->msg);
+	*msg = buf;
+	config_errors_clear(errs);
+	return NULL;
+}
+
 /*
  * OPEN(environment, role, overrides): resolves the configuration (only the overrides
  * the environment permits), validates it, and looks its canonical form up among the
@@ -150,16 +163,17 @@ factory_open(struct factory *f, const struct config *cfg, const char *env, const
     char **msg)
 {
 	struct cfg_errors errs;
-	struct cfg_error *e;
 	struct role_config *rc;
 	const struct backend_ops *be;
+	const struct role_config *known = NULL;
 	struct pool *p;
-	char err[256], *buf = NULL;
-	size_t len = 0, cap = 0;
-	const struct role_config *known;
+	char err[256];
 
-	/* By name alone, onto a pool that exists: no resolution. */
-	if (nov == 0 && (known = resolved_find(f, cfg, env, role)) != NULL) {
+	TAILQ_INIT(&errs);
+	/* By name alone: a lookup, and onto a pool that exists no resolution at all. */
+	if (nov == 0) {
+		if ((known = resolved_find(f, cfg, env, role, &errs)) == NULL)
+			return resolve_failed(&errs, code, msg);
 		if (peer != NULL && !access_open_allowed(peer, known, &cfg->daemon)) {
 			*code = PROTO_E_PERMISSION;
 			*msg = xasprintf("permission denied for environment \"%s\"", env);
@@ -169,17 +183,10 @@ factory_open(struct factory *f, const struct config *cfg, const char *env, const
 			return pool_attach(f, p, env, role, nov);
 	}
 
-	TAILQ_INIT(&errs);
-	if ((rc = config_resolve(cfg, env, role, ov, nov, &errs)) == NULL) {
-		*code = config_errcode_to_proto(TAILQ_FIRST(&errs)->code);
-		TAILQ_FOREACH(e, &errs, entry)
-			strbuf_printf(&buf, &len, &cap, "%s%s%s%s", len ? "; " : "", e->where,
-			    e->where[0] ? ": " : "", e->msg);
-		*msg = buf;
-		config_errors_clear(&errs);
-		return NULL;
-	}
-	if (peer != NULL && !access_open_allowed(peer, rc, &cfg->daemon)) {
+	/* With overrides, or for a new pool (which owns its configuration): resolved now. */
+	if ((rc = config_resolve(cfg, env, role, ov, nov, &errs)) == NULL)
+		return resolve_failed(&errs, code, msg);
+	if (known == NULL && peer != NULL && !access_open_allowed(peer, rc, &cfg->daemon)) {
 		*code = PROTO_E_PERMISSION;
 		*msg = xasprintf("permission denied for environment \"%s\"", env);
 		role_config_free(rc);
