@@ -803,7 +803,7 @@ pg_conn_cancel(struct conn *c)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 128 * 1024);
-	if (pthread_create(&t, &attr, pg_cancel_thread, cancel) != 0) {
+	if (thread_start(&t, &attr, pg_cancel_thread, cancel) != 0) {
 		log_warnx("cannot start a thread to cancel a statement: discarding connection");
 		PQfreeCancel(cancel);
 	}

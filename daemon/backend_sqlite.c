@@ -936,7 +936,7 @@ sq_conn_open(struct conn *c)
 	c->be = sc;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	rc = pthread_create(&sc->thread, &attr, sq_thread, sc);
+	rc = thread_start(&sc->thread, &attr, sq_thread, sc);
 	pthread_attr_destroy(&attr);
 	if (rc == 0) {
 		sc->has_thread = true;

@@ -231,6 +231,7 @@ int
 daemon_run(struct config *cfg, const struct config_inputs *in)
 {
 	struct timeval second = { 1, 0 };
+	sigset_t stopsigs;
 	int rc = 1;
 	size_t i;
 
@@ -269,6 +270,16 @@ daemon_run(struct config *cfg, const struct config_inputs *in)
 	    cfg->daemon.state_dir, dbmd->listen_inherited ? ", socket from systemd" : "");
 	notify_ready();
 	event_base_dispatch(dbmd->base);
+	/*
+	 * Stopped: a signal now has nothing left to do, and once the signal events are
+	 * freed below its default action would kill the process mid-cleanup.  Held
+	 * pending instead, it goes with the process.
+	 */
+	sigemptyset(&stopsigs);
+	sigaddset(&stopsigs, SIGTERM);
+	sigaddset(&stopsigs, SIGINT);
+	sigaddset(&stopsigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stopsigs, NULL);
 	log_info("dbmd stopped");
 	rc = 0;
 out:

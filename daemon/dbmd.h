@@ -6,6 +6,7 @@
 #include <sys/queue.h>
 #include <sys/types.h>
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -685,5 +686,6 @@ char		*xstrdup(const char *);
 char		*xasprintf(const char *, ...) ATTR_PRINTF(1, 2);
 int		 strbuf_printf(char **, size_t *, size_t *, const char *, ...) ATTR_PRINTF(4, 5);
 unsigned	 edit_distance(const char *, const char *);
+int		 thread_start(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
 #endif /* DBMD_H */

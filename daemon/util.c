@@ -1,5 +1,6 @@
 /* util.c: allocation that cannot fail quietly, string building, small helpers. */
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,4 +105,21 @@ edit_distance(const char *a, const char *b)
 		}
 	}
 	return row[lb];
+}
+
+/*
+ * Starts a thread with every signal blocked: signals are the event loop's, and a
+ * thread that took one would act on it (or die of it) behind the loop's back.
+ */
+int
+thread_start(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(t, attr, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }

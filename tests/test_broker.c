@@ -1746,6 +1746,40 @@ Test(lifecycle, sigterm_lets_a_request_in_flight_finish_then_says_goodbye)
 	dbm_disconnect(mon);
 }
 
+/*
+ * However many stop signals arrive and whenever, during shutdown or during the final
+ * cleanup, dbmd exits with 0: never killed by a signal's default action.
+ */
+Test(lifecycle, stop_signals_in_a_burst_always_end_in_exit_status_0)
+{
+	struct t_dbmd	 d;
+	dbm_conn	*c;
+	int		 i, st = 0, round;
+	bool		 gone;
+
+	for (round = 0; round < 20; round++) {
+		t_dbmd_start(&d, NULL);
+		c = t_connect(&d);
+		t_exec0(t_open(c, "test", "primary"), "SELECT 1", 0, NULL);
+		dbm_disconnect(c);
+		/* One signal, then a burst after a pause that grows with the round. */
+		kill(d.pid, SIGTERM);
+		usleep((useconds_t)(round * 150));
+		gone = false;
+		for (i = 0; i < 5000 && !gone; i++) {
+			kill(d.pid, i % 3 == 2 ? SIGINT : SIGTERM);
+			gone = t_wait_pid(d.pid, 0, &st);
+			if (!gone)
+				usleep(50 * (i % 7));
+		}
+		if (!gone)
+			cr_assert(t_wait_pid(d.pid, 5000 * t_slow(), &st), "dbmd did not exit");
+		d.pid = 0;
+		cr_assert_eq(t_exit_code(st), 0, "round %d: exit status %d", round,
+		    t_exit_code(st));
+	}
+}
+
 Test(lifecycle, shutdown_timeout_ends_a_request_that_runs_on)
 {
 	struct t_dbmd	 d;
