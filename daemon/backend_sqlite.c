@@ -32,10 +32,10 @@
 #define CHUNKS_AHEAD	2
 #define STMT_CACHE	16		/* prepared statements kept per connection */
 #define PROGRESS_OPS	1000		/* VM steps between timeout and cancel checks */
-#define MEMDB_URI	"file:/dbmd-memory?vfs=memdb"
+#define MEMDB_PREFIX	":memory:"	/* the target of an in-memory database */
 
 struct sq_pool {
-	char		*path;		/* file, or MEMDB_URI */
+	char		*path;		/* file, or a memdb URI named for the environment */
 	int		 flags;		/* sqlite3_open_v2 flags */
 	bool		 memory;
 	bool		 read_only;
@@ -866,8 +866,8 @@ sq_db_key(const char *target)
 	char *copy, *dir, *real, *key;
 	const char *base;
 
-	if (strcmp(target, ":memory:") == 0)
-		return xstrdup("sqlite::memory:");
+	if (strncmp(target, MEMDB_PREFIX, strlen(MEMDB_PREFIX)) == 0)
+		return xasprintf("sqlite:%s", target);
 	copy = xstrdup(target);
 	dir = dirname(copy);
 	base = strrchr(target, '/') + 1;
@@ -889,9 +889,11 @@ sq_pool_init(struct pool *p, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	sp->memory = strcmp(p->rc->target, ":memory:") == 0;
+	sp->memory = strncmp(p->rc->target, MEMDB_PREFIX, strlen(MEMDB_PREFIX)) == 0;
 	sp->read_only = p->rc->read_only != 0;
-	sp->path = strdup(sp->memory ? MEMDB_URI : p->rc->target);
+	/* One memdb per environment: every connection of its roles, and no other, sees it. */
+	sp->path = sp->memory ? xasprintf("file:/dbmd-memory-%s?vfs=memdb",
+	    p->rc->target + strlen(MEMDB_PREFIX)) : strdup(p->rc->target);
 	if (sp->path == NULL) {
 		free(sp);
 		snprintf(err, errlen, "out of memory");

@@ -58,6 +58,12 @@ const struct cfg_key cfg_keys[] = {
 	  "256", 1, 1000000, 0, "connected clients of one user" },
 	{ "max_override_pools", "MAX_OVERRIDE_POOLS", CFG_T_INT, D(max_override_pools), "16",
 	  0, 10000, 0, "pools that only clients' overrides created" },
+	{ "max_pinned_per_client", "MAX_PINNED_PER_CLIENT", CFG_T_INT,
+	  D(max_pinned_per_client), "4", 1, 1000, 0, "connections one client may hold "
+	  "between statements on one pool (pinned handles, open transactions); never more "
+	  "than pool_size - 1" },
+	{ "sqlite_heap_limit", "SQLITE_HEAP_LIMIT", CFG_T_SIZE, D(sqlite_heap_limit), "1G",
+	  0, 64 * GIB, 0, "memory all SQLite connections together may use; 0: no limit" },
 	{ "admin.users", "ADMIN_USERS", CFG_T_NAMES, D(admin_users), "", 0, 0, 0,
 	  "users allowed to reload and dispose; empty: root and dbmd's user" },
 	{ "admin.groups", "ADMIN_GROUPS", CFG_T_NAMES, D(admin_groups), "", 0, 0, 0,
@@ -77,8 +83,18 @@ const struct cfg_key cfg_keys[] = {
 	  0, 7 * MS_DAY, CFG_K_POOL, "idle connections are closed after this; 0: never" },
 	{ "max_lifetime", "MAX_LIFETIME", CFG_T_DURATION, R(max_lifetime), "1h",
 	  0, 7 * MS_DAY, CFG_K_POOL, "connections are retired after this; 0: never" },
-	{ "statement_timeout", "STATEMENT_TIMEOUT", CFG_T_DURATION, R(statement_timeout), "0",
+	{ "statement_timeout", "STATEMENT_TIMEOUT", CFG_T_DURATION, R(statement_timeout), "5m",
 	  0, MS_DAY, CFG_K_POOL, "statements are cancelled after this; 0: no limit" },
+	{ "idle_in_transaction_timeout", "IDLE_IN_TRANSACTION_TIMEOUT", CFG_T_DURATION,
+	  R(idle_in_transaction_timeout), "60s", 0, MS_DAY, CFG_K_POOL, "a transaction idle "
+	  "this long is rolled back and its connection released; 0: never" },
+	{ "stall_timeout", "STALL_TIMEOUT", CFG_T_DURATION, R(stall_timeout), "60s", 0, MS_DAY,
+	  CFG_K_POOL, "a statement whose client reads none of its reply this long is "
+	  "cancelled; 0: never" },
+	{ "session_reset", "SESSION_RESET", CFG_T_BOOL, R(session_reset), "true", 0, 1,
+	  CFG_K_POOL, "reset session state between handles (always between users)" },
+	{ "max_value_size", "MAX_VALUE_SIZE", CFG_T_SIZE, R(max_value_size), "16M", 1024, GIB,
+	  CFG_K_POOL, "largest string, blob or row a SQLite statement may make" },
 	{ "read_only", "READ_ONLY", CFG_T_BOOL, R(read_only), "false", 0, 1, CFG_K_POOL,
 	  "open the database read-only" },
 	{ "cache.size", "CACHE_SIZE", CFG_T_INT, R(cache_size), "200", 0, 1000000, CFG_K_POOL,
@@ -98,7 +114,7 @@ const struct cfg_key cfg_keys[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0, 0, 0, NULL }
 };
 
-#define DAEMON_KEYS	15	/* the daemon keys lead the table */
+#define DAEMON_KEYS	17	/* the daemon keys lead the table */
 
 static const char *const builtin_envs[] = { "development", "test", "production", NULL };
 static const char *const builtin_roles[] = { "primary", "read_only", NULL };
@@ -1370,6 +1386,11 @@ config_resolve(const struct config *cfg, const char *env, const char *role,
 	}
 	if (!bad && uri_check(rc->uri, &rc->backend, &rc->target, errs, where, "uri") == -1)
 		bad = 1;
+	/* Each environment's in-memory database is its own; its roles share it. */
+	if (!bad && rc->backend == BACKEND_SQLITE && strcmp(rc->target, ":memory:") == 0) {
+		free(rc->target);
+		rc->target = xasprintf(":memory:%s", env);
+	}
 	for (i = 0; i < nextra; i++) {
 		config_value_free(&extra[i].val);
 		free(extra[i].where);

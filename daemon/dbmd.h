@@ -152,6 +152,8 @@ struct daemon_config {
 	long long	 drain_timeout;		/* ms */
 	long long	 max_clients_per_uid;
 	long long	 max_override_pools;
+	long long	 max_pinned_per_client;
+	long long	 sqlite_heap_limit;	/* bytes; 0: none */
 	struct cfg_value admin_users;
 	struct cfg_value admin_groups;
 	const struct cfg_setting *origin[24];	/* per daemon key, in key-table order */
@@ -179,6 +181,10 @@ struct role_config {
 	long long	 idle_timeout;		/* 0: never */
 	long long	 max_lifetime;		/* 0: never */
 	long long	 statement_timeout;	/* 0: none */
+	long long	 idle_in_transaction_timeout;	/* 0: never */
+	long long	 stall_timeout;		/* 0: never */
+	long long	 session_reset;		/* between handles of one user too */
+	long long	 max_value_size;	/* bytes: SQLite's SQLITE_LIMIT_LENGTH */
 	long long	 read_only;
 	long long	 cache_size;		/* entries; 0 disables the cache */
 	long long	 cache_ttl;
@@ -315,6 +321,12 @@ struct conn {
 	bool			 in_txn;	/* the backend is inside a transaction */
 	bool			 broken;	/* discard instead of reusing */
 	bool			 pend_all;	/* its transaction wrote tables not known */
+	/*
+	 * Session state: set by the backend when a client's statement may have left any
+	 * (settings, temporary objects, prepared statements, locks); cleared by a reset.
+	 */
+	bool			 session_dirty;
+	uid_t			 owner_uid;	/* the peer whose handle used it last */
 	char			**pend_tables;	/* tables its transaction wrote */
 	size_t			 npend;
 	void			*be;		/* the backend's own */
@@ -327,7 +339,8 @@ enum req_kind {
 	REQ_COMMIT,
 	REQ_ROLLBACK,
 	REQ_OPEN,		/* a pinned handle's connection, or a new pool's first */
-	REQ_RESET,		/* internal: roll back what an abandoned handle left */
+	REQ_RESET,		/* internal: roll back what a handle left; with discard,
+				   also clear its session state */
 };
 
 /* One request of a client against a pool, from arrival to the end of its reply. */
@@ -350,6 +363,7 @@ struct request {
 	bool			 waiting;
 	bool			 failed;	/* an ERROR was sent */
 	bool			 was_in_txn;	/* its connection was in a transaction */
+	bool			 discard;	/* REQ_RESET: clear session state too */
 	/* The result cache (cacheflow.c). */
 	uint32_t		 cache_max_age;	/* ms the client accepts; 0: no caching */
 	uint8_t			 cache_state;	/* what COMPLETE says: BYPASS or MISS */

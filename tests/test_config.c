@@ -883,7 +883,7 @@ Test(config, key_order_and_explicit_defaults_do_not_change_the_hash)
 	    "        uri: postgresql://db/app?application_name=x&sslmode=require\n"
 	    "        idle_timeout: 600s\n"
 	    "        max_lifetime: 60m\n"
-	    "        statement_timeout: 0\n", "production", "primary", &c3);
+	    "        statement_timeout: 5m\n", "production", "primary", &c3);
 
 	cr_assert_str_eq(c1, c2);
 	cr_assert_str_eq(c1, c3);
@@ -917,6 +917,10 @@ Test(config, every_pool_defining_difference_changes_the_hash)
 		"idle_timeout: 11m",
 		"max_lifetime: 2h",
 		"statement_timeout: 1s",
+		"idle_in_transaction_timeout: 61s",
+		"stall_timeout: 61s",
+		"session_reset: false",
+		"max_value_size: 17M",
 		"read_only: true",
 		"cache: {size: 201}",
 		"cache: {ttl: 61s}",
@@ -987,4 +991,26 @@ Test(config, canonical_form_holds_no_password_but_tells_passwords_apart)
 	free(c1);
 	free(c2);
 	free(c3);
+}
+
+Test(config, each_environment_has_its_own_memory_database_and_its_roles_share_it)
+{
+	struct config *cfg = load_yaml(
+	    "environments:\n"
+	    "  open:\n"
+	    "    uri: \"sqlite::memory:\"\n"
+	    "    roles: {primary: {}, reader: {}}\n"
+	    "  secret:\n"
+	    "    uri: \"sqlite::memory:\"\n");
+	struct role_config *a = resolve(cfg, "open", "primary");
+	struct role_config *b = resolve(cfg, "open", "reader");
+	struct role_config *c = resolve(cfg, "secret", "primary");
+
+	cr_assert(role_config_equal(a, b), "the roles of one environment share its database");
+	cr_assert_not(role_config_equal(a, c), "two environments never share one");
+	cr_assert_str_neq(a->target, c->target);
+	role_config_free(a);
+	role_config_free(b);
+	role_config_free(c);
+	config_free(cfg);
 }
