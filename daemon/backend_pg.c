@@ -39,6 +39,24 @@ enum pg_phase {
 	PG_DONE,		/* closed or failed; waiting for the deferred report */
 };
 
+/*
+ * A request may take up to three queries: dbmd's own before and after the client's
+ * statement (a read_only role's transaction), each with its results kept from the
+ * client unless they are errors.
+ */
+enum pg_stage {
+	PG_STAGE_PRE,		/* BEGIN READ ONLY, before a parameterised statement */
+	PG_STAGE_MAIN,		/* the request's own query */
+	PG_STAGE_POST,		/* COMMIT, ROLLBACK, or making a transaction read-only */
+};
+
+/* What follows the main query of a read_only role's statement. */
+enum pg_post {
+	PG_POST_NONE,
+	PG_POST_END,		/* end the transaction dbmd began around the statement */
+	PG_POST_READ_ONLY,	/* the client began a transaction: read-only, snapshot taken */
+};
+
 enum pg_deferred {
 	PG_DEFER_NONE,
 	PG_DEFER_OPEN_FAILED,	/* report a failed open */
@@ -64,10 +82,16 @@ struct pg_conn {
 	bool			 stalled;	/* the client's output is full */
 	bool			 too_big;	/* a row did not fit the client's frame limit */
 	uint64_t		 rows;
+	enum pg_stage		 stage;
+	enum pg_post		 post;
+	bool			 skip_first;	/* the main query's first result is dbmd's BEGIN */
+	char			*own;		/* the main query when dbmd writes it */
 };
 
 static void pg_io(evutil_socket_t, short, void *);
 static void pg_process(struct pg_conn *);
+static void pg_send_step(struct pg_conn *);
+static bool pg_send_main(struct pg_conn *);
 
 /* libpq's messages end in newlines and may span lines: one line for logs and clients. */
 static void
@@ -83,6 +107,16 @@ one_line(char *dst, size_t size, const char *msg)
 	n = strlen(dst);
 	while (n > 0 && dst[n - 1] == ' ')
 		dst[--n] = '\0';
+}
+
+/*
+ * What the server says besides results (NOTICE, WARNING from any statement a client
+ * runs) is not dbmd's to print: it would let any client write to dbmd's log.
+ */
+static void
+pg_notice(void *arg, const char *msg)
+{
+	(void)arg, (void)msg;
 }
 
 /* Waits for what on the socket libpq uses now; persist keeps waiting after an event. */
@@ -140,6 +174,7 @@ pg_conn_free(struct pg_conn *pc)
 	if (pc->pg != NULL)
 		PQfinish(pc->pg);
 	proto_buf_free(&pc->out);
+	free(pc->own);
 	free(pc);
 }
 
@@ -299,7 +334,8 @@ put_row_desc(struct pg_conn *pc, const PGresult *res)
 	proto_put_u16(&pc->out, (uint16_t)n);
 	for (i = 0; i < n; i++)
 		proto_put_str(&pc->out, PQfname(res, i));
-	proto_end(&pc->out);
+	if (proto_end(&pc->out) != PROTO_E_OK)
+		pc->too_big = true;	/* reported when the statement ends */
 }
 
 /* One row, straight from libpq's buffer into a DATA_ROW frame. */
@@ -330,8 +366,8 @@ put_complete(struct pg_conn *pc, const PGresult *res)
 	const char *tuples = PQcmdTuples((PGresult *)res);
 
 	if (pc->too_big) {
-		put_error(pc, PROTO_E_LIMIT, "54000", "a row is larger than the client's frame "
-		    "limit", "", "");
+		put_error(pc, PROTO_E_LIMIT, "54000", "a row or the column descriptions are "
+		    "larger than the client's frame limit", "", "");
 		return;
 	}
 	m.command_tag = PQcmdStatus((PGresult *)res);
@@ -367,11 +403,15 @@ pg_result(struct pg_conn *pc, PGresult *res)
 		return;		/* after an error only the end of the results counts */
 	switch (PQresultStatus(res)) {
 	case PGRES_SINGLE_TUPLE:
+		if (kind != REQ_EXEC)
+			break;		/* dbmd's own query */
 		if (!pc->desc_sent)
 			put_row_desc(pc, res);
 		put_row(pc, res);
 		break;
 	case PGRES_TUPLES_OK:
+		if (kind != REQ_EXEC)
+			break;
 		if (!pc->desc_sent)
 			put_row_desc(pc, res);
 		put_complete(pc, res);
@@ -403,6 +443,52 @@ pg_result(struct pg_conn *pc, PGresult *res)
 	}
 }
 
+/* Sends one of dbmd's own queries of the request; false when it could not. */
+static bool
+pg_send_own(struct pg_conn *pc, enum pg_stage stage, const char *sql)
+{
+	pc->stage = stage;
+	if (!PQsendQuery(pc->pg, sql)) {
+		put_conn_error(pc);
+		return false;
+	}
+	pc->phase = PG_SENDING;
+	pg_send_step(pc);
+	return true;
+}
+
+/*
+ * The query of a stage has returned all its results: the next stage starts, or the
+ * request is over (false).  After a read_only role's statement the transaction dbmd
+ * began is committed, or rolled back when the statement failed; a transaction the
+ * client began there is made read-only, and a snapshot taken so that it cannot be
+ * switched back (PostgreSQL refuses read-write once a query has run).
+ */
+static bool
+pg_next_stage(struct pg_conn *pc)
+{
+	PGTransactionStatusType ts = PQtransactionStatus(pc->pg);
+	enum pg_post post = pc->post;
+
+	if (pc->conn->broken)
+		return false;
+	if (pc->stage == PG_STAGE_PRE) {
+		if (pc->failed)
+			return false;
+		return pg_send_main(pc);
+	}
+	if (pc->stage != PG_STAGE_MAIN || post == PG_POST_NONE)
+		return false;
+	pc->post = PG_POST_NONE;
+	if (post == PG_POST_END && ts == PQTRANS_INTRANS)
+		return pg_send_own(pc, PG_STAGE_POST, "COMMIT");
+	if (post == PG_POST_END && ts == PQTRANS_INERROR)
+		return pg_send_own(pc, PG_STAGE_POST, "ROLLBACK");
+	if (post == PG_POST_READ_ONLY && ts == PQTRANS_INTRANS)
+		return pg_send_own(pc, PG_STAGE_POST, "SET TRANSACTION READ ONLY; SELECT 1");
+	return false;
+}
+
 /*
  * Reads every result libpq has complete, without blocking; stops when the client's
  * output is full (conn_resume continues) or when the request is over.
@@ -422,10 +508,17 @@ pg_process(struct pg_conn *pc)
 			return;
 		}
 		if ((res = PQgetResult(pc->pg)) == NULL) {
-			pg_finish(pc);
+			if (!pg_next_stage(pc))
+				pg_finish(pc);
 			return;
 		}
-		pg_result(pc, res);
+		if (pc->stage != PG_STAGE_MAIN || pc->skip_first) {
+			/* dbmd's own query: only its failure reaches the client. */
+			pc->skip_first = false;
+			if (PQresultStatus(res) == PGRES_FATAL_ERROR && !pc->failed)
+				put_result_error(pc, res);
+		} else
+			pg_result(pc, res);
 		PQclear(res);
 		if (pc->conn->broken) {
 			pg_finish(pc);		/* the connection is discarded: no more reading */
@@ -538,6 +631,7 @@ pg_conn_open(struct conn *c)
 		return;
 	}
 	PQsetnonblocking(pc->pg, 1);
+	PQsetNoticeProcessor(pc->pg, pg_notice, NULL);
 	tv.tv_sec = pp->connect_timeout / 1000;
 	tv.tv_usec = (pp->connect_timeout % 1000) * 1000;
 	evtimer_add(pc->timer, &tv);
@@ -677,10 +771,9 @@ sql_words_of(const char *sql, char *first, size_t size)
  * database, and every cached result on it is invalidated when it succeeds.
  */
 static void
-pg_classify(struct request *r)
+pg_classify(struct request *r, char *first, size_t size)
 {
-	char first[16];
-	int what = sql_words_of(r->sql, first, sizeof(first));
+	int what = sql_words_of(r->sql, first, size);
 	bool read_shaped;
 
 	read_shaped = (strcmp(first, "select") == 0 || strcmp(first, "values") == 0 ||
@@ -713,12 +806,53 @@ one_statement(const char *sql)
 	return true;
 }
 
+/* The request's own query; single-row mode for a statement's rows. */
+static bool
+pg_send_main(struct pg_conn *pc)
+{
+	struct request *r = pc->req;
+	int sent;
+
+	pc->stage = PG_STAGE_MAIN;
+	if (pc->own != NULL)
+		sent = PQsendQuery(pc->pg, pc->own);
+	else if (r->nparams == 0 && one_statement(r->sql))
+		sent = PQsendQuery(pc->pg, r->sql);
+	else
+		sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, NULL,
+		    (const char *const *)r->params, (const int *)r->lens, NULL, 0);
+	if (!sent) {
+		put_conn_error(pc);
+		return false;
+	}
+	if (r->kind == REQ_EXEC)
+		PQsetSingleRowMode(pc->pg);
+	pc->phase = PG_SENDING;
+	pg_send_step(pc);
+	return true;
+}
+
+/* What DISCARD ALL does, for a connection that must first leave a transaction. */
+#define PG_DISCARD_IN_TXN	"ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; " \
+	"RESET ALL; DEALLOCATE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); " \
+	"DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES"
+
+/*
+ * Runs a request.  A read_only role's statement outside a transaction runs inside one
+ * dbmd begins READ ONLY: PostgreSQL then refuses every write, whatever the statement
+ * says or calls, and refuses to make the transaction read-write once it has run a
+ * query.  Without parameters BEGIN goes in the same message as the statement; with
+ * them it goes first.  A statement that begins a transaction itself (BEGIN, START)
+ * runs as it is and the transaction is made read-only after it.  Every client
+ * statement may leave session state: the pool resets the connection before another
+ * handle gets it (REQ_RESET with discard).
+ */
 static void
 pg_conn_exec(struct conn *c, struct request *r)
 {
 	struct pg_conn *pc = c->be;
-	const char *sql = NULL;
-	int sent = 0;
+	bool read_only = c->pool->rc->read_only != 0;
+	char first[16];
 
 	pc->req = r;
 	pc->desc_sent = false;
@@ -726,42 +860,54 @@ pg_conn_exec(struct conn *c, struct request *r)
 	pc->stalled = false;
 	pc->too_big = false;
 	pc->rows = 0;
+	pc->post = PG_POST_NONE;
+	pc->skip_first = false;
+	free(pc->own);
+	pc->own = NULL;
 	proto_buf_reset(&pc->out);
 	pc->out.max_payload = r->max_frame;
 	switch (r->kind) {
 	case REQ_EXEC:
-		pg_classify(r);
-		if (r->nparams == 0 && one_statement(r->sql))
-			sent = PQsendQuery(pc->pg, r->sql);
+		pg_classify(r, first, sizeof(first));
+		c->session_dirty = true;
+		if (!read_only || c->in_txn)
+			break;
+		if (strcmp(first, "begin") == 0 || strcmp(first, "start") == 0) {
+			pc->post = PG_POST_READ_ONLY;
+			break;
+		}
+		pc->post = PG_POST_END;
+		if (r->nparams == 0 && one_statement(r->sql)) {
+			pc->own = xasprintf("BEGIN READ ONLY;%s", r->sql);
+			pc->skip_first = true;
+		} else if (pg_send_own(pc, PG_STAGE_PRE, "BEGIN READ ONLY"))
+			return;
 		else
-			sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, NULL,
-			    (const char *const *)r->params, (const int *)r->lens, NULL, 0);
-		if (sent)
-			PQsetSingleRowMode(pc->pg);
+			goto failed;
 		break;
 	case REQ_BEGIN:
-		sql = "BEGIN";
+		pc->own = xstrdup(read_only ? "BEGIN READ ONLY; SELECT 1" : "BEGIN");
 		break;
 	case REQ_COMMIT:
-		sql = "COMMIT";
+		pc->own = xstrdup("COMMIT");
 		break;
 	case REQ_ROLLBACK:
+		pc->own = xstrdup("ROLLBACK");
+		break;
 	case REQ_RESET:
-		sql = "ROLLBACK";
+		pc->own = xstrdup(!r->discard ? "ROLLBACK" : c->in_txn ? PG_DISCARD_IN_TXN :
+		    "DISCARD ALL");
 		break;
 	case REQ_OPEN:
 		fatalx("%s: REQ_OPEN reached the backend", __func__);
 	}
-	if (sql != NULL)
-		sent = PQsendQuery(pc->pg, sql);
-	if (!sent) {
-		put_conn_error(pc);
-		pc->phase = PG_RECEIVING;
-		pg_defer(pc, PG_DEFER_FINISH);	/* PQgetResult then reports the end */
+	if (pg_send_main(pc))
 		return;
-	}
-	pc->phase = PG_SENDING;
-	pg_send_step(pc);
+failed:
+	pc->phase = PG_RECEIVING;
+	pc->stage = PG_STAGE_MAIN;
+	pc->post = PG_POST_NONE;
+	pg_defer(pc, PG_DEFER_FINISH);	/* PQgetResult then reports the end */
 }
 
 static void

@@ -163,6 +163,7 @@ daemon_reload(const char *why, char **errors)
 	dbmd->cfg = cfg;
 	log_setlevel((int)cfg->daemon.log_level);
 	n = factory_reconfigure(dbmd->factory, cfg);
+	session_revoke(cfg);
 	config_free(old);
 	log_info("configuration reloaded: %d pool%s changed and drain%s", n, n == 1 ? "" : "s",
 	    n == 1 ? "s" : "");

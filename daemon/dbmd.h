@@ -316,6 +316,7 @@ struct conn {
 	uint64_t		 id;
 	struct handle		*pinned_by;	/* PINNED, and ACTIVE while pinned */
 	struct request		*req;		/* ACTIVE */
+	struct event		*idle_txn;	/* PINNED in a transaction: its time is up */
 	int64_t			 created;	/* ms */
 	int64_t			 last_used;	/* ms */
 	bool			 in_txn;	/* the backend is inside a transaction */
@@ -364,6 +365,8 @@ struct request {
 	bool			 failed;	/* an ERROR was sent */
 	bool			 was_in_txn;	/* its connection was in a transaction */
 	bool			 discard;	/* REQ_RESET: clear session state too */
+	bool			 cut;		/* its client stopped reading: output dropped */
+	uid_t			 uid;		/* the peer it runs for */
 	/* The result cache (cacheflow.c). */
 	uint32_t		 cache_max_age;	/* ms the client accepts; 0: no caching */
 	uint8_t			 cache_state;	/* what COMPLETE says: BYPASS or MISS */
@@ -395,6 +398,10 @@ struct hist {
 struct pool_stats {
 	uint64_t	statements, errors, connects, connect_failures, discarded, waits,
 			timeouts;
+	uint64_t	resets;		/* connections cleaned between handles */
+	uint64_t	idle_txn_timeouts;	/* transactions rolled back for idling */
+	uint64_t	stall_timeouts;	/* statements cancelled: the client did not read */
+	uint64_t	pin_refusals;	/* BEGIN or pinned OPEN over max_pinned_per_client */
 	struct hist	wait;		/* from arrival to a connection */
 	struct hist	exec;		/* statements, on the connection */
 };
@@ -456,6 +463,9 @@ struct handle {
 	struct conn		*conn;		/* pinned connection, if any */
 	bool			 pinned;	/* opened pinned: one connection for life */
 	bool			 in_txn;
+	char			*env, *role;	/* as opened: access is checked again on reload */
+	char			*lost;		/* why dbmd ended its transaction: told once */
+	bool			 revoked;	/* a reload took the peer's access: refuses all */
 };
 TAILQ_HEAD(handle_list, handle);
 
@@ -499,6 +509,7 @@ struct session {
 	uint32_t		 next_handle;
 	struct request		*busy;		/* the request being served */
 	struct request		*stalled;	/* its backend waits for the output to drain */
+	struct event		*stall_timer;	/* stall_timeout of the stalled request */
 	bool			 in_read;	/* inside the read callback */
 	bool			 dead;		/* free at the next safe point */
 	char			*close_reason;
@@ -546,6 +557,8 @@ void		 session_new(int, uid_t, gid_t, pid_t);
 void		 session_close(struct session *, int, const char *);
 void		 session_request_done(struct session *, struct request *);
 int		 session_output(struct session *, const void *, size_t);
+void		 session_stall(struct session *, struct request *);
+void		 session_revoke(const struct config *);
 void		 session_goodbye_all(int, const char *);
 void		 session_reap(void);
 
@@ -595,6 +608,7 @@ void		 pool_conn_done(struct conn *, bool);
 void		 pool_conn_closed(struct conn *);
 void		 pool_release_conn(struct conn *);
 void		 pool_handle_detach(struct handle *);
+int		 pool_pin_limit(const struct pool *, const struct daemon_config *);
 void		 pool_conn_lost(struct conn *, const char *);
 void		 pool_dispose(struct pool *, const char *);
 void		 pool_conn_set_state(struct conn *, enum conn_state);

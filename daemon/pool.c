@@ -10,6 +10,8 @@
 
 static void pool_check_gone(struct pool *);
 static void waiter_timeout(evutil_socket_t, short, void *);
+static void idle_txn_timeout(evutil_socket_t, short, void *);
+static void conn_reset(struct conn *);
 
 /*
  * Builds a pool around a backend and a result cache made by the injected constructor.
@@ -82,19 +84,78 @@ pool_quiet(const struct pool *p)
 	return pool_total(p) + p->nconns[CONN_CLOSING] == 0;
 }
 
-/* The one place a connection changes state: it moves to the list of its new state. */
+/*
+ * The one place a connection changes state: it moves to the list of its new state.  A
+ * connection pinned inside a transaction has idle_in_transaction_timeout to be used.
+ */
 void
 pool_conn_set_state(struct conn *c, enum conn_state st)
 {
 	struct pool *p = c->pool;
+	long long ms = p->rc->idle_in_transaction_timeout;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	if ((unsigned)st >= CONN_STATE_MAX_)
 		fatalx("%s: bad state %d", __func__, st);
+	if (c->state == CONN_PINNED && c->idle_txn != NULL)
+		evtimer_del(c->idle_txn);
 	TAILQ_REMOVE(&p->conns[c->state], c, entry);
 	p->nconns[c->state]--;
 	c->state = st;
 	TAILQ_INSERT_TAIL(&p->conns[st], c, entry);
 	p->nconns[st]++;
+	if (st == CONN_PINNED && c->in_txn && ms > 0 && (c->idle_txn != NULL ||
+	    (c->idle_txn = evtimer_new(dbmd->base, idle_txn_timeout, c)) != NULL))
+		evtimer_add(c->idle_txn, &tv);
+}
+
+/* Frees what the pool keeps for a connection; the connection has left every list. */
+static void
+conn_free(struct conn *c)
+{
+	if (c->idle_txn != NULL)
+		event_free(c->idle_txn);
+	cacheflow_conn_free(c);
+	free(c);
+}
+
+/*
+ * The transaction of the handle holding the connection sat idle too long: it is
+ * rolled back, the connection cleaned and released, and the handle's next request is
+ * told why.
+ */
+static void
+idle_txn_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn *c = arg;
+	struct pool *p = c->pool;
+	struct handle *h = c->pinned_by;
+
+	(void)fd, (void)ev;
+	p->stats.idle_txn_timeouts++;
+	log_info("pool %016llx: connection %llu: transaction idle for %lldms: rolled back "
+	    "(idle_in_transaction_timeout)", (unsigned long long)p->rc->hash,
+	    (unsigned long long)c->id, p->rc->idle_in_transaction_timeout);
+	if (h != NULL) {
+		h->conn = NULL;
+		h->in_txn = false;
+		free(h->lost);
+		h->lost = xasprintf("the transaction was rolled back: it was idle for longer "
+		    "than %lldms (idle_in_transaction_timeout)", p->rc->idle_in_transaction_timeout);
+	}
+	c->pinned_by = NULL;
+	conn_reset(c);
+}
+
+/* The most connections one client may hold on the pool between statements. */
+int
+pool_pin_limit(const struct pool *p, const struct daemon_config *dc)
+{
+	long long n = p->rc->pool_size - 1;
+
+	if (n > dc->max_pinned_per_client)
+		n = dc->max_pinned_per_client;
+	return n < 1 ? 1 : (int)n;
 }
 
 static struct conn *
@@ -131,8 +192,7 @@ pool_conn_closed(struct conn *c)
 
 	TAILQ_REMOVE(&p->conns[c->state], c, entry);
 	p->nconns[c->state]--;
-	cacheflow_conn_free(c);
-	free(c);
+	conn_free(c);
 	pool_check_gone(p);
 }
 
@@ -189,8 +249,10 @@ pool_run_on(struct conn *c, struct request *r)
 	c->last_used = now_ms();
 	r->started_at = now_us();
 	r->was_in_txn = c->in_txn;
-	if (r->kind != REQ_RESET)
+	if (r->kind != REQ_RESET) {
+		c->owner_uid = r->uid;
 		hist_add(&c->pool->stats.wait, r->started_at - r->queued_at);
+	}
 	pool_conn_set_state(c, CONN_ACTIVE);
 	if (r->kind == REQ_OPEN) {
 		pool_conn_done(c, true);	/* acquiring was all it needed */
@@ -224,11 +286,32 @@ pool_release_conn(struct conn *c)
 		return;
 	}
 	if ((r = TAILQ_FIRST(&p->waiters)) != NULL) {
+		if (c->session_dirty && c->owner_uid != r->uid) {
+			conn_reset(c);	/* another user's state goes first */
+			return;
+		}
 		waiter_remove(p, r);
 		pool_run_on(c, r);
 		return;
 	}
 	pool_conn_set_state(c, CONN_IDLE);
+}
+
+/*
+ * An idle connection the request may run on as it is: one without session state, or
+ * whose state its own user left (session_reset off).  The one idle the shortest time:
+ * its server process is the likeliest to be awake and in cache, and under light load
+ * the others stay idle long enough for idle_timeout to close them.
+ */
+static struct conn *
+idle_for(struct pool *p, const struct request *r)
+{
+	struct conn *c;
+
+	TAILQ_FOREACH_REVERSE(c, &p->conns[CONN_IDLE], conn_list, entry)
+		if (!c->session_dirty || c->owner_uid == r->uid)
+			return c;
+	return NULL;
 }
 
 /*
@@ -248,12 +331,7 @@ pool_submit(struct pool *p, struct request *r)
 		request_finish(r);
 		return;
 	}
-	/*
-	 * The connection idle the shortest time: its server process is the likeliest to
-	 * be awake and in cache, and under light load the others stay idle long enough
-	 * for idle_timeout to close them.
-	 */
-	if ((c = TAILQ_LAST(&p->conns[CONN_IDLE], conn_list)) != NULL) {
+	if ((c = idle_for(p, r)) != NULL) {
 		pool_run_on(c, r);
 		return;
 	}
@@ -261,7 +339,11 @@ pool_submit(struct pool *p, struct request *r)
 	TAILQ_INSERT_TAIL(&p->waiters, r, entry);
 	p->nwaiting++;
 	p->stats.waits++;
-	if (pool_total(p) < p->rc->pool_size && p->nconns[CONN_OPENING] < p->nwaiting) {
+	if ((c = TAILQ_LAST(&p->conns[CONN_IDLE], conn_list)) != NULL) {
+		conn_reset(c);	/* another user's: cleaned, then it serves the queue */
+		if (!r->waiting)
+			return;
+	} else if (pool_total(p) < p->rc->pool_size && p->nconns[CONN_OPENING] < p->nwaiting) {
 		if (conn_new(p) == NULL) {
 			fail_waiters(p, PROTO_E_NOMEM, "out of memory");
 			return;
@@ -318,7 +400,7 @@ pool_conn_opened(struct conn *c, bool ok, const char *msg)
 		    p->names ? p->names : "", p->last_error);
 		TAILQ_REMOVE(&p->conns[c->state], c, entry);
 		p->nconns[c->state]--;
-		free(c);
+		conn_free(c);
 		if (pool_total(p) == 0)
 			fail_waiters(p, PROTO_E_BACKEND, p->last_error);
 		pool_check_gone(p);
@@ -351,7 +433,11 @@ pool_conn_lost(struct conn *c, const char *why)
 	conn_close(c, "lost");
 }
 
-/* An internal rollback for a connection an abandoned handle left in a transaction. */
+/*
+ * Cleans a connection between handles: rolls back what a handle left open and, when
+ * it may have session state, clears that too (the backend knows how).  The connection
+ * rejoins the pool when that is done; a reset that fails discards it.
+ */
 static void
 conn_reset(struct conn *c)
 {
@@ -362,6 +448,9 @@ conn_reset(struct conn *c)
 		pool_release_conn(c);
 		return;
 	}
+	r->discard = c->session_dirty;
+	if (r->discard)
+		c->pool->stats.resets++;
 	pool_run_on(c, r);
 }
 
@@ -396,13 +485,17 @@ pool_conn_done(struct conn *c, bool ok)
 			h->conn = NULL;
 			h->in_txn = false;
 		}
-		if (c->in_txn && !c->broken && r->kind != REQ_RESET)
-			conn_reset(c);
-		else {
-			if (c->in_txn)
-				c->broken = true;	/* a rollback that failed */
+		if (r->kind == REQ_RESET) {
+			if (!ok || c->in_txn)
+				c->broken = true;	/* a reset that failed */
+			else if (r->discard)
+				c->session_dirty = false;
 			pool_release_conn(c);
-		}
+		} else if (!c->broken && (c->in_txn ||
+		    (c->session_dirty && p->rc->session_reset)))
+			conn_reset(c);	/* after the reply: the client does not wait */
+		else
+			pool_release_conn(c);
 	}
 	request_finish(r);
 }
@@ -428,7 +521,7 @@ pool_handle_detach(struct handle *h)
 		c->pool->be->conn_cancel(c);
 		return;
 	}
-	if (c->in_txn)
+	if (c->in_txn || (c->session_dirty && c->pool->rc->session_reset))
 		conn_reset(c);
 	else
 		pool_release_conn(c);

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -20,6 +21,7 @@ request_new(enum req_kind kind, struct session *s, struct handle *h, uint32_t re
 	r->handle = h;
 	r->reqid = reqid;
 	r->max_frame = s ? s->max_frame : PROTO_DEFAULT_MAX_FRAME;
+	r->uid = s ? s->peer.uid : geteuid();
 	r->queued_at = now_us();
 	return r;
 }
@@ -48,20 +50,23 @@ request_free(struct request *r)
 /*
  * Passes reply bytes (whole frames) to the client.  Returns 1 when the client's output
  * is full: the producer should pause until its backend's conn_resume is called.  Output
- * for a client that is gone is dropped.
+ * for a client that is gone, or that was cut off for not reading, is dropped.
  */
 int
 request_output(struct request *r, const void *data, size_t len)
 {
+	if (r->cut)
+		return 0;
 	if (r->capturing)
 		cacheflow_capture(r, data, len);
 	if (r->session == NULL || len == 0)
 		return 0;
 	if (session_output(r->session, data, len) == 0)
 		return 0;
-	if (r->session != NULL)		/* session_output may have closed it */
-		r->session->stalled = r;
-	return r->session != NULL;
+	if (r->session == NULL)		/* session_output may have closed it */
+		return 0;
+	session_stall(r->session, r);
+	return 1;
 }
 
 /* Ends a request's reply with ERROR; the caller then completes the request. */
@@ -78,7 +83,7 @@ request_fail(struct request *r, int code, const char *sqlstate, const char *msg)
 	};
 
 	r->failed = true;
-	if (r->session == NULL)
+	if (r->session == NULL || r->cut)
 		return;
 	proto_buf_init(&b);
 	b.max_payload = r->max_frame;

@@ -13,8 +13,13 @@
 #include "dbmd.h"
 #include "proto.h"
 
-#define OUT_HIGH		(1024 * 1024)	/* output above this pauses a streaming reply */
-#define OUT_LOW			(256 * 1024)	/* and below this resumes it */
+/*
+ * Output above OUT_HIGH pauses a streaming reply and stops the session taking requests
+ * (a client that sends and never reads holds OUT_HIGH and one reply, whatever it
+ * sends); below OUT_LOW both go on.
+ */
+#define OUT_HIGH		(1024 * 1024)
+#define OUT_LOW			(256 * 1024)
 #define READ_CHUNK		(64 * 1024)
 #define HELLO_TIMEOUT_S		10		/* a client must introduce itself in time */
 
@@ -29,6 +34,7 @@ static void session_process(struct session *);
 static void session_read_cb(evutil_socket_t, short, void *);
 static void session_write_cb(evutil_socket_t, short, void *);
 static void session_hello_timeout(evutil_socket_t, short, void *);
+static void session_stall_timeout(evutil_socket_t, short, void *);
 
 static const struct daemon_config *
 dc(void)
@@ -94,6 +100,13 @@ static size_t
 buffered(const struct evbuffer *b)
 {
 	return b != NULL ? evbuffer_get_length(b) : 0;
+}
+
+/* The client does not read what it asked for: no more requests until it does. */
+static bool
+out_full(const struct session *s)
+{
+	return buffered(s->out) > OUT_HIGH;
 }
 
 /* Output the socket did not take waits in s->out for EV_WRITE. */
@@ -198,6 +211,19 @@ reply_error(struct session *s, uint32_t reqid, int code, const char *msg)
 }
 
 static void
+reply_sql_error(struct session *s, uint32_t reqid, int code, const char *sqlstate,
+    const char *msg)
+{
+	struct proto_buf b;
+	struct proto_error e = { .code = (uint16_t)code, .sqlstate = sqlstate, .message = msg,
+	    .detail = "", .hint = "" };
+
+	proto_buf_init(&b);
+	b.max_payload = s->max_frame;
+	send_buf(s, &b, proto_encode_error(&b, reqid, &e));
+}
+
+static void
 reply_empty(struct session *s, uint16_t type, uint32_t reqid)
 {
 	struct proto_buf b;
@@ -237,8 +263,53 @@ handle_free(struct session *s, struct handle *h)
 	TAILQ_REMOVE(&s->handles, h, entry);
 	s->nhandles--;
 	pool_handle_detach(h);
+	free(h->env);
+	free(h->role);
+	free(h->lost);
 	free(h);
 	factory_release(dbmd->factory, p);
+}
+
+/*
+ * A handle whose transaction dbmd ended (idle_in_transaction_timeout) or whose access a
+ * reload revoked answers its next request with the reason; true when it did.
+ */
+static bool
+handle_refuses(struct session *s, struct handle *h, uint32_t reqid)
+{
+	if (h->lost == NULL)
+		return false;
+	if (h->revoked) {
+		reply_error(s, reqid, PROTO_E_PERMISSION, h->lost);
+		return true;
+	}
+	reply_sql_error(s, reqid, PROTO_E_TIMEOUT, "25P03", h->lost);
+	free(h->lost);
+	h->lost = NULL;
+	return true;
+}
+
+/* Connections the client holds on the pool between statements, and may take more? */
+static bool
+pin_allowed(struct session *s, struct handle *self, struct pool *p, uint32_t reqid)
+{
+	const struct handle *h;
+	int held = 0, limit = pool_pin_limit(p, dc());
+	char msg[256];
+
+	TAILQ_FOREACH(h, &s->handles, entry)
+		if (h != self && h->pool == p && (h->pinned || h->conn != NULL || h->in_txn))
+			held++;
+	if (held < limit)
+		return true;
+	p->stats.pin_refusals++;
+	snprintf(msg, sizeof(msg), "this client holds %d connection%s of the pool already "
+	    "(daemon.max_pinned_per_client, at most pool_size - 1): commit, roll back or "
+	    "dispose a handle first", held, held == 1 ? "" : "s");
+	log_info("client %llu (pid %ld uid %lu): %s", (unsigned long long)s->id, (long)s->pid,
+	    (unsigned long)s->peer.uid, msg);
+	reply_error(s, reqid, PROTO_E_LIMIT, msg);
+	return false;
 }
 
 /* Where a request runs: on the handle's pinned connection, or the pool finds one. */
@@ -315,8 +386,14 @@ do_open(struct session *s, const struct proto_frame *f)
 	h->session = s;
 	h->pool = p;
 	h->pinned = (m.flags & PROTO_OPEN_PINNED) != 0;
+	h->env = xstrdup(m.environment);
+	h->role = xstrdup(m.role);
 	TAILQ_INSERT_TAIL(&s->handles, h, entry);
 	s->nhandles++;
+	if (h->pinned && !pin_allowed(s, h, p, f->hdr.request_id)) {
+		handle_free(s, h);
+		return;
+	}
 	if (!h->pinned && p->connected) {
 		reply_open_ok(s, f->hdr.request_id, h);
 		return;
@@ -348,6 +425,8 @@ do_exec(struct session *s, const struct proto_frame *f)
 		reply_error(s, f->hdr.request_id, PROTO_E_NO_HANDLE, "no such handle");
 		return;
 	}
+	if (handle_refuses(s, h, f->hdr.request_id))
+		return;
 	if ((r = request_new(REQ_EXEC, s, h, f->hdr.request_id)) == NULL)
 		goto nomem;
 	r->nparams = m.nparams;
@@ -389,6 +468,8 @@ do_txn(struct session *s, const struct proto_frame *f)
 		reply_error(s, f->hdr.request_id, PROTO_E_NO_HANDLE, "no such handle");
 		return;
 	}
+	if (handle_refuses(s, h, f->hdr.request_id))
+		return;
 	if (kind == REQ_BEGIN && h->in_txn) {
 		reply_error(s, f->hdr.request_id, PROTO_E_TXN_STATE,
 		    "a transaction is already open on this handle");
@@ -399,6 +480,9 @@ do_txn(struct session *s, const struct proto_frame *f)
 		    "no transaction is open on this handle");
 		return;
 	}
+	if (kind == REQ_BEGIN && !h->pinned && h->conn == NULL &&
+	    !pin_allowed(s, h, h->pool, f->hdr.request_id))
+		return;
 	if ((r = request_new(kind, s, h, f->hdr.request_id)) == NULL) {
 		reply_error(s, f->hdr.request_id, PROTO_E_NOMEM, "out of memory");
 		return;
@@ -548,7 +632,7 @@ queued_frames(struct evbuffer *in)
 static bool
 serving(const struct session *s)
 {
-	return !s->dead && s->busy == NULL && s->state != SESSION_CLOSING;
+	return !s->dead && s->busy == NULL && s->state != SESSION_CLOSING && !out_full(s);
 }
 
 /*
@@ -601,8 +685,8 @@ session_settle(struct session *s)
 		evbuffer_free(s->in);
 		s->in = NULL;
 	}
-	/* Read on while there is room for a whole frame more. */
-	reading(s, buffered(s->in) < input_limit(s));
+	/* Read on while there is room for a whole frame more and the client reads. */
+	reading(s, buffered(s->in) < input_limit(s) && !out_full(s));
 }
 
 /*
@@ -673,10 +757,57 @@ session_request_done(struct session *s, struct request *r)
 	}
 	if (s->busy == r)
 		s->busy = NULL;
-	if (s->stalled == r)
+	if (s->stalled == r) {
 		s->stalled = NULL;
+		evtimer_del(s->stall_timer);
+	}
 	request_free(r);
 	session_process(s);
+}
+
+/* The request's output is full: its producer waits, for at most stall_timeout. */
+void
+session_stall(struct session *s, struct request *r)
+{
+	long long ms = r->pool != NULL ? r->pool->rc->stall_timeout : 0;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (s->stalled == r)
+		return;
+	s->stalled = r;
+	if (ms <= 0)
+		return;
+	if (s->stall_timer == NULL &&
+	    (s->stall_timer = evtimer_new(dbmd->base, session_stall_timeout, s)) == NULL)
+		return;		/* then only the client's leaving ends the wait */
+	evtimer_add(s->stall_timer, &tv);
+}
+
+/*
+ * The client read none of its reply for stall_timeout: the reply ends with an ERROR
+ * that says so, the statement is cancelled, and what the backend still sends for it is
+ * dropped, so the connection goes back to its pool.
+ */
+static void
+session_stall_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	struct session *s = arg;
+	struct request *r = s->stalled;
+	struct pool *p = r->pool;
+	char msg[160];
+
+	(void)fd, (void)ev;
+	s->stalled = NULL;
+	p->stats.stall_timeouts++;
+	snprintf(msg, sizeof(msg), "canceling statement: the client read none of its reply "
+	    "for %lldms (stall_timeout)", p->rc->stall_timeout);
+	log_info("client %llu (pid %ld uid %lu): %s", (unsigned long long)s->id, (long)s->pid,
+	    (unsigned long)s->peer.uid, msg);
+	reply_sql_error(s, r->reqid, PROTO_E_TIMEOUT, "57014", msg);
+	r->cut = true;
+	r->failed = true;
+	if (r->conn != NULL)
+		r->conn->pool->be->conn_cancel(r->conn);	/* resumes it; may free r */
 }
 
 /*
@@ -732,10 +863,15 @@ session_write_cb(evutil_socket_t fd, short ev, void *arg)
 	flush_output(s);
 	if (s->dead || buffered(s->out) > OUT_LOW)
 		return;
-	if (r != NULL && r->conn != NULL) {
+	if (r != NULL) {
 		s->stalled = NULL;
-		r->conn->pool->be->conn_resume(r->conn);
+		evtimer_del(s->stall_timer);
+		if (r->conn != NULL)
+			r->conn->pool->be->conn_resume(r->conn);
 	}
+	/* Requests that waited for the client to read are served now. */
+	if (!s->dead)
+		session_process(s);
 }
 
 static void
@@ -779,6 +915,15 @@ session_close(struct session *s, int code, const char *reason)
 	log_info("client %llu (%s pid %ld uid %lu) closed: %s", (unsigned long long)s->id,
 	    s->name[0] ? s->name : "?", (long)s->pid, (unsigned long)s->peer.uid, reason);
 
+	/*
+	 * The stalled request is the busy one, or one being answered from the cache that
+	 * completes at once: either way it is forgotten before cancelling, which may
+	 * complete and free it.  A cancel resumes a stalled reply itself.
+	 */
+	s->stalled = NULL;
+	if (s->stall_timer != NULL)
+		event_free(s->stall_timer);
+	s->stall_timer = NULL;
 	if ((r = s->busy) != NULL) {
 		s->busy = NULL;
 		r->session = NULL;
@@ -788,12 +933,7 @@ session_close(struct session *s, int code, const char *reason)
 		else if (r->waiting)
 			pool_cancel_waiter(r);
 		else if (r->conn != NULL)
-			r->conn->pool->be->conn_cancel(r->conn);
-	}
-	if ((r = s->stalled) != NULL) {
-		s->stalled = NULL;
-		if (r->conn != NULL)
-			r->conn->pool->be->conn_resume(r->conn);
+			r->conn->pool->be->conn_cancel(r->conn);	/* may free r */
 	}
 	while ((h = TAILQ_FIRST(&s->handles)) != NULL)
 		handle_free(s, h);
@@ -839,5 +979,55 @@ session_goodbye_all(int force, const char *reason)
 		next = TAILQ_NEXT(s, entry);
 		if (force || s->busy == NULL)
 			session_close(s, PROTO_E_SHUTDOWN, reason);
+	}
+}
+
+/*
+ * After a reload: handles whose peer the new configuration no longer allows on their
+ * environment/role are ended.  Their connection is released (a statement running for
+ * them is cancelled, an open transaction rolled back) and every later request on them
+ * is refused with the reason; disposing them still works.
+ */
+void
+session_revoke(const struct config *cfg)
+{
+	struct cfg_errors errs;
+	struct role_config *rc;
+	struct session *s, *snext;
+	struct handle *h;
+	bool allowed;
+
+	TAILQ_INIT(&errs);
+	for (s = TAILQ_FIRST(&dbmd->sessions); s != NULL; s = snext) {
+		snext = TAILQ_NEXT(s, entry);
+		if (s->dead || s->in_read)
+			continue;
+		/* Requests that complete meanwhile wait: the handle list is being walked. */
+		s->in_read = true;
+		TAILQ_FOREACH(h, &s->handles, entry) {
+			if (h->revoked || s->dead)
+				continue;
+			rc = config_resolve(cfg, h->env, h->role, NULL, 0, &errs);
+			config_errors_clear(&errs);
+			allowed = rc == NULL || access_open_allowed(&s->peer, rc, &cfg->daemon);
+			role_config_free(rc);
+			if (allowed)
+				continue;
+			log_info("client %llu (pid %ld uid %lu): handle %u on %s/%s ended: the "
+			    "reloaded configuration no longer allows this user",
+			    (unsigned long long)s->id, (long)s->pid, (unsigned long)s->peer.uid,
+			    h->id, h->env, h->role);
+			h->revoked = true;
+			free(h->lost);
+			h->lost = xasprintf("permission denied for environment \"%s\": access was "
+			    "revoked by a reload of the configuration", h->env);
+			if (s->busy != NULL && s->busy->handle == h && s->busy->conn != NULL &&
+			    s->busy->conn != h->conn)
+				s->busy->conn->pool->be->conn_cancel(s->busy->conn);
+			pool_handle_detach(h);
+		}
+		s->in_read = false;
+		if (!s->dead)
+			session_process(s);
 	}
 }

@@ -1,5 +1,7 @@
 /* msg.c: the payload of every message type, encoded from and decoded into plain structs. */
 
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto.h"
@@ -217,17 +219,69 @@ proto_encode_complete(struct proto_buf *b, uint32_t reqid, const struct proto_co
 	return proto_end(b);
 }
 
+/*
+ * How many bytes of s to send when at most room are left for it: all of it, or a
+ * prefix cut at a character boundary with room for the ellipsis that marks the cut.
+ */
+static size_t
+fit_text(const char *s, size_t *room, bool *cut)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	*cut = false;
+	if (n <= *room) {
+		*room -= n;
+		return n;
+	}
+	*cut = true;
+	n = *room >= 3 ? *room - 3 : 0;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	*room = 0;
+	return n;
+}
+
+static void
+put_fitted(struct proto_buf *b, const char *s, size_t n, bool cut)
+{
+	char *t;
+
+	if (!cut || (t = malloc(n + 4)) == NULL) {
+		proto_put_strn(b, s, n);
+		return;
+	}
+	memcpy(t, s, n);
+	memcpy(t + n, "\xe2\x80\xa6", 4);	/* U+2026 and the NUL */
+	proto_put_strn(b, t, n + 3);
+	free(t);
+}
+
+/*
+ * An ERROR always fits the receiver's frame limit (at least PROTO_HANDSHAKE_MAX_FRAME):
+ * a message too long for it is cut, the hint first, then the detail, then the message,
+ * so that a reply never ends without its ERROR.
+ */
 enum proto_err
 proto_encode_error(struct proto_buf *b, uint32_t reqid, const struct proto_error *m)
 {
-	if (!code_valid(m->code))
+	size_t limit = b->max_payload > PROTO_MAX_FRAME_LIMIT ? PROTO_MAX_FRAME_LIMIT :
+	    b->max_payload;
+	size_t fixed, room, nm, nd, nh;
+	bool cm, cd, ch;
+
+	if (!code_valid(m->code) || strlen(m->sqlstate) > 16)
 		return PROTO_E_INTERNAL;
+	fixed = 2 + 4 * (4 + 1) + strlen(m->sqlstate) + 3 * 3;
+	room = limit > fixed ? limit - fixed : 0;
+	nm = fit_text(m->message, &room, &cm);
+	nd = fit_text(m->detail, &room, &cd);
+	nh = fit_text(m->hint, &room, &ch);
 	proto_begin(b, PROTO_MSG_ERROR, 0, reqid);
 	proto_put_u16(b, m->code);
 	proto_put_str(b, m->sqlstate);
-	proto_put_str(b, m->message);
-	proto_put_str(b, m->detail);
-	proto_put_str(b, m->hint);
+	put_fitted(b, m->message, nm, cm);
+	put_fitted(b, m->detail, nd, cd);
+	put_fitted(b, m->hint, nh, ch);
 	return proto_end(b);
 }
 

@@ -281,6 +281,21 @@ pool_num(dbm_conn *c, const dbm_handle *h, const char *col)
 }
 
 /*
+ * Waits until the pool's status column col reads want (connections being reset after
+ * their handle finish in the background); returns the last value read.
+ */
+T_FN long long
+pool_num_wait(dbm_conn *c, const dbm_handle *h, const char *col, long long want)
+{
+	int64_t		 end = t_now_ms() + 5000LL * t_slow();
+	long long	 n;
+
+	while ((n = pool_num(c, h, col)) != want && t_now_ms() < end)
+		t_sleep_ms(10);
+	return n;
+}
+
+/*
  * One statement on production/primary, on a thread and a connection of its
  * own, for statements that must run while the test does something else
  * (kills a backend, restarts the server, signals dbmd).  Criterion's
