@@ -875,9 +875,11 @@ run_measurement(const struct opts *o)
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
 		    " server_rss_before_kb=%ld server_hwm_kb=%ld hwm_reset=%s", rss_before,
 		    hwm_after, hwm_reset ? "yes" : "no");
-	/* The line run.sh reads: medians over the repetitions. */
-	printf("RESULT\t%s\t%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%zu\t%d\t%s\n",
-	    workload_names[o->wl], o->path, o->clients, median(tput, nreps),
+	/* The line run.sh reads: medians over the repetitions; a role other than primary
+	 * is a path of its own (dbmd/ROLE). */
+	printf("RESULT\t%s\t%s%s%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%zu\t%d\t%s\n",
+	    workload_names[o->wl], o->path, strcmp(o->role, "primary") ? "/" : "",
+	    strcmp(o->role, "primary") ? o->role : "", o->clients, median(tput, nreps),
 	    median(p50, nreps), median(p99, nreps), median(mean, nreps), total_n, nreps,
 	    extra);
 	fprintf(stderr, "  %-12s %-18s %3d clients: %10.1f ops/s  p50 %9.2f us  p99 %9.2f us"

@@ -147,6 +147,9 @@ pgb_pid=$(cat "$tmp/pgbouncer/pgbouncer.pid")
     --set "production.uri=postgresql://postgres@/bench?host=$tmp/pg&port=$PGPORT" \
     --set production.pool_size=$POOL \
     --set production.min_idle=$POOL \
+    --set production.noreset.session_reset=false \
+    --set production.noreset.pool_size=$POOL \
+    --set production.noreset.min_idle=$POOL \
     --set "sqlitebench.uri=sqlite:$tmp/dbmd/bench.db" \
     2>"$tmp/dbmd/dbmd.log" &
 dbmd_pid=$!
@@ -203,13 +206,17 @@ group() {
 }
 
 say "matrix: $REPS rounds of ${DURATION}s after a ${WARMUP}s warm-up per cell, pool $POOL"
+# dbmd/noreset: the same pool settings with session_reset off, the cost of the reset.
 group "-c 1 select1 direct" "-c 1 select1 pgbouncer" "-c 1 select1 dbmd" \
-    "-c 1 select1 connect-per-query"
+    "-c 1 --role noreset select1 dbmd" "-c 1 select1 connect-per-query"
 for c in 8 64; do
-	group "-c $c select1 direct" "-c $c select1 pgbouncer" "-c $c select1 dbmd"
+	group "-c $c select1 direct" "-c $c select1 pgbouncer" "-c $c select1 dbmd" \
+	    "-c $c --role noreset select1 dbmd"
 done
-group "-c 1 point direct" "-c 1 point pgbouncer" "-c 1 point dbmd"
-group "-c 8 point direct" "-c 8 point pgbouncer" "-c 8 point dbmd"
+group "-c 1 point direct" "-c 1 point pgbouncer" "-c 1 point dbmd" \
+    "-c 1 --role noreset point dbmd"
+group "-c 8 point direct" "-c 8 point pgbouncer" "-c 8 point dbmd" \
+    "-c 8 --role noreset point dbmd"
 group "-c 1 open-dispose direct" "-c 1 open-dispose pgbouncer" "-c 1 open-dispose dbmd"
 group "-c 1 point dbmd-sqlite" "-c 1 point echo" "-c 1 point sqlite"
 group "-c 1 ping dbmd" "-c 1 cached dbmd" "-c 1 cached-miss dbmd"
@@ -326,6 +333,18 @@ END {
 	tputrows("SELECT 1, 64 clients", "select1", 64, "SELECT 1 ×64")
 	latrows("point select, 1 client", "point", 1, "direct pgbouncer dbmd")
 	tputrows("point select, 8 clients", "point", 8, "point ×8")
+	# The session reset's cost: the same pool with session_reset off (dbmd/noreset).
+	nrr = split("select1 1 p50;select1 8 tput;select1 64 tput;point 1 p50;point 8 tput", RR, ";")
+	for (i = 1; i <= nrr; i++) {
+		split(RR[i], q, " ")
+		k = q[1] SUBSEP "dbmd" SUBSEP q[2]; nk = q[1] SUBSEP "dbmd/noreset" SUBSEP q[2]
+		if (!have(k) || !have(nk)) continue
+		name = "session reset: " (q[1] == "point" ? "point select" : "SELECT 1") ", " q[2] " client" (q[2] == 1 ? "" : "s")
+		if (q[3] == "p50")
+			row(name, "dbmd, session_reset off", "p50 latency", ms(P50[nk]), "reset: " f(P50[k] / P50[nk]) "×", "", "")
+		else
+			row(name, "dbmd, session_reset off", "throughput", kops(TPUT[nk]), "reset: " f(TPUT[k] / TPUT[nk]) "×", "", "")
+	}
 
 	k = "open-dispose" SUBSEP "dbmd" SUBSEP 1; base = "open-dispose" SUBSEP "direct" SUBSEP 1
 	if (have(base)) row("open + dispose", "direct", "connect + close", ms(P50[base]), "1×", "", "")
