@@ -465,6 +465,8 @@ struct handle {
 	bool			 in_txn;
 	char			*env, *role;	/* as opened: access is checked again on reload */
 	char			*lost;		/* why dbmd ended its transaction: told once */
+	int			 lost_code;	/* and how: a PROTO_E_* code */
+	const char		*lost_sqlstate;
 	bool			 revoked;	/* a reload took the peer's access: refuses all */
 };
 TAILQ_HEAD(handle_list, handle);

@@ -142,6 +142,8 @@ idle_txn_timeout(evutil_socket_t fd, short ev, void *arg)
 		free(h->lost);
 		h->lost = xasprintf("the transaction was rolled back: it was idle for longer "
 		    "than %lldms (idle_in_transaction_timeout)", p->rc->idle_in_transaction_timeout);
+		h->lost_code = PROTO_E_TIMEOUT;
+		h->lost_sqlstate = "25P03";	/* idle_in_transaction_session_timeout */
 	}
 	c->pinned_by = NULL;
 	conn_reset(c);

@@ -279,37 +279,73 @@ handle_refuses(struct session *s, struct handle *h, uint32_t reqid)
 {
 	if (h->lost == NULL)
 		return false;
-	if (h->revoked) {
-		reply_error(s, reqid, PROTO_E_PERMISSION, h->lost);
-		return true;
+	reply_sql_error(s, reqid, h->lost_code, h->lost_sqlstate, h->lost);
+	if (!h->revoked) {
+		free(h->lost);
+		h->lost = NULL;
 	}
-	reply_sql_error(s, reqid, PROTO_E_TIMEOUT, "25P03", h->lost);
-	free(h->lost);
-	h->lost = NULL;
 	return true;
 }
 
-/* Connections the client holds on the pool between statements, and may take more? */
-static bool
-pin_allowed(struct session *s, struct handle *self, struct pool *p, uint32_t reqid)
+/* Connections the client holds on the pool between statements, self aside. */
+static int
+pins_held(const struct session *s, const struct handle *self, const struct pool *p)
 {
 	const struct handle *h;
-	int held = 0, limit = pool_pin_limit(p, dc());
-	char msg[256];
+	int held = 0;
 
 	TAILQ_FOREACH(h, &s->handles, entry)
 		if (h != self && h->pool == p && (h->pinned || h->conn != NULL || h->in_txn))
 			held++;
-	if (held < limit)
-		return true;
-	p->stats.pin_refusals++;
-	snprintf(msg, sizeof(msg), "this client holds %d connection%s of the pool already "
+	return held;
+}
+
+static char *
+pin_refusal(struct session *s, struct pool *p, int held)
+{
+	char *msg = xasprintf("this client holds %d connection%s of the pool already "
 	    "(daemon.max_pinned_per_client, at most pool_size - 1): commit, roll back or "
 	    "dispose a handle first", held, held == 1 ? "" : "s");
+
+	p->stats.pin_refusals++;
 	log_info("client %llu (pid %ld uid %lu): %s", (unsigned long long)s->id, (long)s->pid,
 	    (unsigned long)s->peer.uid, msg);
+	return msg;
+}
+
+/* May the handle take a connection to hold (BEGIN, a pinned open)? */
+static bool
+pin_allowed(struct session *s, struct handle *self, struct pool *p, uint32_t reqid)
+{
+	int held = pins_held(s, self, p);
+	char *msg;
+
+	if (held < pool_pin_limit(p, dc()))
+		return true;
+	msg = pin_refusal(s, p, held);
 	reply_error(s, reqid, PROTO_E_LIMIT, msg);
+	free(msg);
 	return false;
+}
+
+/*
+ * A statement left its handle in a transaction (SQL-level BEGIN) although the client
+ * holds all the connections it may: the transaction is rolled back at once and the
+ * handle's next request says why.
+ */
+static void
+pin_check_after(struct session *s, struct handle *h)
+{
+	int held;
+
+	if (!h->in_txn || h->pinned || h->conn == NULL ||
+	    (held = pins_held(s, h, h->pool)) < pool_pin_limit(h->pool, dc()))
+		return;
+	free(h->lost);
+	h->lost = pin_refusal(s, h->pool, held);
+	h->lost_code = PROTO_E_LIMIT;
+	h->lost_sqlstate = "53400";	/* configuration_limit_exceeded */
+	pool_handle_detach(h);
 }
 
 /* Where a request runs: on the handle's pinned connection, or the pool finds one. */
@@ -754,7 +790,8 @@ session_request_done(struct session *s, struct request *r)
 			handle_free(s, h);
 		} else
 			reply_open_ok(s, r->reqid, h);
-	}
+	} else if (r->kind == REQ_EXEC && h != NULL)
+		pin_check_after(s, h);
 	if (s->busy == r)
 		s->busy = NULL;
 	if (s->stalled == r) {
@@ -1021,6 +1058,8 @@ session_revoke(const struct config *cfg)
 			free(h->lost);
 			h->lost = xasprintf("permission denied for environment \"%s\": access was "
 			    "revoked by a reload of the configuration", h->env);
+			h->lost_code = PROTO_E_PERMISSION;
+			h->lost_sqlstate = "42501";
 			if (s->busy != NULL && s->busy->handle == h && s->busy->conn != NULL &&
 			    s->busy->conn != h->conn)
 				s->busy->conn->pool->be->conn_cancel(s->busy->conn);
