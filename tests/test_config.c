@@ -605,6 +605,12 @@ static const struct bad_case bad_cases[] = {
 	  CFG_E_UNKNOWN_KEY, ":3:30", "did you mean uri" },
 	{ "overridable_itself", "environments:\n  p:\n    overridable: [overridable]\n",
 	  CFG_E_CONFLICT, ":3:19", "" },
+	{ "overridable_allow_users",
+	  "environments:\n  p:\n    overridable: [pool_size, allow.users]\n",
+	  CFG_E_CONFLICT, ":3:30", "allow.users" },
+	{ "overridable_allow_groups", "environments:\n  p:\n    roles:\n      r:\n"
+	  "        overridable:\n          - allow.groups\n", CFG_E_CONFLICT, ":6:13",
+	  "allow.groups" },
 	{ "bad_user", "environments:\n  p:\n    allow:\n      users: [\"a b\"]\n", CFG_E_TYPE,
 	  ":4:15", "" },
 	{ "conflict", "environments:\n  p:\n    uri: sqlite:/x\n    min_idle: 20\n"
@@ -765,12 +771,36 @@ Test(config, errors_and_resolution_never_show_a_password)
 
 /* Overrides. */
 
+/* No source can let a client widen who may open: allow.* is never overridable. */
+Test(config, allow_lists_can_never_be_listed_as_overridable)
+{
+	const char *sets[] = { "test.overridable=pool_size,allow.users", NULL };
+	const char *env_sets[] = { "test.overridable=allow.groups", NULL };
+	char *env[] = { "DBMD_QA_OVERRIDABLE=allow.users", NULL };
+	struct config *cfg = load_with(NULL, sets);
+	const struct cfg_error *e;
+
+	e = find_error(&cfg->errors, CFG_E_CONFLICT, "--set test.overridable");
+	if (e == NULL)
+		dump_errors(cfg);
+	cr_assert_not_null(e);
+	cr_assert_not_null(strstr(e->msg, "allow.users"), "%s", e->msg);
+	config_free(cfg);
+	cfg = load_with(NULL, env_sets);
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_CONFLICT, "--set test.overridable"));
+	config_free(cfg);
+	cfg = load_with(env, NULL);
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_CONFLICT, "DBMD_QA_OVERRIDABLE"));
+	config_free(cfg);
+}
+
 Test(config, overrides_outside_the_permitted_list_are_refused)
 {
 	const char *sets[] = { "test.overridable=pool_size", NULL };
 	struct cfg_override bad[] = { { "uri", "sqlite:/tmp/other.db" } };
 	struct cfg_override unknown[] = { { "pool_sise", "3" } };
 	struct cfg_override never[] = { { "overridable", "uri" } };
+	struct cfg_override self_allow[] = { { "allow.users", "nobody" } };
 	struct config *cfg = load_with(NULL, sets);
 	struct cfg_errors errs;
 	const struct cfg_error *e;
@@ -784,6 +814,8 @@ Test(config, overrides_outside_the_permitted_list_are_refused)
 	cr_assert_not_null(find_error(&errs, CFG_E_UNKNOWN_KEY, "override pool_sise"));
 	cr_assert_null(config_resolve(cfg, "test", "primary", never, 1, &errs));
 	cr_assert_not_null(find_error(&errs, CFG_E_NOT_OVERRIDABLE, "override overridable"));
+	cr_assert_null(config_resolve(cfg, "test", "primary", self_allow, 1, &errs));
+	cr_assert_not_null(find_error(&errs, CFG_E_NOT_OVERRIDABLE, "override allow.users"));
 	cr_assert_null(config_resolve(cfg, "development", "primary",
 	    (struct cfg_override[]){ { "pool_size", "2" } }, 1, &errs),
 	    "development permits nothing by default");

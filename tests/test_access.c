@@ -1,0 +1,218 @@
+/* test_access.c: who may open what. */
+
+/*
+ * The second user is nobody: a child of the test that drops root and talks to
+ * the test's dbmd through a socket of mode 0666.  It reports what it saw as
+ * text through a pipe (Criterion's assertions belong to the test's own
+ * process) and stays connected until the test lets it go, so that the test
+ * can look at the daemon, as root, while nobody is still a client.
+ */
+
+#include <grp.h>
+#include <pwd.h>
+
+#include "harness.h"
+
+TestSuite(access, .init = t_setup, .fini = t_teardown, .timeout = 60);
+
+/* A child running as nobody. */
+struct nobody {
+	pid_t	 pid;
+	FILE	*report;	/* what it saw, a line each, up to "done" */
+	int	 hold;		/* closing it lets the child disconnect and exit */
+};
+
+/* What the nobody child checks; it writes a line per problem to out. */
+typedef void (*nobody_fn)(const struct t_dbmd *, FILE *);
+
+static void
+nobody_start(struct nobody *nb, const struct t_dbmd *d, nobody_fn fn)
+{
+	struct passwd *pw = getpwnam("nobody");
+	int report[2], hold[2];
+	FILE *out;
+	char c;
+
+	if (geteuid() != 0) {
+		t_teardown();
+		cr_skip_test("needs root to act as a second user");
+	}
+	cr_assert_not_null(pw, "no user nobody");
+	cr_assert(pipe(report) == 0 && pipe(hold) == 0);
+	if ((nb->pid = t_fork()) == 0) {
+		close(report[0]);
+		close(hold[1]);
+		out = fdopen(report[1], "w");
+		if (out == NULL || setgroups(0, NULL) == -1 || setgid(pw->pw_gid) == -1 ||
+		    setuid(pw->pw_uid) == -1)
+			_exit(100);
+		fn(d, out);
+		fputs("done\n", out);
+		fflush(out);
+		while (read(hold[0], &c, 1) > 0)
+			;
+		_exit(0);
+	}
+	close(report[1]);
+	close(hold[0]);
+	nb->report = fdopen(report[0], "r");
+	cr_assert_not_null(nb->report);
+	nb->hold = hold[1];
+}
+
+/* Reads the child's report up to "done": the test fails on anything else in it. */
+static void
+nobody_report(struct nobody *nb)
+{
+	char line[512], *all = t_strf("%s", ""), *next;
+	int done = 0;
+
+	while (fgets(line, sizeof(line), nb->report) != NULL) {
+		if (strcmp(line, "done\n") == 0) {
+			done = 1;
+			break;
+		}
+		next = t_strf("%s%s", all, line);
+		free(all);
+		all = next;
+	}
+	cr_assert(done, "the nobody child ended early; it reported:\n%s", all);
+	cr_assert_str_empty(all, "as nobody:\n%s", all);
+	free(all);
+}
+
+static void
+nobody_end(struct nobody *nb)
+{
+	int st;
+
+	close(nb->hold);
+	fclose(nb->report);
+	cr_assert(t_wait_pid(nb->pid, 10000, &st), "the nobody child did not exit");
+	cr_assert_eq(t_exit_code(st), 0, "the nobody child exited %d", t_exit_code(st));
+}
+
+/* Opens env/primary with one override; returns the handle or NULL with the code in *code. */
+static dbm_handle *
+open_with(dbm_conn *c, const char *env, const char *key, const char *value, int *code)
+{
+	struct dbm_override ov = { .key = key, .value = value };
+	struct dbm_open_opts o = DBM_OPEN_OPTS_INIT;
+	dbm_handle *h;
+
+	o.n_overrides = key != NULL;
+	o.overrides = key != NULL ? &ov : NULL;
+	h = dbm_open(c, env, "primary", &o);
+	*code = h != NULL ? DBM_OK : dbm_errcode(c);
+	return h;
+}
+
+#define EXPECT(out, cond, ...) do {					\
+	if (!(cond)) {							\
+		fprintf(out, "line %d: ", __LINE__);			\
+		fprintf(out, __VA_ARGS__);				\
+		fputc('\n', out);					\
+	}								\
+} while (0)
+
+/* Two environments: mine lets nobody (and root) in, theirs has the default policy. */
+static void
+conf_mine_and_theirs(void)
+{
+	FILE *fp = fopen(t_h.conf, "w");
+
+	cr_assert_not_null(fp);
+	fprintf(fp,
+	    "environments:\n"
+	    "  mine:\n"
+	    "    uri: sqlite:%s/mine.db\n"
+	    "    allow: {users: [nobody, root]}\n"
+	    "    overridable: [pool_size]\n"
+	    "  theirs:\n"
+	    "    uri: sqlite:%s/theirs.db\n"
+	    "    overridable: [pool_size]\n", t_h.dir, t_h.dir);
+	fclose(fp);
+	chmod(t_h.dir, 0755);
+}
+
+static const char *const sets_0666[] = { "daemon.socket_mode=0666", NULL };
+
+/* 1. Access is decided on the configuration as configured, before any override. */
+
+static void
+nobody_opens_with_overrides(const struct t_dbmd *d, FILE *out)
+{
+	dbm_conn *c = dbm_connect(d->sock);
+	dbm_handle *h;
+	int code;
+
+	if (dbm_errcode(c) != DBM_OK) {
+		fprintf(out, "connect: %s\n", dbm_errmsg(c));
+		return;
+	}
+	h = open_with(c, "mine", "pool_size", "3", &code);
+	EXPECT(out, code == DBM_OK, "mine with pool_size=3: %s", dbm_strerror(code));
+	dbm_dispose(h);
+	open_with(c, "mine", "allow.users", "nobody", &code);
+	EXPECT(out, code == DBM_E_NOT_OVERRIDABLE, "mine with allow.users: %s",
+	    dbm_strerror(code));
+	open_with(c, "theirs", NULL, NULL, &code);
+	EXPECT(out, code == DBM_E_PERMISSION, "theirs: %s", dbm_strerror(code));
+	open_with(c, "theirs", "pool_size", "3", &code);
+	EXPECT(out, code == DBM_E_PERMISSION, "theirs with pool_size=3: %s",
+	    dbm_strerror(code));
+	/* Refused for who it is, before its overrides are even looked at. */
+	open_with(c, "theirs", "allow.users", "nobody", &code);
+	EXPECT(out, code == DBM_E_PERMISSION, "theirs with allow.users=nobody: %s",
+	    dbm_strerror(code));
+	open_with(c, "theirs", "statement_timeout", "1s", &code);
+	EXPECT(out, code == DBM_E_PERMISSION, "theirs with statement_timeout=1s: %s",
+	    dbm_strerror(code));
+	dbm_disconnect(c);
+}
+
+Test(access, access_is_decided_on_the_configured_lists_before_any_override)
+{
+	struct t_dbmd d;
+	struct nobody nb;
+
+	conf_mine_and_theirs();
+	t_dbmd_start(&d, sets_0666);
+	nobody_start(&nb, &d, nobody_opens_with_overrides);
+	nobody_report(&nb);
+	nobody_end(&nb);
+	cr_assert(t_dbmd_logged(&d, "permission denied", NULL));
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
+
+Test(access, a_configuration_making_allow_overridable_is_refused_with_its_place)
+{
+	char *bin = getenv("TEST_DBMD_BIN"), *where;
+	struct t_run r;
+	FILE *fp = fopen(t_h.conf, "w");
+
+	cr_assert_not_null(fp);
+	fprintf(fp,
+	    "environments:\n"
+	    "  theirs:\n"
+	    "    uri: sqlite:%s/theirs.db\n"
+	    "    overridable: [pool_size, allow.users]\n", t_h.dir);
+	fclose(fp);
+	r = t_run((char *[]){ bin, "-n", "-c", t_h.conf, NULL }, (char *[]){ T_PATH, NULL },
+	    10000);
+	cr_assert_neq(r.status, 0, "dbmd -n accepted it:\n%s%s", r.out, r.err);
+	where = t_strf("%s:4:30", t_h.conf);
+	cr_assert_not_null(strstr(r.err, where), "%s not in:\n%s", where, r.err);
+	cr_assert_not_null(strstr(r.err, "allow.users"), "%s", r.err);
+	free(where);
+	t_run_free(&r);
+
+	/* Nor can the operator's command line do it. */
+	fp = fopen(t_h.conf, "w");
+	fclose(fp);
+	r = t_run((char *[]){ bin, "-n", "-c", t_h.conf, "--set",
+	    "test.overridable=allow.groups", NULL }, (char *[]){ T_PATH, NULL }, 10000);
+	cr_assert_neq(r.status, 0, "dbmd -n accepted it:\n%s%s", r.out, r.err);
+	cr_assert_not_null(strstr(r.err, "--set test.overridable"), "%s", r.err);
+	t_run_free(&r);
+}
