@@ -1,4 +1,4 @@
-/* test_access.c: who may open what. */
+/* test_access.c: who may open what, and secrets kept out of sight. */
 
 /*
  * The second user is nobody: a child of the test that drops root and talks to
@@ -11,9 +11,9 @@
 #include <grp.h>
 #include <pwd.h>
 
-#include "harness.h"
+#include "pg.h"
 
-TestSuite(access, .init = t_setup, .fini = t_teardown, .timeout = 60);
+TestSuite(access, .init = pg_setup, .fini = pg_teardown, .timeout = 60);
 
 /* A child running as nobody. */
 struct nobody {
@@ -34,7 +34,7 @@ nobody_start(struct nobody *nb, const struct t_dbmd *d, nobody_fn fn)
 	char c;
 
 	if (geteuid() != 0) {
-		t_teardown();
+		pg_teardown();
 		cr_skip_test("needs root to act as a second user");
 	}
 	cr_assert_not_null(pw, "no user nobody");
@@ -105,6 +105,21 @@ open_with(dbm_conn *c, const char *env, const char *key, const char *value, int 
 	h = dbm_open(c, env, "primary", &o);
 	*code = h != NULL ? DBM_OK : dbm_errcode(c);
 	return h;
+}
+
+/* The column col of every row of a result set, as one comma-separated line. */
+static char *
+column(const dbm_result *r, const char *col)
+{
+	char *all = t_strf("%s", ""), *next;
+	int i, n = r != NULL ? dbm_colnum(r, col) : -1;
+
+	for (i = 0; n >= 0 && i < dbm_nrows(r); i++) {
+		next = t_strf("%s%s%s", all, i ? "," : "", dbm_value(r, i, n));
+		free(all);
+		all = next;
+	}
+	return all;
 }
 
 #define EXPECT(out, cond, ...) do {					\
@@ -215,4 +230,75 @@ Test(access, a_configuration_making_allow_overridable_is_refused_with_its_place)
 	cr_assert_neq(r.status, 0, "dbmd -n accepted it:\n%s%s", r.out, r.err);
 	cr_assert_not_null(strstr(r.err, "--set test.overridable"), "%s", r.err);
 	t_run_free(&r);
+}
+
+/* 2. Every secret libpq knows of stays out of what dbmd shows, hashes and logs. */
+
+Test(access, no_secret_is_shown_hashed_or_logged)
+{
+	static const char *const secrets[] = { "sslsecret99", "pwsecret77" };
+	struct t_dbmd d;
+	struct t_run r;
+	dbm_conn *c;
+	dbm_handle *h;
+	dbm_result *res;
+	char *uri, *ctl, *outs[6], *log, *sock, *target, *set;
+	const dbm_result *pools;
+	size_t i, j, n = 0;
+
+	pg_db_new();
+	uri = t_strf("postgresql://postgres@/%s?host=%s&port=%s&sslpassword=%s&password=%s",
+	    pg.db, pg.host, pg.port, secrets[0], secrets[1]);
+	pg_dbmd_start(&d, uri, "daemon.log_level=debug", NULL);
+	c = t_connect(&d);
+	h = t_open(c, "production", "primary");
+	t_exec0(h, "SELECT 1", 0, NULL);
+
+	res = dbm_status(c);
+	cr_assert_eq(dbm_result_status(res), DBM_OK);
+	pools = dbm_result_next(res);
+	target = column(pools, "target");
+	cr_assert_not_null(strstr(target, "sslpassword=********"), "%s", target);
+	cr_assert_not_null(strstr(target, "password=********"), "%s", target);
+	outs[n++] = target;
+	dbm_result_free(res);
+
+	ctl = t_strf("%s/dbmctl", getenv("TEST_BUILDDIR"));
+	sock = d.sock;
+	r = t_run((char *[]){ ctl, "-s", sock, "--json", "status", NULL },
+	    (char *[]){ T_PATH, NULL }, 10000);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	outs[n++] = t_strf("%s%s", r.out, r.err);
+	t_run_free(&r);
+	r = t_run((char *[]){ ctl, "-s", sock, "resolve", "production", "primary", NULL },
+	    (char *[]){ T_PATH, NULL }, 10000);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_not_null(strstr(r.out, "sslpassword=********"), "%s", r.out);
+	outs[n++] = t_strf("%s%s", r.out, r.err);
+	t_run_free(&r);
+	r = t_run((char *[]){ ctl, "-s", sock, "metrics", NULL }, (char *[]){ T_PATH, NULL },
+	    10000);
+	outs[n++] = t_strf("%s%s", r.out, r.err);
+	t_run_free(&r);
+	set = t_strf("production.uri=%s", uri);
+	r = t_run((char *[]){ getenv("TEST_DBMD_BIN"), "-c", t_h.conf, "--set", set,
+	    "--resolve", "production", "primary", NULL }, (char *[]){ T_PATH, NULL }, 10000);
+	free(set);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_not_null(strstr(r.out, "sslpassword=********"), "%s", r.out);
+	outs[n++] = t_strf("%s%s", r.out, r.err);
+	t_run_free(&r);
+
+	dbm_disconnect(c);
+	pg_dbmd_stop(&d);
+	log = t_dbmd_log(&d);
+	outs[n++] = log;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < sizeof(secrets) / sizeof(secrets[0]); j++)
+			cr_assert_null(strstr(outs[i], secrets[j]), "%s shown in:\n%s", secrets[j],
+			    outs[i]);
+		free(outs[i]);
+	}
+	free(ctl);
+	free(uri);
 }

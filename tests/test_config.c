@@ -769,6 +769,98 @@ Test(config, errors_and_resolution_never_show_a_password)
 	config_free(cfg);
 }
 
+/*
+ * Every option libpq marks as secret (dispchar "*": password, sslpassword, ...) is
+ * treated as the password is: masked wherever it is shown, a keyed digest in the
+ * canonical form, and kept only in files no one else may read.
+ */
+Test(config, every_secret_libpq_option_is_masked)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "postgresql://app@db/app?sslpassword=keyphrase1&sslmode=require",
+		  "postgresql://app@db/app?sslpassword=********&sslmode=require" },
+		{ "postgresql://app:pw1@db/app?sslpassword=keyphrase1&password=pw2",
+		  "postgresql://app:********@db/app?sslpassword=********&password=********" },
+		/* libpq decodes parameter names: this is sslpassword too. */
+		{ "postgresql://db/app?ssl%70assword=keyphrase1",
+		  "postgresql://db/app?ssl%70assword=********" },
+		{ "postgresql://db/app?password=a&password=b&password=c&password=d&password=e"
+		  "&password=f&password=g&password=h&password=i&password=j",
+		  "postgresql://db/app?password=********&password=********&password=********"
+		  "&password=********&password=********&password=********&password=********"
+		  "&password=********&password=********&password=********" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *r = uri_redact(cases[i].in);
+
+		cr_assert_str_eq(r, cases[i].out);
+		free(r);
+	}
+	cr_assert(uri_has_password("postgresql://h/d?sslpassword=x"));
+	cr_assert(uri_has_password("postgresql://h/d?ssl%70assword=x"));
+	cr_assert(!uri_has_password("postgresql://h/d?sslmode=require"));
+}
+
+Test(config, secrets_are_digests_in_the_canonical_form)
+{
+	struct config *cfg = load_yaml(ENV_PRIMARY
+	    "        uri: postgresql://app:pwsecret77@db/app?sslpassword=sslsecret99\n"
+	    "      read_only:\n"
+	    "        uri: postgresql://app:pwsecret77@db/app?sslpassword=sslsecret98\n");
+	struct role_config *rc, *other;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	dump_errors(cfg);
+	cr_assert_eq(config_nerrors(cfg), 0);
+	rc = resolve(cfg, "production", "primary");
+	other = resolve(cfg, "production", "read_only");
+	cr_assert_not_null(rc);
+	cr_assert_not_null(other);
+	cr_assert_null(strstr(rc->canonical, "sslsecret99"), "%s", rc->canonical);
+	cr_assert_null(strstr(rc->canonical, "pwsecret77"), "%s", rc->canonical);
+	cr_assert_not_null(strstr(rc->canonical, "sslpassword-digest="), "%s", rc->canonical);
+	cr_assert_not_null(strstr(rc->canonical, "password-digest="), "%s", rc->canonical);
+	cr_assert_null(strstr(rc->target, "sslsecret99"), "%s", rc->target);
+	cr_assert_neq(rc->hash, other->hash, "different key phrases, different pools");
+	config_print_resolved(rc, fp);
+	fclose(fp);
+	cr_assert_null(strstr(buf, "sslsecret99"), "shown in:\n%s", buf);
+	cr_assert_null(strstr(buf, "pwsecret77"), "shown in:\n%s", buf);
+	free(buf);
+	role_config_free(rc);
+	role_config_free(other);
+	config_free(cfg);
+}
+
+Test(config, group_readable_file_with_any_secret_is_refused)
+{
+	struct config *cfg;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	free(put("dbmd.yaml", ENV_PRIMARY
+	    "        uri: postgresql://app@db/app?sslpassword=sslsecret99\n", 0640));
+	cfg = load_with(NULL, NULL);
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_PERMISSION, ":5:14"));
+	config_free(cfg);
+	/* libpq quotes a malformed value in its error: the secret is masked there too. */
+	free(put("dbmd.yaml", ENV_PRIMARY
+	    "        uri: postgresql://app@db/app?sslpassword=ssl%zzsecret99\n", 0600));
+	cfg = load_with(NULL, NULL);
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_URI, ":5:14"));
+	fp = open_memstream(&buf, &len);
+	config_errors_print(&cfg->errors, fp);
+	fclose(fp);
+	cr_assert_null(strstr(buf, "secret99"), "shown in:\n%s", buf);
+	free(buf);
+	config_free(cfg);
+}
+
 /* Overrides. */
 
 /* No source can let a client widen who may open: allow.* is never overridable. */
