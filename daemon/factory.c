@@ -105,6 +105,18 @@ resolved_find(struct factory *f, const struct config *cfg, const char *env,
 	return rc;
 }
 
+/*
+ * What env/role resolves to as configured, without overrides, under cfg: NULL, with the
+ * reasons in errs, when it does not resolve.  The result belongs to the factory and is
+ * valid until the configuration changes.
+ */
+const struct role_config *
+factory_resolve(struct factory *f, const struct config *cfg, const char *env,
+    const char *role, struct cfg_errors *errs)
+{
+	return resolved_find(f, cfg, env, role, errs);
+}
+
 /* A pool serving exactly rc, if one is taking handles. */
 static struct pool *
 pool_find(struct factory *f, const struct role_config *rc)

@@ -1,4 +1,4 @@
-/* test_access.c: who may open what, and secrets kept out of sight. */
+/* test_access.c: who may open what, what status shows to whom, and secrets kept out of sight. */
 
 /*
  * The second user is nobody: a child of the test that drops root and talks to
@@ -24,6 +24,12 @@ struct nobody {
 
 /* What the nobody child checks; it writes a line per problem to out. */
 typedef void (*nobody_fn)(const struct t_dbmd *, FILE *);
+
+/* Set by the test before the child starts: what the child compares against. */
+static struct {
+	char	 mine[17];	/* hash of the pool nobody may use */
+	char	 theirs[17];	/* hash of the pool it may not */
+} want;
 
 static void
 nobody_start(struct nobody *nb, const struct t_dbmd *d, nobody_fn fn)
@@ -230,6 +236,130 @@ Test(access, a_configuration_making_allow_overridable_is_refused_with_its_place)
 	cr_assert_neq(r.status, 0, "dbmd -n accepted it:\n%s%s", r.out, r.err);
 	cr_assert_not_null(strstr(r.err, "--set test.overridable"), "%s", r.err);
 	t_run_free(&r);
+}
+
+/* 3. Status shows a client that is not an admin only what it may use. */
+
+static void
+nobody_looks(const struct t_dbmd *d, FILE *out)
+{
+	dbm_conn *c = dbm_connect(d->sock);
+	dbm_handle *h;
+	dbm_result *r;
+	const dbm_result *pools, *hist;
+	char *v, me[16], parent[16], uid[16];
+	int i, code;
+
+	if (dbm_errcode(c) != DBM_OK) {
+		fprintf(out, "connect: %s\n", dbm_errmsg(c));
+		return;
+	}
+	h = open_with(c, "mine", NULL, NULL, &code);
+	EXPECT(out, h != NULL, "open mine: %s", dbm_errmsg(c));
+
+	r = dbm_status(c);
+	EXPECT(out, r != NULL && dbm_result_status(r) == DBM_OK, "STATUS failed");
+	if (r != NULL && dbm_result_status(r) == DBM_OK) {
+		pools = dbm_result_next(r);
+		hist = pools != NULL ? dbm_result_next(pools) : NULL;
+		v = column(pools, "hash");
+		EXPECT(out, strcmp(v, want.mine) == 0, "pools listed: %s (want only %s)", v,
+		    want.mine);
+		free(v);
+		v = column(pools, "names");
+		EXPECT(out, strstr(v, "theirs") == NULL, "pool names listed: %s", v);
+		free(v);
+		v = column(hist, "hash");
+		EXPECT(out, strstr(v, want.theirs) == NULL, "histograms listed: %s", v);
+		free(v);
+		v = column(r, "clients");
+		EXPECT(out, strcmp(v, "1") == 0, "daemon.clients %s, not its own 1", v);
+		free(v);
+		v = column(r, "pools");
+		EXPECT(out, strcmp(v, "1") == 0, "daemon.pools %s, not the 1 it may see", v);
+		free(v);
+	}
+	dbm_result_free(r);
+
+	snprintf(me, sizeof(me), "%ld", (long)getpid());
+	snprintf(parent, sizeof(parent), "%ld", (long)getppid());
+	snprintf(uid, sizeof(uid), "%ld", (long)getuid());
+	r = dbm_clients(c);
+	EXPECT(out, r != NULL && dbm_result_status(r) == DBM_OK, "CLIENTS failed");
+	if (r != NULL && dbm_result_status(r) == DBM_OK) {
+		v = column(r, "pid");
+		EXPECT(out, strcmp(v, me) == 0, "clients' pids: %s (want only %s, not root's %s)",
+		    v, me, parent);
+		free(v);
+		for (i = 0; i < dbm_nrows(r); i++)
+			EXPECT(out, strcmp(dbm_value(r, i, dbm_colnum(r, "uid")), uid) == 0,
+			    "a client of uid %s is listed", dbm_value(r, i, dbm_colnum(r, "uid")));
+	}
+	dbm_result_free(r);
+
+	r = dbm_resolve(c, "theirs", "primary");
+	EXPECT(out, r != NULL && dbm_result_status(r) == DBM_E_PERMISSION,
+	    "RESOLVE theirs: %s", r != NULL ? dbm_strerror(dbm_result_status(r)) : "NULL");
+	EXPECT(out, r == NULL || strstr(dbm_result_errmsg(r), "theirs.db") == NULL,
+	    "RESOLVE theirs shows its database: %s", dbm_result_errmsg(r));
+	dbm_result_free(r);
+	r = dbm_resolve(c, "mine", "primary");
+	EXPECT(out, r != NULL && dbm_result_status(r) == DBM_OK, "RESOLVE mine: %s",
+	    r != NULL ? dbm_result_errmsg(r) : "NULL");
+	dbm_result_free(r);
+	/* Stays connected, with its handle, until the test lets it go. */
+}
+
+Test(access, status_shows_others_only_what_they_may_use)
+{
+	struct t_dbmd d;
+	struct nobody nb;
+	dbm_conn *c;
+	dbm_handle *mine, *theirs;
+	dbm_result *r;
+	char *v, uid[16], pid[16];
+
+	conf_mine_and_theirs();
+	t_dbmd_start(&d, sets_0666);
+	c = t_connect(&d);
+	mine = t_open(c, "mine", "primary");
+	theirs = t_open(c, "theirs", "primary");
+	snprintf(want.mine, sizeof(want.mine), "%016llx", dbm_handle_pool_hash(mine));
+	snprintf(want.theirs, sizeof(want.theirs), "%016llx", dbm_handle_pool_hash(theirs));
+	cr_assert_str_neq(want.mine, want.theirs);
+
+	nobody_start(&nb, &d, nobody_looks);
+	nobody_report(&nb);
+
+	/* Root is an admin: it sees every pool and every client, nobody's included. */
+	r = dbm_status(c);
+	cr_assert_eq(dbm_result_status(r), DBM_OK);
+	v = column(dbm_result_next(r), "hash");
+	cr_assert(strstr(v, want.mine) != NULL && strstr(v, want.theirs) != NULL, "%s", v);
+	free(v);
+	v = column(r, "clients");
+	cr_assert_str_eq(v, "2");
+	free(v);
+	dbm_result_free(r);
+	r = dbm_clients(c);
+	cr_assert_eq(dbm_result_status(r), DBM_OK);
+	snprintf(uid, sizeof(uid), "%ld", (long)getpwnam("nobody")->pw_uid);
+	snprintf(pid, sizeof(pid), "%ld", (long)nb.pid);
+	v = column(r, "uid");
+	cr_assert_not_null(strstr(v, uid), "nobody (uid %s) not in %s", uid, v);
+	free(v);
+	v = column(r, "pid");
+	cr_assert_not_null(strstr(v, pid), "nobody's pid %s not in %s", pid, v);
+	free(v);
+	dbm_result_free(r);
+	r = dbm_resolve(c, "theirs", "primary");
+	cr_assert_eq(dbm_result_status(r), DBM_OK, "%s", dbm_result_errmsg(r));
+	dbm_result_free(r);
+
+	nobody_end(&nb);
+	cr_assert(t_dbmd_logged(&d, "RESOLVE refused", "permission denied", NULL));
+	dbm_disconnect(c);
+	cr_assert_eq(t_dbmd_stop(&d), 0);
 }
 
 /* 2. Every secret libpq knows of stays out of what dbmd shows, hashes and logs. */
