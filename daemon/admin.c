@@ -86,6 +86,60 @@ names_include(const char *names, const char *name)
 }
 
 /*
+ * Who asks, and so what the reply may show.  An administrator (access_admin_allowed)
+ * sees everything.  Any other client sees only the pools it may open and the
+ * connections of its own uid: status must not tell one user which databases others
+ * use, where they are, or who is connected (the design's "status shows a non-admin
+ * client only what it may use").
+ */
+struct viewer {
+	struct peer	*peer;
+	bool		 admin;
+};
+
+/*
+ * May the viewer see the pool?  When it may open one of the names the pool serves, as
+ * the configuration in use resolves them.  A pool none of whose names resolves any more
+ * (a reload removed them; it drains) is judged by the settings it was built from.
+ */
+static bool
+pool_visible(const struct viewer *v, const struct pool *p)
+{
+	struct cfg_errors errs;
+	const struct role_config *rc;
+	char *names, *name, *save = NULL, *slash;
+	bool resolved = false, visible = false;
+
+	if (v->admin)
+		return true;
+	TAILQ_INIT(&errs);
+	names = xstrdup(p->names ? p->names : "");
+	for (name = strtok_r(names, ", ", &save); name != NULL && !visible;
+	    name = strtok_r(NULL, ", ", &save)) {
+		if ((slash = strchr(name, '/')) == NULL)
+			continue;
+		*slash = '\0';
+		rc = factory_resolve(dbmd->factory, dbmd->cfg, name, slash + 1, &errs);
+		config_errors_clear(&errs);
+		if (rc == NULL)
+			continue;
+		resolved = true;
+		visible = access_open_allowed(v->peer, rc, &dbmd->cfg->daemon);
+	}
+	free(names);
+	if (!resolved)
+		visible = access_open_allowed(v->peer, p->rc, &dbmd->cfg->daemon);
+	return visible;
+}
+
+/* May the viewer see the client?  Its own uid's sessions, or all for an admin. */
+static bool
+session_visible(const struct viewer *v, const struct session *s)
+{
+	return v->admin || s->peer.uid == v->peer->uid;
+}
+
+/*
  * One histogram as a row: its count, its sum, and its buckets as cumulative counts
  * "le_us:count,...,+Inf:count", the shape Prometheus wants.
  */
@@ -114,8 +168,13 @@ hist_row(struct rset *rs, const char *hash, const char *metric, const struct his
 	free(buf);
 }
 
+/*
+ * STATUS: the daemon, then its pools, then their histograms.  The daemon's counts are
+ * of what the viewer may see: for a client that is not an admin, its own clients and
+ * their handles, and the pools it may open.
+ */
 static void
-status_reply(struct proto_buf *b, uint32_t reqid)
+status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 {
 	static const char *const dcols[] = { "version", "pid", "uptime_s", "clients", "pools",
 	    "handles", "socket" };
@@ -132,16 +191,21 @@ status_reply(struct proto_buf *b, uint32_t reqid)
 	struct request *w;
 	struct cache_stats cs;
 	char hash[17], *target;
-	long long handles = 0, wait;
+	long long handles = 0, clients = 0, pools = 0, wait;
 
 	TAILQ_FOREACH(s, &dbmd->sessions, entry)
-		handles += s->nhandles;
+		if (session_visible(v, s)) {
+			clients++;
+			handles += s->nhandles;
+		}
+	TAILQ_FOREACH(p, &dbmd->factory->pools, entry)
+		pools += pool_visible(v, p);
 	rset_begin(&rs, b, reqid, dcols, 7);
 	rset_str(&rs, DBMD_VERSION);
 	rset_num(&rs, (long long)getpid());
 	rset_num(&rs, (now_ms() - dbmd->started) / 1000);
-	rset_num(&rs, dbmd->nsessions);
-	rset_num(&rs, dbmd->factory->npools);
+	rset_num(&rs, clients);
+	rset_num(&rs, pools);
 	rset_num(&rs, handles);
 	rset_str(&rs, dbmd->socket_path ? dbmd->socket_path : "");
 	rset_row(&rs);
@@ -149,6 +213,8 @@ status_reply(struct proto_buf *b, uint32_t reqid)
 
 	rset_begin(&rs, b, reqid, pcols, 29);
 	TAILQ_FOREACH(p, &dbmd->factory->pools, entry) {
+		if (!pool_visible(v, p))
+			continue;
 		snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)p->rc->hash);
 		target = uri_redact(p->rc->uri);
 		w = TAILQ_FIRST(&p->waiters);
@@ -190,6 +256,8 @@ status_reply(struct proto_buf *b, uint32_t reqid)
 
 	rset_begin(&rs, b, reqid, hcols, 5);
 	TAILQ_FOREACH(p, &dbmd->factory->pools, entry) {
+		if (!pool_visible(v, p))
+			continue;
 		snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)p->rc->hash);
 		hist_row(&rs, hash, "acquire_wait", &p->stats.wait);
 		hist_row(&rs, hash, "statement", &p->stats.exec);
@@ -197,8 +265,9 @@ status_reply(struct proto_buf *b, uint32_t reqid)
 	rset_end(&rs, "HISTOGRAMS", false);
 }
 
+/* CLIENTS: every connected client for an admin; for anyone else, its own uid's. */
 static void
-clients_reply(struct proto_buf *b, uint32_t reqid)
+clients_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 {
 	static const char *const cols[] = { "id", "pid", "uid", "gid", "name", "handles",
 	    "transactions", "age_s", "state" };
@@ -209,6 +278,8 @@ clients_reply(struct proto_buf *b, uint32_t reqid)
 
 	rset_begin(&rs, b, reqid, cols, 9);
 	TAILQ_FOREACH(s, &dbmd->sessions, entry) {
+		if (!session_visible(v, s))
+			continue;
 		txns = 0;
 		TAILQ_FOREACH(h, &s->handles, entry)
 			txns += h->in_txn;
@@ -226,15 +297,19 @@ clients_reply(struct proto_buf *b, uint32_t reqid)
 	rset_end(&rs, "CLIENTS", false);
 }
 
-/* The resolved configuration: the names and the hash, then one row per key. */
+/*
+ * The resolved configuration: the names and the hash, then one row per key.  Only for
+ * names the viewer may open, as OPEN decides it; any other is refused as OPEN refuses
+ * it, so RESOLVE tells no more than OPEN would.
+ */
 static int
 resolve_reply(struct proto_buf *b, uint32_t reqid, const char *env, const char *role,
-    char **err, int *code)
+    const struct viewer *v, char **err, int *code)
 {
 	static const char *const cols[] = { "key", "value", "source" };
 	struct cfg_errors errs;
 	struct cfg_error *e;
-	struct role_config *rc;
+	const struct role_config *rc;
 	struct rset rs;
 	char *text, *src, hash[17];
 	const struct cfg_key *k;
@@ -242,7 +317,7 @@ resolve_reply(struct proto_buf *b, uint32_t reqid, const char *env, const char *
 	size_t len = 0, cap = 0;
 
 	TAILQ_INIT(&errs);
-	if ((rc = config_resolve(dbmd->cfg, env, role, NULL, 0, &errs)) == NULL) {
+	if ((rc = factory_resolve(dbmd->factory, dbmd->cfg, env, role, &errs)) == NULL) {
 		*code = TAILQ_FIRST(&errs)->code == CFG_E_UNKNOWN_ENV ? PROTO_E_UNKNOWN_ENV :
 		    TAILQ_FIRST(&errs)->code == CFG_E_UNKNOWN_ROLE ? PROTO_E_UNKNOWN_ROLE :
 		    PROTO_E_CONFIG;
@@ -251,6 +326,11 @@ resolve_reply(struct proto_buf *b, uint32_t reqid, const char *env, const char *
 			strbuf_printf(err, &len, &cap, "%s%s: %s", len ? "; " : "", e->where,
 			    e->msg);
 		config_errors_clear(&errs);
+		return -1;
+	}
+	if (!v->admin && !access_open_allowed(v->peer, rc, &dbmd->cfg->daemon)) {
+		*code = PROTO_E_PERMISSION;
+		*err = xasprintf("permission denied for environment \"%s\"", env);
 		return -1;
 	}
 	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)rc->hash);
@@ -274,7 +354,6 @@ resolve_reply(struct proto_buf *b, uint32_t reqid, const char *env, const char *
 		free(src);
 	}
 	rset_end(&rs, "RESOLVE", false);
-	role_config_free(rc);
 	return 0;
 }
 
@@ -334,9 +413,11 @@ admin_request(struct session *s, const struct proto_frame *f)
 	struct proto_resolve m;
 	struct proto_dispose_pool dm;
 	struct proto_error e = { .sqlstate = "", .detail = "", .hint = "" };
+	struct viewer v = { .peer = &s->peer };
 	char *err = NULL;
 	int code = PROTO_E_INTERNAL;
 
+	v.admin = access_admin_allowed(&s->peer, &dbmd->cfg->daemon);
 	proto_buf_init(&b);
 	b.max_payload = s->max_frame;
 	switch (f->hdr.type) {
@@ -345,15 +426,19 @@ admin_request(struct session *s, const struct proto_frame *f)
 		if (proto_decode_empty(f) != PROTO_DERR_OK)
 			goto malformed;
 		if (f->hdr.type == PROTO_MSG_STATUS)
-			status_reply(&b, f->hdr.request_id);
+			status_reply(&b, f->hdr.request_id, &v);
 		else
-			clients_reply(&b, f->hdr.request_id);
+			clients_reply(&b, f->hdr.request_id, &v);
 		break;
 	case PROTO_MSG_RESOLVE:
 		if (proto_decode_resolve(f, &m) != PROTO_DERR_OK)
 			goto malformed;
-		if (resolve_reply(&b, f->hdr.request_id, m.environment, m.role, &err,
+		if (resolve_reply(&b, f->hdr.request_id, m.environment, m.role, &v, &err,
 		    &code) == -1) {
+			if (code == PROTO_E_PERMISSION)
+				log_warnx("client %llu (pid %ld uid %lu): RESOLVE refused: %s",
+				    (unsigned long long)s->id, (long)s->pid,
+				    (unsigned long)s->peer.uid, err);
 			proto_buf_reset(&b);
 			e.code = (uint16_t)code;
 			e.message = err;
@@ -363,7 +448,7 @@ admin_request(struct session *s, const struct proto_frame *f)
 	case PROTO_MSG_RELOAD:
 	case PROTO_MSG_DISPOSE_POOL:
 	case PROTO_MSG_CACHE_FLUSH:
-		if (!access_admin_allowed(&s->peer, &dbmd->cfg->daemon)) {
+		if (!v.admin) {
 			log_warnx("client %llu (pid %ld uid %lu): %s refused: permission denied",
 			    (unsigned long long)s->id, (long)s->pid, (unsigned long)s->peer.uid,
 			    proto_msg_name(f->hdr.type));

@@ -402,13 +402,29 @@ list_append(struct cfg_value *v, const char *item, size_t len)
 	v->list[++v->nlist] = NULL;
 }
 
+/*
+ * Keys no client may ever override, whatever overridable says: overridable itself,
+ * which decides what may be, and the allow lists, which decide who may open.  A client
+ * that could override allow.users could grant itself access to any environment.
+ */
+static const char *
+never_overridable(const struct cfg_key *k)
+{
+	if (strcmp(k->name, "overridable") == 0)
+		return "overridable itself can never be overridden";
+	if (strncmp(k->name, "allow.", 6) == 0)
+		return "the allow lists decide who may open a handle: a client can never "
+		    "override them";
+	return NULL;
+}
+
 /* Checks one item of a list-valued key. */
 static int
 check_list_item(const struct cfg_key *k, const char *item, struct cfg_errors *errs,
     const char *where)
 {
 	const struct cfg_key *rk;
-	const char *hint;
+	const char *hint, *why;
 
 	if (k->type == CFG_T_NAMES) {
 		if (valid_account_name(item))
@@ -418,9 +434,8 @@ check_list_item(const struct cfg_key *k, const char *item, struct cfg_errors *er
 		return -1;
 	}
 	rk = config_key_find(CFG_SCOPE_ROLE, item);
-	if (rk != NULL && strcmp(rk->name, "overridable") == 0) {
-		config_error(errs, CFG_E_CONFLICT, where,
-		    "%s: overridable itself can never be overridden", k->name);
+	if (rk != NULL && (why = never_overridable(rk)) != NULL) {
+		config_error(errs, CFG_E_CONFLICT, where, "%s: %s: %s", k->name, rk->name, why);
 		return -1;
 	}
 	if (rk != NULL)
@@ -1339,7 +1354,8 @@ config_resolve(const struct config *cfg, const char *env, const char *role,
 			    ov[i].key, hint ? " (did you mean " : "", hint ? hint : "",
 			    hint ? "?)" : "");
 			bad = 1;
-		} else if (!list_has(&rc->overridable, k->name)) {
+		} else if (!list_has(&rc->overridable, k->name) ||
+		    never_overridable(k) != NULL) {
 			config_error(errs, CFG_E_NOT_OVERRIDABLE, owhere,
 			    "environment \"%s\" does not permit clients to override %s", env,
 			    k->name);

@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,15 +29,94 @@ struct span {
 };
 
 /*
- * Finds the parts of a PostgreSQL URI that hold a password: the one in the user-info
- * part of the authority and the value of every password= query parameter.
+ * The connection options libpq itself marks as secret (dispchar "*"): password,
+ * sslpassword, and whatever a later libpq adds.  Taken from libpq once, so that dbmd
+ * keeps every one of them out of what it shows, logs and hashes without a list of its
+ * own to fall behind.
+ */
+static char **secret_keywords;
+static pthread_once_t secret_keywords_once = PTHREAD_ONCE_INIT;
+
+static void
+secret_keywords_load(void)
+{
+	PQconninfoOption *opts, *o;
+	size_t n = 0;
+
+	if ((opts = PQconninfoParse("", NULL)) == NULL)
+		fatalx("libpq: out of memory for its connection options");
+	for (o = opts; o->keyword != NULL; o++)
+		n++;
+	secret_keywords = xcalloc(n + 1, sizeof(char *));
+	for (n = 0, o = opts; o->keyword != NULL; o++)
+		if (o->dispchar != NULL && o->dispchar[0] == '*')
+			secret_keywords[n++] = xstrdup(o->keyword);
+	PQconninfoFree(opts);
+}
+
+/* Is the libpq connection option keyword one that holds a secret? */
+static bool
+keyword_is_secret(const char *keyword)
+{
+	size_t i;
+
+	if (pthread_once(&secret_keywords_once, secret_keywords_load) != 0)
+		fatalx("pthread_once failed");
+	for (i = 0; secret_keywords[i] != NULL; i++)
+		if (strcmp(secret_keywords[i], keyword) == 0)
+			return true;
+	return false;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Text of a URI as libpq reads it: percent-decoded.  libpq decodes parameter names too,
+ * so "ssl%70assword" is sslpassword.  A malformed escape is kept as written.
+ */
+static char *
+percent_decode(const char *p, size_t len)
+{
+	char *out = xcalloc(1, len + 1);
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++) {
+		if (p[i] == '%' && i + 2 < len && hexval((unsigned char)p[i + 1]) >= 0 &&
+		    hexval((unsigned char)p[i + 2]) >= 0) {
+			out[n++] = (char)(hexval((unsigned char)p[i + 1]) << 4 |
+			    hexval((unsigned char)p[i + 2]));
+			i += 2;
+		} else
+			out[n++] = p[i];
+	}
+	return out;
+}
+
+/*
+ * Finds the parts of a PostgreSQL URI that hold a secret: the password in the user-info
+ * part of the authority and the value of every query parameter that names a secret
+ * option (password=, sslpassword=, ...).  Returns their number; *spans, which the caller
+ * frees, holds them in order.
  */
 static size_t
-uri_secrets(const char *uri, struct span *sp, size_t max)
+uri_secrets(const char *uri, struct span **spans)
 {
 	const char *auth, *at = NULL, *colon, *p;
-	size_t n = 0, alen;
+	size_t n = 0, cap = 4, alen, plen, klen;
+	struct span *sp = xcalloc(cap, sizeof(*sp));
+	char *name;
 
+	*spans = sp;
 	if (!uri_is_postgres(uri))
 		return 0;
 	auth = strstr(uri, "://") + 3;
@@ -48,24 +128,35 @@ uri_secrets(const char *uri, struct span *sp, size_t max)
 		sp[n++] = (struct span){ (size_t)(colon + 1 - uri), (size_t)(at - colon - 1) };
 	if ((p = strchr(auth + alen, '?')) == NULL)
 		return n;
-	for (p++; *p != '\0' && n < max; p += strcspn(p, "&"), p += (*p == '&')) {
-		if (has_prefix(p, "password="))
-			sp[n++] = (struct span){ (size_t)(p + 9 - uri), strcspn(p + 9, "&") };
+	for (p++; *p != '\0'; p += plen, p += (*p == '&')) {
+		plen = strcspn(p, "&");
+		klen = strcspn(p, "=&");
+		if (klen == plen)
+			continue;	/* no value: libpq refuses it */
+		name = percent_decode(p, klen);
+		if (keyword_is_secret(name)) {
+			if (n == cap) {
+				cap *= 2;
+				if ((sp = reallocarray(sp, cap, sizeof(*sp))) == NULL)
+					fatal("reallocarray");
+				*spans = sp;
+			}
+			sp[n++] = (struct span){ (size_t)(p + klen + 1 - uri), plen - klen - 1 };
+		}
+		free(name);
 	}
 	return n;
 }
 
-#define SECRETS_MAX	8
-
 /*
- * Returns a copy of uri with every password replaced by a mask.  Anything shown to a
- * person (logs, errors, dbmctl) goes through here first.
+ * Returns a copy of uri with every secret (password, sslpassword, ...) replaced by a
+ * mask.  Anything shown to a person (logs, errors, dbmctl) goes through here first.
  */
 char *
 uri_redact(const char *uri)
 {
-	struct span sp[SECRETS_MAX];
-	size_t n = uri_secrets(uri, sp, SECRETS_MAX), i, at = 0;
+	struct span *sp;
+	size_t n = uri_secrets(uri, &sp), i, at = 0;
 	char *buf = NULL;
 	size_t blen = 0, bcap = 0;
 
@@ -76,20 +167,25 @@ uri_redact(const char *uri)
 		at = sp[i].off + sp[i].len;
 	}
 	strbuf_printf(&buf, &blen, &bcap, "%s", uri + at);
+	free(sp);
 	return buf;
 }
 
-/* True when a URI carries a password, in the authority or as a parameter. */
+/*
+ * True when a URI carries a password or another secret option, in the authority or as
+ * a parameter: a file that holds one must be readable by its owner only.
+ */
 bool
 uri_has_password(const char *uri)
 {
-	struct span sp[SECRETS_MAX];
-	size_t n = uri_secrets(uri, sp, SECRETS_MAX), i;
+	struct span *sp;
+	size_t n = uri_secrets(uri, &sp), i;
+	bool found = false;
 
-	for (i = 0; i < n; i++)
-		if (sp[i].len > 0)
-			return true;
-	return false;
+	for (i = 0; i < n && !found; i++)
+		found = sp[i].len > 0;
+	free(sp);
+	return found;
 }
 
 /* Removes every occurrence of secret from msg in place, replacing it with the mask. */
@@ -110,28 +206,35 @@ scrub(char *msg, const char *secret)
 	return buf;
 }
 
-/* libpq's parse errors may quote parts of the URI: mask every password in msg. */
+/*
+ * libpq's parse errors may quote parts of the URI: mask every secret in msg, as
+ * written and as libpq decodes it.
+ */
 static char *
 scrub_secrets(char *msg, const char *uri)
 {
-	struct span sp[SECRETS_MAX];
-	size_t n = uri_secrets(uri, sp, SECRETS_MAX), i;
+	struct span *sp;
+	size_t n = uri_secrets(uri, &sp), i;
 	char *secret;
 
 	for (i = 0; i < n; i++) {
 		if (sp[i].len == 0)
 			continue;
+		secret = percent_decode(uri + sp[i].off, sp[i].len);
+		msg = scrub(msg, secret);
+		free(secret);
 		secret = strndup(uri + sp[i].off, sp[i].len);
 		if (secret == NULL)
 			fatal("strndup");
 		msg = scrub(msg, secret);
 		free(secret);
 	}
+	free(sp);
 	return msg;
 }
 
 /*
- * A password's stand-in in canonical text: a hash keyed with a secret drawn once per
+ * A secret's stand-in in canonical text: a hash keyed with a secret drawn once per
  * process.  Pool hashes are shown to clients; an unkeyed hash of a canonical form that
  * held the password would let anyone test guesses offline.  Equal passwords still make
  * equal text within one dbmd, which is all pool identity needs.
@@ -159,8 +262,9 @@ password_digest(const char *pw)
 /*
  * The canonical target of a PostgreSQL URI: libpq's own parse, as keyword='value' pairs
  * in libpq's fixed keyword order, so that postgres:// and postgresql://, a reordered
- * query string or percent-encoding all yield the same text.  The password appears only
- * as a keyed digest.
+ * query string or percent-encoding all yield the same text.  Every secret option (those
+ * libpq marks with dispchar "*": password, sslpassword, ...) appears only as a keyed
+ * digest, KEYWORD-digest=HEX.
  */
 static char *
 pg_canonical(PQconninfoOption *opts)
@@ -174,9 +278,9 @@ pg_canonical(PQconninfoOption *opts)
 	for (o = opts; o->keyword != NULL; o++) {
 		if (o->val == NULL)
 			continue;
-		if (strcmp(o->keyword, "password") == 0) {
-			strbuf_printf(&buf, &blen, &bcap, "%spassword-digest=%016llx", blen ? " " : "",
-			    (unsigned long long)password_digest(o->val));
+		if (o->dispchar != NULL && o->dispchar[0] == '*') {
+			strbuf_printf(&buf, &blen, &bcap, "%s%s-digest=%016llx", blen ? " " : "",
+			    o->keyword, (unsigned long long)password_digest(o->val));
 			continue;
 		}
 		strbuf_printf(&buf, &blen, &bcap, "%s%s='", blen ? " " : "", o->keyword);

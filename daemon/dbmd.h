@@ -580,6 +580,8 @@ struct factory	*factory_new(const struct backend_ops *, const struct backend_ops
 struct pool	*factory_open(struct factory *, const struct config *, const char *,
 		    const char *, const struct cfg_override *, size_t, struct peer *,
 		    int *, char **);
+const struct role_config *factory_resolve(struct factory *, const struct config *,
+		    const char *, const char *, struct cfg_errors *);
 void		 factory_release(struct factory *, struct pool *);
 void		 factory_dispose(struct factory *, struct pool *, const char *);
 void		 factory_pool_gone(struct factory *, struct pool *);

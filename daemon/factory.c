@@ -105,6 +105,18 @@ resolved_find(struct factory *f, const struct config *cfg, const char *env,
 	return rc;
 }
 
+/*
+ * What env/role resolves to as configured, without overrides, under cfg: NULL, with the
+ * reasons in errs, when it does not resolve.  The result belongs to the factory and is
+ * valid until the configuration changes.
+ */
+const struct role_config *
+factory_resolve(struct factory *f, const struct config *cfg, const char *env,
+    const char *role, struct cfg_errors *errs)
+{
+	return resolved_find(f, cfg, env, role, errs);
+}
+
 /* A pool serving exactly rc, if one is taking handles. */
 static struct pool *
 pool_find(struct factory *f, const struct role_config *rc)
@@ -153,9 +165,10 @@ resolve_failed(struct cfg_errors *errs, int *code, char **msg)
  * the environment permits), validates it, and looks its canonical form up among the
  * pools.  An equal pool is shared; otherwise a new one is built: the backend from the
  * URI's scheme, the result cache through the injected constructor, the pool around
- * them.  The peer, when given, must be on the environment's allow lists.  The pool's
- * handle count is raised for the caller.  On failure returns NULL with a proto error
- * code and a message for the client (the caller logs it).
+ * them.  The peer, when given, must be on the environment's allow lists as configured:
+ * access is decided before any override is applied, so that no override can widen it.
+ * The pool's handle count is raised for the caller.  On failure returns NULL with a
+ * proto error code and a message for the client (the caller logs it).
  */
 struct pool *
 factory_open(struct factory *f, const struct config *cfg, const char *env, const char *role,
@@ -165,33 +178,29 @@ factory_open(struct factory *f, const struct config *cfg, const char *env, const
 	struct cfg_errors errs;
 	struct role_config *rc;
 	const struct backend_ops *be;
-	const struct role_config *known = NULL;
+	const struct role_config *known;
 	struct pool *p;
 	char err[256];
 
 	TAILQ_INIT(&errs);
-	/* By name alone: a lookup, and onto a pool that exists no resolution at all. */
-	if (nov == 0) {
-		if ((known = resolved_find(f, cfg, env, role, &errs)) == NULL)
-			return resolve_failed(&errs, code, msg);
-		if (peer != NULL && !access_open_allowed(peer, known, &cfg->daemon)) {
-			*code = PROTO_E_PERMISSION;
-			*msg = xasprintf("permission denied for environment \"%s\"", env);
-			return NULL;
-		}
-		if ((p = pool_find(f, known)) != NULL)
-			return pool_attach(f, p, env, role, nov);
+	/*
+	 * The name as configured: a lookup.  It decides access whether or not overrides
+	 * follow, and a name that does not resolve without them is not opened with them.
+	 */
+	if ((known = resolved_find(f, cfg, env, role, &errs)) == NULL)
+		return resolve_failed(&errs, code, msg);
+	if (peer != NULL && !access_open_allowed(peer, known, &cfg->daemon)) {
+		*code = PROTO_E_PERMISSION;
+		*msg = xasprintf("permission denied for environment \"%s\"", env);
+		return NULL;
 	}
+	/* By name alone onto a pool that exists: no resolution at all. */
+	if (nov == 0 && (p = pool_find(f, known)) != NULL)
+		return pool_attach(f, p, env, role, nov);
 
 	/* With overrides, or for a new pool (which owns its configuration): resolved now. */
 	if ((rc = config_resolve(cfg, env, role, ov, nov, &errs)) == NULL)
 		return resolve_failed(&errs, code, msg);
-	if (known == NULL && peer != NULL && !access_open_allowed(peer, rc, &cfg->daemon)) {
-		*code = PROTO_E_PERMISSION;
-		*msg = xasprintf("permission denied for environment \"%s\"", env);
-		role_config_free(rc);
-		return NULL;
-	}
 
 	if ((p = pool_find(f, rc)) != NULL) {
 		role_config_free(rc);

@@ -605,6 +605,12 @@ static const struct bad_case bad_cases[] = {
 	  CFG_E_UNKNOWN_KEY, ":3:30", "did you mean uri" },
 	{ "overridable_itself", "environments:\n  p:\n    overridable: [overridable]\n",
 	  CFG_E_CONFLICT, ":3:19", "" },
+	{ "overridable_allow_users",
+	  "environments:\n  p:\n    overridable: [pool_size, allow.users]\n",
+	  CFG_E_CONFLICT, ":3:30", "allow.users" },
+	{ "overridable_allow_groups", "environments:\n  p:\n    roles:\n      r:\n"
+	  "        overridable:\n          - allow.groups\n", CFG_E_CONFLICT, ":6:13",
+	  "allow.groups" },
 	{ "bad_user", "environments:\n  p:\n    allow:\n      users: [\"a b\"]\n", CFG_E_TYPE,
 	  ":4:15", "" },
 	{ "conflict", "environments:\n  p:\n    uri: sqlite:/x\n    min_idle: 20\n"
@@ -763,7 +769,122 @@ Test(config, errors_and_resolution_never_show_a_password)
 	config_free(cfg);
 }
 
+/*
+ * Every option libpq marks as secret (dispchar "*": password, sslpassword, ...) is
+ * treated as the password is: masked wherever it is shown, a keyed digest in the
+ * canonical form, and kept only in files no one else may read.
+ */
+Test(config, every_secret_libpq_option_is_masked)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "postgresql://app@db/app?sslpassword=keyphrase1&sslmode=require",
+		  "postgresql://app@db/app?sslpassword=********&sslmode=require" },
+		{ "postgresql://app:pw1@db/app?sslpassword=keyphrase1&password=pw2",
+		  "postgresql://app:********@db/app?sslpassword=********&password=********" },
+		/* libpq decodes parameter names: this is sslpassword too. */
+		{ "postgresql://db/app?ssl%70assword=keyphrase1",
+		  "postgresql://db/app?ssl%70assword=********" },
+		{ "postgresql://db/app?password=a&password=b&password=c&password=d&password=e"
+		  "&password=f&password=g&password=h&password=i&password=j",
+		  "postgresql://db/app?password=********&password=********&password=********"
+		  "&password=********&password=********&password=********&password=********"
+		  "&password=********&password=********&password=********" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *r = uri_redact(cases[i].in);
+
+		cr_assert_str_eq(r, cases[i].out);
+		free(r);
+	}
+	cr_assert(uri_has_password("postgresql://h/d?sslpassword=x"));
+	cr_assert(uri_has_password("postgresql://h/d?ssl%70assword=x"));
+	cr_assert(!uri_has_password("postgresql://h/d?sslmode=require"));
+}
+
+Test(config, secrets_are_digests_in_the_canonical_form)
+{
+	struct config *cfg = load_yaml(ENV_PRIMARY
+	    "        uri: postgresql://app:pwsecret77@db/app?sslpassword=sslsecret99\n"
+	    "      read_only:\n"
+	    "        uri: postgresql://app:pwsecret77@db/app?sslpassword=sslsecret98\n");
+	struct role_config *rc, *other;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	dump_errors(cfg);
+	cr_assert_eq(config_nerrors(cfg), 0);
+	rc = resolve(cfg, "production", "primary");
+	other = resolve(cfg, "production", "read_only");
+	cr_assert_not_null(rc);
+	cr_assert_not_null(other);
+	cr_assert_null(strstr(rc->canonical, "sslsecret99"), "%s", rc->canonical);
+	cr_assert_null(strstr(rc->canonical, "pwsecret77"), "%s", rc->canonical);
+	cr_assert_not_null(strstr(rc->canonical, "sslpassword-digest="), "%s", rc->canonical);
+	cr_assert_not_null(strstr(rc->canonical, "password-digest="), "%s", rc->canonical);
+	cr_assert_null(strstr(rc->target, "sslsecret99"), "%s", rc->target);
+	cr_assert_neq(rc->hash, other->hash, "different key phrases, different pools");
+	config_print_resolved(rc, fp);
+	fclose(fp);
+	cr_assert_null(strstr(buf, "sslsecret99"), "shown in:\n%s", buf);
+	cr_assert_null(strstr(buf, "pwsecret77"), "shown in:\n%s", buf);
+	free(buf);
+	role_config_free(rc);
+	role_config_free(other);
+	config_free(cfg);
+}
+
+Test(config, group_readable_file_with_any_secret_is_refused)
+{
+	struct config *cfg;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	free(put("dbmd.yaml", ENV_PRIMARY
+	    "        uri: postgresql://app@db/app?sslpassword=sslsecret99\n", 0640));
+	cfg = load_with(NULL, NULL);
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_PERMISSION, ":5:14"));
+	config_free(cfg);
+	/* libpq quotes a malformed value in its error: the secret is masked there too. */
+	free(put("dbmd.yaml", ENV_PRIMARY
+	    "        uri: postgresql://app@db/app?sslpassword=ssl%zzsecret99\n", 0600));
+	cfg = load_with(NULL, NULL);
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_URI, ":5:14"));
+	fp = open_memstream(&buf, &len);
+	config_errors_print(&cfg->errors, fp);
+	fclose(fp);
+	cr_assert_null(strstr(buf, "secret99"), "shown in:\n%s", buf);
+	free(buf);
+	config_free(cfg);
+}
+
 /* Overrides. */
+
+/* No source can let a client widen who may open: allow.* is never overridable. */
+Test(config, allow_lists_can_never_be_listed_as_overridable)
+{
+	const char *sets[] = { "test.overridable=pool_size,allow.users", NULL };
+	const char *env_sets[] = { "test.overridable=allow.groups", NULL };
+	char *env[] = { "DBMD_QA_OVERRIDABLE=allow.users", NULL };
+	struct config *cfg = load_with(NULL, sets);
+	const struct cfg_error *e;
+
+	e = find_error(&cfg->errors, CFG_E_CONFLICT, "--set test.overridable");
+	if (e == NULL)
+		dump_errors(cfg);
+	cr_assert_not_null(e);
+	cr_assert_not_null(strstr(e->msg, "allow.users"), "%s", e->msg);
+	config_free(cfg);
+	cfg = load_with(NULL, env_sets);
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_CONFLICT, "--set test.overridable"));
+	config_free(cfg);
+	cfg = load_with(env, NULL);
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_CONFLICT, "DBMD_QA_OVERRIDABLE"));
+	config_free(cfg);
+}
 
 Test(config, overrides_outside_the_permitted_list_are_refused)
 {
@@ -771,6 +892,7 @@ Test(config, overrides_outside_the_permitted_list_are_refused)
 	struct cfg_override bad[] = { { "uri", "sqlite:/tmp/other.db" } };
 	struct cfg_override unknown[] = { { "pool_sise", "3" } };
 	struct cfg_override never[] = { { "overridable", "uri" } };
+	struct cfg_override self_allow[] = { { "allow.users", "nobody" } };
 	struct config *cfg = load_with(NULL, sets);
 	struct cfg_errors errs;
 	const struct cfg_error *e;
@@ -784,6 +906,8 @@ Test(config, overrides_outside_the_permitted_list_are_refused)
 	cr_assert_not_null(find_error(&errs, CFG_E_UNKNOWN_KEY, "override pool_sise"));
 	cr_assert_null(config_resolve(cfg, "test", "primary", never, 1, &errs));
 	cr_assert_not_null(find_error(&errs, CFG_E_NOT_OVERRIDABLE, "override overridable"));
+	cr_assert_null(config_resolve(cfg, "test", "primary", self_allow, 1, &errs));
+	cr_assert_not_null(find_error(&errs, CFG_E_NOT_OVERRIDABLE, "override allow.users"));
 	cr_assert_null(config_resolve(cfg, "development", "primary",
 	    (struct cfg_override[]){ { "pool_size", "2" } }, 1, &errs),
 	    "development permits nothing by default");
