@@ -381,7 +381,7 @@ walk_key(struct yfile *yf, const struct ynode *kn, const struct ynode *vn,
 		char *kwhere = where_at(yf, kn->line, kn->col);
 
 		if (k->type == CFG_T_URI && uri_has_password(v.str) && (yf->mode & 044)) {
-			yerror(yf, CFG_E_PERMISSION, vn, "uri holds a password but this file is readable by "
+			yerror(yf, CFG_E_PERMISSION, vn, "uri holds a password or another secret but this file is readable by "
 			    "%s (mode %04o): chmod 600 it, or keep the password in a libpq passfile "
 			    "or in DBMD_ variables", (yf->mode & 04) ? "others" : "its group",
 			    (unsigned)(yf->mode & 07777));
