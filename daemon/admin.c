@@ -181,7 +181,8 @@ status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 	static const char *const pcols[] = { "hash", "names", "backend", "target", "state",
 	    "pool_size", "connecting", "idle", "active", "pinned", "closing", "waiting",
 	    "longest_wait_ms", "handles", "statements", "errors", "connects",
-	    "connect_failures", "discarded", "acquire_timeouts", "cache_entries",
+	    "connect_failures", "discarded", "acquire_timeouts", "resets",
+	    "idle_txn_timeouts", "stall_timeouts", "pin_refusals", "cache_entries",
 	    "cache_bytes", "cache_hits", "cache_misses", "cache_bypasses", "cache_evictions",
 	    "cache_expirations", "cache_invalidations", "last_error" };
 	static const char *const hcols[] = { "hash", "metric", "count", "sum_us", "buckets" };
@@ -211,7 +212,7 @@ status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 	rset_row(&rs);
 	rset_end(&rs, "STATUS", true);
 
-	rset_begin(&rs, b, reqid, pcols, 29);
+	rset_begin(&rs, b, reqid, pcols, (uint16_t)(sizeof(pcols) / sizeof(pcols[0])));
 	TAILQ_FOREACH(p, &dbmd->factory->pools, entry) {
 		if (!pool_visible(v, p))
 			continue;
@@ -240,6 +241,10 @@ status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 		rset_num(&rs, (long long)p->stats.connect_failures);
 		rset_num(&rs, (long long)p->stats.discarded);
 		rset_num(&rs, (long long)p->stats.timeouts);
+		rset_num(&rs, (long long)p->stats.resets);
+		rset_num(&rs, (long long)p->stats.idle_txn_timeouts);
+		rset_num(&rs, (long long)p->stats.stall_timeouts);
+		rset_num(&rs, (long long)p->stats.pin_refusals);
 		rset_num(&rs, (long long)cs.entries);
 		rset_num(&rs, (long long)cs.bytes);
 		rset_num(&rs, (long long)cs.hits);
