@@ -7,7 +7,7 @@
 #include "dbmd.h"
 #include "proto.h"
 
-#define COLS_MAX	32
+#define COLS_MAX	40
 
 /* A result set being written: the columns, then rows of text values. */
 struct rset {
@@ -26,6 +26,8 @@ rset_begin(struct rset *rs, struct proto_buf *b, uint32_t reqid, const char *con
 {
 	struct proto_row_desc d = { .ncols = ncols, .names = cols };
 
+	if (ncols > COLS_MAX)
+		fatalx("%s: %u columns, at most %d", __func__, ncols, COLS_MAX);
 	rs->b = b;
 	rs->reqid = reqid;
 	rs->ncols = ncols;
@@ -38,12 +40,16 @@ rset_begin(struct rset *rs, struct proto_buf *b, uint32_t reqid, const char *con
 static void
 rset_str(struct rset *rs, const char *v)
 {
+	if (rs->nvals >= rs->ncols)
+		fatalx("%s: more values than %d columns", __func__, rs->ncols);
 	rs->ptrs[rs->nvals++] = v;
 }
 
 static void
 rset_num(struct rset *rs, long long v)
 {
+	if (rs->nvals >= rs->ncols)
+		fatalx("%s: more values than %d columns", __func__, rs->ncols);
 	snprintf(rs->vals[rs->nvals], sizeof(rs->vals[0]), "%lld", v);
 	rs->ptrs[rs->nvals] = rs->vals[rs->nvals];
 	rs->nvals++;
