@@ -796,7 +796,8 @@ session_request_done(struct session *s, struct request *r)
 		s->busy = NULL;
 	if (s->stalled == r) {
 		s->stalled = NULL;
-		evtimer_del(s->stall_timer);
+		if (s->stall_timer != NULL)
+			evtimer_del(s->stall_timer);
 	}
 	request_free(r);
 	session_process(s);
@@ -902,7 +903,8 @@ session_write_cb(evutil_socket_t fd, short ev, void *arg)
 		return;
 	if (r != NULL) {
 		s->stalled = NULL;
-		evtimer_del(s->stall_timer);
+		if (s->stall_timer != NULL)
+			evtimer_del(s->stall_timer);
 		if (r->conn != NULL)
 			r->conn->pool->be->conn_resume(r->conn);
 	}
