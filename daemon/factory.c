@@ -78,10 +78,11 @@ resolved_clear(struct factory *f)
 /*
  * What env/role resolves to without overrides under cfg, resolved once per name and
  * configuration: opening by name is then a lookup.  NULL, with the reasons in errs,
- * when the name does not resolve.
+ * when the name does not resolve.  The result belongs to the factory and is valid
+ * until the configuration changes.
  */
-static const struct role_config *
-resolved_find(struct factory *f, const struct config *cfg, const char *env,
+const struct role_config *
+factory_resolve(struct factory *f, const struct config *cfg, const char *env,
     const char *role, struct cfg_errors *errs)
 {
 	struct resolved *rs;
@@ -103,18 +104,6 @@ resolved_find(struct factory *f, const struct config *cfg, const char *env,
 	rs->next = f->resolved;
 	f->resolved = rs;
 	return rc;
-}
-
-/*
- * What env/role resolves to as configured, without overrides, under cfg: NULL, with the
- * reasons in errs, when it does not resolve.  The result belongs to the factory and is
- * valid until the configuration changes.
- */
-const struct role_config *
-factory_resolve(struct factory *f, const struct config *cfg, const char *env,
-    const char *role, struct cfg_errors *errs)
-{
-	return resolved_find(f, cfg, env, role, errs);
 }
 
 /* A pool serving exactly rc, if one is taking handles. */
@@ -187,7 +176,7 @@ factory_open(struct factory *f, const struct config *cfg, const char *env, const
 	 * The name as configured: a lookup.  It decides access whether or not overrides
 	 * follow, and a name that does not resolve without them is not opened with them.
 	 */
-	if ((known = resolved_find(f, cfg, env, role, &errs)) == NULL)
+	if ((known = factory_resolve(f, cfg, env, role, &errs)) == NULL)
 		return resolve_failed(&errs, code, msg);
 	if (peer != NULL && !access_open_allowed(peer, known, &cfg->daemon)) {
 		*code = PROTO_E_PERMISSION;

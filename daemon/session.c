@@ -1031,7 +1031,7 @@ void
 session_revoke(const struct config *cfg)
 {
 	struct cfg_errors errs;
-	struct role_config *rc;
+	const struct role_config *rc;
 	struct session *s, *snext;
 	struct handle *h;
 	bool allowed;
@@ -1046,10 +1046,9 @@ session_revoke(const struct config *cfg)
 		TAILQ_FOREACH(h, &s->handles, entry) {
 			if (h->revoked || s->dead)
 				continue;
-			rc = config_resolve(cfg, h->env, h->role, NULL, 0, &errs);
+			rc = factory_resolve(dbmd->factory, cfg, h->env, h->role, &errs);
 			config_errors_clear(&errs);
 			allowed = rc == NULL || access_open_allowed(&s->peer, rc, &cfg->daemon);
-			role_config_free(rc);
 			if (allowed)
 				continue;
 			log_info("client %llu (pid %ld uid %lu): handle %u on %s/%s ended: the "
