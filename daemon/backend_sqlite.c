@@ -7,6 +7,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,7 @@ struct sq_conn {
 	struct sq_stmt		 stmts[STMT_CACHE];
 	uint64_t		 tick;
 	struct sq_info		*collect;	/* where the authorizer writes, during prepare */
+	char			 denied[192];	/* why the authorizer refused, "" if it did not */
 };
 
 enum sq_kind {
@@ -275,6 +277,8 @@ sq_sqlstate(sqlite3 *db, int rc)
 		return "55P03";
 	case SQLITE_TOOBIG:
 		return "54000";
+	case SQLITE_AUTH:
+		return "42501";
 	case SQLITE_NOMEM:
 		return "53200";
 	case SQLITE_FULL:
@@ -319,15 +323,23 @@ put_error(struct proto_buf *b, uint32_t reqid, int code, const char *sqlstate,
 	proto_encode_error(b, reqid, &e);
 }
 
+/*
+ * SQLite's error for the client.  A statement the authorizer refused says why,
+ * instead of SQLite's "not authorized" (SQLITE_AUTH, or SQLITE_ERROR for a function).
+ */
 static void
 put_sql_error(struct sq_conn *sc, struct proto_buf *b, uint32_t reqid, int rc)
 {
-	const char *msg = sqlite3_errmsg(sc->db);
+	const char *msg = sqlite3_errmsg(sc->db), *state = sq_sqlstate(sc->db, rc);
 
 	if ((rc & 0xff) == SQLITE_INTERRUPT)
 		msg = sc->timed_out ? "canceling statement due to statement timeout" :
 		    "canceling statement: the client went away";
-	put_error(b, reqid, PROTO_E_SQL, sq_sqlstate(sc->db, rc), msg);
+	else if (sc->denied[0] != '\0') {
+		msg = sc->denied;
+		state = "42501";
+	}
+	put_error(b, reqid, PROTO_E_SQL, state, msg);
 }
 
 /* Called by SQLite every PROGRESS_OPS steps: a non-zero return interrupts. */
@@ -372,16 +384,124 @@ volatile_function(const char *name)
 }
 
 /*
- * SQLite's authorizer, called while a statement is prepared: it names every table
- * read or written (views and triggers included) and every function called.
+ * Pragmas a client may run.  Each connection is shared by every handle of its pool,
+ * and the database file by every pool of its environment: a pragma that sets
+ * something would change what the next handle gets (query_only, foreign_keys), turn
+ * off a protection (writable_schema, trusted_schema), or reach the file system
+ * (temp_store_directory, journal_mode, mmap_size).  So only pragmas that read pass,
+ * named one by one: one added to SQLite later is refused until it is listed here.
+ */
+static const char *const pragmas_read_any[] = {
+	/* Their argument names a table or an index, or narrows the check. */
+	"table_info", "table_xinfo", "table_list", "index_info", "index_xinfo",
+	"index_list", "foreign_key_list", "foreign_key_check", "integrity_check",
+	"quick_check", "collation_list", "function_list", "module_list", "pragma_list",
+	"database_list", "compile_options", NULL
+};
+static const char *const pragmas_read_bare[] = {
+	/* With an argument these set what they report: only reading them passes. */
+	"data_version", "schema_version", "user_version", "application_id",
+	"freelist_count", "page_count", "page_size", "encoding", "foreign_keys",
+	"query_only", "journal_mode", "auto_vacuum", "cache_size", "busy_timeout",
+	"synchronous", NULL
+};
+
+static bool
+name_listed(const char *name, const char *const *list)
+{
+	size_t i;
+
+	for (i = 0; list[i] != NULL; i++)
+		if (strcasecmp(name, list[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool
+pragma_allowed(const char *name, const char *arg)
+{
+	if (name == NULL)
+		return false;
+	return name_listed(name, pragmas_read_any) ||
+	    (arg == NULL && name_listed(name, pragmas_read_bare));
+}
+
+/*
+ * Functions no client may call: load_extension runs code from any file (extension
+ * loading is off as well), fts3_tokenizer hands out and takes in raw pointers into
+ * dbmd's memory.
+ */
+static bool
+function_refused(const char *name)
+{
+	static const char *const names[] = { "load_extension", "fts3_tokenizer", NULL };
+
+	return name_listed(name, names);
+}
+
+/* The authorizer refuses: the reason goes to the client in place of SQLite's. */
+static int
+sq_deny(struct sq_conn *sc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+sq_deny(struct sq_conn *sc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sc->denied, sizeof(sc->denied), fmt, ap);
+	va_end(ap);
+	return SQLITE_DENY;
+}
+
+/*
+ * SQLite's authorizer, called whenever a statement is prepared, also when SQLite
+ * prepares one again after a schema change.  It keeps a handle inside its own
+ * database: no ATTACH or DETACH (whatever the path or URI, another environment's
+ * file or a new one), no pragma but those that read, no function that reaches
+ * outside the database, no view of other handles' statements.  This holds for
+ * dbmd's own statements on the connection too, which need none of it.
+ *
+ * For the result cache it notes what a statement does: every table read or written
+ * (views and triggers included), calls whose result changes by itself, and schema
+ * changes.
  */
 static int
 sq_auth(void *arg, int action, const char *a1, const char *a2, const char *db,
     const char *trigger)
 {
-	struct sq_info *in = ((struct sq_conn *)arg)->collect;
+	struct sq_conn *sc = arg;
+	struct sq_info *in = sc->collect;
 
 	(void)db, (void)trigger;
+	switch (action) {
+	case SQLITE_ATTACH:
+		return sq_deny(sc, "ATTACH is not allowed through dbmd: a handle reaches only "
+		    "its own database");
+	case SQLITE_DETACH:
+		return sq_deny(sc, "DETACH is not allowed through dbmd: a handle reaches only "
+		    "its own database");
+	case SQLITE_PRAGMA:
+		if (!pragma_allowed(a1, a2))
+			return sq_deny(sc, "PRAGMA %.64s%s%.32s is not allowed through dbmd: only "
+			    "pragmas that read, and change nothing, are", a1 ? a1 : "",
+			    a2 ? "=" : "", a2 ? a2 : "");
+		break;
+	case SQLITE_FUNCTION:
+		if (a2 != NULL && function_refused(a2))
+			return sq_deny(sc, "%.64s() is not allowed through dbmd: it reaches "
+			    "outside the database", a2);
+		break;
+	case SQLITE_READ:
+		/* One row per statement prepared on the connection, other clients' too. */
+		if (a1 != NULL && strcasecmp(a1, "sqlite_stmt") == 0)
+			return sq_deny(sc, "sqlite_stmt is not readable through dbmd: it lists "
+			    "the statements of other clients");
+		break;
+	default:
+		break;
+	}
 	if (in == NULL)
 		return SQLITE_OK;
 	switch (action) {
@@ -408,7 +528,7 @@ sq_auth(void *arg, int action, const char *a1, const char *a2, const char *db,
 	case SQLITE_RECURSIVE:
 		break;
 	default:
-		/* CREATE, DROP, ALTER, ATTACH, REINDEX, ANALYZE, virtual tables. */
+		/* CREATE, DROP, ALTER, REINDEX, ANALYZE, virtual tables. */
 		in->ddl = true;
 		in->volatile_fn = true;
 		break;
@@ -747,6 +867,7 @@ run_job(struct sq_conn *sc, struct request *r)
 	proto_buf_init(&b);
 	b.max_payload = r->max_frame;
 	sc->timed_out = false;
+	sc->denied[0] = '\0';
 	sc->deadline = sc->sp->statement_timeout > 0 ? now_ms() + sc->sp->statement_timeout : 0;
 	switch (r->kind) {
 	case REQ_EXEC:
@@ -804,7 +925,6 @@ sq_open(struct sq_conn *sc, char *err, size_t errlen)
 	sqlite3_extended_result_codes(sc->db, 1);
 	sqlite3_busy_timeout(sc->db, sp->busy_ms);
 	sqlite3_progress_handler(sc->db, PROGRESS_OPS, sq_progress, sc);
-	sqlite3_set_authorizer(sc->db, sq_auth, sc);
 	if (!sp->read_only && !sp->memory &&
 	    sqlite3_exec(sc->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot use WAL on %s: %s", sp->path, sqlite3_errmsg(sc->db));
@@ -815,6 +935,8 @@ sq_open(struct sq_conn *sc, char *err, size_t errlen)
 	sqlite3_exec(sc->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
 	if (sp->read_only)
 		sqlite3_exec(sc->db, "PRAGMA query_only=ON", NULL, NULL, NULL);
+	/* Last: the pragmas above are dbmd's, the authorizer refuses them to clients. */
+	sqlite3_set_authorizer(sc->db, sq_auth, sc);
 	return 0;
 }
 
