@@ -42,6 +42,7 @@ struct sq_pool {
 	bool		 read_only;
 	int		 busy_ms;
 	long long	 statement_timeout;
+	int		 max_value_size;	/* SQLITE_LIMIT_LENGTH */
 };
 
 /* What the authorizer saw while a statement was prepared: for the result cache. */
@@ -638,9 +639,10 @@ stmt_cached(const struct sq_conn *sc, const sqlite3_stmt *st)
 /*
  * Binds text parameters.  $1, $2, … bind by their number (SQLite sees them as named
  * parameters) so that one statement runs on both backends; ? binds by position.  As
- * in PostgreSQL, the parameters given must match those the statement uses.
+ * in PostgreSQL, the parameters given must match those the statement uses.  Returns
+ * NULL, or the SQLSTATE of the error written into err.
  */
-static int
+static const char *
 stmt_bind(sqlite3_stmt *st, const struct request *r, char *err, size_t errlen)
 {
 	int n = sqlite3_bind_parameter_count(st), i, num, maxnum = 0;
@@ -657,27 +659,32 @@ stmt_bind(sqlite3_stmt *st, const struct request *r, char *err, size_t errlen)
 		else {
 			snprintf(err, errlen, "named parameter %s is not supported: use $1, $2, "
 			    "… or ?", name);
-			return -1;
+			return "08P01";
 		}
 		if (num < 1 || (uint32_t)num > r->nparams) {
 			snprintf(err, errlen, "there is no parameter $%d (%u given)", num,
 			    r->nparams);
-			return -1;
+			return "08P01";
 		}
 		if (num > maxnum)
 			maxnum = num;
 		k = (uint32_t)num - 1;
 		if (r->params[k] == NULL)
 			sqlite3_bind_null(st, i);
-		else
-			sqlite3_bind_text(st, i, r->params[k], (int)r->lens[k], SQLITE_STATIC);
+		else if (r->lens[k] > INT_MAX || sqlite3_bind_text(st, i, r->params[k],
+		    (int)r->lens[k], SQLITE_STATIC) != SQLITE_OK) {
+			/* Never run with the parameter left NULL. */
+			snprintf(err, errlen, "parameter $%d is too big: %zu bytes, more than "
+			    "max_value_size", num, (size_t)r->lens[k]);
+			return "54000";
+		}
 	}
 	if ((uint32_t)maxnum != r->nparams) {
 		snprintf(err, errlen, "%u parameters given, but the statement uses %d",
 		    r->nparams, maxnum);
-		return -1;
+		return "08P01";
 	}
-	return 0;
+	return NULL;
 }
 
 /* The first keyword of a statement, upper-cased, after spaces and comments. */
@@ -767,6 +774,7 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 	int rc = SQLITE_OK, ncols, i;
 	enum proto_err perr;
 	struct sq_info *info = NULL;
+	const char *state;
 
 	if ((st = stmt_get(sc, r->sql, &empty, &rc, &info)) == NULL) {
 		if (empty) {
@@ -781,8 +789,8 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 			put_sql_error(sc, b, r->reqid, rc);
 		return false;
 	}
-	if (stmt_bind(st, r, err, sizeof(err)) == -1) {
-		put_error(b, r->reqid, PROTO_E_SQL, "08P01", err);
+	if ((state = stmt_bind(st, r, err, sizeof(err))) != NULL) {
+		put_error(b, r->reqid, PROTO_E_SQL, state, err);
 		goto out;
 	}
 	readonly = sqlite3_stmt_readonly(st) != 0;
@@ -923,6 +931,26 @@ sq_open(struct sq_conn *sc, char *err, size_t errlen)
 		return -1;
 	}
 	sqlite3_extended_result_codes(sc->db, 1);
+	/*
+	 * Nothing a client sends may reach past this database: no other file (no attached
+	 * database at all, which also stops VACUUM INTO), no schema that runs functions
+	 * with side effects or writes that corrupt, no extension, no raw pointers.
+	 */
+	if (sqlite3_db_config(sc->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL) != SQLITE_OK ||
+	    sqlite3_db_config(sc->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL) != SQLITE_OK ||
+	    sqlite3_db_config(sc->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL) !=
+	    SQLITE_OK ||
+	    sqlite3_db_config(sc->db, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot secure the connection to %s: %s",
+		    sp->memory ? "the in-memory database" : sp->path, sqlite3_errmsg(sc->db));
+		sqlite3_close(sc->db);
+		sc->db = NULL;
+		return -1;
+	}
+	sqlite3_limit(sc->db, SQLITE_LIMIT_ATTACHED, 0);
+	/* The largest value a statement may make: a bound on one statement's memory. */
+	sqlite3_limit(sc->db, SQLITE_LIMIT_LENGTH, sp->max_value_size);
 	sqlite3_busy_timeout(sc->db, sp->busy_ms);
 	sqlite3_progress_handler(sc->db, PROGRESS_OPS, sq_progress, sc);
 	if (!sp->read_only && !sp->memory &&
@@ -1025,6 +1053,14 @@ sq_pool_init(struct pool *p, char *err, size_t errlen)
 	    (sp->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
 	sp->busy_ms = (int)p->rc->acquire_timeout;
 	sp->statement_timeout = p->rc->statement_timeout;
+	sp->max_value_size = p->rc->max_value_size > INT_MAX ? INT_MAX :
+	    (int)p->rc->max_value_size;
+	/*
+	 * One bound on what all SQLite connections together may allocate, the process's
+	 * own; set with every new pool, so that a reload's value takes effect.
+	 */
+	if (dbmd != NULL && dbmd->cfg != NULL)
+		sqlite3_hard_heap_limit64(dbmd->cfg->daemon.sqlite_heap_limit);
 	/* The in-memory database lives only while a connection to it is open. */
 	p->persistent = sp->memory;
 	p->db_key = sq_db_key(p->rc->target);

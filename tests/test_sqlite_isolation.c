@@ -5,9 +5,9 @@
  * (STYLE.md, 17).  Each test starts a real dbmd (tests/harness.h) whose
  * environment open is a SQLite file in the test's directory, with a primary
  * and a read-only role, beside an environment secret on another file, and
- * tries from open what the authorizer must stop: reaching another file
- * (ATTACH, VACUUM INTO), turning safety off (pragmas), functions that reach
- * past the database.
+ * tries from open what the authorizer, the connection's limits and its
+ * configuration must stop: reaching another file (ATTACH, VACUUM INTO),
+ * turning safety off (pragmas), and unbounded memory.
  */
 
 #include <sys/types.h>
@@ -180,6 +180,20 @@ exists(const char *path)
 	struct stat	 st;
 
 	return lstat(path, &st) == 0;
+}
+
+/* A line of /proc/pid/status, such as VmHWM, in kB; -1 when it cannot be read. */
+static long
+proc_status_kb(pid_t pid, const char *field)
+{
+	char	*path = t_strf("/proc/%ld/status", (long)pid), *text = t_slurp(path), *p;
+	long	 kb = -1;
+
+	if ((p = strstr(text, field)) != NULL && p[strlen(field)] == ':')
+		kb = strtol(p + strlen(field) + 1, NULL, 10);
+	free(text);
+	free(path);
+	return kb;
 }
 
 /*
@@ -406,6 +420,57 @@ Test(sqlite_isolation, a_user_allowed_on_one_environment_reaches_no_other)
 	cr_assert(WIFEXITED(st));
 	cr_assert_eq(WEXITSTATUS(st), 1 | 2 | 4, "nobody got %d, not 7 (64: read the secret)",
 	    WEXITSTATUS(st));
+	iso_stop(&s);
+}
+
+/*
+ * Memory.
+ */
+
+Test(sqlite_isolation, a_huge_value_fails_without_growing_dbmd)
+{
+	struct iso	 s;
+	long		 hwm;
+
+	iso_start(&s, NULL);
+	refused(s.ro, "SELECT length(hex(zeroblob(200000000)))", "54000", "too big");
+	refused(s.rw, "SELECT length(hex(zeroblob(200000000)))", "54000", "too big");
+	hwm = proc_status_kb(s.d.pid, "VmHWM");
+	cr_assert(hwm > 0, "cannot read dbmd's VmHWM");
+	cr_assert_lt(hwm, 150 * 1024, "dbmd's peak RSS reached %ld kB", hwm);
+	/* Within max_value_size (16M by default) is fine, and the connection still serves. */
+	value_is(s.ro, "SELECT length(hex(zeroblob(1000000)))", "2000000", "");
+	iso_stop(&s);
+}
+
+Test(sqlite_isolation, max_value_size_bounds_a_value)
+{
+	struct iso	 s;
+	char		*big;
+
+	iso_start(&s, SETS("open.max_value_size=64K"));
+	refused(s.rw, "SELECT length(zeroblob(100000))", "54000", NULL);
+	refused(s.ro, "SELECT length(hex(zeroblob(40000)))", "54000", NULL);
+	value_is(s.rw, "SELECT length(zeroblob(60000))", "60000", "");
+	/* A parameter over the limit fails the statement: it is not bound as NULL. */
+	big = calloc(1, 100001);
+	cr_assert_not_null(big);
+	memset(big, 'x', 100000);
+	refused_n(s.rw, "INSERT INTO t VALUES ($1)", 1, P(big), "54000");
+	free(big);
+	value_is(s.rw, "SELECT count(*) FROM t", "1", "the INSERT of a parameter too big wrote a row");
+	iso_stop(&s);
+}
+
+Test(sqlite_isolation, sqlite_heap_limit_bounds_what_all_connections_allocate)
+{
+	struct iso	 s;
+
+	/* Within max_value_size (16M), but not within the heap limit. */
+	iso_start(&s, SETS("daemon.sqlite_heap_limit=8M"));
+	refused(s.ro, "SELECT length(hex(zeroblob(5000000)))", "53200", NULL);
+	value_is(s.ro, "SELECT length(hex(zeroblob(100000)))", "200000", "");
+	value_is(s.rw, "SELECT count(*) FROM t", "1", "");
 	iso_stop(&s);
 }
 
