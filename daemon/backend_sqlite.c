@@ -84,6 +84,7 @@ struct sq_conn {
 	struct sq_stmt		 stmts[STMT_CACHE];
 	uint64_t		 tick;
 	struct sq_info		*collect;	/* where the authorizer writes, during prepare */
+	int64_t			 busy_until;	/* ms: the end of this lock wait */
 	char			 denied[192];	/* why the authorizer refused, "" if it did not */
 };
 
@@ -325,17 +326,21 @@ put_error(struct proto_buf *b, uint32_t reqid, int code, const char *sqlstate,
 }
 
 /*
- * SQLite's error for the client.  A statement the authorizer refused says why,
- * instead of SQLite's "not authorized" (SQLITE_AUTH, or SQLITE_ERROR for a function).
+ * SQLite's error for the client.  A statement that ran out of time says so whether
+ * SQLite saw an interrupt (a running statement) or gave up waiting for a lock.  A
+ * statement the authorizer refused says why, instead of SQLite's "not authorized"
+ * (SQLITE_AUTH, or SQLITE_ERROR for a function).
  */
 static void
 put_sql_error(struct sq_conn *sc, struct proto_buf *b, uint32_t reqid, int rc)
 {
 	const char *msg = sqlite3_errmsg(sc->db), *state = sq_sqlstate(sc->db, rc);
 
-	if ((rc & 0xff) == SQLITE_INTERRUPT)
-		msg = sc->timed_out ? "canceling statement due to statement timeout" :
-		    "canceling statement: the client went away";
+	if (sc->timed_out) {
+		msg = "canceling statement due to statement timeout";
+		state = "57014";
+	} else if ((rc & 0xff) == SQLITE_INTERRUPT)
+		msg = "canceling statement: the client went away";
 	else if (sc->denied[0] != '\0') {
 		msg = sc->denied;
 		state = "42501";
@@ -356,6 +361,40 @@ sq_progress(void *arg)
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * Called by SQLite while a lock it needs is held by another connection: it waits
+ * up to the pool's busy timeout, but never past the statement's deadline, and not at
+ * all once the request is cancelled, since SQLite's own waiting checks neither.
+ * Returns non-zero to try again.
+ */
+static int
+sq_busy(void *arg, int count)
+{
+	struct sq_conn *sc = arg;
+	int64_t now = now_ms(), end;
+	int wait;
+
+	if (count == 0)
+		sc->busy_until = now + sc->sp->busy_ms;
+	if (atomic_load(&sc->cancel))
+		return 0;
+	if (sc->deadline > 0 && now >= sc->deadline) {
+		sc->timed_out = true;
+		return 0;
+	}
+	end = sc->busy_until;
+	if (sc->deadline > 0 && sc->deadline < end)
+		end = sc->deadline;
+	if (now >= end)
+		return 0;
+	/* Short sleeps first: most locks are held for a moment. */
+	wait = count < 4 ? 1 << count : 20;
+	if (end - now < wait)
+		wait = (int)(end - now);
+	usleep((useconds_t)wait * 1000);
+	return 1;
 }
 
 static void
@@ -951,7 +990,7 @@ sq_open(struct sq_conn *sc, char *err, size_t errlen)
 	sqlite3_limit(sc->db, SQLITE_LIMIT_ATTACHED, 0);
 	/* The largest value a statement may make: a bound on one statement's memory. */
 	sqlite3_limit(sc->db, SQLITE_LIMIT_LENGTH, sp->max_value_size);
-	sqlite3_busy_timeout(sc->db, sp->busy_ms);
+	sqlite3_busy_handler(sc->db, sq_busy, sc);
 	sqlite3_progress_handler(sc->db, PROGRESS_OPS, sq_progress, sc);
 	if (!sp->read_only && !sp->memory &&
 	    sqlite3_exec(sc->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {

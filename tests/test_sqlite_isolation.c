@@ -7,7 +7,7 @@
  * and a read-only role, beside an environment secret on another file, and
  * tries from open what the authorizer, the connection's limits and its
  * configuration must stop: reaching another file (ATTACH, VACUUM INTO),
- * turning safety off (pragmas), and unbounded memory.
+ * turning safety off (pragmas), and unbounded memory and time.
  */
 
 #include <sys/types.h>
@@ -424,7 +424,7 @@ Test(sqlite_isolation, a_user_allowed_on_one_environment_reaches_no_other)
 }
 
 /*
- * Memory.
+ * Memory and time.
  */
 
 Test(sqlite_isolation, a_huge_value_fails_without_growing_dbmd)
@@ -471,6 +471,54 @@ Test(sqlite_isolation, sqlite_heap_limit_bounds_what_all_connections_allocate)
 	refused(s.ro, "SELECT length(hex(zeroblob(5000000)))", "53200", NULL);
 	value_is(s.ro, "SELECT length(hex(zeroblob(100000)))", "200000", "");
 	value_is(s.rw, "SELECT count(*) FROM t", "1", "");
+	iso_stop(&s);
+}
+
+Test(sqlite_isolation, statement_timeout_cancels_a_long_statement)
+{
+	static const char *const forever = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+	    "SELECT x + 1 FROM c WHERE x < 1000000000) SELECT count(*) FROM c";
+	struct iso	 s;
+	int64_t		 start, took;
+
+	iso_start(&s, SETS("open.statement_timeout=300ms"));
+	start = t_now_ms();
+	refused(s.ro, forever, "57014", "statement timeout");
+	took = t_now_ms() - start;
+	cr_assert_lt(took, 5000 * t_slow(), "the statement ran %lld ms", (long long)took);
+	refused(s.rw, forever, "57014", "statement timeout");
+	/* The connections serve the next statement. */
+	value_is(s.ro, "SELECT count(*) FROM t", "1", "");
+	t_exec0(s.rw, "INSERT INTO t VALUES (2)", 0, NULL);
+	iso_stop(&s);
+}
+
+Test(sqlite_isolation, statement_timeout_bounds_a_wait_for_a_lock)
+{
+	struct iso	 s;
+	dbm_conn	*c2;
+	dbm_handle	*h2;
+	dbm_result	*r;
+	int64_t		 start, took;
+
+	iso_start(&s, SETS("open.statement_timeout=300ms", "open.acquire_timeout=20s",
+	    "open.pool_size=4"));
+	c2 = iso_connect(&s.d);
+	h2 = t_open(c2, "open", "primary");
+	/* The first handle holds the write lock until it commits. */
+	cr_assert_eq(dbm_begin(s.rw), DBM_OK, "BEGIN: %s", dbm_errmsg(s.c));
+	t_exec0(s.rw, "INSERT INTO t VALUES (2)", 0, NULL);
+	start = t_now_ms();
+	r = t_exec_fails(h2, "INSERT INTO t VALUES (3)", 0, NULL, DBM_E_SQL);
+	took = t_now_ms() - start;
+	cr_assert_str_eq(dbm_result_sqlstate(r), "57014", "%s (SQLSTATE %s)",
+	    dbm_result_errmsg(r), dbm_result_sqlstate(r));
+	dbm_result_free(r);
+	cr_assert_lt(took, 5000 * t_slow(), "the INSERT waited %lld ms for the lock",
+	    (long long)took);
+	cr_assert_eq(dbm_commit(s.rw), DBM_OK, "COMMIT: %s", dbm_errmsg(s.c));
+	t_exec0(h2, "INSERT INTO t VALUES (3)", 0, NULL);
+	iso_disconnect(c2);
 	iso_stop(&s);
 }
 
