@@ -397,6 +397,9 @@ sq_busy(void *arg, int count)
 	return 1;
 }
 
+/* What a statement is taken to do when what it does is not known. */
+static struct sq_info unknown_info = { .volatile_fn = true, .incomplete = true };
+
 static void
 info_free(struct sq_info *in)
 {
@@ -585,7 +588,6 @@ sq_auth(void *arg, int action, const char *a1, const char *a2, const char *db,
 static sqlite3_stmt *
 stmt_get(struct sq_conn *sc, const char *sql, bool *empty, int *rc, struct sq_info **info)
 {
-	static struct sq_info unknown = { .volatile_fn = true, .incomplete = true };
 	struct sq_stmt *slot = &sc->stmts[0];
 	sqlite3_stmt *st = NULL, *next = NULL;
 	struct sq_info in = { 0 };
@@ -626,7 +628,7 @@ stmt_get(struct sq_conn *sc, const char *sql, bool *empty, int *rc, struct sq_in
 		slot->st = NULL;
 		slot->used = 0;
 		info_free(&in);
-		*info = &unknown;
+		*info = &unknown_info;
 		return st;	/* uncached: the caller finalizes it */
 	}
 	slot->st = st;
@@ -662,6 +664,27 @@ report_effects(struct request *r, const struct sq_info *in, bool readonly)
 		if (r->res_read == NULL)
 			r->res_cacheable = false;
 	}
+}
+
+/*
+ * After a statement ran: when SQLite prepared it again meanwhile, what the authorizer
+ * collected then (fresh) replaces what its first preparation said.  Returns whether
+ * it did.
+ */
+static bool
+info_renew(sqlite3_stmt *st, int *nprep, struct sq_info *info, struct sq_info *fresh)
+{
+	int n = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_REPREPARE, 0);
+
+	if (n == *nprep)
+		return false;
+	*nprep = n;
+	if (info != &unknown_info) {
+		info_free(info);
+		*info = *fresh;
+		memset(fresh, 0, sizeof(*fresh));
+	}
+	return true;
 }
 
 static bool
@@ -810,9 +833,9 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 	char err[256], tag[64];
 	uint64_t rows = 0, changes;
 	bool empty, ok = false, readonly;
-	int rc = SQLITE_OK, ncols, i;
+	int rc = SQLITE_OK, ncols, i, nprep;
 	enum proto_err perr;
-	struct sq_info *info = NULL;
+	struct sq_info *info = NULL, fresh = { 0 };
 	const char *state;
 
 	if ((st = stmt_get(sc, r->sql, &empty, &rc, &info)) == NULL) {
@@ -828,6 +851,12 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 			put_sql_error(sc, b, r->reqid, rc);
 		return false;
 	}
+	/*
+	 * A cached statement is prepared again by SQLite when the schema changed since
+	 * (a view recreated over other tables): what its first preparation read is then
+	 * stale, and the authorizer, running again, says what it reads now.
+	 */
+	nprep = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_REPREPARE, 0);
 	if ((state = stmt_bind(st, r, err, sizeof(err))) != NULL) {
 		put_error(b, r->reqid, PROTO_E_SQL, state, err);
 		goto out;
@@ -845,6 +874,7 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 		proto_encode_row_desc(b, r->reqid, &desc);
 	}
 	changes = (uint64_t)sqlite3_total_changes64(sc->db);
+	sc->collect = &fresh;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		proto_begin(b, PROTO_MSG_DATA_ROW, 0, r->reqid);
 		proto_put_u16(b, (uint16_t)ncols);
@@ -868,6 +898,9 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 			break;
 		}
 	}
+	sc->collect = NULL;
+	if (info_renew(st, &nprep, info, &fresh))
+		readonly = sqlite3_stmt_readonly(st) != 0;
 	if (rc != SQLITE_DONE) {
 		put_sql_error(sc, b, r->reqid, rc == SQLITE_INTERRUPT ? rc :
 		    sqlite3_extended_errcode(sc->db));
@@ -882,6 +915,9 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 	proto_encode_complete(b, r->reqid, &done);
 	ok = true;
 out:
+	sc->collect = NULL;
+	info_renew(st, &nprep, info, &fresh);
+	info_free(&fresh);
 	free(names);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);

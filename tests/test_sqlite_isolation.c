@@ -7,7 +7,8 @@
  * and a read-only role, beside an environment secret on another file, and
  * tries from open what the authorizer, the connection's limits and its
  * configuration must stop: reaching another file (ATTACH, VACUUM INTO),
- * turning safety off (pragmas), and unbounded memory and time.
+ * turning safety off (pragmas), unbounded memory and time, and a result cache
+ * that outlives a schema change.
  */
 
 #include <sys/types.h>
@@ -551,4 +552,52 @@ Test(sqlite_isolation, each_in_memory_environment_is_its_own)
 	fails(b, "SELECT v FROM a.only_a");
 	iso_disconnect(c);
 	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
+
+/*
+ * The result cache after a schema change.
+ */
+
+/* Runs sql with the cache asked for; its one value must be want, its cache state state. */
+static void
+cached(dbm_handle *h, const char *sql, const char *want, int state)
+{
+	struct dbm_exec_opts	 o = DBM_EXEC_OPTS_INIT;
+	dbm_result		*r;
+
+	o.cache_max_age_ms = 60000;
+	r = dbm_exec_opts(h, sql, 0, NULL, &o);
+	cr_assert_not_null(r);
+	cr_assert_eq(dbm_result_status(r), DBM_OK, "%s: %s", sql, dbm_result_errmsg(r));
+	cr_assert_eq(dbm_nrows(r), 1, "%s: %d rows", sql, dbm_nrows(r));
+	cr_assert_str_eq(dbm_value(r, 0, 0), want, "%s: %s, not %s (cache state %d)", sql,
+	    dbm_value(r, 0, 0), want, dbm_cache_state(r));
+	cr_assert_eq(dbm_cache_state(r), state, "%s: cache state %d, not %d", sql,
+	    dbm_cache_state(r), state);
+	dbm_result_free(r);
+}
+
+Test(sqlite_isolation, a_recreated_view_never_serves_a_stale_cached_result)
+{
+	static const char *const q = "SELECT group_concat(x) FROM v";
+	struct iso	 s;
+
+	iso_start(&s, SETS("open.pool_size=1"));
+	t_exec0(s.rw, "CREATE TABLE t1 (x TEXT)", 0, NULL);
+	t_exec0(s.rw, "CREATE TABLE t2 (x TEXT)", 0, NULL);
+	t_exec0(s.rw, "INSERT INTO t1 VALUES ('one')", 0, NULL);
+	t_exec0(s.rw, "INSERT INTO t2 VALUES ('two')", 0, NULL);
+	t_exec0(s.rw, "CREATE VIEW v AS SELECT x FROM t1", 0, NULL);
+	cached(s.rw, q, "one", DBM_CACHE_MISS);
+	cached(s.rw, q, "one", DBM_CACHE_HIT);
+	t_exec0(s.rw, "DROP VIEW v", 0, NULL);
+	t_exec0(s.rw, "CREATE VIEW v AS SELECT x FROM t2", 0, NULL);
+	/* The statement prepared over t1 is prepared again over t2. */
+	cached(s.rw, q, "two", DBM_CACHE_MISS);
+	t_exec0(s.rw, "INSERT INTO t2 VALUES ('three')", 0, NULL);
+	cached(s.rw, q, "two,three", DBM_CACHE_MISS);
+	cached(s.rw, q, "two,three", DBM_CACHE_HIT);
+	t_exec0(s.rw, "INSERT INTO t2 VALUES ('four')", 0, NULL);
+	cached(s.rw, q, "two,three,four", DBM_CACHE_MISS);
+	iso_stop(&s);
 }
