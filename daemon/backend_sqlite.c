@@ -54,6 +54,7 @@ struct sq_info {
 	bool		 volatile_fn;	/* calls something whose result changes by itself */
 	bool		 ddl;		/* changes the schema: every cached result goes */
 	bool		 incomplete;	/* out of memory while collecting: trust nothing */
+	bool		 temp;		/* creates a temporary object: session state */
 };
 
 struct sq_stmt {
@@ -84,6 +85,7 @@ struct sq_conn {
 	struct sq_stmt		 stmts[STMT_CACHE];
 	uint64_t		 tick;
 	struct sq_info		*collect;	/* where the authorizer writes, during prepare */
+	bool			 made_temp;	/* session state since the last report */
 	int64_t			 busy_until;	/* ms: the end of this lock wait */
 	char			 denied[192];	/* why the authorizer refused, "" if it did not */
 };
@@ -102,6 +104,7 @@ struct sq_msg {
 	struct proto_buf	 buf;
 	bool			 ok;
 	bool			 in_txn;
+	bool			 session_dirty;	/* a temporary object may exist now */
 	char			 err[256];
 };
 TAILQ_HEAD(sq_msgs, sq_msg);
@@ -200,6 +203,9 @@ sq_drain(evutil_socket_t fd, short ev, void *arg)
 			if (c->req != NULL)
 				request_output(c->req, m->buf.data, m->buf.len);
 			c->in_txn = m->in_txn;
+			/* Only ever set here: the pool clears it when it resets the connection. */
+			if (m->session_dirty)
+				c->session_dirty = true;
 			sc->held = 0;
 			pool_conn_done(c, m->ok);
 			break;
@@ -398,7 +404,8 @@ sq_busy(void *arg, int count)
 }
 
 /* What a statement is taken to do when what it does is not known. */
-static struct sq_info unknown_info = { .volatile_fn = true, .incomplete = true };
+static struct sq_info unknown_info = { .volatile_fn = true, .incomplete = true,
+    .temp = true };
 
 static void
 info_free(struct sq_info *in)
@@ -498,6 +505,27 @@ sq_deny(struct sq_conn *sc, const char *fmt, ...)
 	return SQLITE_DENY;
 }
 
+/* Whether an action makes an object that lives in the connection, not the file. */
+static bool
+creates_temp(int action, const char *db)
+{
+	switch (action) {
+	case SQLITE_CREATE_TEMP_INDEX:
+	case SQLITE_CREATE_TEMP_TABLE:
+	case SQLITE_CREATE_TEMP_TRIGGER:
+	case SQLITE_CREATE_TEMP_VIEW:
+		return true;
+	case SQLITE_CREATE_INDEX:
+	case SQLITE_CREATE_TABLE:
+	case SQLITE_CREATE_TRIGGER:
+	case SQLITE_CREATE_VIEW:
+	case SQLITE_CREATE_VTABLE:
+		return db != NULL && strcasecmp(db, "temp") == 0;
+	default:
+		return false;
+	}
+}
+
 /*
  * SQLite's authorizer, called whenever a statement is prepared, also when SQLite
  * prepares one again after a schema change.  It keeps a handle inside its own
@@ -506,9 +534,10 @@ sq_deny(struct sq_conn *sc, const char *fmt, ...)
  * outside the database, no view of other handles' statements.  This holds for
  * dbmd's own statements on the connection too, which need none of it.
  *
- * For the result cache it notes what a statement does: every table read or written
- * (views and triggers included), calls whose result changes by itself, and schema
- * changes.
+ * For the result cache and the pool it notes what a statement does: every table
+ * read or written (views and triggers included), calls whose result changes by
+ * itself, schema changes, and temporary objects, which outlive the statement on the
+ * connection.
  */
 static int
 sq_auth(void *arg, int action, const char *a1, const char *a2, const char *db,
@@ -517,7 +546,7 @@ sq_auth(void *arg, int action, const char *a1, const char *a2, const char *db,
 	struct sq_conn *sc = arg;
 	struct sq_info *in = sc->collect;
 
-	(void)db, (void)trigger;
+	(void)trigger;
 	switch (action) {
 	case SQLITE_ATTACH:
 		return sq_deny(sc, "ATTACH is not allowed through dbmd: a handle reaches only "
@@ -544,6 +573,11 @@ sq_auth(void *arg, int action, const char *a1, const char *a2, const char *db,
 		break;
 	default:
 		break;
+	}
+	if (creates_temp(action, db)) {
+		sc->made_temp = true;
+		if (in != NULL)
+			in->temp = true;
 	}
 	if (in == NULL)
 		return SQLITE_OK;
@@ -685,6 +719,20 @@ info_renew(sqlite3_stmt *st, int *nprep, struct sq_info *info, struct sq_info *f
 		memset(fresh, 0, sizeof(*fresh));
 	}
 	return true;
+}
+
+/* Finalizes and forgets every prepared statement of the connection. */
+static void
+stmts_clear(struct sq_conn *sc)
+{
+	size_t i;
+
+	for (i = 0; i < STMT_CACHE; i++) {
+		sqlite3_finalize(sc->stmts[i].st);
+		free(sc->stmts[i].sql);
+		info_free(&sc->stmts[i].info);
+		memset(&sc->stmts[i], 0, sizeof(sc->stmts[i]));
+	}
 }
 
 static bool
@@ -851,6 +899,8 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 			put_sql_error(sc, b, r->reqid, rc);
 		return false;
 	}
+	if (info->temp)
+		sc->made_temp = true;
 	/*
 	 * A cached statement is prepared again by SQLite when the schema changed since
 	 * (a view recreated over other tables): what its first preparation read is then
@@ -940,6 +990,54 @@ exec_simple(struct sq_conn *sc, struct request *r, const char *sql, struct proto
 	return true;
 }
 
+/*
+ * Clears what a handle left on the connection that the next must not see: every
+ * temporary trigger, view and table (a temporary table shadows the real one of its
+ * name, for reading and for writing) and the prepared statements, which may name
+ * them.  Denied pragmas leave no other session state to clear.  Returns false when
+ * something is left: the pool then closes the connection instead.
+ */
+static bool
+sq_discard_session(struct sq_conn *sc)
+{
+	static const char *const kinds[] = { "trigger", "view", "table" };
+	sqlite3_stmt *st = NULL;
+	size_t i = 0;
+	char *sql;
+	int rc;
+
+	stmts_clear(sc);
+	/* SQLite's own objects (sqlite_sequence, sqlite_stat1) cannot be dropped. */
+	rc = sqlite3_prepare_v2(sc->db, "SELECT name FROM temp.sqlite_schema "
+	    "WHERE type = ?1 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' LIMIT 1", -1, &st,
+	    NULL);
+	while (rc == SQLITE_OK || rc == SQLITE_DONE) {
+		if (i == sizeof(kinds) / sizeof(kinds[0]))
+			break;
+		sqlite3_bind_text(st, 1, kinds[i], -1, SQLITE_STATIC);
+		if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+			sqlite3_reset(st);
+			i++;
+			continue;
+		}
+		if (rc != SQLITE_ROW)
+			break;
+		sql = sqlite3_mprintf("DROP %s IF EXISTS temp.\"%w\"", kinds[i],
+		    (const char *)sqlite3_column_text(st, 0));
+		sqlite3_reset(st);
+		rc = sql == NULL ? SQLITE_NOMEM : sqlite3_exec(sc->db, sql, NULL, NULL, NULL);
+		sqlite3_free(sql);
+	}
+	sqlite3_finalize(st);
+	if (i < sizeof(kinds) / sizeof(kinds[0])) {
+		log_warnx("sqlite: cannot drop a handle's temporary objects: %s",
+		    sqlite3_errmsg(sc->db));
+		return false;
+	}
+	sc->made_temp = false;
+	return true;
+}
+
 static void
 run_job(struct sq_conn *sc, struct request *r)
 {
@@ -971,6 +1069,8 @@ run_job(struct sq_conn *sc, struct request *r)
 		atomic_store(&sc->cancel, 0);
 		ok = sqlite3_get_autocommit(sc->db) ||
 		    sqlite3_exec(sc->db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK;
+		if (ok && r->discard)
+			ok = sq_discard_session(sc);
 		break;
 	case REQ_OPEN:
 		ok = true;
@@ -987,6 +1087,8 @@ run_job(struct sq_conn *sc, struct request *r)
 	m->buf = b;
 	m->ok = ok;
 	m->in_txn = !sqlite3_get_autocommit(sc->db);
+	m->session_dirty = sc->made_temp;
+	sc->made_temp = false;
 	sq_post(m);
 }
 
@@ -1049,7 +1151,6 @@ sq_thread(void *arg)
 	struct sq_conn *sc = arg;
 	struct sq_msg *m = sq_msg_new(SQ_OPENED, sc);
 	struct request *r;
-	size_t i;
 
 	if (m == NULL)
 		fatalx("%s: out of memory", __func__);
@@ -1069,11 +1170,7 @@ sq_thread(void *arg)
 			break;
 		run_job(sc, r);
 	}
-	for (i = 0; i < STMT_CACHE; i++) {
-		sqlite3_finalize(sc->stmts[i].st);
-		free(sc->stmts[i].sql);
-		info_free(&sc->stmts[i].info);
-	}
+	stmts_clear(sc);
 	sqlite3_close_v2(sc->db);
 	if ((m = sq_msg_new(SQ_CLOSED, sc)) == NULL)
 		fatalx("%s: out of memory", __func__);

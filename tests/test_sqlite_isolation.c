@@ -7,8 +7,8 @@
  * and a read-only role, beside an environment secret on another file, and
  * tries from open what the authorizer, the connection's limits and its
  * configuration must stop: reaching another file (ATTACH, VACUUM INTO),
- * turning safety off (pragmas), unbounded memory and time, and a result cache
- * that outlives a schema change.
+ * turning safety off (pragmas), unbounded memory and time, another client's
+ * temporary tables, and a result cache that outlives a schema change.
  */
 
 #include <sys/types.h>
@@ -552,6 +552,41 @@ Test(sqlite_isolation, each_in_memory_environment_is_its_own)
 	fails(b, "SELECT v FROM a.only_a");
 	iso_disconnect(c);
 	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
+
+/*
+ * Session state: a temporary table of one client is not another's.
+ */
+
+Test(sqlite_isolation, temp_table_of_one_client_never_shadows_for_another)
+{
+	struct iso	 s;
+	dbm_conn	*cb;
+	dbm_handle	*b;
+
+	iso_start(&s, SETS("open.pool_size=1"));
+	t_exec0(s.rw, "CREATE TABLE accounts (owner TEXT, balance INTEGER)", 0, NULL);
+	t_exec0(s.rw, "INSERT INTO accounts VALUES ('real', 100)", 0, NULL);
+	/*
+	 * Client A shadows the table with a temporary one on the pool's one connection,
+	 * and leaves a temporary view (with a name that needs quoting) and a temporary
+	 * trigger on the real table.
+	 */
+	t_exec0(s.rw, "CREATE TEMP TABLE accounts (owner TEXT, balance INTEGER)", 0, NULL);
+	t_exec0(s.rw, "INSERT INTO accounts VALUES ('forged', 1000000)", 0, NULL);
+	t_exec0(s.rw, "CREATE TEMP VIEW \"a\"\"view\" AS SELECT * FROM accounts", 0, NULL);
+	t_exec0(s.rw, "CREATE TEMP TRIGGER spy AFTER INSERT ON main.accounts BEGIN "
+	    "INSERT INTO accounts VALUES (new.owner, new.balance); END", 0, NULL);
+	value_is(s.rw, "SELECT owner FROM accounts", "forged", "");
+	cb = iso_connect(&s.d);
+	b = t_open(cb, "open", "primary");
+	/* The very statement A ran, which the connection has prepared over A's table. */
+	value_is(b, "SELECT owner FROM accounts", "real", "B read A's temporary table");
+	t_exec0(b, "INSERT INTO accounts VALUES ('b', 5)", 0, NULL);
+	value_is(b, "SELECT count(*) FROM main.accounts WHERE owner = 'b'", "1", "B's INSERT did not land in the real table");
+	value_is(b, "SELECT count(*) FROM temp.sqlite_schema", "0", "B sees A's temporary objects");
+	iso_disconnect(cb);
+	iso_stop(&s);
 }
 
 /*
