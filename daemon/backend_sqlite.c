@@ -7,6 +7,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ struct sq_pool {
 	bool		 read_only;
 	int		 busy_ms;
 	long long	 statement_timeout;
+	int		 max_value_size;	/* SQLITE_LIMIT_LENGTH */
 };
 
 /* What the authorizer saw while a statement was prepared: for the result cache. */
@@ -52,6 +54,7 @@ struct sq_info {
 	bool		 volatile_fn;	/* calls something whose result changes by itself */
 	bool		 ddl;		/* changes the schema: every cached result goes */
 	bool		 incomplete;	/* out of memory while collecting: trust nothing */
+	bool		 temp;		/* creates a temporary object: session state */
 };
 
 struct sq_stmt {
@@ -82,6 +85,9 @@ struct sq_conn {
 	struct sq_stmt		 stmts[STMT_CACHE];
 	uint64_t		 tick;
 	struct sq_info		*collect;	/* where the authorizer writes, during prepare */
+	bool			 made_temp;	/* session state since the last report */
+	int64_t			 busy_until;	/* ms: the end of this lock wait */
+	char			 denied[192];	/* why the authorizer refused, "" if it did not */
 };
 
 enum sq_kind {
@@ -98,6 +104,7 @@ struct sq_msg {
 	struct proto_buf	 buf;
 	bool			 ok;
 	bool			 in_txn;
+	bool			 session_dirty;	/* a temporary object may exist now */
 	char			 err[256];
 };
 TAILQ_HEAD(sq_msgs, sq_msg);
@@ -196,6 +203,9 @@ sq_drain(evutil_socket_t fd, short ev, void *arg)
 			if (c->req != NULL)
 				request_output(c->req, m->buf.data, m->buf.len);
 			c->in_txn = m->in_txn;
+			/* Only ever set here: the pool clears it when it resets the connection. */
+			if (m->session_dirty)
+				c->session_dirty = true;
 			sc->held = 0;
 			pool_conn_done(c, m->ok);
 			break;
@@ -275,6 +285,8 @@ sq_sqlstate(sqlite3 *db, int rc)
 		return "55P03";
 	case SQLITE_TOOBIG:
 		return "54000";
+	case SQLITE_AUTH:
+		return "42501";
 	case SQLITE_NOMEM:
 		return "53200";
 	case SQLITE_FULL:
@@ -319,15 +331,27 @@ put_error(struct proto_buf *b, uint32_t reqid, int code, const char *sqlstate,
 	proto_encode_error(b, reqid, &e);
 }
 
+/*
+ * SQLite's error for the client.  A statement that ran out of time says so whether
+ * SQLite saw an interrupt (a running statement) or gave up waiting for a lock.  A
+ * statement the authorizer refused says why, instead of SQLite's "not authorized"
+ * (SQLITE_AUTH, or SQLITE_ERROR for a function).
+ */
 static void
 put_sql_error(struct sq_conn *sc, struct proto_buf *b, uint32_t reqid, int rc)
 {
-	const char *msg = sqlite3_errmsg(sc->db);
+	const char *msg = sqlite3_errmsg(sc->db), *state = sq_sqlstate(sc->db, rc);
 
-	if ((rc & 0xff) == SQLITE_INTERRUPT)
-		msg = sc->timed_out ? "canceling statement due to statement timeout" :
-		    "canceling statement: the client went away";
-	put_error(b, reqid, PROTO_E_SQL, sq_sqlstate(sc->db, rc), msg);
+	if (sc->timed_out) {
+		msg = "canceling statement due to statement timeout";
+		state = "57014";
+	} else if ((rc & 0xff) == SQLITE_INTERRUPT)
+		msg = "canceling statement: the client went away";
+	else if (sc->denied[0] != '\0') {
+		msg = sc->denied;
+		state = "42501";
+	}
+	put_error(b, reqid, PROTO_E_SQL, state, msg);
 }
 
 /* Called by SQLite every PROGRESS_OPS steps: a non-zero return interrupts. */
@@ -344,6 +368,44 @@ sq_progress(void *arg)
 	}
 	return 0;
 }
+
+/*
+ * Called by SQLite while a lock it needs is held by another connection: it waits
+ * up to the pool's busy timeout, but never past the statement's deadline, and not at
+ * all once the request is cancelled, since SQLite's own waiting checks neither.
+ * Returns non-zero to try again.
+ */
+static int
+sq_busy(void *arg, int count)
+{
+	struct sq_conn *sc = arg;
+	int64_t now = now_ms(), end;
+	int wait;
+
+	if (count == 0)
+		sc->busy_until = now + sc->sp->busy_ms;
+	if (atomic_load(&sc->cancel))
+		return 0;
+	if (sc->deadline > 0 && now >= sc->deadline) {
+		sc->timed_out = true;
+		return 0;
+	}
+	end = sc->busy_until;
+	if (sc->deadline > 0 && sc->deadline < end)
+		end = sc->deadline;
+	if (now >= end)
+		return 0;
+	/* Short sleeps first: most locks are held for a moment. */
+	wait = count < 4 ? 1 << count : 20;
+	if (end - now < wait)
+		wait = (int)(end - now);
+	usleep((useconds_t)wait * 1000);
+	return 1;
+}
+
+/* What a statement is taken to do when what it does is not known. */
+static struct sq_info unknown_info = { .volatile_fn = true, .incomplete = true,
+    .temp = true };
 
 static void
 info_free(struct sq_info *in)
@@ -372,16 +434,151 @@ volatile_function(const char *name)
 }
 
 /*
- * SQLite's authorizer, called while a statement is prepared: it names every table
- * read or written (views and triggers included) and every function called.
+ * Pragmas a client may run.  Each connection is shared by every handle of its pool,
+ * and the database file by every pool of its environment: a pragma that sets
+ * something would change what the next handle gets (query_only, foreign_keys), turn
+ * off a protection (writable_schema, trusted_schema), or reach the file system
+ * (temp_store_directory, journal_mode, mmap_size).  So only pragmas that read pass,
+ * named one by one: one added to SQLite later is refused until it is listed here.
+ */
+static const char *const pragmas_read_any[] = {
+	/* Their argument names a table or an index, or narrows the check. */
+	"table_info", "table_xinfo", "table_list", "index_info", "index_xinfo",
+	"index_list", "foreign_key_list", "foreign_key_check", "integrity_check",
+	"quick_check", "collation_list", "function_list", "module_list", "pragma_list",
+	"database_list", "compile_options", NULL
+};
+static const char *const pragmas_read_bare[] = {
+	/* With an argument these set what they report: only reading them passes. */
+	"data_version", "schema_version", "user_version", "application_id",
+	"freelist_count", "page_count", "page_size", "encoding", "foreign_keys",
+	"query_only", "journal_mode", "auto_vacuum", "cache_size", "busy_timeout",
+	"synchronous", NULL
+};
+
+static bool
+name_listed(const char *name, const char *const *list)
+{
+	size_t i;
+
+	for (i = 0; list[i] != NULL; i++)
+		if (strcasecmp(name, list[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool
+pragma_allowed(const char *name, const char *arg)
+{
+	if (name == NULL)
+		return false;
+	return name_listed(name, pragmas_read_any) ||
+	    (arg == NULL && name_listed(name, pragmas_read_bare));
+}
+
+/*
+ * Functions no client may call: load_extension runs code from any file (extension
+ * loading is off as well), fts3_tokenizer hands out and takes in raw pointers into
+ * dbmd's memory.
+ */
+static bool
+function_refused(const char *name)
+{
+	static const char *const names[] = { "load_extension", "fts3_tokenizer", NULL };
+
+	return name_listed(name, names);
+}
+
+/* The authorizer refuses: the reason goes to the client in place of SQLite's. */
+static int
+sq_deny(struct sq_conn *sc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+sq_deny(struct sq_conn *sc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sc->denied, sizeof(sc->denied), fmt, ap);
+	va_end(ap);
+	return SQLITE_DENY;
+}
+
+/* Whether an action makes an object that lives in the connection, not the file. */
+static bool
+creates_temp(int action, const char *db)
+{
+	switch (action) {
+	case SQLITE_CREATE_TEMP_INDEX:
+	case SQLITE_CREATE_TEMP_TABLE:
+	case SQLITE_CREATE_TEMP_TRIGGER:
+	case SQLITE_CREATE_TEMP_VIEW:
+		return true;
+	case SQLITE_CREATE_INDEX:
+	case SQLITE_CREATE_TABLE:
+	case SQLITE_CREATE_TRIGGER:
+	case SQLITE_CREATE_VIEW:
+	case SQLITE_CREATE_VTABLE:
+		return db != NULL && strcasecmp(db, "temp") == 0;
+	default:
+		return false;
+	}
+}
+
+/*
+ * SQLite's authorizer, called whenever a statement is prepared, also when SQLite
+ * prepares one again after a schema change.  It keeps a handle inside its own
+ * database: no ATTACH or DETACH (whatever the path or URI, another environment's
+ * file or a new one), no pragma but those that read, no function that reaches
+ * outside the database, no view of other handles' statements.  This holds for
+ * dbmd's own statements on the connection too, which need none of it.
+ *
+ * For the result cache and the pool it notes what a statement does: every table
+ * read or written (views and triggers included), calls whose result changes by
+ * itself, schema changes, and temporary objects, which outlive the statement on the
+ * connection.
  */
 static int
 sq_auth(void *arg, int action, const char *a1, const char *a2, const char *db,
     const char *trigger)
 {
-	struct sq_info *in = ((struct sq_conn *)arg)->collect;
+	struct sq_conn *sc = arg;
+	struct sq_info *in = sc->collect;
 
-	(void)db, (void)trigger;
+	(void)trigger;
+	switch (action) {
+	case SQLITE_ATTACH:
+		return sq_deny(sc, "ATTACH is not allowed through dbmd: a handle reaches only "
+		    "its own database");
+	case SQLITE_DETACH:
+		return sq_deny(sc, "DETACH is not allowed through dbmd: a handle reaches only "
+		    "its own database");
+	case SQLITE_PRAGMA:
+		if (!pragma_allowed(a1, a2))
+			return sq_deny(sc, "PRAGMA %.64s%s%.32s is not allowed through dbmd: only "
+			    "pragmas that read, and change nothing, are", a1 ? a1 : "",
+			    a2 ? "=" : "", a2 ? a2 : "");
+		break;
+	case SQLITE_FUNCTION:
+		if (a2 != NULL && function_refused(a2))
+			return sq_deny(sc, "%.64s() is not allowed through dbmd: it reaches "
+			    "outside the database", a2);
+		break;
+	case SQLITE_READ:
+		/* One row per statement prepared on the connection, other clients' too. */
+		if (a1 != NULL && strcasecmp(a1, "sqlite_stmt") == 0)
+			return sq_deny(sc, "sqlite_stmt is not readable through dbmd: it lists "
+			    "the statements of other clients");
+		break;
+	default:
+		break;
+	}
+	if (creates_temp(action, db)) {
+		sc->made_temp = true;
+		if (in != NULL)
+			in->temp = true;
+	}
 	if (in == NULL)
 		return SQLITE_OK;
 	switch (action) {
@@ -408,7 +605,7 @@ sq_auth(void *arg, int action, const char *a1, const char *a2, const char *db,
 	case SQLITE_RECURSIVE:
 		break;
 	default:
-		/* CREATE, DROP, ALTER, ATTACH, REINDEX, ANALYZE, virtual tables. */
+		/* CREATE, DROP, ALTER, REINDEX, ANALYZE, virtual tables. */
 		in->ddl = true;
 		in->volatile_fn = true;
 		break;
@@ -425,7 +622,6 @@ sq_auth(void *arg, int action, const char *a1, const char *a2, const char *db,
 static sqlite3_stmt *
 stmt_get(struct sq_conn *sc, const char *sql, bool *empty, int *rc, struct sq_info **info)
 {
-	static struct sq_info unknown = { .volatile_fn = true, .incomplete = true };
 	struct sq_stmt *slot = &sc->stmts[0];
 	sqlite3_stmt *st = NULL, *next = NULL;
 	struct sq_info in = { 0 };
@@ -466,7 +662,7 @@ stmt_get(struct sq_conn *sc, const char *sql, bool *empty, int *rc, struct sq_in
 		slot->st = NULL;
 		slot->used = 0;
 		info_free(&in);
-		*info = &unknown;
+		*info = &unknown_info;
 		return st;	/* uncached: the caller finalizes it */
 	}
 	slot->st = st;
@@ -504,6 +700,41 @@ report_effects(struct request *r, const struct sq_info *in, bool readonly)
 	}
 }
 
+/*
+ * After a statement ran: when SQLite prepared it again meanwhile, what the authorizer
+ * collected then (fresh) replaces what its first preparation said.  Returns whether
+ * it did.
+ */
+static bool
+info_renew(sqlite3_stmt *st, int *nprep, struct sq_info *info, struct sq_info *fresh)
+{
+	int n = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_REPREPARE, 0);
+
+	if (n == *nprep)
+		return false;
+	*nprep = n;
+	if (info != &unknown_info) {
+		info_free(info);
+		*info = *fresh;
+		memset(fresh, 0, sizeof(*fresh));
+	}
+	return true;
+}
+
+/* Finalizes and forgets every prepared statement of the connection. */
+static void
+stmts_clear(struct sq_conn *sc)
+{
+	size_t i;
+
+	for (i = 0; i < STMT_CACHE; i++) {
+		sqlite3_finalize(sc->stmts[i].st);
+		free(sc->stmts[i].sql);
+		info_free(&sc->stmts[i].info);
+		memset(&sc->stmts[i], 0, sizeof(sc->stmts[i]));
+	}
+}
+
 static bool
 stmt_cached(const struct sq_conn *sc, const sqlite3_stmt *st)
 {
@@ -518,9 +749,10 @@ stmt_cached(const struct sq_conn *sc, const sqlite3_stmt *st)
 /*
  * Binds text parameters.  $1, $2, … bind by their number (SQLite sees them as named
  * parameters) so that one statement runs on both backends; ? binds by position.  As
- * in PostgreSQL, the parameters given must match those the statement uses.
+ * in PostgreSQL, the parameters given must match those the statement uses.  Returns
+ * NULL, or the SQLSTATE of the error written into err.
  */
-static int
+static const char *
 stmt_bind(sqlite3_stmt *st, const struct request *r, char *err, size_t errlen)
 {
 	int n = sqlite3_bind_parameter_count(st), i, num, maxnum = 0;
@@ -537,27 +769,32 @@ stmt_bind(sqlite3_stmt *st, const struct request *r, char *err, size_t errlen)
 		else {
 			snprintf(err, errlen, "named parameter %s is not supported: use $1, $2, "
 			    "… or ?", name);
-			return -1;
+			return "08P01";
 		}
 		if (num < 1 || (uint32_t)num > r->nparams) {
 			snprintf(err, errlen, "there is no parameter $%d (%u given)", num,
 			    r->nparams);
-			return -1;
+			return "08P01";
 		}
 		if (num > maxnum)
 			maxnum = num;
 		k = (uint32_t)num - 1;
 		if (r->params[k] == NULL)
 			sqlite3_bind_null(st, i);
-		else
-			sqlite3_bind_text(st, i, r->params[k], (int)r->lens[k], SQLITE_STATIC);
+		else if (r->lens[k] > INT_MAX || sqlite3_bind_text(st, i, r->params[k],
+		    (int)r->lens[k], SQLITE_STATIC) != SQLITE_OK) {
+			/* Never run with the parameter left NULL. */
+			snprintf(err, errlen, "parameter $%d is too big: %zu bytes, more than "
+			    "max_value_size", num, (size_t)r->lens[k]);
+			return "54000";
+		}
 	}
 	if ((uint32_t)maxnum != r->nparams) {
 		snprintf(err, errlen, "%u parameters given, but the statement uses %d",
 		    r->nparams, maxnum);
-		return -1;
+		return "08P01";
 	}
-	return 0;
+	return NULL;
 }
 
 /* The first keyword of a statement, upper-cased, after spaces and comments. */
@@ -644,9 +881,10 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 	char err[256], tag[64];
 	uint64_t rows = 0, changes;
 	bool empty, ok = false, readonly;
-	int rc = SQLITE_OK, ncols, i;
+	int rc = SQLITE_OK, ncols, i, nprep;
 	enum proto_err perr;
-	struct sq_info *info = NULL;
+	struct sq_info *info = NULL, fresh = { 0 };
+	const char *state;
 
 	if ((st = stmt_get(sc, r->sql, &empty, &rc, &info)) == NULL) {
 		if (empty) {
@@ -661,8 +899,16 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 			put_sql_error(sc, b, r->reqid, rc);
 		return false;
 	}
-	if (stmt_bind(st, r, err, sizeof(err)) == -1) {
-		put_error(b, r->reqid, PROTO_E_SQL, "08P01", err);
+	if (info->temp)
+		sc->made_temp = true;
+	/*
+	 * A cached statement is prepared again by SQLite when the schema changed since
+	 * (a view recreated over other tables): what its first preparation read is then
+	 * stale, and the authorizer, running again, says what it reads now.
+	 */
+	nprep = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_REPREPARE, 0);
+	if ((state = stmt_bind(st, r, err, sizeof(err))) != NULL) {
+		put_error(b, r->reqid, PROTO_E_SQL, state, err);
 		goto out;
 	}
 	readonly = sqlite3_stmt_readonly(st) != 0;
@@ -678,6 +924,7 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 		proto_encode_row_desc(b, r->reqid, &desc);
 	}
 	changes = (uint64_t)sqlite3_total_changes64(sc->db);
+	sc->collect = &fresh;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		proto_begin(b, PROTO_MSG_DATA_ROW, 0, r->reqid);
 		proto_put_u16(b, (uint16_t)ncols);
@@ -701,6 +948,9 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 			break;
 		}
 	}
+	sc->collect = NULL;
+	if (info_renew(st, &nprep, info, &fresh))
+		readonly = sqlite3_stmt_readonly(st) != 0;
 	if (rc != SQLITE_DONE) {
 		put_sql_error(sc, b, r->reqid, rc == SQLITE_INTERRUPT ? rc :
 		    sqlite3_extended_errcode(sc->db));
@@ -715,6 +965,9 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 	proto_encode_complete(b, r->reqid, &done);
 	ok = true;
 out:
+	sc->collect = NULL;
+	info_renew(st, &nprep, info, &fresh);
+	info_free(&fresh);
 	free(names);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -737,6 +990,54 @@ exec_simple(struct sq_conn *sc, struct request *r, const char *sql, struct proto
 	return true;
 }
 
+/*
+ * Clears what a handle left on the connection that the next must not see: every
+ * temporary trigger, view and table (a temporary table shadows the real one of its
+ * name, for reading and for writing) and the prepared statements, which may name
+ * them.  Denied pragmas leave no other session state to clear.  Returns false when
+ * something is left: the pool then closes the connection instead.
+ */
+static bool
+sq_discard_session(struct sq_conn *sc)
+{
+	static const char *const kinds[] = { "trigger", "view", "table" };
+	sqlite3_stmt *st = NULL;
+	size_t i = 0;
+	char *sql;
+	int rc;
+
+	stmts_clear(sc);
+	/* SQLite's own objects (sqlite_sequence, sqlite_stat1) cannot be dropped. */
+	rc = sqlite3_prepare_v2(sc->db, "SELECT name FROM temp.sqlite_schema "
+	    "WHERE type = ?1 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' LIMIT 1", -1, &st,
+	    NULL);
+	while (rc == SQLITE_OK || rc == SQLITE_DONE) {
+		if (i == sizeof(kinds) / sizeof(kinds[0]))
+			break;
+		sqlite3_bind_text(st, 1, kinds[i], -1, SQLITE_STATIC);
+		if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+			sqlite3_reset(st);
+			i++;
+			continue;
+		}
+		if (rc != SQLITE_ROW)
+			break;
+		sql = sqlite3_mprintf("DROP %s IF EXISTS temp.\"%w\"", kinds[i],
+		    (const char *)sqlite3_column_text(st, 0));
+		sqlite3_reset(st);
+		rc = sql == NULL ? SQLITE_NOMEM : sqlite3_exec(sc->db, sql, NULL, NULL, NULL);
+		sqlite3_free(sql);
+	}
+	sqlite3_finalize(st);
+	if (i < sizeof(kinds) / sizeof(kinds[0])) {
+		log_warnx("sqlite: cannot drop a handle's temporary objects: %s",
+		    sqlite3_errmsg(sc->db));
+		return false;
+	}
+	sc->made_temp = false;
+	return true;
+}
+
 static void
 run_job(struct sq_conn *sc, struct request *r)
 {
@@ -747,6 +1048,7 @@ run_job(struct sq_conn *sc, struct request *r)
 	proto_buf_init(&b);
 	b.max_payload = r->max_frame;
 	sc->timed_out = false;
+	sc->denied[0] = '\0';
 	sc->deadline = sc->sp->statement_timeout > 0 ? now_ms() + sc->sp->statement_timeout : 0;
 	switch (r->kind) {
 	case REQ_EXEC:
@@ -767,6 +1069,8 @@ run_job(struct sq_conn *sc, struct request *r)
 		atomic_store(&sc->cancel, 0);
 		ok = sqlite3_get_autocommit(sc->db) ||
 		    sqlite3_exec(sc->db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK;
+		if (ok && r->discard)
+			ok = sq_discard_session(sc);
 		break;
 	case REQ_OPEN:
 		ok = true;
@@ -783,6 +1087,8 @@ run_job(struct sq_conn *sc, struct request *r)
 	m->buf = b;
 	m->ok = ok;
 	m->in_txn = !sqlite3_get_autocommit(sc->db);
+	m->session_dirty = sc->made_temp;
+	sc->made_temp = false;
 	sq_post(m);
 }
 
@@ -802,9 +1108,28 @@ sq_open(struct sq_conn *sc, char *err, size_t errlen)
 		return -1;
 	}
 	sqlite3_extended_result_codes(sc->db, 1);
-	sqlite3_busy_timeout(sc->db, sp->busy_ms);
+	/*
+	 * Nothing a client sends may reach past this database: no other file (no attached
+	 * database at all, which also stops VACUUM INTO), no schema that runs functions
+	 * with side effects or writes that corrupt, no extension, no raw pointers.
+	 */
+	if (sqlite3_db_config(sc->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL) != SQLITE_OK ||
+	    sqlite3_db_config(sc->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL) != SQLITE_OK ||
+	    sqlite3_db_config(sc->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL) !=
+	    SQLITE_OK ||
+	    sqlite3_db_config(sc->db, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot secure the connection to %s: %s",
+		    sp->memory ? "the in-memory database" : sp->path, sqlite3_errmsg(sc->db));
+		sqlite3_close(sc->db);
+		sc->db = NULL;
+		return -1;
+	}
+	sqlite3_limit(sc->db, SQLITE_LIMIT_ATTACHED, 0);
+	/* The largest value a statement may make: a bound on one statement's memory. */
+	sqlite3_limit(sc->db, SQLITE_LIMIT_LENGTH, sp->max_value_size);
+	sqlite3_busy_handler(sc->db, sq_busy, sc);
 	sqlite3_progress_handler(sc->db, PROGRESS_OPS, sq_progress, sc);
-	sqlite3_set_authorizer(sc->db, sq_auth, sc);
 	if (!sp->read_only && !sp->memory &&
 	    sqlite3_exec(sc->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot use WAL on %s: %s", sp->path, sqlite3_errmsg(sc->db));
@@ -815,6 +1140,8 @@ sq_open(struct sq_conn *sc, char *err, size_t errlen)
 	sqlite3_exec(sc->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
 	if (sp->read_only)
 		sqlite3_exec(sc->db, "PRAGMA query_only=ON", NULL, NULL, NULL);
+	/* Last: the pragmas above are dbmd's, the authorizer refuses them to clients. */
+	sqlite3_set_authorizer(sc->db, sq_auth, sc);
 	return 0;
 }
 
@@ -824,7 +1151,6 @@ sq_thread(void *arg)
 	struct sq_conn *sc = arg;
 	struct sq_msg *m = sq_msg_new(SQ_OPENED, sc);
 	struct request *r;
-	size_t i;
 
 	if (m == NULL)
 		fatalx("%s: out of memory", __func__);
@@ -844,11 +1170,7 @@ sq_thread(void *arg)
 			break;
 		run_job(sc, r);
 	}
-	for (i = 0; i < STMT_CACHE; i++) {
-		sqlite3_finalize(sc->stmts[i].st);
-		free(sc->stmts[i].sql);
-		info_free(&sc->stmts[i].info);
-	}
+	stmts_clear(sc);
 	sqlite3_close_v2(sc->db);
 	if ((m = sq_msg_new(SQ_CLOSED, sc)) == NULL)
 		fatalx("%s: out of memory", __func__);
@@ -903,6 +1225,14 @@ sq_pool_init(struct pool *p, char *err, size_t errlen)
 	    (sp->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
 	sp->busy_ms = (int)p->rc->acquire_timeout;
 	sp->statement_timeout = p->rc->statement_timeout;
+	sp->max_value_size = p->rc->max_value_size > INT_MAX ? INT_MAX :
+	    (int)p->rc->max_value_size;
+	/*
+	 * One bound on what all SQLite connections together may allocate, the process's
+	 * own; set with every new pool, so that a reload's value takes effect.
+	 */
+	if (dbmd != NULL && dbmd->cfg != NULL)
+		sqlite3_hard_heap_limit64(dbmd->cfg->daemon.sqlite_heap_limit);
 	/* The in-memory database lives only while a connection to it is open. */
 	p->persistent = sp->memory;
 	p->db_key = sq_db_key(p->rc->target);
