@@ -921,7 +921,12 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 			names[i] = sqlite3_column_name(st, i);
 		desc.ncols = (uint16_t)ncols;
 		desc.names = names;
-		proto_encode_row_desc(b, r->reqid, &desc);
+		if ((perr = proto_encode_row_desc(b, r->reqid, &desc)) != PROTO_E_OK) {
+			put_error(b, r->reqid, perr, "54000", perr == PROTO_E_LIMIT ?
+			    "the column descriptions are larger than the client's frame limit" :
+			    "out of memory");
+			goto out;
+		}
 	}
 	changes = (uint64_t)sqlite3_total_changes64(sc->db);
 	sc->collect = &fresh;
