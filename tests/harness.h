@@ -742,11 +742,11 @@ t_raw_next(int fd, struct proto_decoder *dec, struct proto_frame *f, int timeout
 
 /* Sends HELLO and checks the answer is HELLO_OK. */
 T_FN void
-t_raw_hello(int fd, struct proto_decoder *dec)
+t_raw_hello_max(int fd, struct proto_decoder *dec, uint32_t max_frame)
 {
 	struct proto_hello	 h = { .min_version = PROTO_VERSION_MIN,
 	    .max_version = PROTO_VERSION_MAX, .client_name = "raw-test", .pid = 0,
-	    .max_frame = PROTO_DEFAULT_MAX_FRAME };
+	    .max_frame = max_frame };
 	struct proto_buf	 b;
 	struct proto_frame	 f;
 
@@ -759,7 +759,33 @@ t_raw_hello(int fd, struct proto_decoder *dec)
 	cr_assert_eq(f.hdr.type, PROTO_MSG_HELLO_OK, "HELLO answered with %s",
 	    proto_msg_name(f.hdr.type));
 	/* Replies up to the limit we announced may come now. */
-	dec->max_payload = PROTO_DEFAULT_MAX_FRAME;
+	dec->max_payload = max_frame;
+}
+
+T_FN void
+t_raw_hello(int fd, struct proto_decoder *dec)
+{
+	t_raw_hello_max(fd, dec, PROTO_DEFAULT_MAX_FRAME);
+}
+
+/* Sends OPEN on a raw connection after HELLO; returns the handle id. */
+T_FN uint32_t
+t_raw_open(int fd, struct proto_decoder *dec, const char *env, const char *role)
+{
+	struct proto_open	 m = { .environment = env, .role = role };
+	struct proto_open_ok	 ok;
+	struct proto_buf	 b;
+	struct proto_frame	 f;
+
+	proto_buf_init(&b);
+	cr_assert_eq(proto_encode_open(&b, 2, &m), PROTO_E_OK);
+	cr_assert_eq(t_raw_send(fd, b.data, b.len), 0);
+	proto_buf_free(&b);
+	cr_assert_eq(t_raw_next(fd, dec, &f, 5000), 1, "no answer to OPEN");
+	cr_assert_eq(f.hdr.type, PROTO_MSG_OPEN_OK, "OPEN answered with %s",
+	    proto_msg_name(f.hdr.type));
+	cr_assert_eq(proto_decode_open_ok(&f, &ok), PROTO_DERR_OK);
+	return ok.handle_id;
 }
 
 /*

@@ -356,26 +356,6 @@ Test(clients, a_result_of_megabytes_arrives_whole)
 	one_stop(&o);
 }
 
-/* Sends OPEN on a raw connection after HELLO; returns the handle id. */
-static uint32_t
-raw_open(int fd, struct proto_decoder *dec, const char *env, const char *role)
-{
-	struct proto_open	 m = { .environment = env, .role = role };
-	struct proto_open_ok	 ok;
-	struct proto_buf	 b;
-	struct proto_frame	 f;
-
-	proto_buf_init(&b);
-	cr_assert_eq(proto_encode_open(&b, 2, &m), PROTO_E_OK);
-	cr_assert_eq(t_raw_send(fd, b.data, b.len), 0);
-	proto_buf_free(&b);
-	cr_assert_eq(t_raw_next(fd, dec, &f, 5000), 1, "no answer to OPEN");
-	cr_assert_eq(f.hdr.type, PROTO_MSG_OPEN_OK, "OPEN answered with %s",
-	    proto_msg_name(f.hdr.type));
-	cr_assert_eq(proto_decode_open_ok(&f, &ok), PROTO_DERR_OK);
-	return ok.handle_id;
-}
-
 Test(clients, a_client_that_stops_reading_gets_its_whole_result_later)
 {
 	struct t_dbmd		 d;
@@ -397,7 +377,7 @@ Test(clients, a_client_that_stops_reading_gets_its_whole_result_later)
 	fd = t_raw_connect(&d);
 	proto_decoder_init(&dec, PROTO_HANDSHAKE_MAX_FRAME);
 	t_raw_hello(fd, &dec);
-	m.handle_id = raw_open(fd, &dec, "test", "primary");
+	m.handle_id = t_raw_open(fd, &dec, "test", "primary");
 	proto_buf_init(&b);
 	cr_assert_eq(proto_encode_exec(&b, 3, &m), PROTO_E_OK);
 	cr_assert_eq(t_raw_send(fd, b.data, b.len), 0);
@@ -1447,7 +1427,7 @@ raw_exec_and_pings(const struct t_dbmd *d, struct proto_decoder *dec, const char
 
 	proto_decoder_init(dec, PROTO_HANDSHAKE_MAX_FRAME);
 	t_raw_hello(fd, dec);
-	m.handle_id = raw_open(fd, dec, "test", "primary");
+	m.handle_id = t_raw_open(fd, dec, "test", "primary");
 	proto_buf_init(&b);
 	cr_assert_eq(proto_encode_exec(&b, 10, &m), PROTO_E_OK);
 	for (i = 0; i < n; i++)
@@ -1525,7 +1505,7 @@ Test(protocol, frames_cut_anywhere_are_served_in_order)
 	fd = t_raw_connect(&d);
 	proto_decoder_init(&dec, PROTO_HANDSHAKE_MAX_FRAME);
 	t_raw_hello(fd, &dec);
-	m.handle_id = raw_open(fd, &dec, "test", "primary");
+	m.handle_id = t_raw_open(fd, &dec, "test", "primary");
 	for (round = 0; round < 2; round++) {
 		/* EXEC, PING, EXEC, PING: round 0 cut in pieces, round 1 in one write. */
 		proto_buf_init(&b);

@@ -151,27 +151,6 @@ send_unread(int fd, const uint8_t *p, size_t n, int ms)
 	return sent;
 }
 
-/* HELLO announcing max_frame as the largest payload we accept. */
-static void
-raw_hello_max(int fd, struct proto_decoder *dec, uint32_t max_frame)
-{
-	struct proto_hello	 h = { .min_version = PROTO_VERSION_MIN,
-	    .max_version = PROTO_VERSION_MAX, .client_name = "isolation",
-	    .max_frame = max_frame };
-	struct proto_buf	 b;
-	struct proto_frame	 f;
-
-	h.pid = (uint32_t)getpid();
-	proto_buf_init(&b);
-	cr_assert_eq(proto_encode_hello(&b, 1, &h), PROTO_E_OK);
-	cr_assert_eq(t_raw_send(fd, b.data, b.len), 0, "dbmd closed before HELLO");
-	proto_buf_free(&b);
-	cr_assert_eq(t_raw_next(fd, dec, &f, 5000), 1, "no answer to HELLO");
-	cr_assert_eq(f.hdr.type, PROTO_MSG_HELLO_OK, "HELLO answered with %s",
-	    proto_msg_name(f.hdr.type));
-	dec->max_payload = max_frame;
-}
-
 /* A raw connection after HELLO. */
 static int
 raw_start(const struct t_dbmd *d, struct proto_decoder *dec, uint32_t max_frame)
@@ -179,28 +158,8 @@ raw_start(const struct t_dbmd *d, struct proto_decoder *dec, uint32_t max_frame)
 	int	 fd = t_raw_connect(d);
 
 	proto_decoder_init(dec, PROTO_HANDSHAKE_MAX_FRAME);
-	raw_hello_max(fd, dec, max_frame);
+	t_raw_hello_max(fd, dec, max_frame);
 	return fd;
-}
-
-/* Sends OPEN on a raw connection after HELLO; returns the handle id. */
-static uint32_t
-raw_open(int fd, struct proto_decoder *dec, const char *env, const char *role)
-{
-	struct proto_open	 m = { .environment = env, .role = role };
-	struct proto_open_ok	 ok;
-	struct proto_buf	 b;
-	struct proto_frame	 f;
-
-	proto_buf_init(&b);
-	cr_assert_eq(proto_encode_open(&b, 2, &m), PROTO_E_OK);
-	cr_assert_eq(t_raw_send(fd, b.data, b.len), 0);
-	proto_buf_free(&b);
-	cr_assert_eq(t_raw_next(fd, dec, &f, 5000), 1, "no answer to OPEN");
-	cr_assert_eq(f.hdr.type, PROTO_MSG_OPEN_OK, "OPEN answered with %s",
-	    proto_msg_name(f.hdr.type));
-	cr_assert_eq(proto_decode_open_ok(&f, &ok), PROTO_DERR_OK);
-	return ok.handle_id;
 }
 
 /* Appends an EXEC frame to b. */
@@ -708,7 +667,7 @@ Test(iso, a_client_that_asks_for_cached_results_and_never_reads_does_not_grow_db
 		dbm_result_free(r);
 	}
 	fd = raw_start(&d, &dec, PROTO_DEFAULT_MAX_FRAME);
-	hid = raw_open(fd, &dec, "development", "primary");
+	hid = t_raw_open(fd, &dec, "development", "primary");
 	base = rss_kb(d.pid);
 
 	proto_buf_init(&b);
@@ -939,7 +898,7 @@ stalled_reader_is_cut_off(struct t_dbmd *d, const char *env, const char *big)
 	c = t_connect(d);
 	h = t_open(c, env, "primary");
 	fd = raw_start(d, &dec, PROTO_DEFAULT_MAX_FRAME);
-	hid = raw_open(fd, &dec, env, "primary");
+	hid = t_raw_open(fd, &dec, env, "primary");
 	raw_exec(fd, 3, hid, big);
 	/* The one connection comes back within stall_timeout and then some. */
 	v = t_value(h, "SELECT 'served'", 0, NULL);
@@ -1007,7 +966,7 @@ Test(iso_pg, a_client_that_leaves_while_its_reply_is_stalled_breaks_nothing)
 	c = t_connect(&d);
 	h = t_open(c, "production", "primary");
 	fd = raw_start(&d, &dec, PROTO_DEFAULT_MAX_FRAME);
-	hid = raw_open(fd, &dec, "production", "primary");
+	hid = t_raw_open(fd, &dec, "production", "primary");
 	raw_exec(fd, 3, hid, BIG_PG_SQL);
 	cr_assert_neq(pq_wait_active(pg.check, pg.db, "SELECT repeat%", 5000), 0,
 	    "the big statement never ran");
@@ -1052,7 +1011,7 @@ small_frames_end_in_error(struct t_dbmd *d, const char *env, const char *name,
 	int			 fd;
 
 	fd = raw_start(d, &dec, PROTO_HANDSHAKE_MAX_FRAME);
-	hid = raw_open(fd, &dec, env, "primary");
+	hid = t_raw_open(fd, &dec, env, "primary");
 	raw_exec(fd, 10, hid, sql);
 	raw_reply(fd, &dec, 10, 5000, &e);
 	cr_assert_eq(e.type, PROTO_MSG_ERROR, "%s: the reply ended with COMPLETE after %ld "
