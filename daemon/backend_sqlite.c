@@ -32,6 +32,7 @@
 #define CHUNK_BYTES	(64 * 1024)
 #define CHUNKS_AHEAD	2
 #define STMT_CACHE	16		/* prepared statements kept per connection */
+#define SQ_STACK	(8 * 1024 * 1024)	/* a worker thread's stack */
 #define PROGRESS_OPS	1000		/* VM steps between timeout and cancel checks */
 #define MEMDB_PREFIX	":memory:"	/* the target of an in-memory database */
 
@@ -1272,7 +1273,12 @@ sq_conn_open(struct conn *c)
 	pthread_cond_init(&sc->cv, NULL);
 	c->be = sc;
 	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
+	/*
+	 * SQLite recurses as deep as its own limits let a statement go (500 compound
+	 * terms, expressions 1000 deep, LIKE patterns of 50000 bytes): the stack is the
+	 * main thread's usual size.  It is address space; only what is touched is memory.
+	 */
+	pthread_attr_setstacksize(&attr, SQ_STACK);
 	rc = thread_start(&sc->thread, &attr, sq_thread, sc);
 	pthread_attr_destroy(&attr);
 	if (rc == 0) {

@@ -444,6 +444,47 @@ Test(sqlite_isolation, a_huge_value_fails_without_growing_dbmd)
 	iso_stop(&s);
 }
 
+/* Appends n copies of part to the text at t, which has room for them. */
+static char *
+repeat_into(char *t, const char *part, int n)
+{
+	size_t len = strlen(part);
+	int i;
+
+	for (i = 0; i < n; i++, t += len)
+		memcpy(t, part, len);
+	*t = '\0';
+	return t;
+}
+
+/*
+ * Statements as deep as SQLite's own limits allow run on a worker's stack: the most
+ * compound terms, the longest LIKE pattern, a deep expression.
+ */
+Test(sqlite_isolation, statements_at_sqlites_limits_do_not_crash_dbmd)
+{
+	struct iso	 s;
+	char		*sql = calloc(1, 64 * 1024), *p;
+
+	cr_assert_not_null(sql);
+	iso_start(&s, NULL);
+	p = repeat_into(sql, "SELECT 1 UNION ", 499);
+	strcpy(p, "SELECT 1");
+	value_is(s.ro, sql, "1", "500 compound terms");
+	p = stpcpy(sql, "SELECT '");
+	p = repeat_into(p, "a", 10000);
+	p = stpcpy(p, "' LIKE '");
+	p = repeat_into(p, "%a", 10000);
+	strcpy(p, "'");
+	value_is(s.ro, sql, "1", "a LIKE pattern of 20000 bytes");
+	p = stpcpy(sql, "SELECT 1");
+	repeat_into(p, "+1", 999);
+	value_is(s.ro, sql, "1000", "an expression 999 deep");
+	cr_assert(t_dbmd_answers(&s.d), "dbmd died");
+	free(sql);
+	iso_stop(&s);
+}
+
 Test(sqlite_isolation, max_value_size_bounds_a_value)
 {
 	struct iso	 s;
