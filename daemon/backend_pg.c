@@ -287,6 +287,20 @@ put_conn_error(struct pg_conn *pc)
 	pc->conn->broken = true;
 }
 
+/*
+ * Notifications (a client's LISTEN) have no way to a client through dbmd: libpq keeps
+ * each one it parses until asked for it, so they are dropped as they come, during a
+ * request as while idle, or a connection would hoard them.
+ */
+static void
+pg_drop_notifies(struct pg_conn *pc)
+{
+	PGnotify *n;
+
+	while ((n = PQnotifies(pc->pg)) != NULL)
+		PQfreemem(n);
+}
+
 /* Hands the frames written so far to the client; a full client stalls the reading. */
 static void
 pg_flush_out(struct pg_conn *pc)
@@ -310,6 +324,7 @@ pg_finish(struct pg_conn *pc)
 	if (pc->out.len > 0)
 		request_output(pc->req, pc->out.data, pc->out.len);
 	proto_buf_reset(&pc->out);
+	pg_drop_notifies(pc);
 	pc->req = NULL;
 	pc->stalled = false;
 	c->in_txn = ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
@@ -520,6 +535,7 @@ pg_process(struct pg_conn *pc)
 		} else
 			pg_result(pc, res);
 		PQclear(res);
+		pg_drop_notifies(pc);
 		if (pc->conn->broken) {
 			pg_finish(pc);		/* the connection is discarded: no more reading */
 			return;
@@ -554,7 +570,6 @@ pg_send_step(struct pg_conn *pc)
 static void
 pg_idle_event(struct pg_conn *pc)
 {
-	PGnotify *n;
 	char why[512];
 
 	/* An idle connection's socket speaks only when the server is going away. */
@@ -564,8 +579,7 @@ pg_idle_event(struct pg_conn *pc)
 		pool_conn_lost(pc->conn, why);
 		return;
 	}
-	while ((n = PQnotifies(pc->pg)) != NULL)
-		PQfreemem(n);
+	pg_drop_notifies(pc);
 }
 
 static void

@@ -729,6 +729,39 @@ Test(iso, a_client_cannot_pin_every_connection_of_a_pool)
 }
 
 /* On PostgreSQL: SQLite's BEGIN takes the write lock, so two would not coexist anyway. */
+/*
+ * Notifications have no way to a client: a client that LISTENs and notifies itself in
+ * bulk must not make dbmd keep them.
+ */
+Test(iso_pg, notifications_a_client_asks_for_are_not_kept)
+{
+	struct dbm_open_opts po = DBM_OPEN_OPTS_INIT;
+	struct t_dbmd	 d;
+	dbm_conn	*c;
+	dbm_handle	*h;
+	long		 base, grew;
+	char		*v;
+
+	pg_db_new();
+	pg_start_one(&d, NULL, NULL);
+	c = t_connect(&d);
+	po.pinned = 1;
+	h = dbm_open(c, "production", "primary", &po);
+	cr_assert_not_null(h, "pinned open: %s", dbm_errmsg(c));
+	t_exec0(h, "LISTEN c", 0, NULL);
+	base = rss_kb(d.pid);
+	/* 20000 notifications of 8 kB: 160 MB had dbmd kept them. */
+	v = t_value(h, "SELECT count(pg_notify('c', g::text || repeat('x', 7900))) FROM "
+	    "generate_series(1, 20000) g", 0, NULL);
+	cr_assert_str_eq(v, "20000");
+	free(v);
+	grew = rss_kb(d.pid) - base;
+	cr_assert_lt(grew, 32 * 1024, "dbmd grew by %ld kB holding notifications", grew);
+	cr_assert_eq(dbm_dispose(h), DBM_OK);
+	dbm_disconnect(c);
+	pg_dbmd_stop(&d);
+}
+
 Test(iso_pg, a_client_cannot_hold_every_connection_in_transactions)
 {
 	struct t_dbmd	 d;
