@@ -366,6 +366,7 @@ struct request {
 	bool			 was_in_txn;	/* its connection was in a transaction */
 	bool			 discard;	/* REQ_RESET: clear session state too */
 	bool			 cut;		/* its client stopped reading: output dropped */
+	bool			 on_dirty;	/* ran where session state was left: not cached */
 	uid_t			 uid;		/* the peer it runs for */
 	/* The result cache (cacheflow.c). */
 	uint32_t		 cache_max_age;	/* ms the client accepts; 0: no caching */

@@ -251,6 +251,7 @@ pool_run_on(struct conn *c, struct request *r)
 	c->last_used = now_ms();
 	r->started_at = now_us();
 	r->was_in_txn = c->in_txn;
+	r->on_dirty = c->session_dirty;
 	if (r->kind != REQ_RESET) {
 		c->owner_uid = r->uid;
 		hist_add(&c->pool->stats.wait, r->started_at - r->queued_at);

@@ -552,6 +552,66 @@ Test(iso_pg, without_session_reset_one_users_handles_share_settings_but_another_
 	pg_dbmd_stop(&d);
 }
 
+/* As nobody: the cached read of acct on development must be the real table's row. */
+static int
+nobody_reads_acct_cached(const struct t_dbmd *d, void *arg)
+{
+	struct dbm_exec_opts o = DBM_EXEC_OPTS_INIT;
+	dbm_conn	*c = dbm_connect(d->sock);
+	dbm_handle	*h;
+	dbm_result	*r;
+	int		 code;
+
+	(void)arg;
+	if (dbm_errcode(c) != DBM_OK)
+		return 10;
+	if ((h = dbm_open(c, "development", "primary", NULL)) == NULL)
+		return 11;
+	o.cache_max_age_ms = 60000;
+	r = dbm_exec_opts(h, "SELECT v FROM acct", 0, NULL, &o);
+	if (r == NULL || dbm_result_status(r) != DBM_OK || dbm_nrows(r) != 1)
+		code = 12;
+	else
+		code = strcmp(dbm_value(r, 0, 0), "real") == 0 ? 0 : 1;
+	dbm_result_free(r);
+	dbm_disconnect(c);
+	return code;
+}
+
+/*
+ * With session_reset off a result read through a temporary table stays its user's:
+ * the pool's cache, which every user of the pool reads, never holds it.
+ */
+Test(iso, a_result_read_through_session_state_is_not_cached_for_others)
+{
+	static const char *const sets[] = { "development.pool_size=1",
+	    "development.session_reset=false", "daemon.socket_mode=0666",
+	    "development.allow.users=root,nobody", NULL };
+	struct dbm_exec_opts o = DBM_EXEC_OPTS_INIT;
+	struct t_dbmd	 d;
+	dbm_conn	*c;
+	dbm_handle	*h;
+	dbm_result	*r;
+
+	skip_unless_root();
+	t_dbmd_start(&d, sets);
+	c = t_connect(&d);
+	h = t_open(c, "development", "primary");
+	t_exec0(h, "CREATE TABLE acct (v TEXT)", 0, NULL);
+	t_exec0(h, "INSERT INTO acct VALUES ('real')", 0, NULL);
+	t_exec0(h, "CREATE TEMP TABLE acct AS SELECT 'poison' AS v", 0, NULL);
+	o.cache_max_age_ms = 60000;
+	r = dbm_exec_opts(h, "SELECT v FROM acct", 0, NULL, &o);
+	cr_assert_not_null(r);
+	cr_assert_eq(dbm_result_status(r), DBM_OK, "%s", dbm_result_errmsg(r));
+	cr_assert_str_eq(dbm_value(r, 0, 0), "poison", "the user's own session state");
+	dbm_result_free(r);
+	cr_assert_eq(wait_nobody(fork_nobody(nobody_reads_acct_cached, &d, NULL)), 0,
+	    "nobody was served another user's temporary table (1) from the cache");
+	dbm_disconnect(c);
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
+
 /*
  * C. SQLite: a temporary table of one client does not shadow the real one for the next.
  */
