@@ -120,12 +120,16 @@ uri_secrets(const char *uri, struct span **spans)
 	if (!uri_is_postgres(uri))
 		return 0;
 	auth = strstr(uri, "://") + 3;
-	alen = strcspn(auth, "/?");
-	for (p = auth; p < auth + alen; p++)
-		if (*p == '@')
-			at = p;
+	/* As libpq reads it: user-info runs to the first '@' before any '/'. */
+	for (p = auth; *p != '\0' && *p != '@' && *p != '/'; p++)
+		;
+	if (*p == '@')
+		at = p;
 	if (at != NULL && (colon = memchr(auth, ':', (size_t)(at - auth))) != NULL)
 		sp[n++] = (struct span){ (size_t)(colon + 1 - uri), (size_t)(at - colon - 1) };
+	if (at != NULL)
+		auth = at + 1;
+	alen = strcspn(auth, "/?");
 	if ((p = strchr(auth + alen, '?')) == NULL)
 		return n;
 	for (p++; *p != '\0'; p += plen, p += (*p == '&')) {

@@ -789,6 +789,11 @@ Test(config, every_secret_libpq_option_is_masked)
 		  "postgresql://db/app?password=********&password=********&password=********"
 		  "&password=********&password=********&password=********&password=********"
 		  "&password=********&password=********&password=********" },
+		/* libpq's user-info runs to the '@': a '?' or '&' in the password is in it. */
+		{ "postgresql://app:pa?ss&w@db/app?sslmode=require",
+		  "postgresql://app:********@db/app?sslmode=require" },
+		{ "postgresql://app:pa?ss@/app?host=/run/pg",
+		  "postgresql://app:********@/app?host=/run/pg" },
 	};
 	size_t i;
 
@@ -801,6 +806,7 @@ Test(config, every_secret_libpq_option_is_masked)
 	cr_assert(uri_has_password("postgresql://h/d?sslpassword=x"));
 	cr_assert(uri_has_password("postgresql://h/d?ssl%70assword=x"));
 	cr_assert(!uri_has_password("postgresql://h/d?sslmode=require"));
+	cr_assert(uri_has_password("postgresql://u:p?w@h/d"));
 }
 
 Test(config, secrets_are_digests_in_the_canonical_form)
