@@ -607,6 +607,7 @@ struct pool	*pool_new(struct factory *, struct role_config *, const struct backe
 void		 pool_free(struct pool *);
 void		 pool_submit(struct pool *, struct request *);
 void		 pool_cancel_waiter(struct request *);
+void		 pool_fail_waiter(struct request *, int, const char *, const char *);
 void		 pool_run_on(struct conn *, struct request *);
 void		 pool_conn_opened(struct conn *, bool, const char *);
 void		 pool_conn_done(struct conn *, bool);

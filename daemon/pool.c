@@ -241,6 +241,15 @@ pool_cancel_waiter(struct request *r)
 	request_free(r);
 }
 
+/* A waiting request that may no longer run leaves the queue with an ERROR. */
+void
+pool_fail_waiter(struct request *r, int code, const char *sqlstate, const char *msg)
+{
+	waiter_remove(r->pool, r);
+	request_fail(r, code, sqlstate, msg);
+	request_finish(r);
+}
+
 /* Runs a request on a connection that is idle or pinned to the request's handle. */
 void
 pool_run_on(struct conn *c, struct request *r)

@@ -1022,6 +1022,27 @@ session_goodbye_all(int force, const char *reason)
 }
 
 /*
+ * The request in flight on a handle whose access was revoked does not reach the
+ * database: one waiting for a connection or a cache fill fails now, one running on a
+ * connection of its own is cancelled (one on the handle's connection goes with it).
+ */
+static void
+revoke_request(struct session *s, struct handle *h)
+{
+	struct request *r = s->busy;
+
+	if (r == NULL || r->handle != h)
+		return;
+	if (r->waiting)
+		pool_fail_waiter(r, h->lost_code, h->lost_sqlstate, h->lost);
+	else if (r->fill_waiting) {
+		request_fail(r, h->lost_code, h->lost_sqlstate, h->lost);
+		session_request_done(s, r);	/* leaves the fill */
+	} else if (r->conn != NULL && r->conn != h->conn)
+		r->conn->pool->be->conn_cancel(r->conn);
+}
+
+/*
  * After a reload: handles whose peer the new configuration no longer allows on their
  * environment/role are ended.  Their connection is released (a statement running for
  * them is cancelled, an open transaction rolled back) and every later request on them
@@ -1061,9 +1082,7 @@ session_revoke(const struct config *cfg)
 			    "revoked by a reload of the configuration", h->env);
 			h->lost_code = PROTO_E_PERMISSION;
 			h->lost_sqlstate = "42501";
-			if (s->busy != NULL && s->busy->handle == h && s->busy->conn != NULL &&
-			    s->busy->conn != h->conn)
-				s->busy->conn->pool->be->conn_cancel(s->busy->conn);
+			revoke_request(s, h);
 			pool_handle_detach(h);
 		}
 		s->in_read = false;

@@ -1332,3 +1332,61 @@ Test(iso_pg, a_reload_that_takes_access_revokes_open_handles_and_their_transacti
 	dbm_disconnect(admin);
 	pg_dbmd_stop(&d);
 }
+
+/* As nobody: one INSERT, which waits for the pool's one connection. */
+static int
+nobody_inserts(const struct t_dbmd *d, void *arg)
+{
+	dbm_conn	*c = dbm_connect(d->sock);
+	dbm_handle	*h;
+	dbm_result	*r;
+	int		 code;
+
+	(void)arg;
+	if (dbm_errcode(c) != DBM_OK)
+		return 10;
+	if ((h = dbm_open(c, "production", "primary", NULL)) == NULL)
+		return 11;
+	r = dbm_exec(h, "INSERT INTO t VALUES (1)", 0, NULL);
+	code = r == NULL ? 12 : dbm_result_status(r) == DBM_E_PERMISSION ? 0 :
+	    dbm_result_status(r) == DBM_OK ? 1 : 13;
+	dbm_result_free(r);
+	dbm_disconnect(c);
+	return code;
+}
+
+/* A request waiting for a connection when its user's access goes never runs. */
+Test(iso_pg, a_request_queued_when_access_is_revoked_never_runs)
+{
+	struct t_dbmd	 d;
+	dbm_conn	*c;
+	dbm_handle	*h;
+	dbm_result	*r;
+	char		*acq = set_ms("production.acquire_timeout", 20000);
+	pid_t		 pid;
+
+	pg_db_new();
+	skip_unless_root();
+	pq_exec0(pg.check, "CREATE TABLE t (i int)", 0, NULL);
+	write_conf_users("root, nobody");
+	pg_dbmd_start(&d, NULL, "daemon.socket_mode=0666", "production.pool_size=1", acq,
+	    NULL);
+	free(acq);
+	c = t_connect(&d);
+	h = t_open(c, "production", "primary");
+	cr_assert_eq(dbm_begin(h), DBM_OK, "BEGIN: %s", dbm_errmsg(c));
+	t_exec0(h, "SELECT 1", 0, NULL);
+	pid = fork_nobody(nobody_inserts, &d, NULL);
+	cr_assert_eq(pool_num_wait(c, h, "waiting", 1), 1, "nobody's INSERT never queued");
+	write_conf_users("root");
+	r = dbm_reload(c);
+	cr_assert_not_null(r, "RELOAD: %s", dbm_errmsg(c));
+	cr_assert_eq(dbm_result_status(r), DBM_OK, "RELOAD: %s", dbm_result_errmsg(r));
+	dbm_result_free(r);
+	cr_assert_eq(dbm_commit(h), DBM_OK, "COMMIT: %s", dbm_errmsg(c));
+	cr_assert_eq(wait_nobody(pid), 0, "nobody's queued INSERT was not refused "
+	    "(1: it ran)");
+	cr_assert_eq(pq_num(pg.check, "SELECT count(*) FROM t", 0, NULL), 0);
+	dbm_disconnect(c);
+	pg_dbmd_stop(&d);
+}
