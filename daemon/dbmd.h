@@ -614,7 +614,7 @@ void		 pool_conn_done(struct conn *, bool);
 void		 pool_conn_closed(struct conn *);
 void		 pool_release_conn(struct conn *);
 void		 pool_handle_detach(struct handle *);
-int		 pool_pin_limit(const struct pool *, const struct daemon_config *);
+int		 pool_pin_limit(const struct pool *, const struct daemon_config *, bool);
 void		 pool_conn_lost(struct conn *, const char *);
 void		 pool_dispose(struct pool *, const char *);
 void		 pool_conn_set_state(struct conn *, enum conn_state);

@@ -149,15 +149,20 @@ idle_txn_timeout(evutil_socket_t fd, short ev, void *arg)
 	conn_reset(c);
 }
 
-/* The most connections one client may hold on the pool between statements. */
+/*
+ * The most connections one client may hold on the pool between statements: never
+ * all of them.  A transaction may take the last connection of a pool of one (it ends
+ * by idle_in_transaction_timeout at the latest); a pinned handle, which holds its
+ * connection for life, may not.
+ */
 int
-pool_pin_limit(const struct pool *p, const struct daemon_config *dc)
+pool_pin_limit(const struct pool *p, const struct daemon_config *dc, bool for_life)
 {
 	long long n = p->rc->pool_size - 1;
 
 	if (n > dc->max_pinned_per_client)
 		n = dc->max_pinned_per_client;
-	return n < 1 ? 1 : (int)n;
+	return n < 1 && !for_life ? 1 : (int)n;
 }
 
 static struct conn *

@@ -300,29 +300,62 @@ pins_held(const struct session *s, const struct handle *self, const struct pool 
 	return held;
 }
 
-static char *
-pin_refusal(struct session *s, struct pool *p, int held)
+/* Pinned handles the user holds on the pool in all its clients, self aside. */
+static int
+user_pins_held(uid_t uid, const struct handle *self, const struct pool *p)
 {
-	char *msg = xasprintf("this client holds %d connection%s of the pool already "
-	    "(daemon.max_pinned_per_client, at most pool_size - 1): commit, roll back or "
-	    "dispose a handle first", held, held == 1 ? "" : "s");
+	const struct session *s;
+	const struct handle *h;
+	int held = 0;
 
+	TAILQ_FOREACH(s, &dbmd->sessions, entry)
+		if (s->peer.uid == uid)
+			TAILQ_FOREACH(h, &s->handles, entry)
+				held += h != self && h->pool == p && h->pinned;
+	return held;
+}
+
+static char *
+pin_refusal(struct session *s, struct pool *p, char *msg)
+{
 	p->stats.pin_refusals++;
 	log_info("client %llu (pid %ld uid %lu): %s", (unsigned long long)s->id, (long)s->pid,
 	    (unsigned long)s->peer.uid, msg);
 	return msg;
 }
 
-/* May the handle take a connection to hold (BEGIN, a pinned open)? */
+/*
+ * Why the handle may not take a connection to hold (BEGIN, a pinned open), or NULL
+ * when it may.  A client holds at most max_pinned_per_client connections of a pool,
+ * never all; a user's pinned handles in all its clients never take all of them either.
+ */
+static char *
+pin_refused(struct session *s, struct handle *self, struct pool *p, bool for_life)
+{
+	int held = pins_held(s, self, p), limit = pool_pin_limit(p, dc(), for_life);
+
+	if (limit == 0)
+		return pin_refusal(s, p, xasprintf("a pool of one connection takes no pinned "
+		    "handle: it would hold the pool's only connection for life; use a "
+		    "transaction"));
+	if (held >= limit)
+		return pin_refusal(s, p, xasprintf("this client holds %d connection%s of the "
+		    "pool already (daemon.max_pinned_per_client, at most pool_size - 1): "
+		    "commit, roll back or dispose a handle first", held, held == 1 ? "" : "s"));
+	if (for_life && (held = user_pins_held(s->peer.uid, self, p)) >= p->rc->pool_size - 1)
+		return pin_refusal(s, p, xasprintf("this user's clients hold %d pinned handle%s "
+		    "of the pool already: pinned handles never take all pool_size connections",
+		    held, held == 1 ? "" : "s"));
+	return NULL;
+}
+
 static bool
 pin_allowed(struct session *s, struct handle *self, struct pool *p, uint32_t reqid)
 {
-	int held = pins_held(s, self, p);
-	char *msg;
+	char *msg = pin_refused(s, self, p, self->pinned);
 
-	if (held < pool_pin_limit(p, dc()))
+	if (msg == NULL)
 		return true;
-	msg = pin_refusal(s, p, held);
 	reply_error(s, reqid, PROTO_E_LIMIT, msg);
 	free(msg);
 	return false;
@@ -336,13 +369,13 @@ pin_allowed(struct session *s, struct handle *self, struct pool *p, uint32_t req
 static void
 pin_check_after(struct session *s, struct handle *h)
 {
-	int held;
+	char *msg;
 
 	if (!h->in_txn || h->pinned || h->conn == NULL ||
-	    (held = pins_held(s, h, h->pool)) < pool_pin_limit(h->pool, dc()))
+	    (msg = pin_refused(s, h, h->pool, false)) == NULL)
 		return;
 	free(h->lost);
-	h->lost = pin_refusal(s, h->pool, held);
+	h->lost = msg;
 	h->lost_code = PROTO_E_LIMIT;
 	h->lost_sqlstate = "53400";	/* configuration_limit_exceeded */
 	pool_handle_detach(h);

@@ -788,7 +788,50 @@ Test(iso, a_client_cannot_pin_every_connection_of_a_pool)
 	cr_assert_eq(t_dbmd_stop(&d), 0);
 }
 
-/* On PostgreSQL: SQLite's BEGIN takes the write lock, so two would not coexist anyway. */
+/*
+ * Pinned handles of a pool of one, and pinned handles over all of a user's clients:
+ * neither takes the last connection.
+ */
+Test(iso, pinned_handles_never_take_a_pools_last_connection)
+{
+	static const char *const one[] = { "development.pool_size=1", NULL };
+	struct dbm_open_opts	 o = DBM_OPEN_OPTS_INIT;
+	struct t_dbmd		 d;
+	dbm_conn		*c, *c2;
+	dbm_handle		*h, *h2[2];
+
+	t_dbmd_start(&d, one);
+	c = t_connect(&d);
+	o.pinned = 1;
+	cr_assert_null(dbm_open(c, "development", "primary", &o),
+	    "a pinned handle took a pool of one");
+	cr_assert_eq(dbm_errcode(c), DBM_E_LIMIT, "%s", dbm_errmsg(c));
+	/* A transaction may: it ends by idle_in_transaction_timeout at the latest. */
+	h = t_open(c, "development", "primary");
+	cr_assert_eq(dbm_begin(h), DBM_OK, "BEGIN: %s", dbm_errmsg(c));
+	cr_assert_eq(dbm_rollback(h), DBM_OK, "ROLLBACK: %s", dbm_errmsg(c));
+	dbm_disconnect(c);
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+
+	/* Pool of 3: one client pins 2; the same user's second client may pin none. */
+	t_dbmd_start(&d, three_sets);
+	c = t_connect(&d);
+	c2 = t_connect(&d);
+	h2[0] = dbm_open(c, "development", "primary", &o);
+	h2[1] = dbm_open(c, "development", "primary", &o);
+	cr_assert(h2[0] != NULL && h2[1] != NULL, "pinned opens: %s", dbm_errmsg(c));
+	cr_assert_null(dbm_open(c2, "development", "primary", &o),
+	    "the user's second client pinned the pool's last connection");
+	cr_assert_eq(dbm_errcode(c2), DBM_E_LIMIT, "%s", dbm_errmsg(c2));
+	cr_assert_eq(dbm_dispose(h2[0]), DBM_OK);
+	cr_assert_eq(dbm_ping(c), DBM_OK, "the dispose is done once a ping answers");
+	h = dbm_open(c2, "development", "primary", &o);
+	cr_assert_not_null(h, "pinned open after a dispose: %s", dbm_errmsg(c2));
+	dbm_disconnect(c);
+	dbm_disconnect(c2);
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
+
 /*
  * Notifications have no way to a client: a client that LISTENs and notifies itself in
  * bulk must not make dbmd keep them.
@@ -824,6 +867,7 @@ Test(iso_pg, notifications_a_client_asks_for_are_not_kept)
 	pg_dbmd_stop(&d);
 }
 
+/* On PostgreSQL: SQLite's BEGIN takes the write lock, so two would not coexist anyway. */
 Test(iso_pg, a_client_cannot_hold_every_connection_in_transactions)
 {
 	struct t_dbmd	 d;
