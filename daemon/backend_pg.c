@@ -383,6 +383,8 @@ put_complete(struct pg_conn *pc, const PGresult *res)
 	if (pc->too_big) {
 		put_error(pc, PROTO_E_LIMIT, "54000", "a row or the column descriptions are "
 		    "larger than the client's frame limit", "", "");
+		/* libpq keeps the buffer it grew for the row: the connection goes with it. */
+		pc->conn->broken = true;
 		return;
 	}
 	m.command_tag = PQcmdStatus((PGresult *)res);

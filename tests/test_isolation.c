@@ -1434,3 +1434,34 @@ Test(iso_pg, a_request_queued_when_access_is_revoked_never_runs)
 	dbm_disconnect(c);
 	pg_dbmd_stop(&d);
 }
+
+/*
+ * A value larger than the client's frame limit fails its statement, and the memory
+ * libpq took to receive it does not stay with the connection.
+ */
+Test(iso_pg, a_value_too_large_for_the_client_leaves_no_memory_behind)
+{
+	struct t_dbmd	 d;
+	dbm_conn	*c;
+	dbm_handle	*h;
+	dbm_result	*r;
+	long		 base, grew;
+
+	pg_db_new();
+	pg_start_one(&d, NULL, NULL);
+	c = t_connect(&d);
+	h = t_open(c, "production", "primary");
+	t_exec0(h, "SELECT 1", 0, NULL);
+	base = rss_kb(d.pid);
+	r = dbm_exec(h, "SELECT repeat('x', 100000000)", 0, NULL);
+	cr_assert_not_null(r, "%s", dbm_errmsg(c));
+	cr_assert_eq(dbm_result_status(r), DBM_E_LIMIT, "%s", dbm_result_errmsg(r));
+	cr_assert_str_eq(dbm_result_sqlstate(r), "54000");
+	dbm_result_free(r);
+	/* The next statement runs on a new connection; the old one's buffer is gone. */
+	t_exec0(h, "SELECT 1", 0, NULL);
+	grew = rss_kb(d.pid) - base;
+	cr_assert_lt(grew, 32 * 1024, "dbmd kept %ld kB after a 100 MB value", grew);
+	dbm_disconnect(c);
+	pg_dbmd_stop(&d);
+}
