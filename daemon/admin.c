@@ -104,23 +104,27 @@ struct viewer {
 };
 
 /*
- * May the viewer see the pool?  When it may open one of the names the pool serves, as
- * the configuration in use resolves them.  A pool none of whose names resolves any more
- * (a reload removed them; it drains) is judged by the settings it was built from.
+ * The names the pool serves that the viewer may open, as the configuration in use
+ * resolves them, comma-separated; all of them for an administrator.  A pool none of
+ * whose names resolves any more (a reload removed them; it drains) is judged by the
+ * settings it was built from.  NULL: the viewer may not see the pool at all.  A pool
+ * that serves names of several environments shows each viewer only its own, so that
+ * status does not name the environments it may not open.
  */
-static bool
-pool_visible(const struct viewer *v, const struct pool *p)
+static char *
+pool_names_for(const struct viewer *v, const struct pool *p)
 {
 	struct cfg_errors errs;
 	const struct role_config *rc;
-	char *names, *name, *save = NULL, *slash;
-	bool resolved = false, visible = false;
+	char *names, *name, *save = NULL, *slash, *out = NULL;
+	size_t len = 0, cap = 0;
+	bool resolved = false;
 
 	if (v->admin)
-		return true;
+		return xstrdup(p->names ? p->names : "");
 	TAILQ_INIT(&errs);
 	names = xstrdup(p->names ? p->names : "");
-	for (name = strtok_r(names, ", ", &save); name != NULL && !visible;
+	for (name = strtok_r(names, ", ", &save); name != NULL;
 	    name = strtok_r(NULL, ", ", &save)) {
 		if ((slash = strchr(name, '/')) == NULL)
 			continue;
@@ -130,12 +134,23 @@ pool_visible(const struct viewer *v, const struct pool *p)
 		if (rc == NULL)
 			continue;
 		resolved = true;
-		visible = access_open_allowed(v->peer, rc, &dbmd->cfg->daemon);
+		if (access_open_allowed(v->peer, rc, &dbmd->cfg->daemon))
+			strbuf_printf(&out, &len, &cap, "%s%s/%s", len ? ", " : "", name,
+			    slash + 1);
 	}
 	free(names);
-	if (!resolved)
-		visible = access_open_allowed(v->peer, p->rc, &dbmd->cfg->daemon);
-	return visible;
+	if (!resolved && access_open_allowed(v->peer, p->rc, &dbmd->cfg->daemon))
+		out = xasprintf("%s/%s", p->rc->env, p->rc->role);
+	return out;
+}
+
+static bool
+pool_visible(const struct viewer *v, const struct pool *p)
+{
+	char *names = pool_names_for(v, p);
+
+	free(names);
+	return names != NULL;
 }
 
 /* May the viewer see the client?  Its own uid's sessions, or all for an admin. */
@@ -197,7 +212,7 @@ status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 	struct pool *p;
 	struct request *w;
 	struct cache_stats cs;
-	char hash[17], *target;
+	char hash[17], *target, *names;
 	long long handles = 0, clients = 0, pools = 0, wait;
 
 	TAILQ_FOREACH(s, &dbmd->sessions, entry)
@@ -220,7 +235,7 @@ status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 
 	rset_begin(&rs, b, reqid, pcols, (uint16_t)(sizeof(pcols) / sizeof(pcols[0])));
 	TAILQ_FOREACH(p, &dbmd->factory->pools, entry) {
-		if (!pool_visible(v, p))
+		if ((names = pool_names_for(v, p)) == NULL)
 			continue;
 		snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)p->rc->hash);
 		target = uri_redact(p->rc->uri);
@@ -228,7 +243,7 @@ status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 		wait = w != NULL ? (now_us() - w->queued_at) / 1000 : 0;
 		p->cache_ops->stats(p->cache, &cs);
 		rset_str(&rs, hash);
-		rset_str(&rs, p->names ? p->names : "");
+		rset_str(&rs, names);
 		rset_str(&rs, p->be->name);
 		rset_str(&rs, target);
 		rset_str(&rs, p->disposing ? "disposing" : p->draining ? "draining" : "serving");
@@ -262,6 +277,7 @@ status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 		rset_str(&rs, p->last_error);
 		rset_row(&rs);
 		free(target);
+		free(names);
 	}
 	rset_end(&rs, "POOLS", true);
 
@@ -319,24 +335,15 @@ resolve_reply(struct proto_buf *b, uint32_t reqid, const char *env, const char *
 {
 	static const char *const cols[] = { "key", "value", "source" };
 	struct cfg_errors errs;
-	struct cfg_error *e;
 	const struct role_config *rc;
 	struct rset rs;
 	char *text, *src, hash[17];
 	const struct cfg_key *k;
 	const struct cfg_setting *s;
-	size_t len = 0, cap = 0;
 
 	TAILQ_INIT(&errs);
 	if ((rc = factory_resolve(dbmd->factory, dbmd->cfg, env, role, &errs)) == NULL) {
-		*code = TAILQ_FIRST(&errs)->code == CFG_E_UNKNOWN_ENV ? PROTO_E_UNKNOWN_ENV :
-		    TAILQ_FIRST(&errs)->code == CFG_E_UNKNOWN_ROLE ? PROTO_E_UNKNOWN_ROLE :
-		    PROTO_E_CONFIG;
-		*err = NULL;
-		TAILQ_FOREACH(e, &errs, entry)
-			strbuf_printf(err, &len, &cap, "%s%s: %s", len ? "; " : "", e->where,
-			    e->msg);
-		config_errors_clear(&errs);
+		*err = factory_resolve_error(&errs, v->admin, env, role, code);
 		return -1;
 	}
 	if (!v->admin && !access_open_allowed(v->peer, rc, &dbmd->cfg->daemon)) {

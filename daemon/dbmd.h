@@ -584,6 +584,8 @@ struct pool	*factory_open(struct factory *, const struct config *, const char *,
 const struct role_config *factory_resolve(struct factory *, const struct config *,
 		    const char *, const char *, struct cfg_errors *);
 void		 factory_release(struct factory *, struct pool *);
+char		*factory_resolve_error(struct cfg_errors *, bool, const char *, const char *,
+		    int *);
 void		 factory_dispose(struct factory *, struct pool *, const char *);
 void		 factory_pool_gone(struct factory *, struct pool *);
 void		 factory_dispose_all(struct factory *, const char *);

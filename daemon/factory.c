@@ -132,20 +132,38 @@ pool_attach(struct factory *f, struct pool *p, const char *env, const char *role
 	return p;
 }
 
-/* An OPEN whose configuration does not resolve: the code and message of its errors. */
-static struct pool *
-resolve_failed(struct cfg_errors *errs, int *code, char **msg)
+/*
+ * The code and message for env/role when it does not resolve, and the errors cleared.
+ * Only an administrator is told which environments and roles exist: anyone else
+ * learns that the name it gave is unknown, not the names of others' databases.
+ */
+char *
+factory_resolve_error(struct cfg_errors *errs, bool admin, const char *env,
+    const char *role, int *code)
 {
 	struct cfg_error *e;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 
 	*code = config_errcode_to_proto(TAILQ_FIRST(errs)->code);
-	TAILQ_FOREACH(e, errs, entry)
-		strbuf_printf(&buf, &len, &cap, "%s%s%s%s", len ? "; " : "", e->where,
-		    e->where[0] ? ": " : "", e->msg);
-	*msg = buf;
+	if (!admin && *code == PROTO_E_UNKNOWN_ENV)
+		buf = xasprintf("unknown environment \"%s\"", env);
+	else if (!admin && *code == PROTO_E_UNKNOWN_ROLE)
+		buf = xasprintf("environment \"%s\" has no role \"%s\"", env, role);
+	else
+		TAILQ_FOREACH(e, errs, entry)
+			strbuf_printf(&buf, &len, &cap, "%s%s%s%s", len ? "; " : "", e->where,
+			    e->where[0] ? ": " : "", e->msg);
 	config_errors_clear(errs);
+	return buf;
+}
+
+/* An OPEN whose configuration does not resolve. */
+static struct pool *
+resolve_failed(struct cfg_errors *errs, bool admin, const char *env, const char *role,
+    int *code, char **msg)
+{
+	*msg = factory_resolve_error(errs, admin, env, role, code);
 	return NULL;
 }
 
@@ -170,14 +188,16 @@ factory_open(struct factory *f, const struct config *cfg, const char *env, const
 	const struct role_config *known;
 	struct pool *p;
 	char err[256];
+	bool admin;
 
+	admin = peer == NULL || access_admin_allowed(peer, &cfg->daemon);
 	TAILQ_INIT(&errs);
 	/*
 	 * The name as configured: a lookup.  It decides access whether or not overrides
 	 * follow, and a name that does not resolve without them is not opened with them.
 	 */
 	if ((known = factory_resolve(f, cfg, env, role, &errs)) == NULL)
-		return resolve_failed(&errs, code, msg);
+		return resolve_failed(&errs, admin, env, role, code, msg);
 	if (peer != NULL && !access_open_allowed(peer, known, &cfg->daemon)) {
 		*code = PROTO_E_PERMISSION;
 		*msg = xasprintf("permission denied for environment \"%s\"", env);
@@ -189,7 +209,7 @@ factory_open(struct factory *f, const struct config *cfg, const char *env, const
 
 	/* With overrides, or for a new pool (which owns its configuration): resolved now. */
 	if ((rc = config_resolve(cfg, env, role, ov, nov, &errs)) == NULL)
-		return resolve_failed(&errs, code, msg);
+		return resolve_failed(&errs, admin, env, role, code, msg);
 
 	if ((p = pool_find(f, rc)) != NULL) {
 		role_config_free(rc);

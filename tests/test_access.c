@@ -314,6 +314,80 @@ nobody_looks(const struct t_dbmd *d, FILE *out)
 	nobody_conn = c;
 }
 
+/*
+ * Names are not told either: an unknown name's error does not list the others, and a
+ * pool that two environments share shows nobody only the name it may open.
+ */
+static void
+nobody_learns_no_names(const struct t_dbmd *d, FILE *out)
+{
+	dbm_conn *c = dbm_connect(d->sock);
+	dbm_handle *h;
+	dbm_result *r;
+	const dbm_result *pools;
+	char *v;
+	int code;
+
+	if (dbm_errcode(c) != DBM_OK) {
+		fprintf(out, "connect: %s\n", dbm_errmsg(c));
+		return;
+	}
+	h = open_with(c, "nosuch", NULL, NULL, &code);
+	EXPECT(out, h == NULL && code == DBM_E_UNKNOWN_ENV, "open nosuch: %s",
+	    dbm_errmsg(c));
+	EXPECT(out, strstr(dbm_errmsg(c), "theirs") == NULL &&
+	    strstr(dbm_errmsg(c), "development") == NULL, "open nosuch names others: %s",
+	    dbm_errmsg(c));
+	r = dbm_resolve(c, "mine", "nosuch");
+	EXPECT(out, r != NULL && dbm_result_status(r) == DBM_E_UNKNOWN_ROLE &&
+	    strstr(dbm_result_errmsg(r), "primary") == NULL, "RESOLVE mine/nosuch: %s",
+	    r != NULL ? dbm_result_errmsg(r) : "NULL");
+	dbm_result_free(r);
+	h = open_with(c, "mine", NULL, NULL, &code);
+	EXPECT(out, h != NULL, "open mine: %s", dbm_errmsg(c));
+	r = dbm_status(c);
+	EXPECT(out, r != NULL && dbm_result_status(r) == DBM_OK, "STATUS failed");
+	if (r != NULL && dbm_result_status(r) == DBM_OK) {
+		pools = dbm_result_next(r);
+		v = column(pools, "names");
+		EXPECT(out, strcmp(v, "mine/primary") == 0, "pool names shown: %s", v);
+		free(v);
+	}
+	dbm_result_free(r);
+	dbm_disconnect(c);
+}
+
+Test(access, a_client_learns_no_names_it_may_not_open)
+{
+	struct t_dbmd d;
+	struct nobody nb;
+	dbm_conn *c;
+	dbm_handle *h;
+	FILE *fp = fopen(t_h.conf, "w");
+
+	cr_assert_not_null(fp);
+	/* One database under two names: one pool serves both. */
+	fprintf(fp,
+	    "environments:\n"
+	    "  mine:\n"
+	    "    uri: sqlite:%s/shared.db\n"
+	    "    allow: {users: [nobody, root]}\n"
+	    "  theirs:\n"
+	    "    uri: sqlite:%s/shared.db\n"
+	    "    allow: {users: [root]}\n", t_h.dir, t_h.dir);
+	fclose(fp);
+	chmod(t_h.dir, 0755);
+	t_dbmd_start(&d, sets_0666);
+	c = t_connect(&d);
+	h = t_open(c, "theirs", "primary");
+	t_exec0(h, "SELECT 1", 0, NULL);
+	nobody_start(&nb, &d, nobody_learns_no_names);
+	nobody_report(&nb);
+	nobody_end(&nb);
+	dbm_disconnect(c);
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
+
 Test(access, status_shows_others_only_what_they_may_use)
 {
 	struct t_dbmd d;
