@@ -86,6 +86,7 @@ struct sq_conn {
 	struct sq_stmt		 stmts[STMT_CACHE];
 	uint64_t		 tick;
 	struct sq_info		*collect;	/* where the authorizer writes, during prepare */
+	uid_t			 last_uid;	/* the peer the previous statement ran for */
 	bool			 made_temp;	/* session state since the last report */
 	int64_t			 busy_until;	/* ms: the end of this lock wait */
 	char			 denied[192];	/* why the authorizer refused, "" if it did not */
@@ -1056,6 +1057,11 @@ run_job(struct sq_conn *sc, struct request *r)
 	sc->timed_out = false;
 	sc->denied[0] = '\0';
 	sc->deadline = sc->sp->statement_timeout > 0 ? now_ms() + sc->sp->statement_timeout : 0;
+	/* last_insert_rowid() tells one user nothing of another's inserts. */
+	if (r->kind != REQ_RESET && r->uid != sc->last_uid) {
+		sqlite3_set_last_insert_rowid(sc->db, 0);
+		sc->last_uid = r->uid;
+	}
 	switch (r->kind) {
 	case REQ_EXEC:
 		ok = exec_stmt(sc, r, &b);

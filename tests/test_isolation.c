@@ -612,6 +612,50 @@ Test(iso, a_result_read_through_session_state_is_not_cached_for_others)
 	cr_assert_eq(t_dbmd_stop(&d), 0);
 }
 
+/* As nobody: last_insert_rowid() on development must say nothing of root's insert. */
+static int
+nobody_reads_last_rowid(const struct t_dbmd *d, void *arg)
+{
+	dbm_conn	*c = dbm_connect(d->sock);
+	dbm_handle	*h;
+	dbm_result	*r;
+	int		 code;
+
+	(void)arg;
+	if (dbm_errcode(c) != DBM_OK)
+		return 10;
+	if ((h = dbm_open(c, "development", "primary", NULL)) == NULL)
+		return 11;
+	r = dbm_exec(h, "SELECT last_insert_rowid()", 0, NULL);
+	if (r == NULL || dbm_result_status(r) != DBM_OK || dbm_nrows(r) != 1)
+		code = 12;
+	else
+		code = strcmp(dbm_value(r, 0, 0), "0") == 0 ? 0 : 1;
+	dbm_result_free(r);
+	dbm_disconnect(c);
+	return code;
+}
+
+Test(iso, sqlite_last_insert_rowid_tells_another_user_nothing)
+{
+	static const char *const sets[] = { "development.pool_size=1",
+	    "daemon.socket_mode=0666", "development.allow.users=root,nobody", NULL };
+	struct t_dbmd	 d;
+	dbm_conn	*c;
+	dbm_handle	*h;
+
+	skip_unless_root();
+	t_dbmd_start(&d, sets);
+	c = t_connect(&d);
+	h = t_open(c, "development", "primary");
+	t_exec0(h, "CREATE TABLE t (i INTEGER PRIMARY KEY)", 0, NULL);
+	t_exec0(h, "INSERT INTO t VALUES (4242)", 0, NULL);
+	cr_assert_eq(wait_nobody(fork_nobody(nobody_reads_last_rowid, &d, NULL)), 0,
+	    "nobody saw root's last inserted rowid (1)");
+	dbm_disconnect(c);
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
+
 /*
  * C. SQLite: a temporary table of one client does not shadow the real one for the next.
  */
