@@ -890,7 +890,7 @@ Test(iso_pg, notifications_a_client_asks_for_are_not_kept)
 	char		*v;
 
 	pg_db_new();
-	pg_start_one(&d, NULL, NULL);
+	pg_dbmd_start(&d, NULL, "production.pool_size=2", NULL);
 	c = t_connect(&d);
 	po.pinned = 1;
 	h = dbm_open(c, "production", "primary", &po);

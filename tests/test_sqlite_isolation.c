@@ -601,7 +601,6 @@ Test(sqlite_isolation, each_in_memory_environment_is_its_own)
 
 Test(sqlite_isolation, temp_table_of_one_client_never_shadows_for_another)
 {
-	struct dbm_open_opts po = DBM_OPEN_OPTS_INIT;
 	struct iso	 s;
 	dbm_conn	*ca, *cb;
 	dbm_handle	*a, *b;
@@ -614,21 +613,20 @@ Test(sqlite_isolation, temp_table_of_one_client_never_shadows_for_another)
 	value_is(s.rw, "SELECT owner FROM accounts", "real", "a temporary table outlived its "
 	    "statement on an unpinned handle");
 	/*
-	 * Client A, on a pinned handle, shadows the table on the pool's one connection
-	 * and leaves a temporary view (with a name that needs quoting) and a temporary
+	 * Client A, in a transaction, shadows the table on the pool's one connection and
+	 * leaves a temporary view (with a name that needs quoting) and a temporary
 	 * trigger on the real table; then it lets the connection go.
 	 */
 	ca = iso_connect(&s.d);
-	po.pinned = 1;
-	a = dbm_open(ca, "open", "primary", &po);
-	cr_assert_not_null(a, "pinned open: %s", dbm_errmsg(ca));
+	a = t_open(ca, "open", "primary");
+	cr_assert_eq(dbm_begin(a), DBM_OK, "BEGIN: %s", dbm_errmsg(ca));
 	t_exec0(a, "CREATE TEMP TABLE accounts (owner TEXT, balance INTEGER)", 0, NULL);
 	t_exec0(a, "INSERT INTO accounts VALUES ('forged', 1000000)", 0, NULL);
 	t_exec0(a, "CREATE TEMP VIEW \"a\"\"view\" AS SELECT * FROM accounts", 0, NULL);
 	t_exec0(a, "CREATE TEMP TRIGGER spy AFTER INSERT ON main.accounts BEGIN "
 	    "INSERT INTO accounts VALUES (new.owner, new.balance); END", 0, NULL);
 	value_is(a, "SELECT owner FROM accounts", "forged", "");
-	cr_assert_eq(dbm_dispose(a), DBM_OK);
+	cr_assert_eq(dbm_commit(a), DBM_OK, "COMMIT: %s", dbm_errmsg(ca));
 	cb = iso_connect(&s.d);
 	b = t_open(cb, "open", "primary");
 	/* The very statement A ran, which the connection has prepared over A's table. */
