@@ -333,7 +333,7 @@ END {
 	tputrows("SELECT 1, 64 clients", "select1", 64, "SELECT 1 ×64")
 	latrows("point select, 1 client", "point", 1, "direct pgbouncer dbmd")
 	tputrows("point select, 8 clients", "point", 8, "point ×8")
-	# The session reset's cost: the same pool with session_reset off (dbmd/noreset).
+	# What the session reset costs: the same pool with session_reset off (dbmd/noreset).
 	nrr = split("select1 1 p50;select1 8 tput;select1 64 tput;point 1 p50;point 8 tput", RR, ";")
 	for (i = 1; i <= nrr; i++) {
 		split(RR[i], q, " ")
