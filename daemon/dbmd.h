@@ -328,6 +328,8 @@ struct conn {
 	 */
 	bool			 session_dirty;
 	uid_t			 owner_uid;	/* the peer whose handle used it last */
+	uint64_t		 owner_sid;	/* and that handle: its session's id, */
+	uint32_t		 owner_hid;	/* and its own */
 	char			**pend_tables;	/* tables its transaction wrote */
 	size_t			 npend;
 	void			*be;		/* the backend's own */
@@ -368,6 +370,8 @@ struct request {
 	bool			 cut;		/* its client stopped reading: output dropped */
 	bool			 on_dirty;	/* ran where session state was left: not cached */
 	uid_t			 uid;		/* the peer it runs for */
+	uint64_t		 sid;		/* its session's id, and */
+	uint32_t		 hid;		/* its handle's: whose session state it may see */
 	/* The result cache (cacheflow.c). */
 	uint32_t		 cache_max_age;	/* ms the client accepts; 0: no caching */
 	uint8_t			 cache_state;	/* what COMPLETE says: BYPASS or MISS */

@@ -12,6 +12,7 @@ static void pool_check_gone(struct pool *);
 static void waiter_timeout(evutil_socket_t, short, void *);
 static void idle_txn_timeout(evutil_socket_t, short, void *);
 static void conn_reset(struct conn *);
+static bool conn_fits(const struct conn *, const struct request *);
 
 /*
  * Builds a pool around a backend and a result cache made by the injected constructor.
@@ -268,6 +269,8 @@ pool_run_on(struct conn *c, struct request *r)
 	r->on_dirty = c->session_dirty;
 	if (r->kind != REQ_RESET) {
 		c->owner_uid = r->uid;
+		c->owner_sid = r->sid;
+		c->owner_hid = r->hid;
 		hist_add(&c->pool->stats.wait, r->started_at - r->queued_at);
 	}
 	pool_conn_set_state(c, CONN_ACTIVE);
@@ -303,8 +306,8 @@ pool_release_conn(struct conn *c)
 		return;
 	}
 	if ((r = TAILQ_FIRST(&p->waiters)) != NULL) {
-		if (c->session_dirty && c->owner_uid != r->uid) {
-			conn_reset(c);	/* another user's state goes first */
+		if (!conn_fits(c, r)) {
+			conn_reset(c);	/* behind the reply it just sent; then the waiter */
 			return;
 		}
 		waiter_remove(p, r);
@@ -314,21 +317,48 @@ pool_release_conn(struct conn *c)
 	pool_conn_set_state(c, CONN_IDLE);
 }
 
+/* The connection's session state is the request's handle's own. */
+static bool
+conn_owned(const struct conn *c, const struct request *r)
+{
+	return c->owner_sid == r->sid && c->owner_hid == r->hid && r->hid != 0;
+}
+
 /*
- * An idle connection the request may run on as it is: one without session state, or
- * whose state its own user left (session_reset off).  The one idle the shortest time:
- * its server process is the likeliest to be awake and in cache, and under light load
- * the others stay idle long enough for idle_timeout to close them.
+ * May the request run on the connection as it is?  When it has no session state, when
+ * the state is its own handle's, or its own user's with session_reset off: no state
+ * ever reaches another handle (another user, always) without a reset between.  A
+ * statement that fills the pool's cache runs clean: its result is for every handle.
+ */
+static bool
+conn_fits(const struct conn *c, const struct request *r)
+{
+	if (!c->session_dirty)
+		return true;
+	if (r->capturing)
+		return false;
+	return conn_owned(c, r) || (!c->pool->rc->session_reset && c->owner_uid == r->uid);
+}
+
+/*
+ * The idle connection a request takes without a reset: the one its own handle used
+ * last, which holds the handle's state and is warm, else the clean (or the user's)
+ * one idle the shortest time: its server process is the likeliest to be awake and in
+ * cache, and under light load the others stay idle long enough for idle_timeout to
+ * close them.
  */
 static struct conn *
 idle_for(struct pool *p, const struct request *r)
 {
-	struct conn *c;
+	struct conn *c, *fit = NULL;
 
-	TAILQ_FOREACH_REVERSE(c, &p->conns[CONN_IDLE], conn_list, entry)
-		if (!c->session_dirty || c->owner_uid == r->uid)
+	TAILQ_FOREACH_REVERSE(c, &p->conns[CONN_IDLE], conn_list, entry) {
+		if (c->session_dirty && !r->capturing && conn_owned(c, r))
 			return c;
-	return NULL;
+		if (fit == NULL && conn_fits(c, r))
+			fit = c;
+	}
+	return fit;
 }
 
 /*
@@ -508,11 +538,10 @@ pool_conn_done(struct conn *c, bool ok)
 			else if (r->discard)
 				c->session_dirty = false;
 			pool_release_conn(c);
-		} else if (!c->broken && (c->in_txn ||
-		    (c->session_dirty && p->rc->session_reset)))
+		} else if (!c->broken && c->in_txn)
 			conn_reset(c);	/* after the reply: the client does not wait */
 		else
-			pool_release_conn(c);
+			pool_release_conn(c);	/* reset there if another handle waits */
 	}
 	request_finish(r);
 }

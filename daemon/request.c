@@ -22,6 +22,8 @@ request_new(enum req_kind kind, struct session *s, struct handle *h, uint32_t re
 	r->reqid = reqid;
 	r->max_frame = s ? s->max_frame : PROTO_DEFAULT_MAX_FRAME;
 	r->uid = s ? s->peer.uid : geteuid();
+	r->sid = s ? s->id : 0;
+	r->hid = h ? h->id : 0;
 	r->queued_at = now_us();
 	return r;
 }

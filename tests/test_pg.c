@@ -370,8 +370,8 @@ Test(pg_pool, fifty_clients_over_a_pool_of_four_never_hold_more_than_four_connec
 /*
  * Requests one after another run on the connection used last, not in turn on every
  * idle one: its server process is warm, and the others stay idle long enough for
- * idle_timeout to close them when the load falls.  (With session_reset on, a
- * connection is reset after each statement and the next one may take another.)
+ * idle_timeout to close them when the load falls.  The handle gets back the
+ * connection it used last, session state and all, without a reset.
  */
 Test(pg_pool, the_connection_used_last_serves_the_next_request)
 {
@@ -383,8 +383,7 @@ Test(pg_pool, the_connection_used_last_serves_the_next_request)
 	int		 i;
 
 	pg_db_new();
-	pg_dbmd_start(&d, NULL, "production.pool_size=3", "production.min_idle=3",
-	    "production.session_reset=false", NULL);
+	pg_dbmd_start(&d, NULL, "production.pool_size=3", "production.min_idle=3", NULL);
 	c = t_connect(&d);
 	h = t_open(c, "production", "primary");
 	end = t_now_ms() + 10000LL * t_slow();

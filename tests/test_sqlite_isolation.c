@@ -608,10 +608,15 @@ Test(sqlite_isolation, temp_table_of_one_client_never_shadows_for_another)
 	iso_start(&s, SETS("open.pool_size=1"));
 	t_exec0(s.rw, "CREATE TABLE accounts (owner TEXT, balance INTEGER)", 0, NULL);
 	t_exec0(s.rw, "INSERT INTO accounts VALUES ('real', 100)", 0, NULL);
-	/* On an unpinned handle a temporary table lasts one statement. */
+	/* A temporary table of an unpinned handle is never another handle's. */
 	t_exec0(s.rw, "CREATE TEMP TABLE accounts (owner TEXT, balance INTEGER)", 0, NULL);
-	value_is(s.rw, "SELECT owner FROM accounts", "real", "a temporary table outlived its "
-	    "statement on an unpinned handle");
+	{
+		dbm_handle *other = t_open(s.c, "open", "primary");
+
+		value_is(other, "SELECT owner FROM accounts", "real", "another handle of the "
+		    "same client read the temporary table");
+		cr_assert_eq(dbm_dispose(other), DBM_OK);
+	}
 	/*
 	 * Client A, in a transaction, shadows the table on the pool's one connection and
 	 * leaves a temporary view (with a name that needs quoting) and a temporary
