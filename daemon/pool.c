@@ -538,8 +538,14 @@ pool_conn_done(struct conn *c, bool ok)
 			else if (r->discard)
 				c->session_dirty = false;
 			pool_release_conn(c);
-		} else if (!c->broken && c->in_txn)
-			conn_reset(c);	/* after the reply: the client does not wait */
+		} else if (!c->broken && (c->in_txn || (c->session_dirty &&
+		    r->cache_state == PROTO_CACHE_MISS)))
+			/*
+			 * After the reply, so the client does not wait: what a transaction
+			 * left, and what a cache fill left (fills run clean, and the next
+			 * one should find the connection so).
+			 */
+			conn_reset(c);
 		else
 			pool_release_conn(c);	/* reset there if another handle waits */
 	}
