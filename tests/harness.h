@@ -130,6 +130,17 @@ t_slow(void)
 #endif
 }
 
+/*
+ * Whether dbmd's resident memory shows what dbmd keeps: not under ASan or valgrind,
+ * whose allocators hold on to what is freed (ASan's quarantine, valgrind's own heap).
+ * Tests of memory given back assert it only then; what they run is the same.
+ */
+T_FN int
+t_rss_shows_frees(void)
+{
+	return t_slow() == 1;
+}
+
 /* A path in the test's directory; the caller frees it. */
 T_FN char *
 t_path(const char *name)

@@ -910,7 +910,8 @@ Test(iso_pg, notifications_a_client_asks_for_are_not_kept)
 	/* The server sends them once idle: into the statement that follows at once. */
 	t_exec0(h, "SELECT pg_sleep(1)", 0, NULL);
 	grew = rss_kb(d.pid) - base;
-	cr_assert_lt(grew, 32 * 1024, "dbmd grew by %ld kB holding notifications", grew);
+	if (t_rss_shows_frees())
+		cr_assert_lt(grew, 32 * 1024, "dbmd grew by %ld kB holding notifications", grew);
 	cr_assert_eq(dbm_dispose(h), DBM_OK);
 	dbm_disconnect(c);
 	pg_dbmd_stop(&d);
@@ -1510,7 +1511,8 @@ Test(iso_pg, a_value_too_large_for_the_client_leaves_no_memory_behind)
 	/* The next statement runs on a new connection; the old one's buffer is gone. */
 	t_exec0(h, "SELECT 1", 0, NULL);
 	grew = rss_kb(d.pid) - base;
-	cr_assert_lt(grew, 32 * 1024, "dbmd kept %ld kB after a 100 MB value", grew);
+	if (t_rss_shows_frees())
+		cr_assert_lt(grew, 32 * 1024, "dbmd kept %ld kB after a 100 MB value", grew);
 	dbm_disconnect(c);
 	pg_dbmd_stop(&d);
 }
