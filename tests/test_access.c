@@ -240,7 +240,7 @@ Test(access, a_configuration_making_allow_overridable_is_refused_with_its_place)
 
 /* 3. Status shows a client that is not an admin only what it may use. */
 
-static dbm_conn *nobody_conn;	/* the child's connection, open until it exits */
+static dbm_conn *volatile nobody_conn;	/* the child's connection, open until it exits */
 
 static void
 nobody_looks(const struct t_dbmd *d, FILE *out)
