@@ -494,29 +494,45 @@ ParameterizedTest(struct carry_case *cc, iso_pg, session_state_does_not_reach_th
 	}
 }
 
-/* Exit 0 when nobody's unqualified acct is public's, 1 when it is evil's. */
+/* What a child acting as nobody reads: one value of one statement on env/primary. */
+struct nobody_read {
+	const char	*env;
+	const char	*sql;
+	const char	*want;
+	int		 cached;	/* asks for the result cache */
+};
+
+/*
+ * As nobody: exit 0 when the statement's one value is the one wanted, 1 when it is
+ * another, more when it could not run.
+ */
 static int
-nobody_reads_acct(const struct t_dbmd *d, void *arg)
+nobody_reads(const struct t_dbmd *d, void *arg)
 {
+	const struct nobody_read *nr = arg;
+	struct dbm_exec_opts o = DBM_EXEC_OPTS_INIT;
 	dbm_conn	*c = dbm_connect(d->sock);
 	dbm_handle	*h;
 	dbm_result	*r;
 	int		 code;
 
-	(void)arg;
 	if (dbm_errcode(c) != DBM_OK)
 		return 10;
-	if ((h = dbm_open(c, "production", "primary", NULL)) == NULL)
+	if ((h = dbm_open(c, nr->env, "primary", NULL)) == NULL)
 		return 11;
-	r = dbm_exec(h, "SELECT v FROM acct", 0, NULL);
+	o.cache_max_age_ms = nr->cached ? 60000 : 0;
+	r = dbm_exec_opts(h, nr->sql, 0, NULL, &o);
 	if (r == NULL || dbm_result_status(r) != DBM_OK || dbm_nrows(r) != 1)
 		code = 12;
 	else
-		code = strcmp(dbm_value(r, 0, 0), "public") == 0 ? 0 : 1;
+		code = strcmp(dbm_value(r, 0, 0), nr->want) == 0 ? 0 : 1;
 	dbm_result_free(r);
 	dbm_disconnect(c);
 	return code;
 }
+
+static const struct nobody_read reads_public_acct = { "production", "SELECT v FROM acct",
+    "public", 0 };
 
 Test(iso_pg, without_session_reset_one_users_handles_share_settings_but_another_user_does_not)
 {
@@ -545,38 +561,15 @@ Test(iso_pg, without_session_reset_one_users_handles_share_settings_but_another_
 	    "handle saw %s", v);
 	free(v);
 	/* Another user's never does. */
-	cr_assert_eq(wait_nobody(fork_nobody(nobody_reads_acct, &d, NULL)), 0,
+	cr_assert_eq(wait_nobody(fork_nobody(nobody_reads, &d, (void *)&reads_public_acct)), 0,
 	    "nobody's session was not clean (1: it saw root's search_path)");
 	dbm_disconnect(ca);
 	dbm_disconnect(cb);
 	pg_dbmd_stop(&d);
 }
 
-/* As nobody: the cached read of acct on development must be the real table's row. */
-static int
-nobody_reads_acct_cached(const struct t_dbmd *d, void *arg)
-{
-	struct dbm_exec_opts o = DBM_EXEC_OPTS_INIT;
-	dbm_conn	*c = dbm_connect(d->sock);
-	dbm_handle	*h;
-	dbm_result	*r;
-	int		 code;
-
-	(void)arg;
-	if (dbm_errcode(c) != DBM_OK)
-		return 10;
-	if ((h = dbm_open(c, "development", "primary", NULL)) == NULL)
-		return 11;
-	o.cache_max_age_ms = 60000;
-	r = dbm_exec_opts(h, "SELECT v FROM acct", 0, NULL, &o);
-	if (r == NULL || dbm_result_status(r) != DBM_OK || dbm_nrows(r) != 1)
-		code = 12;
-	else
-		code = strcmp(dbm_value(r, 0, 0), "real") == 0 ? 0 : 1;
-	dbm_result_free(r);
-	dbm_disconnect(c);
-	return code;
-}
+static const struct nobody_read reads_real_acct_cached = { "development",
+    "SELECT v FROM acct", "real", 1 };
 
 /*
  * With session_reset off a result read through a temporary table stays its user's:
@@ -611,35 +604,15 @@ Test(iso, a_result_read_through_session_state_is_not_cached_for_others)
 	cr_assert_eq(dbm_result_status(r), DBM_OK, "%s", dbm_result_errmsg(r));
 	cr_assert_str_eq(dbm_value(r, 0, 0), "real", "a cached read saw session state");
 	dbm_result_free(r);
-	cr_assert_eq(wait_nobody(fork_nobody(nobody_reads_acct_cached, &d, NULL)), 0,
+	cr_assert_eq(wait_nobody(fork_nobody(nobody_reads, &d,
+	    (void *)&reads_real_acct_cached)), 0,
 	    "nobody was served another user's temporary table (1) from the cache");
 	dbm_disconnect(c);
 	cr_assert_eq(t_dbmd_stop(&d), 0);
 }
 
-/* As nobody: last_insert_rowid() on development must say nothing of root's insert. */
-static int
-nobody_reads_last_rowid(const struct t_dbmd *d, void *arg)
-{
-	dbm_conn	*c = dbm_connect(d->sock);
-	dbm_handle	*h;
-	dbm_result	*r;
-	int		 code;
-
-	(void)arg;
-	if (dbm_errcode(c) != DBM_OK)
-		return 10;
-	if ((h = dbm_open(c, "development", "primary", NULL)) == NULL)
-		return 11;
-	r = dbm_exec(h, "SELECT last_insert_rowid()", 0, NULL);
-	if (r == NULL || dbm_result_status(r) != DBM_OK || dbm_nrows(r) != 1)
-		code = 12;
-	else
-		code = strcmp(dbm_value(r, 0, 0), "0") == 0 ? 0 : 1;
-	dbm_result_free(r);
-	dbm_disconnect(c);
-	return code;
-}
+static const struct nobody_read reads_no_rowid = { "development",
+    "SELECT last_insert_rowid()", "0", 0 };
 
 Test(iso, sqlite_last_insert_rowid_tells_another_user_nothing)
 {
@@ -655,7 +628,7 @@ Test(iso, sqlite_last_insert_rowid_tells_another_user_nothing)
 	h = t_open(c, "development", "primary");
 	t_exec0(h, "CREATE TABLE t (i INTEGER PRIMARY KEY)", 0, NULL);
 	t_exec0(h, "INSERT INTO t VALUES (4242)", 0, NULL);
-	cr_assert_eq(wait_nobody(fork_nobody(nobody_reads_last_rowid, &d, NULL)), 0,
+	cr_assert_eq(wait_nobody(fork_nobody(nobody_reads, &d, (void *)&reads_no_rowid)), 0,
 	    "nobody saw root's last inserted rowid (1)");
 	dbm_disconnect(c);
 	cr_assert_eq(t_dbmd_stop(&d), 0);
