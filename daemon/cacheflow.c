@@ -319,13 +319,9 @@ cacheflow_end(struct pool *p, struct conn *c, struct request *r, bool ok)
 	}
 	if (f == NULL || f->filler != r)
 		return;
-	/*
-	 * A result computed where session state was left (session_reset off) may depend
-	 * on it, a temporary table shadowing a real one: it is the client's, not the
-	 * pool's to share.
-	 */
-	if (ok && r->res_cacheable && !r->on_dirty &&
-	    p->cache_ops->generation(p->cache) == f->generation && reply_storable(r))
+	/* A fill ran on a clean connection (pool.c, conn_fits): its result is anyone's. */
+	if (ok && r->res_cacheable && p->cache_ops->generation(p->cache) == f->generation &&
+	    reply_storable(r))
 		p->cache_ops->store(p->cache, f->key, f->keylen, r->cap, r->caplen,
 		    (const char *const *)r->res_read, r->nres_read, r->res_read == NULL);
 	/* What the client was told: MISS for a cacheable result, stored or not. */

@@ -266,7 +266,6 @@ pool_run_on(struct conn *c, struct request *r)
 	c->last_used = now_ms();
 	r->started_at = now_us();
 	r->was_in_txn = c->in_txn;
-	r->on_dirty = c->session_dirty;
 	if (r->kind != REQ_RESET) {
 		c->owner_uid = r->uid;
 		c->owner_sid = r->sid;
