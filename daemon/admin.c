@@ -78,15 +78,14 @@ rset_end(struct rset *rs, const char *what, bool more)
 	proto_encode_complete(rs->b, rs->reqid, &c);
 }
 
-/* True when the comma-separated list of names has name in it. */
+/* True when the pool is known by name ("env/role"). */
 static bool
-names_include(const char *names, const char *name)
+pool_named(const struct pool *p, const char *name)
 {
-	size_t n = strlen(name);
-	const char *at;
+	size_t i;
 
-	for (at = names; at != NULL && (at = strstr(at, name)) != NULL; at += n)
-		if ((at == names || at[-1] == ' ') && (at[n] == ',' || at[n] == '\0'))
+	for (i = 0; i < p->nnames; i++)
+		if (strcmp(p->names[i], name) == 0)
 			return true;
 	return false;
 }
@@ -116,29 +115,27 @@ pool_names_for(const struct viewer *v, const struct pool *p)
 {
 	struct cfg_errors errs;
 	const struct role_config *rc;
-	char *names, *name, *save = NULL, *slash, *out = NULL;
-	size_t len = 0, cap = 0;
+	char env[DBMD_NAME_MAX + 1], *out = NULL;
+	const char *slash;
+	size_t len = 0, cap = 0, i;
 	bool resolved = false;
 
+	if (p->gone)
+		return NULL;	/* freed at the next turn of the loop */
 	if (v->admin)
-		return xstrdup(p->names ? p->names : "");
+		return xstrdup(p->label ? p->label : "");
 	TAILQ_INIT(&errs);
-	names = xstrdup(p->names ? p->names : "");
-	for (name = strtok_r(names, ", ", &save); name != NULL;
-	    name = strtok_r(NULL, ", ", &save)) {
-		if ((slash = strchr(name, '/')) == NULL)
-			continue;
-		*slash = '\0';
-		rc = factory_resolve(dbmd->factory, dbmd->cfg, name, slash + 1, &errs);
+	for (i = 0; i < p->nnames; i++) {
+		slash = strchr(p->names[i], '/');
+		snprintf(env, sizeof(env), "%.*s", (int)(slash - p->names[i]), p->names[i]);
+		rc = factory_resolve(dbmd->factory, dbmd->cfg, env, slash + 1, &errs);
 		config_errors_clear(&errs);
 		if (rc == NULL)
 			continue;
 		resolved = true;
 		if (access_open_allowed(v->peer, rc, &dbmd->cfg->daemon))
-			strbuf_printf(&out, &len, &cap, "%s%s/%s", len ? ", " : "", name,
-			    slash + 1);
+			strbuf_printf(&out, &len, &cap, "%s%s", len ? ", " : "", p->names[i]);
 	}
-	free(names);
 	if (!resolved && access_open_allowed(v->peer, p->rc, &dbmd->cfg->daemon))
 		out = xasprintf("%s/%s", p->rc->env, p->rc->role);
 	return out;
@@ -239,7 +236,7 @@ status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 			continue;
 		snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)p->rc->hash);
 		target = uri_redact(p->rc->uri);
-		w = TAILQ_FIRST(&p->waiters);
+		w = TAILQ_FIRST(&p->reqs[REQ_QUEUED].list);
 		wait = w != NULL ? (now_us() - w->queued_at) / 1000 : 0;
 		p->cache_ops->stats(p->cache, &cs);
 		rset_str(&rs, hash);
@@ -253,7 +250,7 @@ status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 		rset_num(&rs, p->nconns[CONN_ACTIVE]);
 		rset_num(&rs, p->nconns[CONN_PINNED]);
 		rset_num(&rs, p->nconns[CONN_CLOSING]);
-		rset_num(&rs, p->nwaiting);
+		rset_num(&rs, p->reqs[REQ_QUEUED].n);
 		rset_num(&rs, wait);
 		rset_num(&rs, p->nhandles);
 		rset_num(&rs, (long long)p->stats.statements);
@@ -309,7 +306,7 @@ clients_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 			continue;
 		txns = 0;
 		TAILQ_FOREACH(h, &s->handles, entry)
-			txns += h->in_txn;
+			txns += h->hold.in_txn;
 		rset_num(&rs, (long long)s->id);
 		rset_num(&rs, (long long)s->pid);
 		rset_num(&rs, (long long)s->peer.uid);
@@ -397,8 +394,8 @@ target_reply(struct proto_buf *b, uint32_t reqid, const char *target, bool flush
 	for (p = TAILQ_FIRST(&dbmd->factory->pools); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, entry);
 		snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)p->rc->hash);
-		name = p->names;
-		if (strchr(target, '/') != NULL ? !names_include(name, target) :
+		name = p->label;
+		if (strchr(target, '/') != NULL ? !pool_named(p, target) :
 		    strncmp(hash, target, tlen) != 0)
 			continue;
 		if (p->disposing)

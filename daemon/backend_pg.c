@@ -318,6 +318,7 @@ static void
 pg_finish(struct pg_conn *pc)
 {
 	struct conn *c = pc->conn;
+	struct request *r = pc->req;
 	PGTransactionStatusType ts = PQtransactionStatus(pc->pg);
 	bool ok = !pc->failed;
 
@@ -334,7 +335,7 @@ pg_finish(struct pg_conn *pc)
 	pc->phase = PG_IDLE;
 	if (!c->broken && pg_watch(pc, EV_READ | EV_PERSIST) == -1)
 		c->broken = true;
-	pool_conn_done(c, ok);
+	request_done(r, ok);
 }
 
 static void

@@ -209,7 +209,7 @@ sq_drain(evutil_socket_t fd, short ev, void *arg)
 			if (m->session_dirty)
 				c->session_dirty = true;
 			sc->held = 0;
-			pool_conn_done(c, m->ok);
+			request_done(c->req, m->ok);
 			break;
 		case SQ_CLOSED:
 			sq_conn_free(sc);

@@ -27,7 +27,7 @@ struct fill {
 	size_t			 keylen;
 	uint64_t		 generation;	/* the cache's, when the fill began */
 	struct request		*filler;
-	struct request_list	 waiters;
+	struct request_queue	 waiters;	/* PARKED requests */
 };
 
 void
@@ -89,40 +89,21 @@ cache_key(const struct request *r, size_t *len)
 	return k;
 }
 
-/* Sends a stored reply as this request's: every frame carries its request id. */
+/* Answers a request with a stored reply, each frame given its request id; then done. */
 static void
 serve(struct request *r, const uint8_t *frames, size_t len)
 {
 	uint8_t *copy;
-	size_t at, flen;
 
-	if (r->session == NULL)
-		return;
-	if ((copy = malloc(len)) == NULL) {
-		request_fail(r, PROTO_E_NOMEM, "", "out of memory");
-		return;
+	if ((copy = malloc(len)) == NULL)
+		request_fail(r, PROTO_E_NOMEM, "53200", "out of memory");
+	else {
+		memcpy(copy, frames, len);
+		proto_frames_set_reqid(copy, len, r->reqid);
+		request_output(r, copy, len);
+		free(copy);
 	}
-	memcpy(copy, frames, len);
-	for (at = 0; at + PROTO_HDR_SIZE <= len; at += flen) {
-		flen = PROTO_HDR_SIZE + ((size_t)copy[at] << 24 | (size_t)copy[at + 1] << 16 |
-		    (size_t)copy[at + 2] << 8 | copy[at + 3]);
-		copy[at + 8] = (uint8_t)(r->reqid >> 24);
-		copy[at + 9] = (uint8_t)(r->reqid >> 16);
-		copy[at + 10] = (uint8_t)(r->reqid >> 8);
-		copy[at + 11] = (uint8_t)r->reqid;
-	}
-	request_output(r, copy, len);
-	free(copy);
-}
-
-/* Completes a request answered here, as the pool would have. */
-static void
-finish(struct request *r)
-{
-	if (r->session != NULL)
-		session_request_done(r->session, r);
-	else
-		request_free(r);
+	request_finish(r);
 }
 
 static struct fill *
@@ -137,7 +118,7 @@ fill_find(struct pool *p, const uint8_t *key, size_t keylen)
 }
 
 enum cacheflow
-cacheflow_begin(struct pool *p, struct handle *h, struct request *r)
+cacheflow_begin(struct pool *p, struct request *r)
 {
 	const uint8_t *frames;
 	struct fill *f;
@@ -147,7 +128,8 @@ cacheflow_begin(struct pool *p, struct handle *h, struct request *r)
 	r->cache_state = PROTO_CACHE_BYPASS;
 	if (r->kind != REQ_EXEC || r->cache_max_age == 0)
 		return CACHEFLOW_RUN;
-	if (p->rc->cache_size == 0 || h->conn != NULL || p->disposing) {
+	if (p->rc->cache_size == 0 || (r->hold != NULL && r->hold->conn != NULL) ||
+	    p->disposing) {
 		/* Inside a transaction, or no cache. */
 		p->cache_ops->count(p->cache, PROTO_CACHE_BYPASS);
 		return CACHEFLOW_RUN;
@@ -157,15 +139,13 @@ cacheflow_begin(struct pool *p, struct handle *h, struct request *r)
 	if (p->cache_ops->lookup(p->cache, key, keylen, r->cache_max_age, &frames, &len)) {
 		free(key);
 		serve(r, frames, len);
-		finish(r);
 		return CACHEFLOW_ANSWERED;
 	}
 	if ((f = fill_find(p, key, keylen)) != NULL) {
 		free(key);
 		r->fill = f;
-		r->fill_waiting = true;
 		r->pool = p;
-		TAILQ_INSERT_TAIL(&f->waiters, r, entry);
+		request_move(r, REQ_PARKED, &f->waiters);
 		return CACHEFLOW_PARKED;
 	}
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
@@ -176,7 +156,7 @@ cacheflow_begin(struct pool *p, struct handle *h, struct request *r)
 	f->keylen = keylen;
 	f->generation = p->cache_ops->generation(p->cache);
 	f->filler = r;
-	TAILQ_INIT(&f->waiters);
+	request_queue_init(&f->waiters);
 	TAILQ_INSERT_TAIL(&p->fills, f, entry);
 	r->fill = f;
 	r->pool = p;
@@ -221,21 +201,13 @@ cacheflow_capture(struct request *r, const void *data, size_t len)
 static bool
 reply_storable(struct request *r)
 {
-	size_t at = 0, flen = 0, last = 0;
+	size_t last;
 
-	if (!r->capturing || r->cap == NULL)
+	if (!r->capturing || r->cap == NULL || !proto_frames_whole(r->cap, r->caplen))
 		return false;
-	while (at + PROTO_HDR_SIZE <= r->caplen) {
-		flen = PROTO_HDR_SIZE + ((size_t)r->cap[at] << 24 | (size_t)r->cap[at + 1] << 16 |
-		    (size_t)r->cap[at + 2] << 8 | r->cap[at + 3]);
-		last = at;
-		at += flen;
-	}
-	if (at != r->caplen || flen <= PROTO_HDR_SIZE ||
-	    (r->cap[last + 4] << 8 | r->cap[last + 5]) != PROTO_MSG_COMPLETE)
-		return false;
-	r->cap[last + flen - 1] = PROTO_CACHE_HIT;
-	return true;
+	last = proto_frames_last(r->cap, r->caplen);
+	return proto_complete_set_cache_state(r->cap + last, r->caplen - last,
+	    PROTO_CACHE_HIT);
 }
 
 /* The fill is over: its waiters are served from the cache, or run for themselves. */
@@ -247,15 +219,13 @@ fill_done(struct pool *p, struct fill *f)
 	size_t len;
 
 	TAILQ_REMOVE(&p->fills, f, entry);
-	while ((w = TAILQ_FIRST(&f->waiters)) != NULL) {
-		TAILQ_REMOVE(&f->waiters, w, entry);
+	while ((w = TAILQ_FIRST(&f->waiters.list)) != NULL) {
+		request_move(w, REQ_NEW, NULL);
 		w->fill = NULL;
-		w->fill_waiting = false;
 		if (p->cache_ops->lookup(p->cache, f->key, f->keylen, w->cache_max_age, &frames,
-		    &len)) {
+		    &len))
 			serve(w, frames, len);
-			finish(w);
-		} else {
+		else {
 			p->cache_ops->count(p->cache, PROTO_CACHE_BYPASS);
 			pool_submit(p, w);
 		}
@@ -301,19 +271,19 @@ cacheflow_end(struct pool *p, struct conn *c, struct request *r, bool ok)
 		if (c->in_txn)
 			pend(c, r);
 		else if (r->res_written == NULL)
-			factory_invalidate(p->factory, p->db_key, NULL, 0);
+			pool_invalidate(p, NULL, 0);
 		else if (r->nres_written > 0)
-			factory_invalidate(p->factory, p->db_key,
-			    (const char *const *)r->res_written, r->nres_written);
+			pool_invalidate(p, (const char *const *)r->res_written,
+			    r->nres_written);
 	}
 	/* A transaction ended: by COMMIT, or by a statement that left it (counted as one). */
 	if (r->was_in_txn && !c->in_txn) {
 		if (r->kind == REQ_COMMIT || r->kind == REQ_EXEC) {
 			if (c->pend_all)
-				factory_invalidate(p->factory, p->db_key, NULL, 0);
+				pool_invalidate(p, NULL, 0);
 			else if (c->npend > 0)
-				factory_invalidate(p->factory, p->db_key,
-				    (const char *const *)c->pend_tables, c->npend);
+				pool_invalidate(p, (const char *const *)c->pend_tables,
+				    c->npend);
 		}
 		pend_clear(c);
 	}
@@ -333,9 +303,10 @@ cacheflow_end(struct pool *p, struct conn *c, struct request *r, bool ok)
 }
 
 /*
- * A request is freed while it still has a part in a fill: a waiter leaves the queue;
- * a filler that never completed (its client left, it timed out waiting for a
- * connection) ends its fill without storing, and the waiters run for themselves.
+ * A request is freed while it still has a part in a fill (a waiter has left the queue
+ * already, being DONE): a filler that never completed (its client left, it timed out
+ * waiting for a connection) ends its fill without storing, and the waiters run for
+ * themselves.
  */
 void
 cacheflow_release(struct request *r)
@@ -345,10 +316,7 @@ cacheflow_release(struct request *r)
 	if (f == NULL)
 		return;
 	r->fill = NULL;
-	if (r->fill_waiting) {
-		TAILQ_REMOVE(&f->waiters, r, entry);
-		r->fill_waiting = false;
-	} else if (f->filler == r)
+	if (f->filler == r)
 		fill_done(r->pool, f);
 }
 

@@ -17,42 +17,6 @@
 
 struct dbmd *dbmd;
 
-const int64_t hist_bounds_us[HIST_BUCKETS] = {
-	500, 1000, 5000, 10000, 50000, 100000, 500000, 1000000, 5000000, 30000000
-};
-
-int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-void
-hist_add(struct hist *h, int64_t us)
-{
-	int i;
-
-	if (us < 0)
-		us = 0;
-	for (i = 0; i < HIST_BUCKETS && us > hist_bounds_us[i]; i++)
-		;
-	h->count[i]++;
-	h->n++;
-	h->sum_us += (uint64_t)us;
-}
-
-int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* mkdir -p for the state directory; the development database lives there. */
 static void
 make_state_dir(const char *path)
@@ -80,11 +44,38 @@ janitor_cb(evutil_socket_t fd, short ev, void *arg)
 	notify_status();
 }
 
+/* Something went that the daemon may have been waiting for to exit. */
+static void
+schedule_exit_check(void *arg)
+{
+	(void)arg;
+	if (dbmd->stopping)
+		event_active(dbmd->exit_check, EV_TIMEOUT, 0);
+}
+
 static void
 reaper_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	(void)fd, (void)ev, (void)arg;
 	session_reap();
+	schedule_exit_check(NULL);
+}
+
+/*
+ * Stopping and the last client gone: the pools are disposed (again is harmless), and
+ * once the last is freed the loop ends.  An event of its own, so that it never runs
+ * inside the frees and walks that lead to it.
+ */
+static void
+exit_check_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd, (void)ev, (void)arg;
+	if (!dbmd->stopping || dbmd->nsessions > 0)
+		return;
+	factory_dispose_all(dbmd->factory, "dbmd is shutting down");
+	if (dbmd->factory->npools == 0)
+		event_base_loopexit(dbmd->base, NULL);
+	/* else the factory's collection of the last pool schedules this again */
 }
 
 static void
@@ -93,7 +84,7 @@ stop_timeout_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)fd, (void)ev, (void)arg;
 	log_warnx("shutdown_timeout passed: closing the clients still busy");
 	session_goodbye_all(1, "dbmd is shutting down");
-	daemon_maybe_exit();
+	schedule_exit_check(NULL);
 }
 
 static void
@@ -199,21 +190,7 @@ daemon_stop(const char *why)
 	dbmd->stop_timer = evtimer_new(dbmd->base, stop_timeout_cb, NULL);
 	if (dbmd->stop_timer != NULL)
 		evtimer_add(dbmd->stop_timer, &tv);
-	daemon_maybe_exit();
-}
-
-/* Once stopping and the last client is gone: dispose the pools, then leave the loop. */
-void
-daemon_maybe_exit(void)
-{
-	if (dbmd == NULL || !dbmd->stopping || dbmd->nsessions > 0)
-		return;
-	if (dbmd->factory->npools > 0) {
-		factory_dispose_all(dbmd->factory, "dbmd is shutting down");
-		if (dbmd->factory->npools > 0)
-			return;		/* connections still closing; called again when done */
-	}
-	event_base_loopexit(dbmd->base, NULL);
+	schedule_exit_check(NULL);
 }
 
 static int
@@ -246,15 +223,17 @@ daemon_run(struct config *cfg, const struct config_inputs *in)
 	TAILQ_INIT(&dbmd->sessions);
 	TAILQ_INIT(&dbmd->dead);
 	if ((dbmd->base = event_base_new()) == NULL ||
-	    (dbmd->reaper = event_new(dbmd->base, -1, 0, reaper_cb, NULL)) == NULL) {
+	    (dbmd->reaper = event_new(dbmd->base, -1, 0, reaper_cb, NULL)) == NULL ||
+	    (dbmd->exit_check = event_new(dbmd->base, -1, 0, exit_check_cb, NULL)) == NULL) {
 		log_warnx("cannot create the event loop");
 		goto out;
 	}
 	make_state_dir(cfg->daemon.state_dir);
 	if (sqlite_backend_init(dbmd->base) == -1)
 		goto out;
-	dbmd->factory = factory_new(&backend_sqlite, &backend_pg, &cache_lru);
+	dbmd->factory = factory_new(dbmd->base, &backend_sqlite, &backend_pg, &cache_lru);
 	dbmd->factory->max_override_pools = (int)cfg->daemon.max_override_pools;
+	dbmd->factory->collected = schedule_exit_check;
 	if (add_signal(0, SIGTERM) == -1 || add_signal(1, SIGINT) == -1 ||
 	    add_signal(2, SIGHUP) == -1) {
 		log_warnx("cannot install signal handlers");
@@ -298,6 +277,8 @@ out:
 	session_reap();
 	if (dbmd->reaper != NULL)
 		event_free(dbmd->reaper);
+	if (dbmd->exit_check != NULL)
+		event_free(dbmd->exit_check);
 	if (dbmd->base != NULL)
 		event_base_free(dbmd->base);
 	free(dbmd->socket_path);

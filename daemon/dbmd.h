@@ -241,13 +241,9 @@ struct session;
 struct handle;
 struct factory;
 struct fill;
+struct hold;
 struct proto_frame;
 struct hist;
-
-/* Monotonic milliseconds and microseconds; all timing inside the daemon uses this clock. */
-int64_t		 now_ms(void);
-int64_t		 now_us(void);
-void		 hist_add(struct hist *, int64_t);
 
 /* The result cache a pool owns; the factory is given the ops at creation. */
 struct cache_stats {
@@ -277,8 +273,9 @@ struct cache_ops {
 };
 
 /*
- * A database backend.  Everything is asynchronous: the backend reports through
- * pool_conn_opened(), request_output() and pool_conn_done().
+ * A database backend.  Everything is asynchronous: a connection's life is reported
+ * through pool_conn_opened(), pool_conn_lost() and pool_conn_closed(), a request's
+ * reply through request_output() and its end through request_done().
  */
 struct backend_ops {
 	const char	*name;		/* "sqlite", "postgresql" */
@@ -287,7 +284,7 @@ struct backend_ops {
 	void		 (*pool_fini)(struct pool *);
 	/* Starts opening a connection; completes with pool_conn_opened(). */
 	void		 (*conn_open)(struct conn *);
-	/* Runs a request on an open connection; ends with pool_conn_done(). */
+	/* Runs a request on an open connection; ends with request_done(). */
 	void		 (*conn_exec)(struct conn *, struct request *);
 	/* The client stopped reading: output may continue (backpressure released). */
 	void		 (*conn_resume)(struct conn *);
@@ -314,7 +311,7 @@ struct conn {
 	struct pool		*pool;
 	enum conn_state		 state;
 	uint64_t		 id;
-	struct handle		*pinned_by;	/* PINNED, and ACTIVE while pinned */
+	struct hold		*held_by;	/* PINNED, and ACTIVE while held */
 	struct request		*req;		/* ACTIVE */
 	struct event		*idle_txn;	/* PINNED in a transaction: its time is up */
 	int64_t			 created;	/* ms */
@@ -346,14 +343,57 @@ enum req_kind {
 				   also clear its session state */
 };
 
+/*
+ * Where a request is (request.c).  Every state but NEW and DONE is membership of one
+ * queue, and request_move() is the only way from one to another:
+ *
+ *	NEW -> QUEUED -> RUNNING <-> STALLED
+ *	 |  \            ^   |          |
+ *	 |   -> PARKED    |   v          v
+ *	 |        `-> NEW  `-- DONE <----'
+ *	 `------------------> DONE
+ */
+enum req_state {
+	REQ_NEW,		/* made by its owner, not placed yet */
+	REQ_QUEUED,		/* waits for a connection: pool->reqs[REQ_QUEUED] */
+	REQ_PARKED,		/* waits for the same statement's cache fill: its waiters */
+	REQ_RUNNING,		/* on a connection (conn->req): pool->reqs[REQ_RUNNING] */
+	REQ_STALLED,		/* on a connection, its output waits for the client to read:
+				   pool->reqs[REQ_STALLED] */
+	REQ_DONE,		/* answered; freed once its owner has been told */
+	REQ_STATE_MAX_
+};
+
+TAILQ_HEAD(request_list, request);
+
+struct request_queue {
+	struct request_list	 list;
+	int			 n;
+};
+
+/*
+ * What a request's owner (whoever made it) is told.  A request with no ops (dbmd's
+ * own, or one whose owner has gone) sends nothing anywhere and is freed when done.
+ */
+struct request_ops {
+	/* Reply bytes, whole frames; 1 when the client's output is full. */
+	int	(*output)(void *, struct request *, const void *, size_t);
+	/* The reply is complete (r->failed: it ended with ERROR); r is freed after. */
+	void	(*done)(void *, struct request *);
+};
+
 /* One request of a client against a pool, from arrival to the end of its reply. */
 struct request {
-	TAILQ_ENTRY(request)	 entry;		/* in pool->waiters */
+	TAILQ_ENTRY(request)	 entry;		/* in the queue of its state */
+	enum req_state		 state;
+	struct request_queue	*queue;		/* the one it is in, NULL for NEW and DONE */
 	enum req_kind		 kind;
+	const struct request_ops *ops;		/* NULL: nobody listens */
+	void			*owner;		/* the ops' argument */
+	struct handle		*handle;	/* the owner's: dbmd's lower layers never look */
+	struct hold		*hold;		/* the connection its handle holds, if any */
 	struct pool		*pool;
-	struct session		*session;	/* NULL once the client is gone */
-	struct handle		*handle;	/* NULL once the handle is gone */
-	struct conn		*conn;		/* while running */
+	struct conn		*conn;		/* RUNNING and STALLED */
 	uint32_t		 reqid;
 	uint32_t		 max_frame;	/* the client's limit for reply frames */
 	char			*sql;
@@ -362,8 +402,7 @@ struct request {
 	uint32_t		*lens;
 	int64_t			 queued_at;	/* us */
 	int64_t			 started_at;	/* us, on its connection */
-	struct event		*timer;		/* acquire timeout while waiting */
-	bool			 waiting;
+	struct event		*timer;		/* acquire timeout while QUEUED */
 	bool			 failed;	/* an ERROR was sent */
 	bool			 was_in_txn;	/* its connection was in a transaction */
 	bool			 discard;	/* REQ_RESET: clear session state too */
@@ -375,7 +414,6 @@ struct request {
 	uint32_t		 cache_max_age;	/* ms the client accepts; 0: no caching */
 	uint8_t			 cache_state;	/* what COMPLETE says: BYPASS or MISS */
 	struct fill		*fill;		/* the fill it makes, or waits for */
-	bool			 fill_waiting;
 	bool			 capturing;	/* its reply is copied for the cache */
 	uint8_t			*cap;
 	size_t			 caplen, capsize;
@@ -387,7 +425,6 @@ struct request {
 	char			**res_written;	/* tables written; NULL: unknown, all */
 	size_t			 nres_written;
 };
-TAILQ_HEAD(request_list, request);
 
 /* A latency histogram: bucket upper bounds in hist_bounds_us, the last unbounded. */
 #define HIST_BUCKETS	10
@@ -410,23 +447,46 @@ struct pool_stats {
 	struct hist	exec;		/* statements, on the connection */
 };
 
+/* What a pool tells whoever made it (the factory), never from inside its own walks. */
+struct pool_owner {
+	/* The pool is disposed and quiet: free it later, from the loop. */
+	void	(*gone)(void *, struct pool *);
+	/* A write reached the pool's database: the caches of every pool on it forget. */
+	void	(*invalidate)(void *, const char *, const char *const *, size_t);
+	void	*arg;
+};
+
+/*
+ * A connection held between requests (a transaction, a pinned handle): what the pool
+ * knows of a handle.  The pool sets conn and in_txn; lost is called when the pool
+ * takes the connection back on its own.
+ */
+struct hold {
+	struct conn	*conn;
+	bool		 in_txn;
+	bool		 pinned;	/* opened pinned: one connection for life */
+	void		(*lost)(struct hold *, int, const char *, const char *);
+};
+
 struct pool {
 	TAILQ_ENTRY(pool)	 entry;		/* in factory->pools */
-	struct factory		*factory;
+	struct pool_owner	 owner;
 	struct role_config	*rc;		/* the settings the pool was built from */
-	char			*names;		/* "env/role, env/role" that resolved here */
+	char			**names;	/* each "env/role" that resolved here */
+	size_t			 nnames;
+	char			*label;		/* the names for a person: "a/b, c/d" */
 	const struct backend_ops *be;
 	void			*be_state;
 	const struct cache_ops	*cache_ops;
 	void			*cache;
 	struct conn_list	 conns[CONN_STATE_MAX_];
 	int			 nconns[CONN_STATE_MAX_];
-	struct request_list	 waiters;
-	int			 nwaiting;
+	struct request_queue	 reqs[REQ_STATE_MAX_];	/* QUEUED, RUNNING, STALLED */
 	int			 nhandles;
 	bool			 from_override;	/* only a client's overrides made it */
 	bool			 connected;	/* a connection has opened at least once */
 	bool			 disposing;
+	bool			 gone;		/* disposed and quiet: the factory frees it */
 	bool			 draining;	/* configuration changed: no new handles */
 	int64_t			 drain_deadline;	/* ms: disposed then, handles or not */
 	bool			 persistent;	/* keeps a connection: an in-memory database */
@@ -448,13 +508,15 @@ struct resolved {
 };
 
 struct factory {
-	struct pool_list	 pools;
-	int			 npools;
+	struct pool_list	 pools;		/* gone ones too, until collected */
+	int			 npools;	/* not gone */
+	struct event		*collect;	/* frees the gone pools from the loop */
+	void			(*collected)(void *);	/* then tells its owner */
+	void			*collected_arg;
 	struct resolved		*resolved;	/* names resolved under resolved_serial */
 	uint64_t		 resolved_serial;
 	const struct backend_ops *backends[2];	/* by enum backend_kind */
 	const struct cache_ops	*cache_ops;
-	uint64_t		 next_conn_id;
 	int			 override_pools;	/* pools only overrides made */
 	int			 max_override_pools;
 };
@@ -464,9 +526,7 @@ struct handle {
 	uint32_t		 id;
 	struct session		*session;
 	struct pool		*pool;
-	struct conn		*conn;		/* pinned connection, if any */
-	bool			 pinned;	/* opened pinned: one connection for life */
-	bool			 in_txn;
+	struct hold		 hold;		/* the connection it holds, if any */
 	char			*env, *role;	/* as opened: access is checked again on reload */
 	char			*lost;		/* why dbmd ended its transaction: told once */
 	int			 lost_code;	/* and how: a PROTO_E_* code */
@@ -491,7 +551,6 @@ struct peer {
 enum session_state {
 	SESSION_HELLO,		/* waiting for HELLO */
 	SESSION_READY,		/* serving requests */
-	SESSION_CLOSING,	/* flushing a last reply, then closing */
 };
 
 struct session {
@@ -518,7 +577,6 @@ struct session {
 	struct event		*stall_timer;	/* stall_timeout of the stalled request */
 	bool			 in_read;	/* inside the read callback */
 	bool			 dead;		/* free at the next safe point */
-	char			*close_reason;
 };
 TAILQ_HEAD(session_list, session);
 
@@ -531,7 +589,8 @@ struct dbmd {
 	struct session_list	 sessions;
 	int			 nsessions;
 	struct session_list	 dead;		/* closed, freed by the reaper */
-	struct event		*reaper;
+	struct event		*reaper;	/* then checks whether the daemon may exit */
+	struct event		*exit_check;	/* stopping: leaves the loop once all is gone */
 	uint64_t		 next_session_id;
 	int64_t			 started;	/* ms */
 	time_t			 started_wall;
@@ -548,11 +607,17 @@ struct dbmd {
 
 extern struct dbmd *dbmd;
 
+/* clock.c: monotonic time; all timing inside the daemon uses this clock */
+int64_t		 now_ms(void);
+int64_t		 now_us(void);
+
+/* stats.c */
+void		 hist_add(struct hist *, int64_t);
+
 /* daemon.c */
 int		 daemon_run(struct config *, const struct config_inputs *);
 int		 daemon_reload(const char *, char **);
 void		 daemon_stop(const char *);
-void		 daemon_maybe_exit(void);
 
 /* control.c */
 int		 control_listen(const struct daemon_config *);
@@ -561,9 +626,7 @@ void		 control_close(void);
 /* session.c */
 void		 session_new(int, uid_t, gid_t, pid_t);
 void		 session_close(struct session *, int, const char *);
-void		 session_request_done(struct session *, struct request *);
 int		 session_output(struct session *, const void *, size_t);
-void		 session_stall(struct session *, struct request *);
 void		 session_revoke(const struct config *);
 void		 session_goodbye_all(int, const char *);
 void		 session_reap(void);
@@ -579,8 +642,8 @@ bool		 access_admin_allowed(struct peer *, const struct daemon_config *);
 void		 admin_request(struct session *, const struct proto_frame *);
 
 /* factory.c */
-struct factory	*factory_new(const struct backend_ops *, const struct backend_ops *,
-		    const struct cache_ops *);
+struct factory	*factory_new(struct event_base *, const struct backend_ops *,
+		    const struct backend_ops *, const struct cache_ops *);
 struct pool	*factory_open(struct factory *, const struct config *, const char *,
 		    const char *, const struct cfg_override *, size_t, struct peer *,
 		    int *, char **);
@@ -590,14 +653,16 @@ void		 factory_release(struct factory *, struct pool *);
 char		*factory_resolve_error(struct cfg_errors *, bool, const char *, const char *,
 		    int *);
 void		 factory_dispose(struct factory *, struct pool *, const char *);
-void		 factory_pool_gone(struct factory *, struct pool *);
 void		 factory_dispose_all(struct factory *, const char *);
+void		 factory_collect(struct factory *);
 void		 factory_drain(struct factory *, struct pool *, int64_t, const char *);
-void		 factory_invalidate(struct factory *, const char *, const char *const *, size_t);
 void		 factory_abort(struct factory *);
 int		 factory_reconfigure(struct factory *, const struct config *);
 void		 factory_free(struct factory *);
+
+/* janitor.c: housekeeping once a second */
 void		 factory_janitor(struct factory *);
+void		 pool_janitor(struct pool *, int64_t);
 
 /* notify.c */
 int		 notify_start(void);
@@ -607,32 +672,36 @@ void		 notify_status(void);
 void		 notify_stop(void);
 
 /* pool.c */
-struct pool	*pool_new(struct factory *, struct role_config *, const struct backend_ops *,
-		    const struct cache_ops *, char *, size_t);
+struct pool	*pool_new(const struct pool_owner *, struct role_config *,
+		    const struct backend_ops *, const struct cache_ops *, char *, size_t);
 void		 pool_free(struct pool *);
+int		 pool_add_name(struct pool *, const char *, const char *);
 void		 pool_submit(struct pool *, struct request *);
-void		 pool_cancel_waiter(struct request *);
-void		 pool_fail_waiter(struct request *, int, const char *, const char *);
-void		 pool_run_on(struct conn *, struct request *);
+void		 pool_cancel(struct request *);
+void		 pool_resume(struct request *);
 void		 pool_conn_opened(struct conn *, bool, const char *);
-void		 pool_conn_done(struct conn *, bool);
+void		 pool_request_done(struct conn *, struct request *, bool);
 void		 pool_conn_closed(struct conn *);
-void		 pool_release_conn(struct conn *);
-void		 pool_handle_detach(struct handle *);
+void		 pool_conn_new(struct pool *);
+void		 pool_hold_release(struct hold *);
 int		 pool_pin_limit(const struct pool *, const struct daemon_config *, bool);
 void		 pool_conn_lost(struct conn *, const char *);
 void		 pool_dispose(struct pool *, const char *);
-void		 pool_conn_set_state(struct conn *, enum conn_state);
+void		 pool_invalidate(struct pool *, const char *const *, size_t);
 void		 pool_close_idle(struct pool *, bool);
-void		 pool_janitor(struct pool *, int64_t);
 int		 pool_total(const struct pool *);
 bool		 pool_quiet(const struct pool *);
 
 /* request.c */
-struct request	*request_new(enum req_kind, struct session *, struct handle *, uint32_t);
-void		 request_free(struct request *);
+struct request	*request_new(enum req_kind, uint32_t);
+void		 request_move(struct request *, enum req_state, struct request_queue *);
 int		 request_output(struct request *, const void *, size_t);
 void		 request_fail(struct request *, int, const char *, const char *);
+void		 request_done(struct request *, bool);
+void		 request_finish(struct request *);
+void		 request_refuse(struct request *, int, const char *, const char *);
+void		 request_abandon(struct request *);
+void		 request_queue_init(struct request_queue *);
 
 /* backend_pg.c */
 extern const struct backend_ops backend_pg;
@@ -653,7 +722,7 @@ enum cacheflow {
 	CACHEFLOW_ANSWERED,	/* answered from the cache */
 	CACHEFLOW_PARKED,	/* waits for the same statement's fill */
 };
-enum cacheflow	 cacheflow_begin(struct pool *, struct handle *, struct request *);
+enum cacheflow	 cacheflow_begin(struct pool *, struct request *);
 void		 cacheflow_end(struct pool *, struct conn *, struct request *, bool);
 void		 cacheflow_release(struct request *);
 void		 cacheflow_capture(struct request *, const void *, size_t);

@@ -1,20 +1,26 @@
 /* factory.c: the factory and its instance cache: one pool per distinct configuration. */
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/event.h>
 
 #include "dbmd.h"
 #include "proto.h"
 
 #define MAX_OVERRIDE_POOLS	16	/* pools that only clients' overrides created */
 
+static void collect_cb(evutil_socket_t, short, void *);
+
 /*
  * The factory is given its parts: a backend per kind (NULL where the build has none)
- * and the constructor of result caches.  Tests hand it fakes that count calls.
+ * and the constructor of result caches.  Tests hand it fakes that count calls, and no
+ * event base: they collect gone pools themselves (factory_collect).
  */
 struct factory *
-factory_new(const struct backend_ops *sqlite, const struct backend_ops *pg,
-    const struct cache_ops *cache)
+factory_new(struct event_base *base, const struct backend_ops *sqlite,
+    const struct backend_ops *pg, const struct cache_ops *cache)
 {
 	struct factory *f = xcalloc(1, sizeof(*f));
 
@@ -23,7 +29,26 @@ factory_new(const struct backend_ops *sqlite, const struct backend_ops *pg,
 	f->backends[BACKEND_POSTGRES] = pg;
 	f->cache_ops = cache;
 	f->max_override_pools = MAX_OVERRIDE_POOLS;
+	if (base != NULL && (f->collect = event_new(base, -1, 0, collect_cb, f)) == NULL)
+		fatalx("cannot create the factory's events");
 	return f;
+}
+
+/* A message for the client, or NULL when there is no memory for one. */
+static char *
+msgf(const char *fmt, ...) ATTR_PRINTF(1, 2);
+
+static char *
+msgf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n == -1 ? NULL : s;
 }
 
 /* Maps a configuration error to the code the client sees. */
@@ -40,25 +65,6 @@ config_errcode_to_proto(enum cfg_errcode code)
 	default:
 		return PROTO_E_CONFIG;
 	}
-}
-
-/* Adds "env/role" to the names a pool is known by, once. */
-static void
-pool_add_name(struct pool *p, const char *env, const char *role)
-{
-	char *name = xasprintf("%s/%s", env, role), *all;
-	size_t n = strlen(name);
-	const char *at;
-
-	for (at = p->names; at != NULL && (at = strstr(at, name)) != NULL; at += n)
-		if ((at == p->names || at[-1] == ' ') && (at[n] == ',' || at[n] == '\0')) {
-			free(name);
-			return;
-		}
-	all = p->names ? xasprintf("%s, %s", p->names, name) : xstrdup(name);
-	free(p->names);
-	free(name);
-	p->names = all;
 }
 
 static void
@@ -97,9 +103,15 @@ factory_resolve(struct factory *f, const struct config *cfg, const char *env,
 			return rs->rc;
 	if ((rc = config_resolve(cfg, env, role, NULL, 0, errs)) == NULL)
 		return NULL;
-	rs = xcalloc(1, sizeof(*rs));
-	rs->env = xstrdup(env);
-	rs->role = xstrdup(role);
+	if ((rs = calloc(1, sizeof(*rs))) == NULL || (rs->env = strdup(env)) == NULL ||
+	    (rs->role = strdup(role)) == NULL) {
+		if (rs != NULL)
+			free(rs->env);
+		free(rs);
+		role_config_free(rc);
+		config_error(errs, CFG_E_MISSING, "", "out of memory");
+		return NULL;
+	}
 	rs->rc = rc;
 	rs->next = f->resolved;
 	f->resolved = rs;
@@ -121,13 +133,17 @@ pool_find(struct factory *f, const struct role_config *rc)
 /* A new handle on p, opened by env/role with or without overrides. */
 static struct pool *
 pool_attach(struct factory *f, struct pool *p, const char *env, const char *role,
-    size_t nov)
+    size_t nov, int *code, char **msg)
 {
+	if (pool_add_name(p, env, role) == -1) {
+		*code = PROTO_E_NOMEM;
+		*msg = NULL;
+		return NULL;
+	}
 	if (nov == 0 && p->from_override) {
 		p->from_override = false;	/* configured names use it now */
 		f->override_pools--;
 	}
-	pool_add_name(p, env, role);
 	p->nhandles++;
 	return p;
 }
@@ -147,13 +163,14 @@ factory_resolve_error(struct cfg_errors *errs, bool admin, const char *env,
 
 	*code = config_errcode_to_proto(TAILQ_FIRST(errs)->code);
 	if (!admin && *code == PROTO_E_UNKNOWN_ENV)
-		buf = xasprintf("unknown environment \"%s\"", env);
+		buf = msgf("unknown environment \"%s\"", env);
 	else if (!admin && *code == PROTO_E_UNKNOWN_ROLE)
-		buf = xasprintf("environment \"%s\" has no role \"%s\"", env, role);
+		buf = msgf("environment \"%s\" has no role \"%s\"", env, role);
 	else
 		TAILQ_FOREACH(e, errs, entry)
-			strbuf_printf(&buf, &len, &cap, "%s%s%s%s", len ? "; " : "", e->where,
-			    e->where[0] ? ": " : "", e->msg);
+			if (strbuf_printf(&buf, &len, &cap, "%s%s%s%s", len ? "; " : "",
+			    e->where, e->where[0] ? ": " : "", e->msg) == -1)
+				break;
 	config_errors_clear(errs);
 	return buf;
 }
@@ -165,6 +182,36 @@ resolve_failed(struct cfg_errors *errs, bool admin, const char *env, const char 
 {
 	*msg = factory_resolve_error(errs, admin, env, role, code);
 	return NULL;
+}
+
+static void
+invalidate(void *arg, const char *db_key, const char *const *tables, size_t ntables)
+{
+	struct factory *f = arg;
+	struct pool *p;
+
+	if (db_key == NULL)
+		return;
+	TAILQ_FOREACH(p, &f->pools, entry)
+		if (p->db_key != NULL && strcmp(p->db_key, db_key) == 0)
+			p->cache_ops->invalidate(p->cache, tables, ntables);
+}
+
+/*
+ * A disposed pool has no connections and no handles left.  It stays on the list, gone,
+ * until collected from the loop: whoever is walking the list now, however deep the
+ * call, finds every pool where it was.
+ */
+static void
+pool_gone(void *arg, struct pool *p)
+{
+	struct factory *f = arg;
+
+	f->npools--;
+	if (p->from_override)
+		f->override_pools--;
+	if (f->collect != NULL)
+		event_active(f->collect, EV_TIMEOUT, 0);
 }
 
 /*
@@ -182,6 +229,7 @@ factory_open(struct factory *f, const struct config *cfg, const char *env, const
     const struct cfg_override *ov, size_t nov, struct peer *peer, int *code,
     char **msg)
 {
+	struct pool_owner owner = { pool_gone, invalidate, f };
 	struct cfg_errors errs;
 	struct role_config *rc;
 	const struct backend_ops *be;
@@ -200,12 +248,12 @@ factory_open(struct factory *f, const struct config *cfg, const char *env, const
 		return resolve_failed(&errs, admin, env, role, code, msg);
 	if (peer != NULL && !access_open_allowed(peer, known, &cfg->daemon)) {
 		*code = PROTO_E_PERMISSION;
-		*msg = xasprintf("permission denied for environment \"%s\"", env);
+		*msg = msgf("permission denied for environment \"%s\"", env);
 		return NULL;
 	}
 	/* By name alone onto a pool that exists: no resolution at all. */
 	if (nov == 0 && (p = pool_find(f, known)) != NULL)
-		return pool_attach(f, p, env, role, nov);
+		return pool_attach(f, p, env, role, nov, code, msg);
 
 	/* With overrides, or for a new pool (which owns its configuration): resolved now. */
 	if ((rc = config_resolve(cfg, env, role, ov, nov, &errs)) == NULL)
@@ -213,30 +261,35 @@ factory_open(struct factory *f, const struct config *cfg, const char *env, const
 
 	if ((p = pool_find(f, rc)) != NULL) {
 		role_config_free(rc);
-		return pool_attach(f, p, env, role, nov);
+		return pool_attach(f, p, env, role, nov, code, msg);
 	}
 
 	if (nov > 0 && f->override_pools >= f->max_override_pools) {
 		*code = PROTO_E_LIMIT;
-		*msg = xasprintf("%s/%s: %d pools made by client overrides exist already; "
+		*msg = msgf("%s/%s: %d pools made by client overrides exist already; "
 		    "open without overrides or dispose handles", env, role, f->override_pools);
 		role_config_free(rc);
 		return NULL;
 	}
 	if ((be = f->backends[rc->backend]) == NULL) {
 		*code = PROTO_E_BACKEND;
-		*msg = xasprintf("%s/%s: this dbmd has no %s backend", env, role,
+		*msg = msgf("%s/%s: this dbmd has no %s backend", env, role,
 		    rc->backend == BACKEND_SQLITE ? "SQLite" : "PostgreSQL");
 		role_config_free(rc);
 		return NULL;
 	}
-	if ((p = pool_new(f, rc, be, f->cache_ops, err, sizeof(err))) == NULL) {
+	if ((p = pool_new(&owner, rc, be, f->cache_ops, err, sizeof(err))) == NULL) {
 		*code = PROTO_E_BACKEND;
-		*msg = xasprintf("%s/%s: %s", env, role, err);
+		*msg = msgf("%s/%s: %s", env, role, err);
 		role_config_free(rc);
 		return NULL;
 	}
-	pool_add_name(p, env, role);
+	if (pool_add_name(p, env, role) == -1) {
+		pool_free(p);
+		*code = PROTO_E_NOMEM;
+		*msg = NULL;
+		return NULL;
+	}
 	p->from_override = nov > 0;
 	f->override_pools += p->from_override;
 	p->nhandles = 1;
@@ -285,7 +338,7 @@ factory_drain(struct factory *f, struct pool *p, int64_t timeout, const char *re
 	p->draining = true;
 	p->drain_deadline = now_ms() + timeout;
 	log_info("pool %016llx (%s) draining: %s; %d handles left, disposed in %llds at most",
-	    (unsigned long long)p->rc->hash, p->names ? p->names : "", reason, p->nhandles,
+	    (unsigned long long)p->rc->hash, p->label ? p->label : "", reason, p->nhandles,
 	    (long long)(timeout / 1000));
 }
 
@@ -295,23 +348,21 @@ pool_still_configured(const struct pool *p, const struct config *cfg)
 {
 	struct cfg_errors errs;
 	struct role_config *rc;
-	char *names, *name, *save = NULL, *slash;
+	char env[DBMD_NAME_MAX + 1];
+	const char *slash;
 	bool same = false;
+	size_t i;
 
 	TAILQ_INIT(&errs);
-	names = xstrdup(p->names ? p->names : "");
-	for (name = strtok_r(names, ", ", &save); name != NULL && !same;
-	    name = strtok_r(NULL, ", ", &save)) {
-		if ((slash = strchr(name, '/')) == NULL)
-			continue;
-		*slash = '\0';
-		if ((rc = config_resolve(cfg, name, slash + 1, NULL, 0, &errs)) != NULL) {
+	for (i = 0; i < p->nnames && !same; i++) {
+		slash = strchr(p->names[i], '/');
+		snprintf(env, sizeof(env), "%.*s", (int)(slash - p->names[i]), p->names[i]);
+		if ((rc = config_resolve(cfg, env, slash + 1, NULL, 0, &errs)) != NULL) {
 			same = role_config_equal(rc, p->rc);
 			role_config_free(rc);
 		}
 		config_errors_clear(&errs);
 	}
-	free(names);
 	return same;
 }
 
@@ -332,30 +383,13 @@ factory_reconfigure(struct factory *f, const struct config *cfg)
 		next = TAILQ_NEXT(p, entry);
 		/* Where the old values came from is gone with the old configuration. */
 		memset(p->rc->origin, 0, sizeof(p->rc->origin));
-		if (p->from_override || p->disposing || p->draining ||
+		if (p->from_override || p->disposing || p->gone || p->draining ||
 		    pool_still_configured(p, cfg))
 			continue;
 		n++;
 		factory_drain(f, p, cfg->daemon.drain_timeout, "its configuration changed");
 	}
 	return n;
-}
-
-/*
- * A write reached the database db_key: every pool on it forgets the cached results
- * that read the tables (no tables: every cached result).
- */
-void
-factory_invalidate(struct factory *f, const char *db_key, const char *const *tables,
-    size_t ntables)
-{
-	struct pool *p;
-
-	if (db_key == NULL)
-		return;
-	TAILQ_FOREACH(p, &f->pools, entry)
-		if (p->db_key != NULL && strcmp(p->db_key, db_key) == 0)
-			p->cache_ops->invalidate(p->cache, tables, ntables);
 }
 
 /* Disposes one pool: it takes no new handles and is freed when its connections close. */
@@ -366,50 +400,45 @@ factory_dispose(struct factory *f, struct pool *p, const char *reason)
 	pool_dispose(p, reason);
 }
 
-/* Called by the pool when a disposed pool has no connections and no handles left. */
-void
-factory_pool_gone(struct factory *f, struct pool *p)
-{
-	TAILQ_REMOVE(&f->pools, p, entry);
-	f->npools--;
-	if (p->from_override)
-		f->override_pools--;
-	pool_free(p);
-	if (dbmd != NULL)
-		daemon_maybe_exit();
-}
-
+/*
+ * Disposes every pool.  Idempotent: a pool disposed already is left as it is, and
+ * nothing is freed here (factory_collect does that), so the walk is safe whatever the
+ * disposals set off.
+ */
 void
 factory_dispose_all(struct factory *f, const char *reason)
 {
-	struct pool *p, *next;
+	struct pool *p;
 
-	for (p = TAILQ_FIRST(&f->pools); p != NULL; p = next) {
-		next = TAILQ_NEXT(p, entry);
-		factory_dispose(f, p, reason);
-	}
+	TAILQ_FOREACH(p, &f->pools, entry)
+		if (!p->disposing)
+			pool_dispose(p, reason);
 }
 
-/* Once a second: each pool's housekeeping, and configured pools unused too long go. */
+/* Frees the pools that are gone, then tells the owner; from the loop, or a test. */
 void
-factory_janitor(struct factory *f)
+factory_collect(struct factory *f)
 {
 	struct pool *p, *next;
-	int64_t now = now_ms();
+	bool any = false;
 
 	for (p = TAILQ_FIRST(&f->pools); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, entry);
-		if (p->draining && !p->disposing && now >= p->drain_deadline) {
-			factory_dispose(f, p, "drain_timeout passed with handles still open");
+		if (!p->gone)
 			continue;
-		}
-		if (p->nhandles == 0 && !p->disposing && !p->persistent &&
-		    p->rc->idle_timeout > 0 && now - p->unused_since >= p->rc->idle_timeout) {
-			factory_dispose(f, p, "unused for idle_timeout");
-			continue;
-		}
-		pool_janitor(p, now);
+		TAILQ_REMOVE(&f->pools, p, entry);
+		pool_free(p);
+		any = true;
 	}
+	if (any && f->collected != NULL)
+		f->collected(f->collected_arg);
+}
+
+static void
+collect_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd, (void)ev;
+	factory_collect(arg);
 }
 
 /*
@@ -441,5 +470,7 @@ factory_free(struct factory *f)
 		TAILQ_REMOVE(&f->pools, p, entry);
 		pool_free(p);
 	}
+	if (f->collect != NULL)
+		event_free(f->collect);
 	free(f);
 }

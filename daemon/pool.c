@@ -13,6 +13,11 @@ static void waiter_timeout(evutil_socket_t, short, void *);
 static void idle_txn_timeout(evutil_socket_t, short, void *);
 static void conn_reset(struct conn *);
 static bool conn_fits(const struct conn *, const struct request *);
+static void pool_run_on(struct conn *, struct request *);
+static void pool_release_conn(struct conn *);
+static void pool_conn_set_state(struct conn *, enum conn_state);
+
+static uint64_t next_conn_id;	/* unique in the process: logs name connections by it */
 
 /*
  * Builds a pool around a backend and a result cache made by the injected constructor.
@@ -20,8 +25,8 @@ static bool conn_fits(const struct conn *, const struct request *);
  * the backend refuses, and NULL is returned with the reason in err.
  */
 struct pool *
-pool_new(struct factory *f, struct role_config *rc, const struct backend_ops *be,
-    const struct cache_ops *cops, char *err, size_t errlen)
+pool_new(const struct pool_owner *owner, struct role_config *rc,
+    const struct backend_ops *be, const struct cache_ops *cops, char *err, size_t errlen)
 {
 	struct pool *p;
 	int i;
@@ -30,12 +35,13 @@ pool_new(struct factory *f, struct role_config *rc, const struct backend_ops *be
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	p->factory = f;
+	p->owner = *owner;
 	p->be = be;
 	p->cache_ops = cops;
 	for (i = 0; i < CONN_STATE_MAX_; i++)
 		TAILQ_INIT(&p->conns[i]);
-	TAILQ_INIT(&p->waiters);
+	for (i = 0; i < REQ_STATE_MAX_; i++)
+		request_queue_init(&p->reqs[i]);
 	TAILQ_INIT(&p->fills);
 	p->rc = rc;
 	if ((p->cache = cops->create(rc)) == NULL) {
@@ -54,21 +60,61 @@ pool_new(struct factory *f, struct role_config *rc, const struct backend_ops *be
 	return p;
 }
 
-/* Frees a pool that has no connections left (pool_quiet). */
+/* Frees a pool that has no connections and no requests left (pool_quiet). */
 void
 pool_free(struct pool *p)
 {
+	size_t i;
+
 	if (p == NULL)
 		return;
-	if (!pool_quiet(p) || p->nwaiting > 0)
+	if (!pool_quiet(p) || p->reqs[REQ_QUEUED].n > 0)
 		fatalx("%s: pool %016llx still has connections or waiters", __func__,
 		    (unsigned long long)p->rc->hash);
 	p->be->pool_fini(p);
 	p->cache_ops->destroy(p->cache);
 	role_config_free(p->rc);
+	for (i = 0; i < p->nnames; i++)
+		free(p->names[i]);
 	free(p->names);
+	free(p->label);
 	free(p->db_key);
 	free(p);
+}
+
+/*
+ * Adds "env/role" to the names the pool is known by, once; 0, or -1 when out of
+ * memory (the pool keeps the names it had).
+ */
+int
+pool_add_name(struct pool *p, const char *env, const char *role)
+{
+	char *name, **names, *label;
+	size_t i;
+
+	for (i = 0; i < p->nnames; i++) {
+		const char *slash = strchr(p->names[i], '/');
+
+		if ((size_t)(slash - p->names[i]) == strlen(env) &&
+		    strncmp(p->names[i], env, strlen(env)) == 0 && strcmp(slash + 1, role) == 0)
+			return 0;
+	}
+	if (asprintf(&name, "%s/%s", env, role) == -1)
+		return -1;
+	if ((names = reallocarray(p->names, p->nnames + 1, sizeof(*names))) == NULL) {
+		free(name);
+		return -1;
+	}
+	p->names = names;
+	if (asprintf(&label, "%s%s%s", p->label ? p->label : "", p->label ? ", " : "",
+	    name) == -1) {
+		free(name);
+		return -1;
+	}
+	p->names[p->nnames++] = name;
+	free(p->label);
+	p->label = label;
+	return 0;
 }
 
 /* Connections that exist or are being made, closing ones excluded. */
@@ -89,7 +135,7 @@ pool_quiet(const struct pool *p)
  * The one place a connection changes state: it moves to the list of its new state.  A
  * connection pinned inside a transaction has idle_in_transaction_timeout to be used.
  */
-void
+static void
 pool_conn_set_state(struct conn *c, enum conn_state st)
 {
 	struct pool *p = c->pool;
@@ -130,23 +176,24 @@ idle_txn_timeout(evutil_socket_t fd, short ev, void *arg)
 {
 	struct conn *c = arg;
 	struct pool *p = c->pool;
-	struct handle *h = c->pinned_by;
+	struct hold *hd = c->held_by;
+	char msg[160];
 
 	(void)fd, (void)ev;
 	p->stats.idle_txn_timeouts++;
 	log_info("pool %016llx: connection %llu: transaction idle for %lldms: rolled back "
 	    "(idle_in_transaction_timeout)", (unsigned long long)p->rc->hash,
 	    (unsigned long long)c->id, p->rc->idle_in_transaction_timeout);
-	if (h != NULL) {
-		h->conn = NULL;
-		h->in_txn = false;
-		free(h->lost);
-		h->lost = xasprintf("the transaction was rolled back: it was idle for longer "
-		    "than %lldms (idle_in_transaction_timeout)", p->rc->idle_in_transaction_timeout);
-		h->lost_code = PROTO_E_TIMEOUT;
-		h->lost_sqlstate = "25P03";	/* idle_in_transaction_session_timeout */
+	c->held_by = NULL;
+	if (hd != NULL) {
+		hd->conn = NULL;
+		hd->in_txn = false;
+		snprintf(msg, sizeof(msg), "the transaction was rolled back: it was idle for "
+		    "longer than %lldms (idle_in_transaction_timeout)",
+		    p->rc->idle_in_transaction_timeout);
+		/* 25P03: idle_in_transaction_session_timeout */
+		hd->lost(hd, PROTO_E_TIMEOUT, "25P03", msg);
 	}
-	c->pinned_by = NULL;
 	conn_reset(c);
 }
 
@@ -174,7 +221,7 @@ conn_new(struct pool *p)
 	if (c == NULL)
 		return NULL;
 	c->pool = p;
-	c->id = ++p->factory->next_conn_id;
+	c->id = ++next_conn_id;
 	c->created = c->last_used = now_ms();
 	c->state = CONN_OPENING;
 	TAILQ_INSERT_TAIL(&p->conns[CONN_OPENING], c, entry);
@@ -204,22 +251,10 @@ pool_conn_closed(struct conn *c)
 	pool_check_gone(p);
 }
 
-/* Completes a request whose reply has been sent in full. */
+/* The waiter no longer waits: its acquire timer goes. */
 static void
-request_finish(struct request *r)
+waiter_stop(struct request *r)
 {
-	if (r->session != NULL)
-		session_request_done(r->session, r);
-	else
-		request_free(r);
-}
-
-static void
-waiter_remove(struct pool *p, struct request *r)
-{
-	TAILQ_REMOVE(&p->waiters, r, entry);
-	p->nwaiting--;
-	r->waiting = false;
 	if (r->timer != NULL) {
 		event_free(r->timer);
 		r->timer = NULL;
@@ -232,34 +267,46 @@ fail_waiters(struct pool *p, int code, const char *msg)
 {
 	struct request *r;
 
-	while ((r = TAILQ_FIRST(&p->waiters)) != NULL) {
-		waiter_remove(p, r);
+	while ((r = TAILQ_FIRST(&p->reqs[REQ_QUEUED].list)) != NULL) {
+		waiter_stop(r);
 		request_fail(r, code, "", msg);
 		request_finish(r);
 	}
 }
 
-/* A waiting request whose client went away leaves the queue. */
+/*
+ * Stops a request running on a connection as soon as possible: the backend cancels the
+ * statement and ends the request with its error as usual.  A stalled reply goes on, to
+ * reach that end; output nobody takes is dropped.
+ */
 void
-pool_cancel_waiter(struct request *r)
+pool_cancel(struct request *r)
 {
-	waiter_remove(r->pool, r);
-	request_free(r);
+	struct conn *c = r->conn;
+
+	if (r->state != REQ_RUNNING && r->state != REQ_STALLED)
+		return;
+	if (r->state == REQ_STALLED)
+		request_move(r, REQ_RUNNING, &r->pool->reqs[REQ_RUNNING]);
+	c->pool->be->conn_cancel(c);	/* may end the request at once */
 }
 
-/* A waiting request that may no longer run leaves the queue with an ERROR. */
+/* The client reads again: a stalled reply goes on. */
 void
-pool_fail_waiter(struct request *r, int code, const char *sqlstate, const char *msg)
+pool_resume(struct request *r)
 {
-	waiter_remove(r->pool, r);
-	request_fail(r, code, sqlstate, msg);
-	request_finish(r);
+	if (r->state != REQ_STALLED)
+		return;
+	request_move(r, REQ_RUNNING, &r->pool->reqs[REQ_RUNNING]);
+	r->conn->pool->be->conn_resume(r->conn);
 }
 
-/* Runs a request on a connection that is idle or pinned to the request's handle. */
-void
+/* Runs a request on a connection that is idle or held for the request's handle. */
+static void
 pool_run_on(struct conn *c, struct request *r)
 {
+	waiter_stop(r);
+	request_move(r, REQ_RUNNING, &c->pool->reqs[REQ_RUNNING]);
 	c->req = r;
 	r->conn = c;
 	r->pool = c->pool;
@@ -274,7 +321,7 @@ pool_run_on(struct conn *c, struct request *r)
 	}
 	pool_conn_set_state(c, CONN_ACTIVE);
 	if (r->kind == REQ_OPEN) {
-		pool_conn_done(c, true);	/* acquiring was all it needed */
+		request_done(r, true);	/* acquiring was all it needed */
 		return;
 	}
 	c->pool->be->conn_exec(c, r);
@@ -284,14 +331,14 @@ pool_run_on(struct conn *c, struct request *r)
  * An idle connection: it serves the first waiter, or rests.  A broken or too old one
  * is closed instead, and a replacement opened if someone is waiting.
  */
-void
+static void
 pool_release_conn(struct conn *c)
 {
 	struct pool *p = c->pool;
 	struct request *r;
 	int64_t now = now_ms();
 
-	c->pinned_by = NULL;
+	c->held_by = NULL;
 	c->last_used = now;
 	if (c->broken || p->disposing ||
 	    (p->rc->max_lifetime > 0 && now - c->created >= p->rc->max_lifetime)) {
@@ -299,17 +346,16 @@ pool_release_conn(struct conn *c)
 			p->stats.discarded++;
 		conn_close(c, c->broken ? "broken" : p->disposing ? "pool disposed" :
 		    "max_lifetime reached");
-		if (!p->disposing && p->nwaiting > 0 && pool_total(p) < p->rc->pool_size)
-			conn_new(p);
+		if (!p->disposing && p->reqs[REQ_QUEUED].n > 0 && pool_total(p) < p->rc->pool_size)
+			pool_conn_new(p);
 		pool_check_gone(p);
 		return;
 	}
-	if ((r = TAILQ_FIRST(&p->waiters)) != NULL) {
+	if ((r = TAILQ_FIRST(&p->reqs[REQ_QUEUED].list)) != NULL) {
 		if (!conn_fits(c, r)) {
 			conn_reset(c);	/* behind the reply it just sent; then the waiter */
 			return;
 		}
-		waiter_remove(p, r);
 		pool_run_on(c, r);
 		return;
 	}
@@ -361,9 +407,9 @@ idle_for(struct pool *p, const struct request *r)
 }
 
 /*
- * Queues a request for a connection: an idle one at once, else a new one while the
- * pool is below pool_size, else the request waits its turn (FIFO) for at most
- * acquire_timeout.
+ * Places a request: on the connection its handle holds, else an idle one at once,
+ * else a new one while the pool is below pool_size, else the request waits its turn
+ * (FIFO) for at most acquire_timeout.
  */
 void
 pool_submit(struct pool *p, struct request *r)
@@ -377,32 +423,34 @@ pool_submit(struct pool *p, struct request *r)
 		request_finish(r);
 		return;
 	}
+	if (r->hold != NULL && (c = r->hold->conn) != NULL) {
+		pool_run_on(c, r);
+		return;
+	}
 	if ((c = idle_for(p, r)) != NULL) {
 		pool_run_on(c, r);
 		return;
 	}
-	r->waiting = true;
-	TAILQ_INSERT_TAIL(&p->waiters, r, entry);
-	p->nwaiting++;
+	/* The timer first: a request is never queued without its deadline. */
+	if ((r->timer = evtimer_new(dbmd->base, waiter_timeout, r)) == NULL) {
+		request_fail(r, PROTO_E_NOMEM, "53200", "out of memory");
+		request_finish(r);
+		return;
+	}
+	request_move(r, REQ_QUEUED, &p->reqs[REQ_QUEUED]);
 	p->stats.waits++;
 	if ((c = TAILQ_LAST(&p->conns[CONN_IDLE], conn_list)) != NULL) {
 		conn_reset(c);	/* another user's: cleaned, then it serves the queue */
-		if (!r->waiting)
+		if (r->state != REQ_QUEUED)
 			return;
-	} else if (pool_total(p) < p->rc->pool_size && p->nconns[CONN_OPENING] < p->nwaiting) {
+	} else if (pool_total(p) < p->rc->pool_size &&
+	    p->nconns[CONN_OPENING] < p->reqs[REQ_QUEUED].n) {
 		if (conn_new(p) == NULL) {
 			fail_waiters(p, PROTO_E_NOMEM, "out of memory");
 			return;
 		}
-		if (!r->waiting)
+		if (r->state != REQ_QUEUED)
 			return;		/* the backend opened and served it at once */
-	}
-	r->timer = evtimer_new(dbmd->base, waiter_timeout, r);
-	if (r->timer == NULL) {
-		waiter_remove(p, r);
-		request_fail(r, PROTO_E_NOMEM, "", "out of memory");
-		request_finish(r);
-		return;
 	}
 	tv.tv_sec = p->rc->acquire_timeout / 1000;
 	tv.tv_usec = (p->rc->acquire_timeout % 1000) * 1000;
@@ -417,12 +465,13 @@ waiter_timeout(evutil_socket_t fd, short ev, void *arg)
 	char msg[512];
 
 	(void)fd, (void)ev;
-	waiter_remove(p, r);
+	waiter_stop(r);
 	p->stats.timeouts++;
 	snprintf(msg, sizeof(msg), "no database connection was free within %lldms "
 	    "(pool_size %lld, %d in use, %d waiting)%s%s", p->rc->acquire_timeout,
-	    p->rc->pool_size, p->nconns[CONN_ACTIVE] + p->nconns[CONN_PINNED], p->nwaiting,
-	    p->last_error[0] ? "; last connection error: " : "", p->last_error);
+	    p->rc->pool_size, p->nconns[CONN_ACTIVE] + p->nconns[CONN_PINNED],
+	    p->reqs[REQ_QUEUED].n - 1, p->last_error[0] ? "; last connection error: " : "",
+	    p->last_error);
 	request_fail(r, PROTO_E_TIMEOUT, "", msg);
 	request_finish(r);
 }
@@ -443,7 +492,7 @@ pool_conn_opened(struct conn *c, bool ok, const char *msg)
 		p->retry_at = now_ms() + p->backoff;
 		snprintf(p->last_error, sizeof(p->last_error), "%s", msg ? msg : "unknown error");
 		log_warnx("pool %016llx (%s): cannot connect: %s", (unsigned long long)p->rc->hash,
-		    p->names ? p->names : "", p->last_error);
+		    p->label ? p->label : "", p->last_error);
 		TAILQ_REMOVE(&p->conns[c->state], c, entry);
 		p->nconns[c->state]--;
 		conn_free(c);
@@ -487,7 +536,7 @@ pool_conn_lost(struct conn *c, const char *why)
 static void
 conn_reset(struct conn *c)
 {
-	struct request *r = request_new(REQ_RESET, NULL, NULL, 0);
+	struct request *r = request_new(REQ_RESET, 0);
 
 	if (r == NULL) {
 		c->broken = true;
@@ -501,19 +550,17 @@ conn_reset(struct conn *c)
 }
 
 /*
- * The backend finished a request: its reply has been passed to request_output() in
- * full.  Decides where the connection goes: it stays pinned to a handle inside a
- * transaction or opened pinned, is rolled back when its handle is gone, or returns.
+ * A request on the connection is done (request_done).  Decides where the connection
+ * goes: it stays held for a handle inside a transaction or opened pinned, is rolled
+ * back when its handle is gone, or returns.
  */
 void
-pool_conn_done(struct conn *c, bool ok)
+pool_request_done(struct conn *c, struct request *r, bool ok)
 {
 	struct pool *p = c->pool;
-	struct request *r = c->req;
-	struct handle *h = r->handle;
+	struct hold *hd = r->hold;
 
 	c->req = NULL;
-	r->conn = NULL;
 	cacheflow_end(p, c, r, ok);
 	if (r->kind == REQ_EXEC) {
 		hist_add(&p->stats.exec, now_us() - r->started_at);
@@ -521,15 +568,15 @@ pool_conn_done(struct conn *c, bool ok)
 		if (!ok)
 			p->stats.errors++;
 	}
-	if (h != NULL && (c->in_txn || h->pinned) && !c->broken) {
-		h->conn = c;
-		h->in_txn = c->in_txn;
-		c->pinned_by = h;
+	if (hd != NULL && (c->in_txn || hd->pinned) && !c->broken) {
+		hd->conn = c;
+		hd->in_txn = c->in_txn;
+		c->held_by = hd;
 		pool_conn_set_state(c, CONN_PINNED);
 	} else {
-		if (h != NULL && h->conn == c) {
-			h->conn = NULL;
-			h->in_txn = false;
+		if (hd != NULL && hd->conn == c) {
+			hd->conn = NULL;
+			hd->in_txn = false;
 		}
 		if (r->kind == REQ_RESET) {
 			if (!ok || c->in_txn)
@@ -548,28 +595,28 @@ pool_conn_done(struct conn *c, bool ok)
 		else
 			pool_release_conn(c);	/* reset there if another handle waits */
 	}
-	request_finish(r);
 }
 
 /*
- * A handle lets go of its connection (dispose, disconnect).  A connection inside a
- * transaction is rolled back first; one running a statement is cancelled and cleaned
- * up when the backend reports the statement done.
+ * A handle lets go of the connection it holds (dispose, disconnect, revoke).  A
+ * connection inside a transaction is rolled back first; one running a statement is
+ * cancelled and cleaned up when the backend reports the statement done.
  */
 void
-pool_handle_detach(struct handle *h)
+pool_hold_release(struct hold *hd)
 {
-	struct conn *c = h->conn;
+	struct conn *c = hd->conn;
 
-	h->conn = NULL;
-	h->in_txn = false;
+	hd->conn = NULL;
+	hd->in_txn = false;
 	if (c == NULL)
 		return;
-	c->pinned_by = NULL;
+	c->held_by = NULL;
 	if (c->state == CONN_ACTIVE) {
-		if (c->req != NULL)
-			c->req->handle = NULL;
-		c->pool->be->conn_cancel(c);
+		if (c->req != NULL) {
+			c->req->hold = NULL;
+			pool_cancel(c->req);
+		}
 		return;
 	}
 	if (c->in_txn || (c->session_dirty && c->pool->rc->session_reset))
@@ -606,27 +653,12 @@ pool_close_idle(struct pool *p, bool all)
 	}
 }
 
-/* Housekeeping once a second: retire old and idle connections, keep min_idle warm. */
+/* Opens one more connection, for the janitor: one that opens idle just rests. */
 void
-pool_janitor(struct pool *p, int64_t now)
+pool_conn_new(struct pool *p)
 {
-	int want;
-
-	if (p->disposing)
-		return;
-	pool_close_idle(p, false);
-	want = (int)p->rc->min_idle;
-	if (p->persistent && want < 1)
-		want = 1;
-	if (!p->connected && p->nhandles == 0)
-		return;		/* never warm a pool nobody has reached */
-	if (now < p->retry_at)
-		return;		/* the database was unreachable a moment ago */
-	while (p->nconns[CONN_IDLE] + p->nconns[CONN_OPENING] < want &&
-	    pool_total(p) < p->rc->pool_size && p->nconns[CONN_OPENING] == 0) {
-		if (conn_new(p) == NULL)
-			break;
-	}
+	if (!p->disposing)
+		(void)conn_new(p);
 }
 
 /*
@@ -640,17 +672,29 @@ pool_dispose(struct pool *p, const char *reason)
 	if (!p->disposing) {
 		p->disposing = true;
 		log_info("pool %016llx (%s) disposed: %s", (unsigned long long)p->rc->hash,
-		    p->names ? p->names : "", reason);
+		    p->label ? p->label : "", reason);
 		fail_waiters(p, PROTO_E_DRAINING, "the pool was disposed");
 		pool_close_idle(p, true);
 	}
 	pool_check_gone(p);
 }
 
-/* Frees a disposed pool once its last connection has closed. */
+/*
+ * A disposed pool whose last connection has closed and last handle gone is given back
+ * to its owner, once; the owner frees it later, from the loop.
+ */
 static void
 pool_check_gone(struct pool *p)
 {
-	if (p->disposing && pool_quiet(p) && p->nhandles == 0)
-		factory_pool_gone(p->factory, p);
+	if (p->disposing && !p->gone && pool_quiet(p) && p->nhandles == 0) {
+		p->gone = true;
+		p->owner.gone(p->owner.arg, p);
+	}
+}
+
+/* The pool's statements wrote tables (NULL: perhaps any) of its database. */
+void
+pool_invalidate(struct pool *p, const char *const *tables, size_t ntables)
+{
+	p->owner.invalidate(p->owner.arg, p->db_key, tables, ntables);
 }

@@ -35,6 +35,14 @@ static void session_read_cb(evutil_socket_t, short, void *);
 static void session_write_cb(evutil_socket_t, short, void *);
 static void session_hello_timeout(evutil_socket_t, short, void *);
 static void session_stall_timeout(evutil_socket_t, short, void *);
+static int session_req_output(void *, struct request *, const void *, size_t);
+static void session_req_done(void *, struct request *);
+
+/* How a session hears from its requests. */
+static const struct request_ops session_request_ops = {
+	.output = session_req_output,
+	.done = session_req_done,
+};
 
 static const struct daemon_config *
 dc(void)
@@ -109,6 +117,22 @@ out_full(const struct session *s)
 	return buffered(s->out) > OUT_HIGH;
 }
 
+/*
+ * Why the socket failed, for the log: a peer that closed or reset its end has simply
+ * left (with a reply unread, perhaps); anything else is an error.
+ */
+static const char *
+gone_reason(const struct session *s, int err, const char *what)
+{
+	static char buf[128];
+
+	if (err == EPIPE || err == ECONNRESET)
+		return s->busy != NULL ? "client closed the connection with a request in "
+		    "flight" : "client closed the connection";
+	snprintf(buf, sizeof(buf), "%s: %s", what, strerror(err));
+	return buf;
+}
+
 /* Output the socket did not take waits in s->out for EV_WRITE. */
 static void
 want_write(struct session *s)
@@ -138,7 +162,7 @@ flush_output(struct session *s)
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			want_write(s);
 		else
-			session_close(s, 0, "write error");
+			session_close(s, 0, gone_reason(s, errno, "write error"));
 		return;
 	}
 	if (s->out != NULL) {
@@ -171,7 +195,7 @@ session_output(struct session *s, const void *data, size_t len)
 		} else if (errno == EAGAIN || errno == EWOULDBLOCK)
 			break;
 		else if (errno != EINTR) {
-			session_close(s, 0, "write error");
+			session_close(s, 0, gone_reason(s, errno, "write error"));
 			return 0;
 		}
 	}
@@ -262,12 +286,25 @@ handle_free(struct session *s, struct handle *h)
 
 	TAILQ_REMOVE(&s->handles, h, entry);
 	s->nhandles--;
-	pool_handle_detach(h);
+	pool_hold_release(&h->hold);
 	free(h->env);
 	free(h->role);
 	free(h->lost);
 	free(h);
 	factory_release(dbmd->factory, p);
+}
+
+/*
+ * The pool took the handle's connection back on its own (idle_in_transaction_timeout):
+ * the handle's next request is told why.
+ */
+static void handle_tell(struct handle *, int, const char *, const char *);
+
+static void
+handle_lost(struct hold *hd, int code, const char *sqlstate, const char *msg)
+{
+	handle_tell((struct handle *)((char *)hd - offsetof(struct handle, hold)), code,
+	    sqlstate, msg);
 }
 
 /*
@@ -277,9 +314,10 @@ handle_free(struct session *s, struct handle *h)
 static bool
 handle_refuses(struct session *s, struct handle *h, uint32_t reqid)
 {
-	if (h->lost == NULL)
+	if (h->lost == NULL && !h->revoked)
 		return false;
-	reply_sql_error(s, reqid, h->lost_code, h->lost_sqlstate, h->lost);
+	reply_sql_error(s, reqid, h->lost_code, h->lost_sqlstate, h->lost ? h->lost :
+	    "access was revoked by a reload of the configuration");
 	if (!h->revoked) {
 		free(h->lost);
 		h->lost = NULL;
@@ -295,7 +333,8 @@ pins_held(const struct session *s, const struct handle *self, const struct pool 
 	int held = 0;
 
 	TAILQ_FOREACH(h, &s->handles, entry)
-		if (h != self && h->pool == p && (h->pinned || h->conn != NULL || h->in_txn))
+		if (h != self && h->pool == p && (h->hold.pinned || h->hold.conn != NULL ||
+		    h->hold.in_txn))
 			held++;
 	return held;
 }
@@ -311,54 +350,78 @@ user_pins_held(uid_t uid, const struct handle *self, const struct pool *p)
 	TAILQ_FOREACH(s, &dbmd->sessions, entry)
 		if (s->peer.uid == uid)
 			TAILQ_FOREACH(h, &s->handles, entry)
-				held += h != self && h->pool == p && h->pinned;
+				held += h != self && h->pool == p && h->hold.pinned;
 	return held;
 }
 
-static char *
-pin_refusal(struct session *s, struct pool *p, char *msg)
+#define PIN_MSG_MAX	192
+
+static bool
+pin_refusal(struct session *s, struct pool *p, char *msg, size_t len, const char *fmt, ...)
+    ATTR_PRINTF(5, 6);
+
+static bool
+pin_refusal(struct session *s, struct pool *p, char *msg, size_t len, const char *fmt, ...)
 {
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, len, fmt, ap);
+	va_end(ap);
 	p->stats.pin_refusals++;
 	log_info("client %llu (pid %ld uid %lu): %s", (unsigned long long)s->id, (long)s->pid,
 	    (unsigned long)s->peer.uid, msg);
-	return msg;
+	return true;
 }
 
 /*
- * Why the handle may not take a connection to hold (BEGIN, a pinned open), or NULL
- * when it may.  A client holds at most max_pinned_per_client connections of a pool,
- * never all; a user's pinned handles in all its clients never take all of them either.
+ * Whether the handle may not take a connection to hold (BEGIN, a pinned open), with
+ * the reason in msg.  A client holds at most max_pinned_per_client connections of a
+ * pool, never all; a user's pinned handles in all its clients never take all of them
+ * either.
  */
-static char *
-pin_refused(struct session *s, struct handle *self, struct pool *p, bool for_life)
+static bool
+pin_refused(struct session *s, struct handle *self, struct pool *p, bool for_life,
+    char *msg, size_t len)
 {
 	int held = pins_held(s, self, p), limit = pool_pin_limit(p, dc(), for_life);
 
 	if (limit == 0)
-		return pin_refusal(s, p, xasprintf("a pool of one connection takes no pinned "
+		return pin_refusal(s, p, msg, len, "a pool of one connection takes no pinned "
 		    "handle: it would hold the pool's only connection for life; use a "
-		    "transaction"));
+		    "transaction");
 	if (held >= limit)
-		return pin_refusal(s, p, xasprintf("this client holds %d connection%s of the "
+		return pin_refusal(s, p, msg, len, "this client holds %d connection%s of the "
 		    "pool already (daemon.max_pinned_per_client, at most pool_size - 1): "
-		    "commit, roll back or dispose a handle first", held, held == 1 ? "" : "s"));
+		    "commit, roll back or dispose a handle first", held, held == 1 ? "" : "s");
 	if (for_life && (held = user_pins_held(s->peer.uid, self, p)) >= p->rc->pool_size - 1)
-		return pin_refusal(s, p, xasprintf("this user's clients hold %d pinned handle%s "
+		return pin_refusal(s, p, msg, len, "this user's clients hold %d pinned handle%s "
 		    "of the pool already: pinned handles never take all pool_size connections",
-		    held, held == 1 ? "" : "s"));
-	return NULL;
+		    held, held == 1 ? "" : "s");
+	return false;
 }
 
 static bool
 pin_allowed(struct session *s, struct handle *self, struct pool *p, uint32_t reqid)
 {
-	char *msg = pin_refused(s, self, p, self->pinned);
+	char msg[PIN_MSG_MAX];
 
-	if (msg == NULL)
+	if (!pin_refused(s, self, p, self->hold.pinned, msg, sizeof(msg)))
 		return true;
 	reply_error(s, reqid, PROTO_E_LIMIT, msg);
-	free(msg);
 	return false;
+}
+
+/* The handle's next request is told why dbmd ended its transaction. */
+static void
+handle_tell(struct handle *h, int code, const char *sqlstate, const char *msg)
+{
+	free(h->lost);
+	if ((h->lost = strdup(msg)) == NULL)
+		log_warnx("client %llu: handle %u: %s (out of memory to tell the client)",
+		    (unsigned long long)h->session->id, h->id, msg);
+	h->lost_code = code;
+	h->lost_sqlstate = sqlstate;
 }
 
 /*
@@ -369,19 +432,35 @@ pin_allowed(struct session *s, struct handle *self, struct pool *p, uint32_t req
 static void
 pin_check_after(struct session *s, struct handle *h)
 {
-	char *msg;
+	char msg[PIN_MSG_MAX];
 
-	if (!h->in_txn || h->pinned || h->conn == NULL ||
-	    (msg = pin_refused(s, h, h->pool, false)) == NULL)
+	if (!h->hold.in_txn || h->hold.pinned || h->hold.conn == NULL ||
+	    !pin_refused(s, h, h->pool, false, msg, sizeof(msg)))
 		return;
-	free(h->lost);
-	h->lost = msg;
-	h->lost_code = PROTO_E_LIMIT;
-	h->lost_sqlstate = "53400";	/* configuration_limit_exceeded */
-	pool_handle_detach(h);
+	handle_tell(h, PROTO_E_LIMIT, "53400", msg);	/* configuration_limit_exceeded */
+	pool_hold_release(&h->hold);
 }
 
-/* Where a request runs: on the handle's pinned connection, or the pool finds one. */
+/* A request of the session's, on a handle; NULL when out of memory. */
+static struct request *
+session_request(struct session *s, struct handle *h, enum req_kind kind, uint32_t reqid)
+{
+	struct request *r;
+
+	if ((r = request_new(kind, reqid)) == NULL)
+		return NULL;
+	r->ops = &session_request_ops;
+	r->owner = s;
+	r->handle = h;
+	r->hold = &h->hold;
+	r->max_frame = s->max_frame;
+	r->uid = s->peer.uid;
+	r->sid = s->id;
+	r->hid = h->id;
+	return r;
+}
+
+/* Where a request runs: the cache may answer it, else the pool places it. */
 static void
 run_request(struct session *s, struct handle *h, struct request *r)
 {
@@ -390,15 +469,12 @@ run_request(struct session *s, struct handle *h, struct request *r)
 		request_fail(r, PROTO_E_DRAINING, "", "the handle's pool was disposed (its "
 		    "configuration changed, or an operator disposed it): dispose the handle and "
 		    "open a new one");
-		session_request_done(s, r);
+		request_finish(r);
 		return;
 	}
-	if (cacheflow_begin(h->pool, h, r) != CACHEFLOW_RUN)
+	if (cacheflow_begin(h->pool, r) != CACHEFLOW_RUN)
 		return;		/* answered from the cache, or waiting for its fill */
-	if (h->conn != NULL)
-		pool_run_on(h->conn, r);
-	else
-		pool_submit(h->pool, r);
+	pool_submit(h->pool, r);
 }
 
 static void
@@ -440,9 +516,12 @@ do_open(struct session *s, const struct proto_frame *f)
 	p = factory_open(dbmd->factory, dbmd->cfg, m.environment, m.role, ov, n, &s->peer,
 	    &code, &msg);
 	if (p == NULL) {
+		if (msg == NULL)
+			code = PROTO_E_NOMEM;
 		log_warnx("client %llu (pid %ld uid %lu): open refused: %s",
-		    (unsigned long long)s->id, (long)s->pid, (unsigned long)s->peer.uid, msg);
-		reply_error(s, f->hdr.request_id, code, msg);
+		    (unsigned long long)s->id, (long)s->pid, (unsigned long)s->peer.uid,
+		    msg ? msg : "out of memory");
+		reply_error(s, f->hdr.request_id, code, msg ? msg : "out of memory");
 		free(msg);
 		return;
 	}
@@ -454,21 +533,25 @@ do_open(struct session *s, const struct proto_frame *f)
 	h->id = ++s->next_handle;
 	h->session = s;
 	h->pool = p;
-	h->pinned = (m.flags & PROTO_OPEN_PINNED) != 0;
-	h->env = xstrdup(m.environment);
-	h->role = xstrdup(m.role);
+	h->hold.pinned = (m.flags & PROTO_OPEN_PINNED) != 0;
+	h->hold.lost = handle_lost;
 	TAILQ_INSERT_TAIL(&s->handles, h, entry);
 	s->nhandles++;
-	if (h->pinned && !pin_allowed(s, h, p, f->hdr.request_id)) {
+	if ((h->env = strdup(m.environment)) == NULL || (h->role = strdup(m.role)) == NULL) {
+		handle_free(s, h);
+		reply_error(s, f->hdr.request_id, PROTO_E_NOMEM, "out of memory");
+		return;
+	}
+	if (h->hold.pinned && !pin_allowed(s, h, p, f->hdr.request_id)) {
 		handle_free(s, h);
 		return;
 	}
-	if (!h->pinned && p->connected) {
+	if (!h->hold.pinned && p->connected) {
 		reply_open_ok(s, f->hdr.request_id, h);
 		return;
 	}
 	/* A pinned handle takes its connection now; a new pool proves it can connect. */
-	if ((r = request_new(REQ_OPEN, s, h, f->hdr.request_id)) == NULL) {
+	if ((r = session_request(s, h, REQ_OPEN, f->hdr.request_id)) == NULL) {
 		handle_free(s, h);
 		reply_error(s, f->hdr.request_id, PROTO_E_NOMEM, "out of memory");
 		return;
@@ -496,7 +579,7 @@ do_exec(struct session *s, const struct proto_frame *f)
 	}
 	if (handle_refuses(s, h, f->hdr.request_id))
 		return;
-	if ((r = request_new(REQ_EXEC, s, h, f->hdr.request_id)) == NULL)
+	if ((r = session_request(s, h, REQ_EXEC, f->hdr.request_id)) == NULL)
 		goto nomem;
 	r->nparams = m.nparams;
 	r->cache_max_age = m.cache_max_age_ms;
@@ -515,7 +598,10 @@ do_exec(struct session *s, const struct proto_frame *f)
 	run_request(s, h, r);
 	return;
 nomem:
-	request_free(r);
+	if (r != NULL) {
+		r->ops = NULL;		/* told here, not by its end */
+		request_finish(r);
+	}
 	reply_error(s, f->hdr.request_id, PROTO_E_NOMEM, "out of memory");
 }
 
@@ -539,20 +625,20 @@ do_txn(struct session *s, const struct proto_frame *f)
 	}
 	if (handle_refuses(s, h, f->hdr.request_id))
 		return;
-	if (kind == REQ_BEGIN && h->in_txn) {
+	if (kind == REQ_BEGIN && h->hold.in_txn) {
 		reply_error(s, f->hdr.request_id, PROTO_E_TXN_STATE,
 		    "a transaction is already open on this handle");
 		return;
 	}
-	if (kind != REQ_BEGIN && !h->in_txn) {
+	if (kind != REQ_BEGIN && !h->hold.in_txn) {
 		reply_error(s, f->hdr.request_id, PROTO_E_TXN_STATE,
 		    "no transaction is open on this handle");
 		return;
 	}
-	if (kind == REQ_BEGIN && !h->pinned && h->conn == NULL &&
+	if (kind == REQ_BEGIN && !h->hold.pinned && h->hold.conn == NULL &&
 	    !pin_allowed(s, h, h->pool, f->hdr.request_id))
 		return;
-	if ((r = request_new(kind, s, h, f->hdr.request_id)) == NULL) {
+	if ((r = session_request(s, h, kind, f->hdr.request_id)) == NULL) {
 		reply_error(s, f->hdr.request_id, PROTO_E_NOMEM, "out of memory");
 		return;
 	}
@@ -701,7 +787,7 @@ queued_frames(struct evbuffer *in)
 static bool
 serving(const struct session *s)
 {
-	return !s->dead && s->busy == NULL && s->state != SESSION_CLOSING && !out_full(s);
+	return !s->dead && s->busy == NULL && !out_full(s);
 }
 
 /*
@@ -809,9 +895,10 @@ session_process_read(struct session *s, const unsigned char *p, size_t n)
 }
 
 /* A request's reply is complete: finish what the session owes, then read on. */
-void
-session_request_done(struct session *s, struct request *r)
+static void
+session_req_done(void *arg, struct request *r)
 {
+	struct session *s = arg;
 	struct handle *h = r->handle;
 
 	if (r->kind == REQ_OPEN && h != NULL) {
@@ -832,26 +919,31 @@ session_request_done(struct session *s, struct request *r)
 		if (s->stall_timer != NULL)
 			evtimer_del(s->stall_timer);
 	}
-	request_free(r);
 	session_process(s);
 }
 
-/* The request's output is full: its producer waits, for at most stall_timeout. */
-void
-session_stall(struct session *s, struct request *r)
+/*
+ * Reply bytes of a request.  When the client's output is full, a reply being produced
+ * on a connection waits (the request is STALLED), for at most stall_timeout.
+ */
+static int
+session_req_output(void *arg, struct request *r, const void *data, size_t len)
 {
+	struct session *s = arg;
 	long long ms = r->pool != NULL ? r->pool->rc->stall_timeout : 0;
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
+	if (session_output(s, data, len) == 0 || s->dead ||
+	    (r->state != REQ_RUNNING && r->state != REQ_STALLED))
+		return 0;
 	if (s->stalled == r)
-		return;
+		return 1;	/* more output the backend had ready: the wait goes on */
 	s->stalled = r;
-	if (ms <= 0)
-		return;
-	if (s->stall_timer == NULL &&
-	    (s->stall_timer = evtimer_new(dbmd->base, session_stall_timeout, s)) == NULL)
-		return;		/* then only the client's leaving ends the wait */
-	evtimer_add(s->stall_timer, &tv);
+	if (ms > 0 && (s->stall_timer != NULL ||
+	    (s->stall_timer = evtimer_new(dbmd->base, session_stall_timeout, s)) != NULL))
+		evtimer_add(s->stall_timer, &tv);
+	/* else only the client's reading or leaving ends the wait */
+	return 1;
 }
 
 /*
@@ -877,8 +969,7 @@ session_stall_timeout(evutil_socket_t fd, short ev, void *arg)
 	reply_sql_error(s, r->reqid, PROTO_E_TIMEOUT, "57014", msg);
 	r->cut = true;
 	r->failed = true;
-	if (r->conn != NULL)
-		r->conn->pool->be->conn_cancel(r->conn);	/* resumes it; may free r */
+	pool_cancel(r);		/* resumes it; may end it at once */
 }
 
 /*
@@ -917,9 +1008,10 @@ session_read_cb(evutil_socket_t fd, short ev, void *arg)
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n == 0)
-		snprintf(reason, sizeof(reason), "client closed the connection");
+		snprintf(reason, sizeof(reason), "%s", s->busy != NULL ? "client closed the "
+		    "connection with a request in flight" : "client closed the connection");
 	else
-		snprintf(reason, sizeof(reason), "connection error: %s", strerror(errno));
+		snprintf(reason, sizeof(reason), "%s", gone_reason(s, errno, "read error"));
 	session_close(s, 0, reason);
 }
 
@@ -938,8 +1030,7 @@ session_write_cb(evutil_socket_t fd, short ev, void *arg)
 		s->stalled = NULL;
 		if (s->stall_timer != NULL)
 			evtimer_del(s->stall_timer);
-		if (r->conn != NULL)
-			r->conn->pool->be->conn_resume(r->conn);
+		pool_resume(r);
 	}
 	/* Requests that waited for the client to read are served now. */
 	if (!s->dead)
@@ -988,9 +1079,8 @@ session_close(struct session *s, int code, const char *reason)
 	    s->name[0] ? s->name : "?", (long)s->pid, (unsigned long)s->peer.uid, reason);
 
 	/*
-	 * The stalled request is the busy one, or one being answered from the cache that
-	 * completes at once: either way it is forgotten before cancelling, which may
-	 * complete and free it.  A cancel resumes a stalled reply itself.
+	 * The request in flight is abandoned: it tells the session nothing from now on,
+	 * and the pool cleans up after it whatever it was doing.
 	 */
 	s->stalled = NULL;
 	if (s->stall_timer != NULL)
@@ -998,14 +1088,7 @@ session_close(struct session *s, int code, const char *reason)
 	s->stall_timer = NULL;
 	if ((r = s->busy) != NULL) {
 		s->busy = NULL;
-		r->session = NULL;
-		r->handle = NULL;	/* freed below; the pool cleans its connection */
-		if (r->fill_waiting)
-			request_free(r);	/* leaves its fill's queue */
-		else if (r->waiting)
-			pool_cancel_waiter(r);
-		else if (r->conn != NULL)
-			r->conn->pool->be->conn_cancel(r->conn);	/* may free r */
+		request_abandon(r);
 	}
 	while ((h = TAILQ_FIRST(&s->handles)) != NULL)
 		handle_free(s, h);
@@ -1038,7 +1121,6 @@ session_close(struct session *s, int code, const char *reason)
 	dbmd->nsessions--;
 	TAILQ_INSERT_TAIL(&dbmd->dead, s, entry);
 	event_active(dbmd->reaper, EV_TIMEOUT, 0);
-	daemon_maybe_exit();
 }
 
 /* Shutdown: every client without a request in flight is told and closed. */
@@ -1064,15 +1146,9 @@ revoke_request(struct session *s, struct handle *h)
 {
 	struct request *r = s->busy;
 
-	if (r == NULL || r->handle != h)
-		return;
-	if (r->waiting)
-		pool_fail_waiter(r, h->lost_code, h->lost_sqlstate, h->lost);
-	else if (r->fill_waiting) {
-		request_fail(r, h->lost_code, h->lost_sqlstate, h->lost);
-		session_request_done(s, r);	/* leaves the fill */
-	} else if (r->conn != NULL && r->conn != h->conn)
-		r->conn->pool->be->conn_cancel(r->conn);
+	if (r == NULL || r->handle != h || (r->conn != NULL && r->conn == h->hold.conn))
+		return;		/* one on the handle's own connection goes with it */
+	request_refuse(r, h->lost_code, h->lost_sqlstate, h->lost);
 }
 
 /*
@@ -1088,6 +1164,7 @@ session_revoke(const struct config *cfg)
 	const struct role_config *rc;
 	struct session *s, *snext;
 	struct handle *h;
+	char msg[160];
 	bool allowed;
 
 	TAILQ_INIT(&errs);
@@ -1110,13 +1187,11 @@ session_revoke(const struct config *cfg)
 			    (unsigned long long)s->id, (long)s->pid, (unsigned long)s->peer.uid,
 			    h->id, h->env, h->role);
 			h->revoked = true;
-			free(h->lost);
-			h->lost = xasprintf("permission denied for environment \"%s\": access was "
-			    "revoked by a reload of the configuration", h->env);
-			h->lost_code = PROTO_E_PERMISSION;
-			h->lost_sqlstate = "42501";
+			snprintf(msg, sizeof(msg), "permission denied for environment \"%s\": "
+			    "access was revoked by a reload of the configuration", h->env);
+			handle_tell(h, PROTO_E_PERMISSION, "42501", msg);
 			revoke_request(s, h);
-			pool_handle_detach(h);
+			pool_hold_release(&h->hold);
 		}
 		s->in_read = false;
 		if (!s->dead)

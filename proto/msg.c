@@ -207,6 +207,22 @@ proto_encode_data_row(struct proto_buf *b, uint32_t reqid, const struct proto_da
 	return proto_end(b);
 }
 
+/*
+ * Rewrites the cache state of an encoded COMPLETE frame (its last byte) in place: a
+ * stored reply is served as a HIT.  False when frame[0..n) is not one COMPLETE.
+ */
+bool
+proto_complete_set_cache_state(uint8_t *frame, size_t n, uint8_t state)
+{
+	struct proto_frame f;
+
+	if (proto_frame_check(frame, n, PROTO_MAX_FRAME_LIMIT, &f) != (int)n ||
+	    f.hdr.type != PROTO_MSG_COMPLETE || n <= PROTO_HDR_SIZE)
+		return false;
+	frame[n - 1] = state;
+	return true;
+}
+
 enum proto_err
 proto_encode_complete(struct proto_buf *b, uint32_t reqid, const struct proto_complete *m)
 {

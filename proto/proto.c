@@ -215,6 +215,53 @@ proto_frame_check(const uint8_t *p, size_t n, uint32_t max_payload, struct proto
 	return (int)(PROTO_HDR_SIZE + h->length);
 }
 
+/*
+ * Whole frames laid end to end, as a reply is kept (the result cache): these walk them
+ * by their headers alone, which must have passed proto_frame_check when written.
+ */
+
+/* The whole size of the frame whose header hdr points at. */
+size_t
+proto_frame_size(const uint8_t *hdr)
+{
+	return PROTO_HDR_SIZE + (size_t)be32_get(hdr);
+}
+
+/* True when p[0..n) is one or more whole frames and nothing else. */
+bool
+proto_frames_whole(const uint8_t *p, size_t n)
+{
+	size_t at = 0;
+
+	while (n - at >= PROTO_HDR_SIZE && proto_frame_size(p + at) <= n - at)
+		at += proto_frame_size(p + at);
+	return at == n && n > 0;
+}
+
+/* The offset of the last frame of whole frames p[0..n) (proto_frames_whole). */
+size_t
+proto_frames_last(const uint8_t *p, size_t n)
+{
+	size_t at = 0, last = 0;
+
+	while (n - at >= PROTO_HDR_SIZE && proto_frame_size(p + at) <= n - at) {
+		last = at;
+		at += proto_frame_size(p + at);
+	}
+	return last;
+}
+
+/* Gives every frame of p[0..n) the request id reqid: a stored reply sent again. */
+void
+proto_frames_set_reqid(uint8_t *p, size_t n, uint32_t reqid)
+{
+	size_t at;
+
+	for (at = 0; n - at >= PROTO_HDR_SIZE && proto_frame_size(p + at) <= n - at;
+	    at += proto_frame_size(p + at))
+		be32_put(p + at + 8, reqid);
+}
+
 /* Output buffer. */
 
 void

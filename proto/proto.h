@@ -323,6 +323,10 @@ uint16_t	 proto_version_choose(uint16_t peer_min, uint16_t peer_max); /* 0: none
 
 int		 proto_frame_check(const uint8_t *p, size_t n, uint32_t max_payload,
 		    struct proto_frame *f);		/* >0 size, 0 need more, <0 -derr */
+size_t		 proto_frame_size(const uint8_t *hdr);	/* header + payload, from a header */
+size_t		 proto_frames_last(const uint8_t *p, size_t n); /* offset of the last frame */
+bool		 proto_frames_whole(const uint8_t *p, size_t n); /* whole frames, nothing more */
+void		 proto_frames_set_reqid(uint8_t *p, size_t n, uint32_t reqid); /* in each */
 
 void		 proto_buf_init(struct proto_buf *b);	/* empty, max_payload = hard cap */
 void		 proto_buf_reset(struct proto_buf *b);	/* empty and error-free, memory kept */
@@ -372,6 +376,7 @@ enum proto_err	 proto_encode_row_desc(struct proto_buf *b, uint32_t reqid,
 		    const struct proto_row_desc *m);
 enum proto_err	 proto_encode_data_row(struct proto_buf *b, uint32_t reqid,
 		    const struct proto_data_row *m);
+bool		 proto_complete_set_cache_state(uint8_t *frame, size_t n, uint8_t state);
 enum proto_err	 proto_encode_complete(struct proto_buf *b, uint32_t reqid,
 		    const struct proto_complete *m);
 enum proto_err	 proto_encode_error(struct proto_buf *b, uint32_t reqid,

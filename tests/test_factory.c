@@ -160,7 +160,7 @@ setup_with(const char *const *sets)
 	/* The only error allowed is the missing file, which makes the test hermetic. */
 	cr_assert_eq(config_nerrors(cfg), 1);
 	config_errors_clear(&cfg->errors);
-	f = factory_new(&fake_backend, &fake_backend, &fake_cache);
+	f = factory_new(NULL, &fake_backend, &fake_backend, &fake_cache);
 }
 
 static void
@@ -228,6 +228,8 @@ release_all(void)
 	}
 	factory_dispose_all(f, "test over");
 	cr_assert_eq(f->npools, 0);
+	factory_collect(f);
+	cr_assert(TAILQ_EMPTY(&f->pools), "a gone pool was not collected");
 }
 
 Test(factory, first_open_creates_a_pool)
@@ -238,7 +240,7 @@ Test(factory, first_open_creates_a_pool)
 	cr_assert_eq(calls.cache_creates, 1);
 	cr_assert_eq(f->npools, 1);
 	cr_assert_eq(p->nhandles, 1);
-	cr_assert_str_eq(p->names, "development/primary");
+	cr_assert_str_eq(p->label, "development/primary");
 	cr_assert_not(p->from_override);
 	release_all();
 }
@@ -276,7 +278,7 @@ Test(factory, two_names_that_resolve_alike_share_one_pool)
 
 	cr_assert_eq(a, b, "staging has development's settings exactly");
 	cr_assert_eq(calls.pool_inits, 1);
-	cr_assert_str_eq(a->names, "development/primary, staging/primary");
+	cr_assert_str_eq(a->label, "development/primary, staging/primary");
 	cr_assert_eq(a->nhandles, 2);
 	release_all();
 }
@@ -340,6 +342,8 @@ Test(factory, permitted_override_makes_a_pool_that_goes_with_its_last_handle)
 	factory_release(f, q);
 	cr_assert_eq(calls.pool_finis, 0);
 	factory_release(f, p);
+	cr_assert_eq(calls.pool_finis, 0, "freed inside the release that made it go");
+	factory_collect(f);
 	cr_assert_eq(calls.pool_finis, 1, "disposed with its last handle");
 	cr_assert_eq(calls.cache_destroys, 1);
 	cr_assert_eq(f->npools, 1);
@@ -405,6 +409,7 @@ Test(factory, disposal_frees_what_was_built_exactly_once)
 	cr_assert_eq(calls.pool_finis, 3);
 	cr_assert_eq(calls.cache_destroys, 3);
 	factory_dispose_all(f, "again");
+	factory_collect(f);
 	cr_assert_eq(calls.pool_finis, 3, "disposing twice frees nothing twice");
 }
 
@@ -463,5 +468,6 @@ Test(factory, janitor_disposes_a_configured_pool_unused_for_idle_timeout)
 	nanosleep(&ts, NULL);
 	factory_janitor(f);
 	cr_assert_eq(f->npools, 0);
+	factory_collect(f);
 	cr_assert_eq(calls.pool_finis, 1);
 }
