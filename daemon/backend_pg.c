@@ -619,7 +619,7 @@ pg_io(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void
+static int
 pg_conn_open(struct conn *c)
 {
 	struct pg_pool *pp = c->pool->be_state;
@@ -627,25 +627,27 @@ pg_conn_open(struct conn *c)
 	struct timeval tv;
 
 	if (pc == NULL)
-		fatal("%s: calloc", __func__);
+		return -1;
 	pc->conn = c;
 	pc->ev_fd = -1;
 	pc->phase = PG_CONNECTING;
 	proto_buf_init(&pc->out);
-	c->be = pc;
 	pc->timer = evtimer_new(dbmd->base, pg_connect_timeout, pc);
 	pc->defer = evtimer_new(dbmd->base, pg_deferred_cb, pc);
-	if (pc->timer == NULL || pc->defer == NULL)
-		fatalx("%s: cannot create timers", __func__);
+	if (pc->timer == NULL || pc->defer == NULL) {
+		pg_conn_free(pc);
+		return -1;
+	}
+	c->be = pc;
 	pc->pg = PQconnectStartParams((const char *const *)pp->keywords,
 	    (const char *const *)pp->values, 0);
 	if (pc->pg == NULL) {
 		pg_open_failed(pc, "out of memory");
-		return;
+		return 0;
 	}
 	if (PQstatus(pc->pg) == CONNECTION_BAD) {
 		pg_open_failed(pc, PQerrorMessage(pc->pg));
-		return;
+		return 0;
 	}
 	PQsetnonblocking(pc->pg, 1);
 	PQsetNoticeProcessor(pc->pg, pg_notice, NULL);
@@ -655,6 +657,7 @@ pg_conn_open(struct conn *c)
 	/* As the libpq manual says: start as if PQconnectPoll had asked to write. */
 	if (pg_watch(pc, EV_WRITE) == -1)
 		pg_open_failed(pc, PQerrorMessage(pc->pg));
+	return 0;
 }
 
 /* What a word of a statement says about it, for the result cache. */
@@ -869,6 +872,7 @@ pg_conn_exec(struct conn *c, struct request *r)
 {
 	struct pg_conn *pc = c->be;
 	bool read_only = c->pool->rc->read_only != 0;
+	const char *own = NULL;
 	char first[16];
 
 	pc->req = r;
@@ -895,7 +899,10 @@ pg_conn_exec(struct conn *c, struct request *r)
 		}
 		pc->post = PG_POST_END;
 		if (r->nparams == 0 && one_statement(r->sql)) {
-			pc->own = xasprintf("BEGIN READ ONLY;%s", r->sql);
+			if (asprintf(&pc->own, "BEGIN READ ONLY;%s", r->sql) == -1) {
+				pc->own = NULL;
+				goto nomem;
+			}
 			pc->skip_first = true;
 		} else if (pg_send_own(pc, PG_STAGE_PRE, "BEGIN READ ONLY"))
 			return;
@@ -903,23 +910,27 @@ pg_conn_exec(struct conn *c, struct request *r)
 			goto failed;
 		break;
 	case REQ_BEGIN:
-		pc->own = xstrdup(read_only ? "BEGIN READ ONLY; SELECT 1" : "BEGIN");
+		own = read_only ? "BEGIN READ ONLY; SELECT 1" : "BEGIN";
 		break;
 	case REQ_COMMIT:
-		pc->own = xstrdup("COMMIT");
+		own = "COMMIT";
 		break;
 	case REQ_ROLLBACK:
-		pc->own = xstrdup("ROLLBACK");
+		own = "ROLLBACK";
 		break;
 	case REQ_RESET:
-		pc->own = xstrdup(!r->discard ? "ROLLBACK" : c->in_txn ? PG_DISCARD_IN_TXN :
-		    "DISCARD ALL");
+		own = !r->discard ? "ROLLBACK" : c->in_txn ? PG_DISCARD_IN_TXN : "DISCARD ALL";
 		break;
 	case REQ_OPEN:
 		fatalx("%s: REQ_OPEN reached the backend", __func__);
 	}
+	if (own != NULL && (pc->own = strdup(own)) == NULL)
+		goto nomem;
 	if (pg_send_main(pc))
 		return;
+	goto failed;
+nomem:
+	put_error(pc, PROTO_E_NOMEM, "53200", "out of memory", "", "");
 failed:
 	pc->phase = PG_RECEIVING;
 	pc->stage = PG_STAGE_MAIN;
@@ -1053,8 +1064,9 @@ pg_db_key(PQconninfoOption *opts)
 		if (v[i][0] == '\0' && defs != NULL)
 			v[i] = opt(defs, kw[i]);
 	}
-	key = xasprintf("postgresql:host=%s hostaddr=%s port=%s dbname=%s", v[0], v[1], v[2],
-	    db[0] ? db : v[3]);
+	if (asprintf(&key, "postgresql:host=%s hostaddr=%s port=%s dbname=%s", v[0], v[1],
+	    v[2], db[0] ? db : v[3]) == -1)
+		key = NULL;
 	PQconninfoFree(defs);
 	return key;
 }
@@ -1071,7 +1083,7 @@ pg_pool_init(struct pool *p, char *err, size_t errlen)
 	PQconninfoOption *opts, *o;
 	char *pqerr = NULL, *extra = NULL;
 	size_t n = 0, i = 0, len = 0, cap = 0;
-	bool have_options = false, have_appname = false;
+	bool have_options = false, have_appname = false, oom = false;
 
 	if (pp == NULL || (opts = PQconninfoParse(p->rc->uri, &pqerr)) == NULL) {
 		snprintf(err, errlen, "%s", pqerr ? "invalid PostgreSQL URI" : "out of memory");
@@ -1079,42 +1091,64 @@ pg_pool_init(struct pool *p, char *err, size_t errlen)
 		free(pp);
 		return -1;
 	}
-	if (p->rc->read_only)
-		strbuf_printf(&extra, &len, &cap, " -c default_transaction_read_only=on");
-	if (p->rc->statement_timeout > 0)
-		strbuf_printf(&extra, &len, &cap, " -c statement_timeout=%lld",
-		    p->rc->statement_timeout);
+	if (p->rc->read_only &&
+	    strbuf_printf(&extra, &len, &cap, " -c default_transaction_read_only=on") == -1)
+		oom = true;
+	if (p->rc->statement_timeout > 0 && strbuf_printf(&extra, &len, &cap,
+	    " -c statement_timeout=%lld", p->rc->statement_timeout) == -1)
+		oom = true;
 	for (o = opts; o->keyword != NULL; o++)
 		n++;
-	pp->keywords = xcalloc(n + 3, sizeof(char *));
-	pp->values = xcalloc(n + 3, sizeof(char *));
-	for (o = opts; o->keyword != NULL; o++) {
+	if ((pp->keywords = calloc(n + 3, sizeof(char *))) == NULL ||
+	    (pp->values = calloc(n + 3, sizeof(char *))) == NULL)
+		goto nomem;
+	for (o = opts; o->keyword != NULL && !oom; o++) {
 		if (o->val == NULL)
 			continue;
 		if (strcmp(o->keyword, "options") == 0) {
 			have_options = true;
-			pp->values[i] = xasprintf("%s%s", o->val, extra ? extra : "");
+			if (asprintf(&pp->values[i], "%s%s", o->val, extra ? extra : "") == -1)
+				pp->values[i] = NULL;
 		} else {
 			if (strcmp(o->keyword, "application_name") == 0)
 				have_appname = true;
-			pp->values[i] = xstrdup(o->val);
+			pp->values[i] = strdup(o->val);
 		}
-		pp->keywords[i++] = xstrdup(o->keyword);
+		pp->keywords[i] = strdup(o->keyword);
+		oom = pp->keywords[i] == NULL || pp->values[i] == NULL;
+		i++;
 	}
-	if (!have_options && extra != NULL) {
-		pp->keywords[i] = xstrdup("options");
-		pp->values[i++] = xstrdup(extra + 1);
+	if (!oom && !have_options && extra != NULL) {
+		pp->keywords[i] = strdup("options");
+		pp->values[i] = strdup(extra + 1);
+		oom = pp->keywords[i] == NULL || pp->values[i++] == NULL;
 	}
-	if (!have_appname) {
-		pp->keywords[i] = xstrdup("application_name");
-		pp->values[i++] = xstrdup("dbmd");
+	if (!oom && !have_appname) {
+		pp->keywords[i] = strdup("application_name");
+		pp->values[i] = strdup("dbmd");
+		oom = pp->keywords[i] == NULL || pp->values[i++] == NULL;
 	}
-	p->db_key = pg_db_key(opts);
+	if (oom || (p->db_key = pg_db_key(opts)) == NULL)
+		goto nomem;
 	PQconninfoFree(opts);
 	free(extra);
 	pp->connect_timeout = p->rc->connect_timeout;
 	p->be_state = pp;
 	return 0;
+nomem:
+	/* The arrays hold n + 3 slots, NULL where nothing was put. */
+	for (i = 0; i < n + 3 && pp->keywords != NULL; i++) {
+		free(pp->keywords[i]);
+		if (pp->values != NULL)
+			free(pp->values[i]);
+	}
+	free(pp->keywords);
+	free(pp->values);
+	free(pp);
+	free(extra);
+	PQconninfoFree(opts);
+	snprintf(err, errlen, "out of memory");
+	return -1;
 }
 
 static void

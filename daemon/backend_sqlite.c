@@ -90,6 +90,11 @@ struct sq_conn {
 	bool			 made_temp;	/* session state since the last report */
 	int64_t			 busy_until;	/* ms: the end of this lock wait */
 	char			 denied[192];	/* why the authorizer refused, "" if it did not */
+	/*
+	 * The message a worker sends when it has no memory for one: the end of a job, of
+	 * the opening, of the thread.  One at a time is ever outstanding.
+	 */
+	struct sq_msg		*reserve;
 };
 
 enum sq_kind {
@@ -145,6 +150,27 @@ sq_msg_new(enum sq_kind kind, struct sq_conn *sc)
 	return m;
 }
 
+/*
+ * A message that must reach the loop, memory or not: when none can be had, the
+ * connection's reserve (for a job's end, the loop then fails the request with out of
+ * memory).
+ */
+static struct sq_msg *
+sq_msg_must(enum sq_kind kind, struct sq_conn *sc)
+{
+	struct sq_msg *m = sq_msg_new(kind, sc);
+
+	if (m != NULL)
+		return m;
+	m = sc->reserve;
+	memset(m, 0, sizeof(*m));
+	m->kind = kind;
+	m->sc = sc;
+	m->ok = true;
+	proto_buf_init(&m->buf);
+	return m;
+}
+
 /* The loop took n chunks: the worker may produce more. */
 static void
 sq_ack(struct sq_conn *sc, int n)
@@ -162,6 +188,7 @@ sq_conn_free(struct sq_conn *sc)
 		pthread_join(sc->thread, NULL);
 	pthread_mutex_destroy(&sc->mu);
 	pthread_cond_destroy(&sc->cv);
+	free(sc->reserve);
 	free(sc);
 }
 
@@ -170,9 +197,10 @@ static void
 sq_drain(evutil_socket_t fd, short ev, void *arg)
 {
 	struct sq_msgs todo;
-	struct sq_msg *m;
+	struct sq_msg *m, local;
 	struct sq_conn *sc;
 	struct conn *c;
+	bool reserved;
 	uint64_t n;
 
 	(void)ev, (void)arg;
@@ -186,6 +214,11 @@ sq_drain(evutil_socket_t fd, short ev, void *arg)
 		TAILQ_REMOVE(&todo, m, entry);
 		sc = m->sc;
 		c = sc->conn;
+		/* The reserve goes with its connection: work on a copy of it. */
+		if ((reserved = m == sc->reserve)) {
+			local = *m;
+			m = &local;
+		}
 		switch (m->kind) {
 		case SQ_OPENED:
 			if (!m->ok) {
@@ -204,6 +237,10 @@ sq_drain(evutil_socket_t fd, short ev, void *arg)
 		case SQ_DONE:
 			if (c->req != NULL)
 				request_output(c->req, m->buf.data, m->buf.len);
+			if (reserved) {
+				request_fail(c->req, PROTO_E_NOMEM, "53200", "out of memory");
+				m->ok = false;
+			}
 			c->in_txn = m->in_txn;
 			/* Only ever set here: the pool clears it when it resets the connection. */
 			if (m->session_dirty)
@@ -218,7 +255,8 @@ sq_drain(evutil_socket_t fd, short ev, void *arg)
 			break;
 		}
 		proto_buf_free(&m->buf);
-		free(m);
+		if (!reserved)
+			free(m);
 	}
 }
 
@@ -249,7 +287,8 @@ sqlite_backend_shutdown(void)
 	while ((m = TAILQ_FIRST(&sq.queue)) != NULL) {
 		TAILQ_REMOVE(&sq.queue, m, entry);
 		proto_buf_free(&m->buf);
-		free(m);
+		if (m != m->sc->reserve)
+			free(m);
 	}
 	if (sq.efd != -1)
 		close(sq.efd);
@@ -1048,7 +1087,7 @@ sq_discard_session(struct sq_conn *sc)
 static void
 run_job(struct sq_conn *sc, struct request *r)
 {
-	struct sq_msg *m = sq_msg_new(SQ_DONE, sc);
+	struct sq_msg *m;
 	struct proto_buf b;
 	bool ok = false;
 
@@ -1091,11 +1130,7 @@ run_job(struct sq_conn *sc, struct request *r)
 	pthread_mutex_lock(&sc->mu);
 	sc->job = NULL;
 	pthread_mutex_unlock(&sc->mu);
-	if (m == NULL) {
-		/* Cannot report: nothing sane is left but to stop this thread's work. */
-		proto_buf_free(&b);
-		fatalx("%s: out of memory", __func__);
-	}
+	m = sq_msg_must(SQ_DONE, sc);
 	m->buf = b;
 	m->ok = ok;
 	m->in_txn = !sqlite3_get_autocommit(sc->db);
@@ -1161,11 +1196,9 @@ static void *
 sq_thread(void *arg)
 {
 	struct sq_conn *sc = arg;
-	struct sq_msg *m = sq_msg_new(SQ_OPENED, sc);
+	struct sq_msg *m = sq_msg_must(SQ_OPENED, sc);
 	struct request *r;
 
-	if (m == NULL)
-		fatalx("%s: out of memory", __func__);
 	if (sq_open(sc, m->err, sizeof(m->err)) == -1) {
 		m->ok = false;
 		sq_post(m);
@@ -1184,9 +1217,7 @@ sq_thread(void *arg)
 	}
 	stmts_clear(sc);
 	sqlite3_close_v2(sc->db);
-	if ((m = sq_msg_new(SQ_CLOSED, sc)) == NULL)
-		fatalx("%s: out of memory", __func__);
-	sq_post(m);
+	sq_post(sq_msg_must(SQ_CLOSED, sc));
 	return NULL;
 }
 
@@ -1263,7 +1294,7 @@ sq_pool_fini(struct pool *p)
 	p->be_state = NULL;
 }
 
-static void
+static int
 sq_conn_open(struct conn *c)
 {
 	struct sq_conn *sc = calloc(1, sizeof(*sc));
@@ -1271,8 +1302,10 @@ sq_conn_open(struct conn *c)
 	pthread_attr_t attr;
 	int rc;
 
-	if (sc == NULL)
-		fatal("%s: calloc", __func__);
+	if (sc == NULL || (sc->reserve = calloc(1, sizeof(*sc->reserve))) == NULL) {
+		free(sc);
+		return -1;
+	}
 	sc->conn = c;
 	sc->sp = c->pool->be_state;
 	pthread_mutex_init(&sc->mu, NULL);
@@ -1289,14 +1322,14 @@ sq_conn_open(struct conn *c)
 	pthread_attr_destroy(&attr);
 	if (rc == 0) {
 		sc->has_thread = true;
-		return;
+		return 0;
 	}
 	/* Reported through the queue like any failure: never before this returns. */
-	if ((m = sq_msg_new(SQ_OPENED, sc)) == NULL)
-		fatal("%s: calloc", __func__);
+	m = sq_msg_must(SQ_OPENED, sc);
 	m->ok = false;
 	snprintf(m->err, sizeof(m->err), "cannot start a worker thread: %s", strerror(rc));
 	sq_post(m);
+	return 0;
 }
 
 static void

@@ -282,8 +282,9 @@ struct backend_ops {
 	/* Backend state for a new pool; -1 with a message when it cannot serve it. */
 	int		 (*pool_init)(struct pool *, char *, size_t);
 	void		 (*pool_fini)(struct pool *);
-	/* Starts opening a connection; completes with pool_conn_opened(). */
-	void		 (*conn_open)(struct conn *);
+	/* Starts opening a connection; completes with pool_conn_opened().  -1: it could
+	 * not even start (out of memory), and nothing was kept. */
+	int		 (*conn_open)(struct conn *);
 	/* Runs a request on an open connection; ends with request_done(). */
 	void		 (*conn_exec)(struct conn *, struct request *);
 	/* The client stopped reading: output may continue (backpressure released). */

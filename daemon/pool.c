@@ -226,7 +226,12 @@ conn_new(struct pool *p)
 	c->state = CONN_OPENING;
 	TAILQ_INSERT_TAIL(&p->conns[CONN_OPENING], c, entry);
 	p->nconns[CONN_OPENING]++;
-	p->be->conn_open(c);
+	if (p->be->conn_open(c) == -1) {
+		TAILQ_REMOVE(&p->conns[CONN_OPENING], c, entry);
+		p->nconns[CONN_OPENING]--;
+		free(c);
+		return NULL;
+	}
 	return c;
 }
 

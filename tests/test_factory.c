@@ -44,6 +44,13 @@ fake_conn(struct conn *c)
 	cr_assert_fail("the factory opened, ran or closed a connection");
 }
 
+static int
+fake_open(struct conn *c)
+{
+	fake_conn(c);
+	return -1;
+}
+
 static void
 fake_exec(struct conn *c, struct request *r)
 {
@@ -55,7 +62,7 @@ static const struct backend_ops fake_backend = {
 	.name = "fake",
 	.pool_init = fake_pool_init,
 	.pool_fini = fake_pool_fini,
-	.conn_open = fake_conn,
+	.conn_open = fake_open,
 	.conn_exec = fake_exec,
 	.conn_resume = fake_conn,
 	.conn_cancel = fake_conn,
