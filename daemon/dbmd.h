@@ -346,13 +346,9 @@ enum req_kind {
 
 /*
  * Where a request is (request.c).  Every state but NEW and DONE is membership of one
- * queue, and request_move() is the only way from one to another:
- *
- *	NEW -> QUEUED -> RUNNING <-> STALLED
- *	 |  \            ^   |          |
- *	 |   -> PARKED    |   v          v
- *	 |        `-> NEW  `-- DONE <----'
- *	 `------------------> DONE
+ * queue, and request_move() is the only way from one to another.  The moves:
+ * NEW to QUEUED, PARKED, RUNNING or DONE; QUEUED to RUNNING or DONE; PARKED to NEW
+ * (its fill ended) or DONE; RUNNING to STALLED or DONE; STALLED to RUNNING or DONE.
  */
 enum req_state {
 	REQ_NEW,		/* made by its owner, not placed yet */
