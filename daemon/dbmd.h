@@ -644,8 +644,8 @@ void		 sqlite_backend_shutdown(void);
 
 /* cache.c */
 extern const struct cache_ops cache_lru;
-void		*cache_create_hashed(const struct role_config *,
-		    uint64_t (*)(const void *, size_t));
+void		*cache_create_with(const struct role_config *,
+		    uint64_t (*)(const void *, size_t), int64_t (*)(void));
 
 /* cacheflow.c */
 enum cacheflow {
