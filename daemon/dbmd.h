@@ -138,6 +138,14 @@ struct cfg_name {
 };
 TAILQ_HEAD(cfg_names, cfg_name);
 
+/*
+ * How many keys of each scope cfg_keys (config.c) holds: the daemon's lead the table,
+ * the roles' follow.  They size the origin arrays below; config.c does not compile when
+ * the table and these counts disagree.
+ */
+#define DAEMON_KEYS	17
+#define ROLE_KEYS	20
+
 struct daemon_config {
 	char		*socket;
 	long long	 socket_mode;
@@ -156,15 +164,13 @@ struct daemon_config {
 	long long	 sqlite_heap_limit;	/* bytes; 0: none */
 	struct cfg_value admin_users;
 	struct cfg_value admin_groups;
-	const struct cfg_setting *origin[24];	/* per daemon key, in key-table order */
+	const struct cfg_setting *origin[DAEMON_KEYS];	/* per key, in key-table order */
 };
 
 enum backend_kind {
 	BACKEND_SQLITE,		/* sqlite:/path or sqlite::memory: */
 	BACKEND_POSTGRES,	/* postgresql:// or postgres:// */
 };
-
-#define ROLE_KEYS_MAX	24
 
 /* The resolved settings of one environment/role: what the factory builds a pool from. */
 struct role_config {
@@ -196,7 +202,7 @@ struct role_config {
 	char		*canonical;	/* pool-defining settings in canonical text */
 	uint64_t	 hash;		/* of canonical */
 	/* Per key in key-table order: the setting that won, NULL for a plain default. */
-	const struct cfg_setting *origin[ROLE_KEYS_MAX];
+	const struct cfg_setting *origin[ROLE_KEYS];
 };
 
 /* A client's override of one key for one open. */

@@ -127,6 +127,24 @@ find_error(const struct cfg_errors *errs, enum cfg_errcode code, const char *whe
 	return NULL;
 }
 
+/*
+ * The key table holds DAEMON_KEYS daemon keys, then ROLE_KEYS role keys, then its end:
+ * the compiler checks the counts (config.c), except a hole a removed daemon key leaves.
+ */
+Test(config, key_table_matches_the_counts_of_each_scope)
+{
+	int i;
+
+	for (i = 0; i < DAEMON_KEYS + ROLE_KEYS; i++) {
+		cr_assert_not_null(cfg_keys[i].name, "row %d of cfg_keys is empty", i);
+		cr_assert_eq(cfg_keys[i].scope, i < DAEMON_KEYS ? CFG_SCOPE_DAEMON :
+		    CFG_SCOPE_ROLE, "%s is in the wrong part of cfg_keys", cfg_keys[i].name);
+		cr_assert_eq(config_key_index(&cfg_keys[i]), i < DAEMON_KEYS ? i :
+		    i - DAEMON_KEYS);
+	}
+	cr_assert_null(cfg_keys[i].name, "cfg_keys goes on past its counts");
+}
+
 /* Precedence: explicit > environment variable > file > default, for one key. */
 
 static const char *prec_yaml =
