@@ -248,6 +248,7 @@ struct handle;
 struct factory;
 struct fill;
 struct proto_frame;
+struct proto_buf;
 struct hist;
 
 /* Monotonic milliseconds and microseconds; all timing inside the daemon uses this clock. */
@@ -639,6 +640,10 @@ struct request	*request_new(enum req_kind, struct session *, struct handle *, ui
 void		 request_free(struct request *);
 int		 request_output(struct request *, const void *, size_t);
 void		 request_fail(struct request *, int, const char *, const char *);
+
+/* backend.c */
+int		 backend_error(struct proto_buf *, uint32_t, int, const char *, const char *,
+		    const char *, const char *);
 
 /* backend_pg.c */
 extern const struct backend_ops backend_pg;
