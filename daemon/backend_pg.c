@@ -262,15 +262,13 @@ pg_connect_step(struct pg_conn *pc)
 	}
 }
 
+/* The request fails: its reply ends with this ERROR, and only this one. */
 static void
 put_error(struct pg_conn *pc, int code, const char *sqlstate, const char *msg,
     const char *detail, const char *hint)
 {
-	struct proto_error e = { .code = (uint16_t)code, .sqlstate = sqlstate ? sqlstate : "",
-	    .message = msg, .detail = detail ? detail : "", .hint = hint ? hint : "" };
-
 	pc->failed = true;
-	proto_encode_error(&pc->out, pc->req->reqid, &e);
+	backend_error(&pc->out, pc->req->reqid, code, sqlstate, msg, detail, hint);
 }
 
 /* The connection to the server broke: the request fails and the connection goes. */

@@ -362,14 +362,12 @@ sq_sqlstate(sqlite3 *db, int rc)
 	}
 }
 
+/* SQLite's errors have neither a detail nor a hint. */
 static void
 put_error(struct proto_buf *b, uint32_t reqid, int code, const char *sqlstate,
     const char *msg)
 {
-	struct proto_error e = { .code = (uint16_t)code, .sqlstate = sqlstate,
-	    .message = msg, .detail = "", .hint = "" };
-
-	proto_encode_error(b, reqid, &e);
+	backend_error(b, reqid, code, sqlstate, msg, NULL, NULL);
 }
 
 /*

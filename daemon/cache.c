@@ -34,6 +34,7 @@ struct cache {
 	long long		 max_bytes;
 	long long		 max_result_bytes;
 	uint64_t		 (*hash)(const void *, size_t);
+	int64_t			 (*clock)(void);	/* ms; tests set the time */
 	struct entry		**buckets;
 	size_t			 nbuckets;	/* a power of two */
 	struct entry_list	 lru;
@@ -41,8 +42,14 @@ struct cache {
 	struct cache_stats	 stats;
 };
 
+/*
+ * A cache with the given hash and clock (milliseconds, monotonic): dbmd uses hash64 and
+ * now_ms; tests inject colliding hashes and a clock they move themselves, so that TTLs
+ * are tested without sleeping or depending on the machine's speed.
+ */
 void *
-cache_create_hashed(const struct role_config *rc, uint64_t (*hash)(const void *, size_t))
+cache_create_with(const struct role_config *rc, uint64_t (*hash)(const void *, size_t),
+    int64_t (*clock)(void))
 {
 	struct cache *c = calloc(1, sizeof(*c));
 	size_t n = 16;
@@ -54,6 +61,7 @@ cache_create_hashed(const struct role_config *rc, uint64_t (*hash)(const void *,
 	c->max_bytes = rc->cache_max_bytes;
 	c->max_result_bytes = rc->cache_max_result_bytes;
 	c->hash = hash;
+	c->clock = clock;
 	while ((long long)n < 2 * c->max_entries && n < (1u << 20))
 		n *= 2;
 	if ((c->buckets = calloc(n, sizeof(*c->buckets))) == NULL) {
@@ -68,7 +76,7 @@ cache_create_hashed(const struct role_config *rc, uint64_t (*hash)(const void *,
 static void *
 cache_create(const struct role_config *rc)
 {
-	return cache_create_hashed(rc, hash64);
+	return cache_create_with(rc, hash64, now_ms);
 }
 
 static void
@@ -121,13 +129,13 @@ cache_lookup(void *arg, const void *key, size_t keylen, int64_t max_age_ms,
 {
 	struct cache *c = arg;
 	struct entry *e;
-	int64_t limit = max_age_ms < c->ttl ? max_age_ms : c->ttl;
+	int64_t limit = max_age_ms < c->ttl ? max_age_ms : c->ttl, age;
 
 	if (c->max_entries == 0 || (e = entry_find(c, key, keylen, c->hash(key, keylen))) == NULL)
 		return 0;
-	if (now_ms() - e->stored_at > limit) {
+	if ((age = c->clock() - e->stored_at) > limit) {
 		/* Too old for this request; dropped only when older than the ttl itself. */
-		if (now_ms() - e->stored_at > c->ttl) {
+		if (age > c->ttl) {
 			c->stats.expirations++;
 			entry_remove(c, e);
 		}
@@ -174,7 +182,7 @@ cache_store(void *arg, const void *key, size_t keylen, const uint8_t *frames, si
 	e->len = len;
 	e->hash = h;
 	e->bytes = bytes;
-	e->stored_at = now_ms();
+	e->stored_at = c->clock();
 	if ((old = entry_find(c, key, keylen, h)) != NULL)
 		entry_remove(c, old);
 	while ((long long)c->stats.entries >= c->max_entries ||

@@ -30,7 +30,11 @@
  * Every key dbmd knows.  Daemon keys come first, then role keys; struct daemon_config and
  * struct role_config keep an origin per key in this order.  Defaults are text, parsed
  * like any other source, so a default can never be a value a user could not write.
+ * The first role key is placed at [DAEMON_KEYS], so that the counts in dbmd.h are
+ * checked: see below.
  */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic error "-Woverride-init"
 const struct cfg_key cfg_keys[] = {
 	{ "socket", "SOCKET", CFG_T_PATH, D(socket), NULL, 0, 0, 0,
 	  "path of the Unix socket clients connect to" },
@@ -69,7 +73,7 @@ const struct cfg_key cfg_keys[] = {
 	{ "admin.groups", "ADMIN_GROUPS", CFG_T_NAMES, D(admin_groups), "", 0, 0, 0,
 	  "groups allowed to reload and dispose" },
 
-	{ "uri", "URI", CFG_T_URI, R(uri), NULL, 0, 0, CFG_K_POOL,
+	[DAEMON_KEYS] = { "uri", "URI", CFG_T_URI, R(uri), NULL, 0, 0, CFG_K_POOL,
 	  "database: postgresql://…, sqlite:/absolute/path or sqlite::memory:" },
 	{ "pool_size", "POOL_SIZE", CFG_T_INT, R(pool_size), "10", 1, 1000, CFG_K_POOL,
 	  "database connections at most" },
@@ -113,8 +117,18 @@ const struct cfg_key cfg_keys[] = {
 	  "keys a client may override when it opens a handle" },
 	{ NULL, NULL, 0, 0, 0, NULL, 0, 0, 0, NULL }
 };
+#pragma GCC diagnostic pop
 
-#define DAEMON_KEYS	17	/* the daemon keys lead the table */
+/*
+ * The counts in dbmd.h follow the table, or dbmd does not compile.  A daemon key more
+ * than DAEMON_KEYS runs into the role key placed at [DAEMON_KEYS]: initialising an
+ * element twice is an error in this table (the pragma above), whatever the warning
+ * flags.  Any other key added, or counted in the wrong scope, makes the table longer or
+ * shorter than the counts say.  (A daemon key removed without lowering DAEMON_KEYS
+ * leaves an empty row before the role keys; the config suite's key-table test finds it.)
+ */
+_Static_assert(sizeof(cfg_keys) / sizeof(cfg_keys[0]) == DAEMON_KEYS + ROLE_KEYS + 1,
+    "cfg_keys disagrees with DAEMON_KEYS and ROLE_KEYS in dbmd.h");
 
 static const char *const builtin_envs[] = { "development", "test", "production", NULL };
 static const char *const builtin_roles[] = { "primary", "read_only", NULL };

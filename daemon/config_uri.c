@@ -2,9 +2,13 @@
 
 #include <sys/random.h>
 
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 
@@ -298,6 +302,295 @@ pg_canonical(PQconninfoOption *opts)
 	return buf;
 }
 
+/* How libpq reads the value of one of its options. */
+enum pg_value {
+	PGV_WORD,		/* one word of a list, exactly as written */
+	PGV_TLS,		/* a TLS version from a list, any case; empty is the default */
+	PGV_INT,		/* an int, blanks around it allowed */
+	PGV_PORTS,		/* comma-separated ports, each empty (the default) or 1..65535 */
+	PGV_REPLICATION,	/* "database" or a server boolean; empty is off */
+};
+
+/*
+ * The options whose values libpq (or, for replication, the server) checks only when it
+ * connects: PQconninfoParse takes "sslmode=bogus" without a word, and the typo surfaces at
+ * the first connect in production.  The lists are what libpq 15 accepts (fe-connect.c,
+ * connectOptions2 and parse_int_param); an option this libpq does not know is refused by
+ * PQconninfoParse before it gets here, so the entries for later libpqs (sslcertmode,
+ * load_balance_hosts: 16; sslnegotiation: 17) only count where that libpq is linked.
+ * Options libpq reads without checking (sslsni, sslcompression) are left alone: any
+ * value works there today.
+ */
+static const char *const ssl_modes[] = {
+	"disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL
+};
+static const char *const disable_prefer_require[] = { "disable", "prefer", "require", NULL };
+static const char *const session_attrs[] = {
+	"any", "read-write", "read-only", "primary", "standby", "prefer-standby", NULL
+};
+static const char *const ssl_cert_modes[] = { "disable", "allow", "require", NULL };
+static const char *const balance_modes[] = { "disable", "random", NULL };
+static const char *const ssl_negotiations[] = { "postgres", "direct", NULL };
+static const char *const tls_versions[] = { "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", NULL };
+
+static const struct pg_option {
+	const char		*keyword;
+	enum pg_value		 kind;
+	const char *const	*words;	/* PGV_WORD, PGV_TLS: the values allowed, in order */
+} pg_options[] = {
+	{ "sslmode", PGV_WORD, ssl_modes },
+	{ "gssencmode", PGV_WORD, disable_prefer_require },
+	{ "channel_binding", PGV_WORD, disable_prefer_require },
+	{ "target_session_attrs", PGV_WORD, session_attrs },
+	{ "sslcertmode", PGV_WORD, ssl_cert_modes },
+	{ "load_balance_hosts", PGV_WORD, balance_modes },
+	{ "sslnegotiation", PGV_WORD, ssl_negotiations },
+	{ "ssl_min_protocol_version", PGV_TLS, tls_versions },
+	{ "ssl_max_protocol_version", PGV_TLS, tls_versions },
+	{ "connect_timeout", PGV_INT, NULL },
+	{ "keepalives", PGV_INT, NULL },
+	{ "keepalives_idle", PGV_INT, NULL },
+	{ "keepalives_interval", PGV_INT, NULL },
+	{ "keepalives_count", PGV_INT, NULL },
+	{ "tcp_user_timeout", PGV_INT, NULL },
+	{ "port", PGV_PORTS, NULL },
+	{ "replication", PGV_REPLICATION, NULL },
+};
+
+/* Does text read as an int the way libpq's parse_int_param reads it? */
+static bool
+pg_int_parse(const char *text, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(text, &end, 10);
+	if (end == text || errno != 0 || *out < INT_MIN || *out > INT_MAX)
+		return false;
+	while (isspace((unsigned char)*end))
+		end++;
+	return *end == '\0';
+}
+
+/*
+ * Is text a boolean as the server's parse_bool reads it (any case; a prefix of true,
+ * false, yes or no; on, of, off; 1 or 0)?  The server, not libpq, refuses a bad
+ * replication value, and only once a connection is made.
+ */
+static bool
+pg_bool_valid(const char *text)
+{
+	size_t n = strlen(text);
+
+	switch (text[0]) {
+	case 't': case 'T':
+		return strncasecmp(text, "true", n) == 0;
+	case 'f': case 'F':
+		return strncasecmp(text, "false", n) == 0;
+	case 'y': case 'Y':
+		return strncasecmp(text, "yes", n) == 0;
+	case 'n': case 'N':
+		return strncasecmp(text, "no", n) == 0;
+	case 'o': case 'O':
+		return n >= 2 && (strncasecmp(text, "on", n) == 0 ||
+		    strncasecmp(text, "off", n) == 0);
+	case '1': case '0':
+		return n == 1;
+	default:
+		return false;
+	}
+}
+
+/* The position of text in a NULL-terminated word list (any case when nocase), or -1. */
+static int
+pg_word_index(const char *const *words, const char *text, bool nocase)
+{
+	int i;
+
+	for (i = 0; words[i] != NULL; i++)
+		if ((nocase ? strcasecmp : strcmp)(words[i], text) == 0)
+			return i;
+	return -1;
+}
+
+/* Adds the error for a value that is not one of po's words. */
+static void
+pg_word_error(const struct pg_option *po, const char *text, struct cfg_errors *errs,
+    const char *where, const char *keyname)
+{
+	char *list = NULL;
+	size_t len = 0, cap = 0, i;
+
+	for (i = 0; po->words[i] != NULL; i++)
+		strbuf_printf(&list, &len, &cap, "%s%s", i ? ", " : "", po->words[i]);
+	config_error(errs, CFG_E_URI, where, "%s: %s: \"%s\" is not one of %s", keyname,
+	    po->keyword, text, list);
+	free(list);
+}
+
+/* The number of elements in a comma-separated list, as libpq counts them. */
+static int
+pg_count_elems(const char *text)
+{
+	int n = 1;
+
+	for (; *text != '\0'; text++)
+		n += *text == ',';
+	return n;
+}
+
+/* Checks each port of a comma-separated list; returns the number of errors added. */
+static int
+pg_ports_check(const char *text, struct cfg_errors *errs, const char *where,
+    const char *keyname)
+{
+	const char *p;
+	char *port;
+	size_t len;
+	long v;
+	int bad = 0;
+
+	for (p = text;; p += len + 1) {
+		len = strcspn(p, ",");
+		if ((port = strndup(p, len)) == NULL)
+			fatal("strndup");
+		if (port[0] != '\0' && !pg_int_parse(port, &v)) {
+			config_error(errs, CFG_E_URI, where, "%s: port: expected an integer, got "
+			    "\"%s\"", keyname, port);
+			bad++;
+		} else if (port[0] != '\0' && (v < 1 || v > 65535)) {
+			config_error(errs, CFG_E_URI, where,
+			    "%s: port: %ld is out of range 1..65535", keyname, v);
+			bad++;
+		}
+		free(port);
+		if (p[len] == '\0')
+			return bad;
+	}
+}
+
+/* The value libpq parsed for keyword, or NULL. */
+static const PQconninfoOption *
+pg_option_find(const PQconninfoOption *opts, const char *keyword)
+{
+	for (; opts->keyword != NULL; opts++)
+		if (strcmp(opts->keyword, keyword) == 0)
+			return opts;
+	return NULL;
+}
+
+/* A set value, or NULL for one the URI leaves out. */
+static const char *
+pg_option_val(const PQconninfoOption *opts, const char *keyword)
+{
+	const PQconninfoOption *o = pg_option_find(opts, keyword);
+
+	return o != NULL ? o->val : NULL;
+}
+
+/*
+ * Checks the values of libpq's enumerated and numeric options as libpq itself will when
+ * it connects: the words it knows, its integers, each host's port, as many ports and
+ * addresses as hosts, and a TLS version range that is not empty.  Adds one located error
+ * per bad value (naming the option, the value and what is allowed; none of these options
+ * holds a secret) and returns -1 if there was any.
+ */
+static int
+pg_options_check(const PQconninfoOption *opts, struct cfg_errors *errs, const char *where,
+    const char *keyname)
+{
+	const struct pg_option *po;
+	const PQconninfoOption *o;
+	PQconninfoOption *defs;
+	const char *host, *addr, *port, *tls_min, *tls_max;
+	int bad = 0, nhosts, imin, imax;
+	long v;
+
+	for (po = pg_options; po < pg_options + sizeof(pg_options) / sizeof(pg_options[0]);
+	    po++) {
+		if ((o = pg_option_find(opts, po->keyword)) == NULL || o->val == NULL)
+			continue;
+		switch (po->kind) {
+		case PGV_WORD:
+			if (pg_word_index(po->words, o->val, false) >= 0)
+				continue;
+			pg_word_error(po, o->val, errs, where, keyname);
+			break;
+		case PGV_TLS:
+			if (o->val[0] == '\0' || pg_word_index(po->words, o->val, true) >= 0)
+				continue;
+			pg_word_error(po, o->val, errs, where, keyname);
+			break;
+		case PGV_INT:
+			if (pg_int_parse(o->val, &v))
+				continue;
+			config_error(errs, CFG_E_URI, where, "%s: %s: expected an integer, got "
+			    "\"%s\"", keyname, po->keyword, o->val);
+			break;
+		case PGV_PORTS:
+			if (pg_ports_check(o->val, errs, where, keyname) == 0)
+				continue;
+			break;
+		case PGV_REPLICATION:
+			if (o->val[0] == '\0' || strcmp(o->val, "database") == 0 ||
+			    pg_bool_valid(o->val))
+				continue;
+			config_error(errs, CFG_E_URI, where, "%s: replication: \"%s\" is not one "
+			    "of database, true, false, on, off, yes, no, 1, 0", keyname, o->val);
+			break;
+		}
+		bad = 1;
+	}
+
+	/* As libpq counts hosts: by hostaddr when it is given, else by host. */
+	host = pg_option_val(opts, "host");
+	addr = pg_option_val(opts, "hostaddr");
+	port = pg_option_val(opts, "port");
+	if (addr != NULL && addr[0] != '\0')
+		nhosts = pg_count_elems(addr);
+	else if (host != NULL && host[0] != '\0')
+		nhosts = pg_count_elems(host);
+	else
+		nhosts = 1;
+	if (addr != NULL && addr[0] != '\0' && host != NULL && host[0] != '\0' &&
+	    pg_count_elems(host) != nhosts) {
+		config_error(errs, CFG_E_URI, where, "%s: hostaddr: %d address%s for %d host "
+		    "name%s; give one address per host name", keyname, nhosts,
+		    nhosts == 1 ? "" : "es", pg_count_elems(host),
+		    pg_count_elems(host) == 1 ? "" : "s");
+		bad = 1;
+	}
+	if (port != NULL && port[0] != '\0' && pg_count_elems(port) > 1 &&
+	    pg_count_elems(port) != nhosts) {
+		config_error(errs, CFG_E_URI, where, "%s: port: %d ports for %d host%s; give one "
+		    "port for all hosts or one per host", keyname, pg_count_elems(port), nhosts,
+		    nhosts == 1 ? "" : "s");
+		bad = 1;
+	}
+
+	/*
+	 * An empty TLS range.  When the URI names only a maximum libpq takes the minimum from
+	 * PGSSLMINPROTOCOLVERSION or its compiled-in TLSv1.2, so ssl_max_protocol_version=
+	 * TLSv1.1 alone is refused too; PQconndefaults says which, as libpq will see it.
+	 */
+	tls_min = pg_option_val(opts, "ssl_min_protocol_version");
+	tls_max = pg_option_val(opts, "ssl_max_protocol_version");
+	defs = NULL;
+	if (tls_min == NULL && tls_max != NULL && (defs = PQconndefaults()) != NULL)
+		tls_min = pg_option_val(defs, "ssl_min_protocol_version");
+	if (tls_min != NULL && tls_max != NULL &&
+	    (imin = pg_word_index(tls_versions, tls_min, true)) >= 0 &&
+	    (imax = pg_word_index(tls_versions, tls_max, true)) >= 0 && imin > imax) {
+		config_error(errs, CFG_E_URI, where, "%s: ssl_min_protocol_version %s%s is above "
+		    "ssl_max_protocol_version %s", keyname, tls_min,
+		    defs != NULL ? " (libpq's default)" : "", tls_max);
+		bad = 1;
+	}
+	if (defs != NULL)
+		PQconninfoFree(defs);
+	return bad ? -1 : 0;
+}
+
 /*
  * Checks a database URI.  On success stores the backend and the canonical target (a
  * libpq conninfo string, or the SQLite file path or ":memory:") and returns 0.  On error
@@ -324,6 +617,10 @@ uri_check(const char *uri, enum backend_kind *kind, char **target, struct cfg_er
 			PQfreemem(pqerr);
 			free(shown);
 			free(msg);
+			return -1;
+		}
+		if (pg_options_check(opts, errs, where, keyname) == -1) {
+			PQconninfoFree(opts);
 			return -1;
 		}
 		*kind = BACKEND_POSTGRES;

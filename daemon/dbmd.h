@@ -138,6 +138,14 @@ struct cfg_name {
 };
 TAILQ_HEAD(cfg_names, cfg_name);
 
+/*
+ * How many keys of each scope cfg_keys (config.c) holds: the daemon's lead the table,
+ * the roles' follow.  They size the origin arrays below; config.c does not compile when
+ * the table and these counts disagree.
+ */
+#define DAEMON_KEYS	17
+#define ROLE_KEYS	20
+
 struct daemon_config {
 	char		*socket;
 	long long	 socket_mode;
@@ -156,15 +164,13 @@ struct daemon_config {
 	long long	 sqlite_heap_limit;	/* bytes; 0: none */
 	struct cfg_value admin_users;
 	struct cfg_value admin_groups;
-	const struct cfg_setting *origin[24];	/* per daemon key, in key-table order */
+	const struct cfg_setting *origin[DAEMON_KEYS];	/* per key, in key-table order */
 };
 
 enum backend_kind {
 	BACKEND_SQLITE,		/* sqlite:/path or sqlite::memory: */
 	BACKEND_POSTGRES,	/* postgresql:// or postgres:// */
 };
-
-#define ROLE_KEYS_MAX	24
 
 /* The resolved settings of one environment/role: what the factory builds a pool from. */
 struct role_config {
@@ -196,7 +202,7 @@ struct role_config {
 	char		*canonical;	/* pool-defining settings in canonical text */
 	uint64_t	 hash;		/* of canonical */
 	/* Per key in key-table order: the setting that won, NULL for a plain default. */
-	const struct cfg_setting *origin[ROLE_KEYS_MAX];
+	const struct cfg_setting *origin[ROLE_KEYS];
 };
 
 /* A client's override of one key for one open. */
@@ -243,6 +249,7 @@ struct factory;
 struct fill;
 struct hold;
 struct proto_frame;
+struct proto_buf;
 struct hist;
 
 /* The result cache a pool owns; the factory is given the ops at creation. */
@@ -700,6 +707,10 @@ void		 request_refuse(struct request *, int, const char *, const char *);
 void		 request_abandon(struct request *);
 void		 request_queue_init(struct request_queue *);
 
+/* backend.c */
+int		 backend_error(struct proto_buf *, uint32_t, int, const char *, const char *,
+		    const char *, const char *);
+
 /* backend_pg.c */
 extern const struct backend_ops backend_pg;
 
@@ -710,8 +721,8 @@ void		 sqlite_backend_shutdown(void);
 
 /* cache.c */
 extern const struct cache_ops cache_lru;
-void		*cache_create_hashed(const struct role_config *,
-		    uint64_t (*)(const void *, size_t));
+void		*cache_create_with(const struct role_config *,
+		    uint64_t (*)(const void *, size_t), int64_t (*)(void));
 
 /* cacheflow.c */
 enum cacheflow {

@@ -22,6 +22,7 @@
 #ifndef DBMD_TEST_HARNESS_H
 #define DBMD_TEST_HARNESS_H
 
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -749,6 +750,28 @@ t_raw_next(int fd, struct proto_decoder *dec, struct proto_frame *f, int timeout
 		cr_assert(n > 0, "recv: %s", strerror(errno));
 		proto_decoder_commit(dec, (size_t)n);
 	}
+}
+
+/*
+ * Waits until dbmd has filled fd with a reply its reader does not read and stopped
+ * writing: bytes are queued and their number holds still for three polls.  Fails the
+ * test if that does not happen within 10 s (scaled); returns the bytes queued.
+ */
+T_FN int
+t_raw_wait_full(int fd)
+{
+	int64_t	 end = t_now_ms() + 10000LL * t_slow();
+	int	 queued = 0, last = -1, same = 0;
+
+	while (same < 3) {
+		cr_assert(t_now_ms() < end, "dbmd's output to the client that does not read "
+		    "never filled up (%d bytes queued)", queued);
+		t_sleep_ms(50);
+		cr_assert_eq(ioctl(fd, FIONREAD, &queued), 0, "FIONREAD: %s", strerror(errno));
+		same = queued > 0 && queued == last ? same + 1 : 0;
+		last = queued;
+	}
+	return queued;
 }
 
 /* Sends HELLO and checks the answer is HELLO_OK. */

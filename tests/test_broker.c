@@ -384,7 +384,7 @@ Test(clients, a_client_that_stops_reading_gets_its_whole_result_later)
 	proto_buf_free(&b);
 
 	/* Megabytes wait for this client; dbmd serves the others meanwhile. */
-	t_sleep_ms(1000);
+	t_raw_wait_full(fd);
 	val = t_value(h, "SELECT 'not blocked'", 0, NULL);
 	cr_assert_str_eq(val, "not blocked");
 	free(val);

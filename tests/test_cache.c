@@ -2,7 +2,6 @@
 
 #include <criterion/criterion.h>
 #include <string.h>
-#include <time.h>
 
 #include "dbmd.h"
 
@@ -49,12 +48,20 @@ stats(void *c)
 	return st;
 }
 
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { 0, ms * 1000000L };
+/* The time a test sets: TTL tests move it instead of sleeping. */
+static int64_t fake_now_ms = 1000000;
 
-	nanosleep(&ts, NULL);
+static int64_t
+fake_clock(void)
+{
+	return fake_now_ms;
+}
+
+/* A cache on the fake clock. */
+static void *
+create_clocked(const struct role_config *rc)
+{
+	return cache_create_with(rc, hash64, fake_clock);
 }
 
 #define HOUR	3600000
@@ -110,12 +117,15 @@ Test(cache, storing_a_key_again_replaces_its_entry)
 Test(cache, entries_expire_after_the_ttl)
 {
 	struct role_config *rc = limits(10, 30, 1 << 20, 1 << 20);
-	void *c = ops->create(rc);
+	void *c = create_clocked(rc);
 
 	put(c, "a", "A", NULL, 0, true);
 	cr_assert_str_eq(get(c, "a", HOUR), "A", "a client's larger max age is capped by ttl");
-	sleep_ms(60);
-	cr_assert_null(get(c, "a", HOUR));
+	fake_now_ms += 30;
+	cr_assert_str_eq(get(c, "a", HOUR), "A", "fresh for the whole ttl");
+	cr_assert_eq(stats(c).expirations, 0);
+	fake_now_ms += 1;
+	cr_assert_null(get(c, "a", HOUR), "expired once older than the ttl");
 	cr_assert_eq(stats(c).expirations, 1);
 	cr_assert_eq(stats(c).entries, 0);
 	ops->destroy(c);
@@ -125,13 +135,32 @@ Test(cache, entries_expire_after_the_ttl)
 Test(cache, a_clients_smaller_max_age_is_honoured)
 {
 	struct role_config *rc = limits(10, HOUR, 1 << 20, 1 << 20);
-	void *c = ops->create(rc);
+	void *c = create_clocked(rc);
 
 	put(c, "a", "A", NULL, 0, true);
-	sleep_ms(40);
+	fake_now_ms += 10;
+	cr_assert_str_eq(get(c, "a", 10), "A", "as old as this client accepts");
+	fake_now_ms += 1;
 	cr_assert_null(get(c, "a", 10), "older than this client accepts");
 	cr_assert_str_eq(get(c, "a", HOUR), "A", "still fresh for the ttl");
 	cr_assert_eq(stats(c).expirations, 0);
+	ops->destroy(c);
+	free(rc);
+}
+
+Test(cache, storing_again_restarts_the_ttl)
+{
+	struct role_config *rc = limits(10, 30, 1 << 20, 1 << 20);
+	void *c = create_clocked(rc);
+
+	put(c, "a", "old", NULL, 0, true);
+	fake_now_ms += 25;
+	put(c, "a", "new", NULL, 0, true);
+	fake_now_ms += 25;
+	cr_assert_str_eq(get(c, "a", HOUR), "new", "50ms after the first store, 25 after this");
+	fake_now_ms += 6;
+	cr_assert_null(get(c, "a", HOUR));
+	cr_assert_eq(stats(c).expirations, 1);
 	ops->destroy(c);
 	free(rc);
 }
@@ -191,7 +220,7 @@ same_hash(const void *p, size_t n)
 Test(cache, colliding_hashes_never_mix_up_keys)
 {
 	struct role_config *rc = limits(10, HOUR, 1 << 20, 1 << 20);
-	void *c = cache_create_hashed(rc, same_hash);
+	void *c = cache_create_with(rc, same_hash, now_ms);
 
 	put(c, "SELECT * FROM a", "rows of a", NULL, 0, true);
 	put(c, "SELECT * FROM b", "rows of b", NULL, 0, true);

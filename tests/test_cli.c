@@ -187,6 +187,42 @@ Test(cli, check_lists_every_mistake_with_its_location)
 	free(file);
 }
 
+/* libpq parses these URIs without a word; dbmd -n must not call them OK. */
+Test(cli, check_refuses_libpq_option_values_libpq_would_refuse_at_connect)
+{
+	char *file = write_config(
+	    "environments:\n"
+	    "  production:\n"
+	    "    roles:\n"
+	    "      primary:\n"
+	    "        uri: postgresql://u@h/db?sslmode=bogus\n"
+	    "      reporting:\n"
+	    "        uri: postgresql://u@h/db?target_session_attrs=whatever\n"
+	    "      batch:\n"
+	    "        uri: postgresql://u:hunter22@h/db?connect_timeout=abc\n", 0600);
+	char *envp[] = { NULL };
+	struct run r = run_dbmd((const char *[]){ "-n", "-c", file, NULL }, envp);
+	char *loc;
+
+	cr_assert_eq(r.status, 1, "stdout: %s", r.out);
+	cr_assert_str_eq(r.out, "");
+	loc = xasprintf("%s:5:14: uri: sslmode: \"bogus\" is not one of disable, allow, "
+	    "prefer, require, verify-ca, verify-full\n", file);
+	assert_contains(r.err, loc);
+	free(loc);
+	loc = xasprintf("%s:7:14: uri: target_session_attrs: \"whatever\" is not one of any, "
+	    "read-write, read-only, primary, standby, prefer-standby\n", file);
+	assert_contains(r.err, loc);
+	free(loc);
+	loc = xasprintf("%s:9:14: uri: connect_timeout: expected an integer, got \"abc\"\n",
+	    file);
+	assert_contains(r.err, loc);
+	free(loc);
+	cr_assert_null(strstr(r.err, "hunter22"), "password shown in:\n%s", r.err);
+	run_free(&r);
+	free(file);
+}
+
 Test(cli, resolve_shows_each_key_with_its_source)
 {
 	char *file = write_config(

@@ -127,6 +127,24 @@ find_error(const struct cfg_errors *errs, enum cfg_errcode code, const char *whe
 	return NULL;
 }
 
+/*
+ * The key table holds DAEMON_KEYS daemon keys, then ROLE_KEYS role keys, then its end:
+ * the compiler checks the counts (config.c), except a hole a removed daemon key leaves.
+ */
+Test(config, key_table_matches_the_counts_of_each_scope)
+{
+	int i;
+
+	for (i = 0; i < DAEMON_KEYS + ROLE_KEYS; i++) {
+		cr_assert_not_null(cfg_keys[i].name, "row %d of cfg_keys is empty", i);
+		cr_assert_eq(cfg_keys[i].scope, i < DAEMON_KEYS ? CFG_SCOPE_DAEMON :
+		    CFG_SCOPE_ROLE, "%s is in the wrong part of cfg_keys", cfg_keys[i].name);
+		cr_assert_eq(config_key_index(&cfg_keys[i]), i < DAEMON_KEYS ? i :
+		    i - DAEMON_KEYS);
+	}
+	cr_assert_null(cfg_keys[i].name, "cfg_keys goes on past its counts");
+}
+
 /* Precedence: explicit > environment variable > file > default, for one key. */
 
 static const char *prec_yaml =
@@ -863,6 +881,193 @@ Test(config, group_readable_file_with_any_secret_is_refused)
 	config_errors_print(&cfg->errors, fp);
 	fclose(fp);
 	cr_assert_null(strstr(buf, "secret99"), "shown in:\n%s", buf);
+	free(buf);
+	config_free(cfg);
+}
+
+/*
+ * Option values inside a PostgreSQL URI.  libpq's parser takes any value; libpq checks
+ * them only when it connects, so dbmd checks them when it reads the configuration.
+ */
+
+struct uri_value_case {
+	const char	*uri;
+	const char	*msg;	/* the whole message uri_check gives */
+};
+
+static const struct uri_value_case bad_uri_values[] = {
+	{ "postgresql://u@h/db?sslmode=bogus", "uri: sslmode: \"bogus\" is not one of "
+	  "disable, allow, prefer, require, verify-ca, verify-full" },
+	{ "postgresql://u@h/db?sslmode=REQUIRE", "uri: sslmode: \"REQUIRE\" is not one of "
+	  "disable, allow, prefer, require, verify-ca, verify-full" },
+	{ "postgresql://u@h/db?sslmode=", "uri: sslmode: \"\" is not one of "
+	  "disable, allow, prefer, require, verify-ca, verify-full" },
+	{ "postgresql://u@h/db?target_session_attrs=whatever", "uri: target_session_attrs: "
+	  "\"whatever\" is not one of any, read-write, read-only, primary, standby, "
+	  "prefer-standby" },
+	{ "postgresql://u@h/db?gssencmode=maybe",
+	  "uri: gssencmode: \"maybe\" is not one of disable, prefer, require" },
+	{ "postgresql://u@h/db?channel_binding=on",
+	  "uri: channel_binding: \"on\" is not one of disable, prefer, require" },
+	{ "postgresql://u@h/db?ssl_min_protocol_version=TLSv1.4",
+	  "uri: ssl_min_protocol_version: \"TLSv1.4\" is not one of TLSv1, TLSv1.1, TLSv1.2, "
+	  "TLSv1.3" },
+	{ "postgresql://u@h/db?ssl_max_protocol_version=tls1.3",
+	  "uri: ssl_max_protocol_version: \"tls1.3\" is not one of TLSv1, TLSv1.1, TLSv1.2, "
+	  "TLSv1.3" },
+	{ "postgresql://u@h/db?ssl_min_protocol_version=TLSv1.3&ssl_max_protocol_version=TLSv1.2",
+	  "uri: ssl_min_protocol_version TLSv1.3 is above ssl_max_protocol_version TLSv1.2" },
+	{ "postgresql://u@h/db?connect_timeout=abc",
+	  "uri: connect_timeout: expected an integer, got \"abc\"" },
+	{ "postgresql://u@h/db?connect_timeout=",
+	  "uri: connect_timeout: expected an integer, got \"\"" },
+	{ "postgresql://u@h/db?connect_timeout=10s",
+	  "uri: connect_timeout: expected an integer, got \"10s\"" },
+	{ "postgresql://u@h/db?keepalives=yes",
+	  "uri: keepalives: expected an integer, got \"yes\"" },
+	{ "postgresql://u@h/db?keepalives_idle=1m",
+	  "uri: keepalives_idle: expected an integer, got \"1m\"" },
+	{ "postgresql://u@h/db?keepalives_interval=9999999999",
+	  "uri: keepalives_interval: expected an integer, got \"9999999999\"" },
+	{ "postgresql://u@h/db?keepalives_count=3x",
+	  "uri: keepalives_count: expected an integer, got \"3x\"" },
+	{ "postgresql://u@h/db?tcp_user_timeout=1.5",
+	  "uri: tcp_user_timeout: expected an integer, got \"1.5\"" },
+	{ "postgresql://u@h:0/db", "uri: port: 0 is out of range 1..65535" },
+	{ "postgresql://u@h/db?port=65536", "uri: port: 65536 is out of range 1..65535" },
+	{ "postgresql://u@h:pg/db", "uri: port: expected an integer, got \"pg\"" },
+	{ "postgresql://u@h1:5432,h2:x/db", "uri: port: expected an integer, got \"x\"" },
+	{ "postgresql://u@h1,h2/db?port=1,2,3",
+	  "uri: port: 3 ports for 2 hosts; give one port for all hosts or one per host" },
+	{ "postgresql://u@h/db?hostaddr=10.0.0.1,10.0.0.2",
+	  "uri: hostaddr: 2 addresses for 1 host name; give one address per host name" },
+	{ "postgresql://u@/db?host=a,b,c&hostaddr=10.0.0.1,10.0.0.2",
+	  "uri: hostaddr: 2 addresses for 3 host names; give one address per host name" },
+	{ "postgresql://u@/db?hostaddr=10.0.0.1&port=1,2",
+	  "uri: port: 2 ports for 1 host; give one port for all hosts or one per host" },
+	{ "postgresql://u@h/db?replication=maybe", "uri: replication: \"maybe\" is not one of "
+	  "database, true, false, on, off, yes, no, 1, 0" },
+	{ "postgresql://u@h/db?replication=o", "uri: replication: \"o\" is not one of "
+	  "database, true, false, on, off, yes, no, 1, 0" },
+};
+
+Test(config, libpq_option_values_are_checked_with_what_is_allowed)
+{
+	struct cfg_errors errs;
+	const struct cfg_error *e;
+	enum backend_kind kind;
+	char *target;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_uri_values) / sizeof(bad_uri_values[0]); i++) {
+		TAILQ_INIT(&errs);
+		target = NULL;
+		cr_assert_eq(uri_check(bad_uri_values[i].uri, &kind, &target, &errs, "here",
+		    "uri"), -1, "%s is taken", bad_uri_values[i].uri);
+		cr_assert_null(target);
+		e = TAILQ_FIRST(&errs);
+		cr_assert_not_null(e);
+		cr_assert_eq(e->code, CFG_E_URI);
+		cr_assert_str_eq(e->where, "here");
+		cr_assert_str_eq(e->msg, bad_uri_values[i].msg, "for %s", bad_uri_values[i].uri);
+		cr_assert_null(TAILQ_NEXT(e, entry), "one error for %s", bad_uri_values[i].uri);
+		config_errors_clear(&errs);
+	}
+}
+
+/* Every value libpq 15 accepts still passes: the check is no stricter than libpq. */
+Test(config, libpq_option_values_libpq_accepts_pass)
+{
+	static const char *const good[] = {
+		"postgresql://u@h/db?sslmode=disable", "postgresql://u@h/db?sslmode=allow",
+		"postgresql://u@h/db?sslmode=prefer", "postgresql://u@h/db?sslmode=require",
+		"postgresql://u@h/db?sslmode=verify-ca", "postgresql://u@h/db?sslmode=verify-full",
+		"postgresql://u@h/db?gssencmode=disable&channel_binding=require",
+		"postgresql://u@h/db?gssencmode=prefer&channel_binding=prefer",
+		"postgresql://u@h/db?gssencmode=require&channel_binding=disable",
+		"postgresql://u@h/db?target_session_attrs=any",
+		"postgresql://u@h/db?target_session_attrs=read-write",
+		"postgresql://u@h/db?target_session_attrs=read-only",
+		"postgresql://u@h/db?target_session_attrs=primary",
+		"postgresql://u@h/db?target_session_attrs=standby",
+		"postgresql://u@h/db?target_session_attrs=prefer-standby",
+		/* TLS versions in any case; empty means libpq's default. */
+		"postgresql://u@h/db?ssl_min_protocol_version=tlsv1.2&ssl_max_protocol_version=TLSV1.3",
+		"postgresql://u@h/db?ssl_min_protocol_version=TLSv1&ssl_max_protocol_version=TLSv1",
+		"postgresql://u@h/db?ssl_min_protocol_version=&ssl_max_protocol_version=TLSv1.1",
+		"postgresql://u@h/db?ssl_max_protocol_version=TLSv1.3",
+		"postgresql://u@h/db?ssl_max_protocol_version=",
+		/* libpq's integers: blanks around them, any sign. */
+		"postgresql://u@h/db?connect_timeout=%2010%20&keepalives=0&keepalives_idle=30"
+		"&keepalives_interval=10&keepalives_count=3&tcp_user_timeout=0",
+		"postgresql://u@h/db?connect_timeout=-1",
+		"postgresql://u@h:65535/db", "postgresql://u@h:/db", "postgresql://u@h/db?port=",
+		"postgresql://u@h1:5432,h2/db", "postgresql://u@h1,h2,h3/db?port=5432",
+		"postgresql://u@h1,h2/db?port=5432,5433", "postgresql:///db?host=/run/pg&port=5433",
+		"postgresql://u@a,b/db?hostaddr=10.0.0.1,10.0.0.2&port=1,2",
+		"postgresql://u@/db?hostaddr=10.0.0.1,10.0.0.2&port=1,2",
+		"postgresql://u@h/db?replication=database", "postgresql://u@h/db?replication=true",
+		"postgresql://u@h/db?replication=OFF", "postgresql://u@h/db?replication=y",
+		"postgresql://u@h/db?replication=0", "postgresql://u@h/db?replication=",
+		/* Options libpq reads without checking keep taking anything. */
+		"postgresql://u@h/db?sslsni=maybe&sslcompression=x&application_name=a%20b",
+	};
+	struct cfg_errors errs;
+	enum backend_kind kind;
+	char *target;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		TAILQ_INIT(&errs);
+		target = NULL;
+		if (uri_check(good[i], &kind, &target, &errs, "here", "uri") == -1)
+			config_errors_print(&errs, stderr);
+		cr_assert_not_null(target, "%s is refused", good[i]);
+		cr_assert_eq(kind, BACKEND_POSTGRES);
+		free(target);
+		config_errors_clear(&errs);
+	}
+}
+
+/* Each bad value is its own error, located where the URI was set, password hidden. */
+Test(config, libpq_option_errors_are_located_and_all_reported)
+{
+	const char *sets[] = {
+	    "staging.primary.uri=postgresql://u@h/db?connect_timeout=abc", NULL };
+	char *env[] = {
+	    "DBMD_QA_URI=postgresql://u:hunter22@h/db?target_session_attrs=whatever", NULL };
+	struct config *cfg;
+	const struct cfg_error *e;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	free(put("dbmd.yaml", ENV_PRIMARY
+	    "        uri: postgresql://u:hunter22@h/db?sslmode=bogus&port=0&keepalives=on\n",
+	    0600));
+	cfg = load_with(env, sets);
+	e = find_error(&cfg->errors, CFG_E_URI, ":5:14");
+	cr_assert_not_null(e);
+	cr_assert_not_null(strstr(e->msg, "sslmode"), "%s", e->msg);
+	e = TAILQ_NEXT(e, entry);
+	cr_assert_not_null(e);
+	cr_assert_str_eq(e->msg, "uri: keepalives: expected an integer, got \"on\"");
+	e = TAILQ_NEXT(e, entry);
+	cr_assert_not_null(e);
+	cr_assert_str_eq(e->msg, "uri: port: 0 is out of range 1..65535");
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_URI, "DBMD_QA_URI"));
+	e = find_error(&cfg->errors, CFG_E_URI, "--set staging.primary.uri");
+	if (e == NULL)
+		dump_errors(cfg);
+	cr_assert_not_null(e);
+	cr_assert_str_eq(e->msg, "uri: connect_timeout: expected an integer, got \"abc\"");
+	/* production/primary is then left without a URI: that is a sixth error. */
+	cr_assert_eq(config_nerrors(cfg), 6);
+	cr_assert_not_null(find_error(&cfg->errors, CFG_E_MISSING, "production/primary"));
+	fp = open_memstream(&buf, &len);
+	config_errors_print(&cfg->errors, fp);
+	fclose(fp);
+	cr_assert_null(strstr(buf, "hunter22"), "password shown in:\n%s", buf);
 	free(buf);
 	config_free(cfg);
 }

@@ -172,18 +172,30 @@ Test(operate, handles_left_after_drain_timeout_get_a_clear_error)
 	dbm_conn *c;
 	dbm_handle *h;
 	dbm_result *r;
-	char *conf = conf_two_envs(2);
+	unsigned long long hash;
+	int64_t end;
+	char *conf = conf_two_envs(2), *state;
 
 	write_conf(conf);
 	free(conf);
 	t_dbmd_start(&d, sets);
 	c = t_connect(&d);
 	h = t_open(c, "staging", "primary");
+	hash = dbm_handle_pool_hash(h);
 	conf = conf_two_envs(4);
 	write_conf(conf);
 	free(conf);
 	cr_assert_eq(reload(c, NULL), DBM_OK);
-	t_sleep_ms(1500);	/* the janitor runs once a second */
+	/* The janitor, once a second, disposes of the pool when drain_timeout has passed. */
+	end = t_now_ms() + 10000LL * t_slow();
+	while ((state = t_pool_field(c, hash, "state")) != NULL &&
+	    strcmp(state, "draining") == 0 && t_now_ms() < end) {
+		free(state);
+		t_sleep_ms(20);
+	}
+	cr_assert(state == NULL || strcmp(state, "draining") != 0, "the pool is still "
+	    "draining 10s after its drain_timeout of 200ms");
+	free(state);
 	r = t_exec_fails(h, "SELECT 1", 0, NULL, DBM_E_DRAINING);
 	cr_assert_not_null(strstr(dbm_result_errmsg(r), "dispose the handle"), "%s",
 	    dbm_result_errmsg(r));
@@ -361,6 +373,7 @@ Test(operate, clients_per_user_are_limited)
 	static const char *const sets[] = { "daemon.max_clients_per_uid=2", NULL };
 	struct t_dbmd d;
 	dbm_conn *a, *b, *c;
+	int64_t end;
 
 	t_dbmd_start(&d, sets);
 	a = t_connect(&d);
@@ -370,8 +383,14 @@ Test(operate, clients_per_user_are_limited)
 	dbm_disconnect(c);
 	cr_assert(t_dbmd_logged(&d, "max_clients_per_uid", NULL));
 	dbm_disconnect(b);
-	t_sleep_ms(100);
-	c = t_connect(&d);	/* a place is free again */
+	/* A place is free again once dbmd has seen b close. */
+	end = t_now_ms() + 5000LL * t_slow();
+	while (dbm_errcode(c = dbm_connect(d.sock)) == DBM_E_LIMIT && t_now_ms() < end) {
+		dbm_disconnect(c);
+		t_sleep_ms(10);
+	}
+	cr_assert_eq(dbm_errcode(c), DBM_OK, "no place 5s after a client left: %s",
+	    dbm_errmsg(c));
 	dbm_disconnect(c);
 	dbm_disconnect(a);
 	cr_assert_eq(t_dbmd_stop(&d), 0);

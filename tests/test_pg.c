@@ -625,7 +625,19 @@ Test(pg_failure, a_server_restart_fails_requests_in_flight_and_later_ones_succee
 		tr[i].sock = d.sock;
 		cr_assert_eq(pthread_create(&tr[i].th, NULL, traffic_main, &tr[i]), 0);
 	}
-	t_sleep_ms(300);
+	/* The traffic flows before the restart: each client has had a statement succeed. */
+	end = t_now_ms() + 10000LL * t_slow();
+	do {
+		for (i = 0, all = 1; i < NTRAFFIC; i++)
+			if (atomic_load(&tr[i].ok) == 0 && !atomic_load(&tr[i].done))
+				all = 0;
+		if (all)
+			break;
+		t_sleep_ms(10);
+	} while (t_now_ms() < end);
+	for (i = 0; i < NTRAFFIC; i++)
+		cr_assert_gt(atomic_load(&tr[i].ok), 0, "client %d had no statement succeed "
+		    "before the restart: %s", i, tr[i].bad);
 
 	priv_restart();
 	back = t_now_ms();

@@ -552,7 +552,7 @@ Test(pg_shutdown, a_second_sigterm_exits_at_once_and_leaves_nothing_running)
 {
 	struct t_dbmd	 d;
 	struct bg	 a;
-	int64_t		 t0, took;
+	int64_t		 t0, took, end;
 	char		*log;
 	int		 code;
 
@@ -563,8 +563,18 @@ Test(pg_shutdown, a_second_sigterm_exits_at_once_and_leaves_nothing_running)
 	    "the client's pg_sleep never ran on the server (%s)", a.msg);
 
 	kill(d.pid, SIGTERM);
-	t_sleep_ms(300);
-	/* The premise: the first SIGTERM waits for the statement in flight. */
+	/*
+	 * dbmd has taken the first SIGTERM once it stops taking clients; only then is the
+	 * second a second one.
+	 */
+	end = t_now_ms() + 5000LL * t_slow();
+	while (t_dbmd_answers(&d) && t_now_ms() < end)
+		t_sleep_ms(10);
+	cr_assert(!t_dbmd_answers(&d), "dbmd still takes clients 5s after SIGTERM");
+	/* The premise: the first SIGTERM waits for the statement in flight, watched a while. */
+	end = t_now_ms() + 300;
+	while (dbmd_running(&d) && t_now_ms() < end)
+		t_sleep_ms(10);
 	cr_assert(dbmd_running(&d), "dbmd exited on the first SIGTERM with a statement in "
 	    "flight and shutdown_timeout=20s");
 	cr_assert(!atomic_load(&a.done), "the client's statement ended at the first SIGTERM: "
