@@ -154,7 +154,7 @@ pool_visible(const struct viewer *v, const struct pool *p)
 static bool
 session_visible(const struct viewer *v, const struct session *s)
 {
-	return v->admin || s->peer.uid == v->peer->uid;
+	return !s->dead && (v->admin || s->peer.uid == v->peer->uid);
 }
 
 /*

@@ -232,7 +232,7 @@ clients_of(uid_t uid)
 	long long n = 0;
 
 	TAILQ_FOREACH(s, &dbmd->sessions, entry)
-		n += s->peer.uid == uid;
+		n += s->peer.uid == uid && !s->dead;
 	return n;
 }
 

@@ -221,7 +221,6 @@ daemon_run(struct config *cfg, const struct config_inputs *in)
 	dbmd->started = now_ms();
 	dbmd->started_wall = time(NULL);
 	TAILQ_INIT(&dbmd->sessions);
-	TAILQ_INIT(&dbmd->dead);
 	if ((dbmd->base = event_base_new()) == NULL ||
 	    (dbmd->reaper = event_new(dbmd->base, -1, 0, reaper_cb, NULL)) == NULL ||
 	    (dbmd->exit_check = event_new(dbmd->base, -1, 0, exit_check_cb, NULL)) == NULL) {

@@ -590,10 +590,9 @@ struct dbmd {
 	struct config		*cfg;
 	struct config_inputs	 inputs;	/* read again on reload */
 	struct factory		*factory;
-	struct session_list	 sessions;
-	int			 nsessions;
-	struct session_list	 dead;		/* closed, freed by the reaper */
-	struct event		*reaper;	/* then checks whether the daemon may exit */
+	struct session_list	 sessions;	/* closed ones too, until reaped */
+	int			 nsessions;	/* not closed */
+	struct event		*reaper;	/* frees the closed, then checks for exit */
 	struct event		*exit_check;	/* stopping: leaves the loop once all is gone */
 	uint64_t		 next_session_id;
 	int64_t			 started;	/* ms */
@@ -691,6 +690,7 @@ void		 pool_hold_release(struct hold *);
 int		 pool_pin_limit(const struct pool *, const struct daemon_config *, bool);
 void		 pool_conn_lost(struct conn *, const char *);
 void		 pool_dispose(struct pool *, const char *);
+void		 pool_abort(struct pool *);
 void		 pool_invalidate(struct pool *, const char *const *, size_t);
 void		 pool_close_idle(struct pool *, bool);
 int		 pool_total(const struct pool *);

@@ -450,11 +450,9 @@ void
 factory_abort(struct factory *f)
 {
 	struct pool *p;
-	struct conn *c;
 
 	TAILQ_FOREACH(p, &f->pools, entry)
-		TAILQ_FOREACH(c, &p->conns[CONN_ACTIVE], entry)
-			p->be->conn_abort(c);
+		pool_abort(p);
 }
 
 /* Frees the factory and every pool; the pools must have no handles or connections. */

@@ -697,6 +697,16 @@ pool_check_gone(struct pool *p)
 	}
 }
 
+/* The process exits now: statements still running are stopped, blocking if need be. */
+void
+pool_abort(struct pool *p)
+{
+	struct conn *c;
+
+	TAILQ_FOREACH(c, &p->conns[CONN_ACTIVE], entry)
+		p->be->conn_abort(c);
+}
+
 /* The pool's statements wrote tables (NULL: perhaps any) of its database. */
 void
 pool_invalidate(struct pool *p, const char *const *tables, size_t ntables)

@@ -348,7 +348,7 @@ user_pins_held(uid_t uid, const struct handle *self, const struct pool *p)
 	int held = 0;
 
 	TAILQ_FOREACH(s, &dbmd->sessions, entry)
-		if (s->peer.uid == uid)
+		if (s->peer.uid == uid && !s->dead)
 			TAILQ_FOREACH(h, &s->handles, entry)
 				held += h != self && h->pool == p && h->hold.pinned;
 	return held;
@@ -1047,22 +1047,29 @@ session_hello_timeout(evutil_socket_t fd, short ev, void *arg)
 	session_close(arg, 0, reason);
 }
 
-/* Frees closed sessions; runs from its own event, outside every session's callbacks. */
+/*
+ * Frees closed sessions; runs from its own event, outside every session's callbacks
+ * and every walk of the list, which a closed session stays on until then.
+ */
 void
 session_reap(void)
 {
-	struct session *s;
+	struct session *s, *next;
 
-	while ((s = TAILQ_FIRST(&dbmd->dead)) != NULL) {
-		TAILQ_REMOVE(&dbmd->dead, s, entry);
-		free(s);
+	for (s = TAILQ_FIRST(&dbmd->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->dead) {
+			TAILQ_REMOVE(&dbmd->sessions, s, entry);
+			free(s);
+		}
 	}
 }
 
 /*
  * Closes a client: a GOODBYE with the code (0: none, the client left), its request
  * abandoned, its handles disposed (open transactions roll back), one log line.  The
- * struct is freed from the loop later, never inside its own callbacks.
+ * struct stays on the list, dead, and is freed by the reaper event: never inside its
+ * own callbacks or anyone's walk of the sessions.
  */
 void
 session_close(struct session *s, int code, const char *reason)
@@ -1117,9 +1124,7 @@ session_close(struct session *s, int code, const char *reason)
 	close(s->fd);
 	s->rev = s->wev = s->hello_timer = NULL;
 	s->in = s->out = NULL;
-	TAILQ_REMOVE(&dbmd->sessions, s, entry);
 	dbmd->nsessions--;
-	TAILQ_INSERT_TAIL(&dbmd->dead, s, entry);
 	event_active(dbmd->reaper, EV_TIMEOUT, 0);
 }
 
@@ -1127,13 +1132,12 @@ session_close(struct session *s, int code, const char *reason)
 void
 session_goodbye_all(int force, const char *reason)
 {
-	struct session *s, *next;
+	struct session *s;
 
-	for (s = TAILQ_FIRST(&dbmd->sessions); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, entry);
-		if (force || s->busy == NULL)
+	/* Closing frees nothing and removes nothing from the list: the walk is safe. */
+	TAILQ_FOREACH(s, &dbmd->sessions, entry)
+		if (!s->dead && (force || s->busy == NULL))
 			session_close(s, PROTO_E_SHUTDOWN, reason);
-	}
 }
 
 /*
