@@ -767,17 +767,14 @@ static size_t
 queued_frames(struct evbuffer *in)
 {
 	struct evbuffer_ptr pos;
-	unsigned char hdr[PROTO_HDR_SIZE];
+	uint8_t hdr[PROTO_HDR_SIZE];
 	size_t len = buffered(in), at = 0, n = 0;
-	uint32_t plen;
 
 	while (at + PROTO_HDR_SIZE <= len) {
 		if (evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET) == -1 ||
 		    evbuffer_copyout_from(in, &pos, hdr, sizeof(hdr)) != (ev_ssize_t)sizeof(hdr))
 			break;
-		plen = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 |
-		    hdr[3];
-		at += PROTO_HDR_SIZE + plen;
+		at += proto_frame_size(hdr);
 		n++;
 	}
 	return n;
