@@ -20,6 +20,20 @@
 
 #define ACCEPT_BACKOFF_MS	1000	/* out of descriptors: pause accepting this long */
 
+/*
+ * A descriptor held in reserve: at the descriptor limit it is given up for a moment to
+ * accept a client and tell it why it is refused, instead of leaving it in the listen
+ * queue with no answer.
+ */
+static int spare_fd = -1;
+
+static void
+spare_take(void)
+{
+	if (spare_fd == -1)
+		spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void control_accept(evutil_socket_t, short, void *);
 static long long clients_of(uid_t);
 
@@ -112,6 +126,7 @@ static int
 control_serve(int fd)
 {
 	dbmd->listen_fd = fd;
+	spare_take();
 	dbmd->listen_ev = event_new(dbmd->base, fd, EV_READ | EV_PERSIST, control_accept, NULL);
 	if (dbmd->listen_ev == NULL || event_add(dbmd->listen_ev, NULL) == -1) {
 		log_warnx("cannot watch the socket");
@@ -187,6 +202,10 @@ control_listen(const struct daemon_config *dc)
 void
 control_close(void)
 {
+	if (spare_fd != -1) {
+		close(spare_fd);
+		spare_fd = -1;
+	}
 	if (dbmd->listen_ev != NULL) {
 		event_free(dbmd->listen_ev);
 		dbmd->listen_ev = NULL;
@@ -225,6 +244,26 @@ refuse(int fd, int code, const char *reason)
 	close(fd);
 }
 
+/*
+ * Out of descriptors: the reserve goes to accept one client, which is told why it is
+ * refused; then the reserve is taken back (if something else took the descriptor
+ * meanwhile, the next time accepting pauses instead).
+ */
+static void
+refuse_out_of_fds(int lfd)
+{
+	int fd;
+
+	close(spare_fd);
+	spare_fd = -1;
+	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
+		log_warnx("a client refused: dbmd has no file descriptor free (RLIMIT_NOFILE)");
+		refuse(fd, PROTO_E_LIMIT, "dbmd has no file descriptor free (its open-files "
+		    "limit): try again later");
+	}
+	spare_take();
+}
+
 static long long
 clients_of(uid_t uid)
 {
@@ -249,6 +288,10 @@ control_accept(evutil_socket_t lfd, short ev, void *arg)
 		if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
 			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
 				return;
+			if ((errno == EMFILE || errno == ENFILE) && spare_fd != -1) {
+				refuse_out_of_fds(lfd);
+				continue;
+			}
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
 				/* Waiting beats spinning: the listen queue holds the clients. */
