@@ -116,11 +116,18 @@ $(B)/tests/%: tests/%.c $(B)/libdbmd.a $(B)/libdbmclient.a
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(B)/libdbmd.a \
 		$(B)/libdbmclient.a $(PKG_LIBS) $(CRITERION_LIBS) -lpthread
 
+# A preloaded allocator that fails large allocations (tests/test_oom.c); never sanitized:
+# a sanitizer brings its own allocator and its own way to fail (allocator_may_return_null).
+$(B)/tests/libfault_alloc.so: tests/fault_alloc.c
+	@mkdir -p $(@D)
+	$(qecho) CC $<
+	$(Q)$(CC) -O2 -Wall -fPIC -shared -o $@ $<
+
 # tests/run_tests.sh runs every test program and fails if any test failed or a sanitizer
 # or valgrind (TEST_RUN) reported anything; tests/pg_harness.sh gives the run a private
 # PostgreSQL server.
 TEST_RUN ?=
-check: all $(TEST_BIN)
+check: all $(TEST_BIN) $(B)/tests/libfault_alloc.so
 	@TEST_DBMD_BIN=$(abspath $(B)/dbmd) TEST_BUILDDIR=$(abspath $(B)) \
 		TEST_SRCDIR=$(CURDIR) TEST_CFLAGS='$(SANITIZE)' TEST_RUN='$(TEST_RUN)' \
 		TEST_ARGS='$(TEST_ARGS)' sh tests/pg_harness.sh sh tests/run_tests.sh $(TEST_BIN)

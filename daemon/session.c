@@ -849,16 +849,31 @@ session_settle(struct session *s)
 static void
 session_process(struct session *s)
 {
+	struct proto_frame f;
+	const unsigned char *p;
+	unsigned char hdr[PROTO_HDR_SIZE];
 	size_t len, total;
 
 	if (s->in_read || s->dead)
 		return;
 	s->in_read = true;
 	while (serving(s) && (len = buffered(s->in)) >= PROTO_HDR_SIZE) {
-		if ((total = frame_total(s, evbuffer_pullup(s->in, PROTO_HDR_SIZE))) == 0 ||
-		    len < total)
+		if ((p = evbuffer_pullup(s->in, PROTO_HDR_SIZE)) == NULL) {
+			session_close(s, PROTO_E_NOMEM, "out of memory for input");
 			break;
-		if (!serve_frame(s, evbuffer_pullup(s->in, (ev_ssize_t)total), total))
+		}
+		memcpy(hdr, p, sizeof(hdr));
+		if ((total = frame_total(s, hdr)) == 0 || len < total)
+			break;
+		if ((p = evbuffer_pullup(s->in, (ev_ssize_t)total)) == NULL) {
+			/* No memory to hold the frame in one piece: its request fails. */
+			(void)proto_frame_check(hdr, sizeof(hdr), PROTO_MAX_FRAME_LIMIT, &f);
+			reply_error(s, f.hdr.request_id, PROTO_E_NOMEM, "out of memory for the "
+			    "request");
+			evbuffer_drain(s->in, total);
+			continue;
+		}
+		if (!serve_frame(s, p, total))
 			break;
 		if (!s->dead)
 			evbuffer_drain(s->in, total);

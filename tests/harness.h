@@ -59,6 +59,7 @@ struct t_dbmd {
 	int	 status;		/* wait status, valid once reaped */
 	char	 sock[PATH_MAX];	/* -s */
 	char	 log[PATH_MAX];		/* its stderr and stdout, appended to */
+	char	*env[4];		/* variables besides PATH, NULL-terminated */
 };
 
 /* The output of a program run to completion (t_run). */
@@ -403,8 +404,11 @@ t_dbmd_spawn(struct t_dbmd *d, const char *const *sets)
 {
 	const char	*bin = getenv("TEST_DBMD_BIN");
 	char		*argv[48], *state = t_strf("daemon.state_dir=%s", t_h.state);
-	char		*envp[] = { T_PATH, NULL };
+	char		*envp[6] = { T_PATH };
 	int		 n = 0, i;
+
+	for (i = 0; i < 4 && d->env[i] != NULL; i++)
+		envp[i + 1] = d->env[i];
 
 	cr_assert_not_null(bin, "TEST_DBMD_BIN names the dbmd to test (make check sets it)");
 	cr_assert(d->sock[0] == '/' && d->log[0] == '/', "t_dbmd_init was not called");
