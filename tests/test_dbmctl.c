@@ -917,3 +917,29 @@ Test(dbmctl, resolve_of_unknown_names_exits_1)
 	t_run_free(&r);
 	cr_assert_eq(t_dbmd_stop(&d), 0);
 }
+
+/*
+ * A dbmctl run that did its work leaves the log saying the client closed the
+ * connection, never an error: errors in the log must mean errors.
+ */
+Test(dbmctl, a_plain_run_is_logged_as_a_close_not_an_error)
+{
+	struct t_dbmd	 d;
+	char		*out, *log;
+	int		 i;
+
+	t_dbmd_start(&d, NULL);
+	for (i = 0; i < 10; i++) {
+		out = ctl_ok(&d, (const char *[]){ "sql", "SELECT 1", NULL });
+		free(out);
+		out = ctl_ok(&d, (const char *[]){ "status", NULL });
+		free(out);
+	}
+	cr_assert(t_dbmd_logged(&d, "dbmctl", "closed: client closed the connection", NULL),
+	    "no close was logged");
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+	log = t_dbmd_log(&d);
+	cr_assert_null(strstr(log, "error"), "an error in the log of plain runs:\n%s", log);
+	cr_assert_null(strstr(log, "reset by peer"), "a reset in the log:\n%s", log);
+	free(log);
+}
