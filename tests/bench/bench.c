@@ -78,6 +78,7 @@ static const char *const workload_names[WL_MAX_] = {
 struct opts {
 	enum workload	 wl;
 	const char	*path;
+	const char	*label;		/* the path's name in the output, if not path */
 	int		 clients;
 	double		 duration;	/* seconds of each repetition */
 	double		 warmup;	/* seconds before the first */
@@ -878,8 +879,10 @@ run_measurement(const struct opts *o)
 	/* The line run.sh reads: medians over the repetitions; a role other than primary
 	 * is a path of its own (dbmd/ROLE). */
 	printf("RESULT\t%s\t%s%s%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%zu\t%d\t%s\n",
-	    workload_names[o->wl], o->path, strcmp(o->role, "primary") ? "/" : "",
-	    strcmp(o->role, "primary") ? o->role : "", o->clients, median(tput, nreps),
+	    workload_names[o->wl], o->label ? o->label : o->path,
+	    o->label == NULL && strcmp(o->role, "primary") ? "/" : "",
+	    o->label == NULL && strcmp(o->role, "primary") ? o->role : "", o->clients,
+	    median(tput, nreps),
 	    median(p50, nreps), median(p99, nreps), median(mean, nreps), total_n, nreps,
 	    extra);
 	fprintf(stderr, "  %-12s %-18s %3d clients: %10.1f ops/s  p50 %9.2f us  p99 %9.2f us"
@@ -1053,7 +1056,8 @@ usage(void)
 	    "  --sqlite-env ENV  dbmd's SQLite environment (sqlitebench)\n"
 	    "  --role ROLE     (primary)\n"
 	    "  --sqlite-db FILE  the SQLite file, for the in-process baseline\n"
-	    "  --pid PID       a server whose memory to read (stream, memprobe)\n");
+	    "  --pid PID       a server whose memory to read (stream, memprobe)\n"
+	    "  --label NAME    the path's name in the RESULT line (another dbmd, say)\n");
 	exit(2);
 }
 
@@ -1086,7 +1090,7 @@ int
 main(int argc, char *argv[])
 {
 	enum { O_ACCOUNTS = 256, O_CACHE_KEYS, O_DIRECT, O_PGBOUNCER, O_DBMD, O_ENV,
-	    O_SQLITE_ENV, O_ROLE, O_SQLITE_DB, O_PID };
+	    O_SQLITE_ENV, O_ROLE, O_SQLITE_DB, O_PID, O_LABEL };
 	static const struct option longopts[] = {
 		{ "accounts", required_argument, NULL, O_ACCOUNTS },
 		{ "cache-keys", required_argument, NULL, O_CACHE_KEYS },
@@ -1098,6 +1102,7 @@ main(int argc, char *argv[])
 		{ "role", required_argument, NULL, O_ROLE },
 		{ "sqlite-db", required_argument, NULL, O_SQLITE_DB },
 		{ "pid", required_argument, NULL, O_PID },
+		{ "label", required_argument, NULL, O_LABEL },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts	 o = {
@@ -1157,6 +1162,9 @@ main(int argc, char *argv[])
 			break;
 		case O_PID:
 			o.pid = (pid_t)num_arg(optarg, 1, INT_MAX, "--pid");
+			break;
+		case O_LABEL:
+			o.label = optarg;
 			break;
 		default:
 			usage();

@@ -9,7 +9,9 @@
 # Knobs, from the environment: BENCH_DURATION (seconds per measurement, 3), BENCH_WARMUP
 # (1), BENCH_REPS (rounds, 5), BENCH_POOL (pool size of PgBouncer and dbmd, 8), BENCH_ROWS (rows
 # of the stream, 1000000), BENCH_IDLE (idle clients of the memory probe, 10000),
-# BENCH_OUT (where the results go, BUILD_DIR/bench-results).  BENCH_SHELL=command runs the
+# BENCH_OUT (where the results go, BUILD_DIR/bench-results), BENCH_BASELINE (another build's
+# dbmd, run beside this one with the same settings: each dbmd row is measured on both in
+# the same rounds, and the report compares them).  BENCH_SHELL=command runs the
 # command with the servers up instead of the matrix, for profiling: it sees BENCH_DIRECT,
 # BENCH_PGBOUNCER (conninfos), BENCH_DBMD_SOCKET, BENCH_DBMD_PID, BENCH_PGBOUNCER_PID and
 # BENCH_SQLITE_DB.
@@ -70,12 +72,13 @@ mkdir "$tmp/pgdata" "$tmp/pg" "$tmp/pgbouncer" "$tmp/dbmd"
 [ -n "$runas" ] && chown "$asuser" "$tmp/pgdata" "$tmp/pg" "$tmp/pgbouncer"
 
 dbmd_pid=
+base_pid=
 pgb_pid=
 cleanup() {
-	if [ -n "$dbmd_pid" ]; then
-		kill -TERM "$dbmd_pid" 2>/dev/null
-		wait "$dbmd_pid" 2>/dev/null
-	fi
+	for p in $dbmd_pid $base_pid; do
+		kill -TERM "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	if [ -n "$pgb_pid" ]; then
 		kill -TERM "$pgb_pid" 2>/dev/null
 		i=0
@@ -83,6 +86,7 @@ cleanup() {
 	fi
 	[ -d "$tmp/pgdata" ] && $runas "$pgbin/pg_ctl" -D "$tmp/pgdata" -m fast stop >/dev/null 2>&1
 	dbmd_pid=
+	base_pid=
 	pgb_pid=
 	if [ -d "$out/logs" ]; then
 		# The ends only: both brokers log every connection, 10,000 of them in the probe.
@@ -140,28 +144,42 @@ pgb_pid=$(cat "$tmp/pgbouncer/pgbouncer.pid")
 
 # --- dbmd: production on the same PostgreSQL, sqlitebench on a SQLite file. ---
 "$bench" sqlite-init "$tmp/dbmd/bench.db" $ACCOUNTS || die "cannot make the SQLite database"
-"$B/dbmd" -s "$tmp/dbmd/dbmd.sock" \
-    --set daemon.state_dir="$tmp/dbmd/state" \
-    --set daemon.max_clients=$((IDLE + 200)) \
-    --set daemon.max_clients_per_uid=$((IDLE + 200)) \
-    --set "production.uri=postgresql://postgres@/bench?host=$tmp/pg&port=$PGPORT" \
-    --set production.pool_size=$POOL \
-    --set production.min_idle=$POOL \
-    --set production.noreset.session_reset=false \
-    --set production.noreset.pool_size=$POOL \
-    --set production.noreset.min_idle=$POOL \
-    --set "sqlitebench.uri=sqlite:$tmp/dbmd/bench.db" \
-    2>"$tmp/dbmd/dbmd.log" &
-dbmd_pid=$!
-i=0
-while ! "$B/dbmctl" -s "$tmp/dbmd/dbmd.sock" status >/dev/null 2>&1; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 "$dbmd_pid" 2>/dev/null; then
-		cat "$tmp/dbmd/dbmd.log" >&2
-		die "dbmd did not start"
-	fi
-	sleep 0.1
-done
+# start_dbmd BINARY DIR: a dbmd with the benchmark's settings, in DIR; sets $started_pid.
+start_dbmd() {
+	"$1" -s "$2/dbmd.sock" \
+	    --set daemon.state_dir="$2/state" \
+	    --set daemon.max_clients=$((IDLE + 200)) \
+	    --set daemon.max_clients_per_uid=$((IDLE + 200)) \
+	    --set "production.uri=postgresql://postgres@/bench?host=$tmp/pg&port=$PGPORT" \
+	    --set production.pool_size=$POOL \
+	    --set production.min_idle=$POOL \
+	    --set production.noreset.session_reset=false \
+	    --set production.noreset.pool_size=$POOL \
+	    --set production.noreset.min_idle=$POOL \
+	    --set "sqlitebench.uri=sqlite:$tmp/dbmd/bench.db" \
+	    2>"$2/dbmd.log" &
+	started_pid=$!
+	i=0
+	while ! "$B/dbmctl" -s "$2/dbmd.sock" status >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ $i -gt 100 ] || ! kill -0 "$started_pid" 2>/dev/null; then
+			cat "$2/dbmd.log" >&2
+			die "$1 did not start"
+		fi
+		sleep 0.1
+	done
+}
+start_dbmd "$B/dbmd" "$tmp/dbmd"
+dbmd_pid=$started_pid
+# The baseline: another build's dbmd, measured in the same rounds as this one.
+base=
+if [ -n "${BENCH_BASELINE:-}" ]; then
+	mkdir "$tmp/base"
+	start_dbmd "$BENCH_BASELINE" "$tmp/base"
+	base_pid=$started_pid
+	base=$(cd "$(dirname "$BENCH_BASELINE")/.." && git rev-parse --short HEAD 2>/dev/null)
+	say "baseline: $BENCH_BASELINE (${base:-unknown commit})"
+fi
 
 direct="host=$tmp/pg port=$PGPORT dbname=bench user=postgres connect_timeout=10"
 viapgb="host=$tmp/pgbouncer port=$PGBPORT dbname=bench user=postgres connect_timeout=10"
@@ -200,26 +218,37 @@ cell() {
 group() {
 	round=1
 	while [ $round -le "$REPS" ]; do
-		for c in "$@"; do cell -r 1 $c; done
+		for c in "$@"; do [ -n "$c" ] && cell -r 1 $c; done
 		round=$((round + 1))
 	done
+}
+
+# on_base ARGS: the same cell on the baseline dbmd, when there is one; its path is the
+# cell's own with "@base" after it (dbmd@base, dbmd-sqlite@base).
+on_base() {
+	[ -n "${BENCH_BASELINE:-}" ] || return 0
+	echo "--dbmd $tmp/base/dbmd.sock --label ${*##* }@base $*"
 }
 
 say "matrix: $REPS rounds of ${DURATION}s after a ${WARMUP}s warm-up per cell, pool $POOL"
 # dbmd/noreset: the same pool settings with session_reset off, the cost of the reset.
 group "-c 1 select1 direct" "-c 1 select1 pgbouncer" "-c 1 select1 dbmd" \
-    "-c 1 --role noreset select1 dbmd" "-c 1 select1 connect-per-query"
+    "-c 1 --role noreset select1 dbmd" "-c 1 select1 connect-per-query" \
+    "$(on_base "-c 1 select1 dbmd")"
 for c in 8 64; do
 	group "-c $c select1 direct" "-c $c select1 pgbouncer" "-c $c select1 dbmd" \
-	    "-c $c --role noreset select1 dbmd"
+	    "-c $c --role noreset select1 dbmd" "$(on_base "-c $c select1 dbmd")"
 done
 group "-c 1 point direct" "-c 1 point pgbouncer" "-c 1 point dbmd" \
-    "-c 1 --role noreset point dbmd"
+    "-c 1 --role noreset point dbmd" "$(on_base "-c 1 point dbmd")"
 group "-c 8 point direct" "-c 8 point pgbouncer" "-c 8 point dbmd" \
-    "-c 8 --role noreset point dbmd"
-group "-c 1 open-dispose direct" "-c 1 open-dispose pgbouncer" "-c 1 open-dispose dbmd"
-group "-c 1 point dbmd-sqlite" "-c 1 point echo" "-c 1 point sqlite"
-group "-c 1 ping dbmd" "-c 1 cached dbmd" "-c 1 cached-miss dbmd"
+    "-c 8 --role noreset point dbmd" "$(on_base "-c 8 point dbmd")"
+group "-c 1 open-dispose direct" "-c 1 open-dispose pgbouncer" "-c 1 open-dispose dbmd" \
+    "$(on_base "-c 1 open-dispose dbmd")"
+group "-c 1 point dbmd-sqlite" "-c 1 point echo" "-c 1 point sqlite" \
+    "$(on_base "-c 1 point dbmd-sqlite")"
+group "-c 1 ping dbmd" "-c 1 cached dbmd" "-c 1 cached-miss dbmd" \
+    "$(on_base "-c 1 cached dbmd")"
 group "-c 1 stream direct" "-c 1 --pid $dbmd_pid stream dbmd"
 say "idle clients: $IDLE to each server"
 for p in dbmd pgbouncer; do
@@ -245,7 +274,7 @@ trap - EXIT
 elapsed=$(( $(date +%s) - started ))
 
 # --- The report: results.md and the data of the chart. ---
-awk -F '\t' -v machine="$machine" -v date="$(date -u '+%Y-%m-%d %H:%M UTC')" \
+awk -F '\t' -v machine="$machine" -v date="$(date -u '+%Y-%m-%d %H:%M UTC')" -v basecommit="$base" \
     -v setup="$REPS rounds of ${DURATION}s per cell after a ${WARMUP}s warm-up; medians; pool size $POOL; $ROWS rows streamed; $IDLE idle clients" \
     -v elapsed="$elapsed" -v chart="$out/chart.dat" -v chart2="$out/latency.dat" '
 function have(k) { return (k in P50) }
@@ -407,6 +436,19 @@ END {
 			} else row("idle clients", p, "memory per client", v, "", "", "")
 		}
 	} else row("idle clients", "dbmd", "memory per client", "failed", "", "≤ PgBouncer", verdict(0))
+
+	# The baseline (BENCH_BASELINE), measured in the same rounds: this build beside it.
+	nb = split("select1 dbmd 1 p50;select1 dbmd 8 tput;select1 dbmd 64 tput;point dbmd 1 p50;point dbmd 8 tput;open-dispose dbmd 1 p50;point dbmd-sqlite 1 p50;cached dbmd 1 p50", BB, ";")
+	for (i = 1; i <= nb; i++) {
+		split(BB[i], q, " ")
+		k = q[1] SUBSEP q[2] SUBSEP q[3]; bk = q[1] SUBSEP q[2] "@base" SUBSEP q[3]
+		if (!have(k) || !have(bk)) continue
+		name = "this build vs " (basecommit != "" ? basecommit : "the baseline") ": " q[1] ", " q[3] " client" (q[3] == 1 ? "" : "s")
+		if (q[4] == "p50")
+			row(name, q[2], "p50 latency", ms(P50[k]) " (was " ms(P50[bk]) ")", f(P50[k] / P50[bk]) "×", "", "")
+		else
+			row(name, q[2], "throughput", kops(TPUT[k]) " (was " kops(TPUT[bk]) ")", f(TPUT[k] / TPUT[bk]) "×", "", "")
+	}
 
 	printf "\nTargets not met: %d.\n\n", nunmet
 	printf "## Every measurement\n\n"
