@@ -695,6 +695,303 @@ again:
 		dbm_disconnect(c);
 }
 
+/* Clients dbmd has connected, not counting the one that asks. */
+T_FN long long
+f_clients(const struct t_dbmd *d)
+{
+	dbm_conn	*c = t_connect(d);
+	dbm_result	*r = dbm_status(c);
+	long long	 n;
+	int		 col;
+
+	cr_assert_not_null(r, "STATUS: %s", dbm_errmsg(c));
+	cr_assert_eq(dbm_result_status(r), DBM_OK, "STATUS: %s", dbm_result_errmsg(r));
+	col = dbm_colnum(r, "clients");
+	cr_assert_geq(col, 0, "STATUS has no column clients");
+	n = atoll(dbm_value(r, 0, col)) - 1;
+	dbm_result_free(r);
+	dbm_disconnect(c);
+	return n;
+}
+
+/* The descriptors a process has open (/proc/PID/fd); -1 when it cannot be read. */
+T_FN int
+f_nfds(pid_t pid)
+{
+	char		 path[64];
+	DIR		*d;
+	struct dirent	*e;
+	int		 n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Writers that keep score of what dbmd acknowledged. */
+
+#define W_MAX_ACKS	100000
+
+/*
+ * A client that writes rows (writer, n) into table w, n = 1, 2, ..., each
+ * in a statement of its own, or two to a transaction (txn), and writes down
+ * every n whose statement (or COMMIT) dbmd acknowledged.  When it loses
+ * dbmd, it connects again until it is told to stop.
+ */
+struct writer {
+	char		 sock[PATH_MAX];
+	char		 env[32];
+	char		 role[32];
+	int		 id;
+	int		 txn;
+	pthread_t	 th;
+	atomic_int	 stop;
+	atomic_int	 done;
+	int		*acked;			/* the n acknowledged, in order */
+	atomic_int	 nacked;
+	atomic_int	 lost;			/* times the connection to dbmd broke */
+	atomic_int	 reconnects;		/* connections made after one broke */
+	long		 failed;		/* statements that failed clearly */
+	char		 bad[512];		/* the first unclear failure, "" when none */
+};
+
+/* A failure a writer may see while dbmd is killed or restarts. */
+T_FN int
+w_clear(int code, const char *sqlstate, const char *msg)
+{
+	return code == DBM_E_CONNECTION || code == DBM_E_SHUTDOWN || code == DBM_E_TIMEOUT ||
+	    f_clear_failure(code, sqlstate, msg);
+}
+
+/* One insert; 1 acknowledged, 0 failed clearly, -1 the connection broke. */
+T_FN int
+w_insert(struct writer *w, dbm_handle *h, dbm_conn *c, int n)
+{
+	char		 id[16], num[16];
+	dbm_result	*r;
+	int		 code;
+
+	snprintf(id, sizeof(id), "%d", w->id);
+	snprintf(num, sizeof(num), "%d", n);
+	r = dbm_exec(h, "INSERT INTO w (writer, n) VALUES ($1, $2)", 2,
+	    (const char *[]){ id, num });
+	if (r == NULL) {
+		if (!w_clear(dbm_errcode(c), "", dbm_errmsg(c)) && w->bad[0] == '\0')
+			snprintf(w->bad, sizeof(w->bad), "insert %d: %s", n, dbm_errmsg(c));
+		return -1;
+	}
+	code = dbm_result_status(r);
+	if (code != DBM_OK) {
+		w->failed++;
+		if (!w_clear(code, dbm_result_sqlstate(r), dbm_result_errmsg(r)) &&
+		    w->bad[0] == '\0')
+			snprintf(w->bad, sizeof(w->bad), "insert %d: %s, SQLSTATE '%s': %s", n,
+			    dbm_strerror(code), dbm_result_sqlstate(r), dbm_result_errmsg(r));
+	}
+	dbm_result_free(r);
+	return code == DBM_OK;
+}
+
+T_FN void
+w_ack(struct writer *w, int n)
+{
+	int	 i = atomic_load(&w->nacked);
+
+	if (i < W_MAX_ACKS) {
+		w->acked[i] = n;
+		atomic_store(&w->nacked, i + 1);
+	}
+}
+
+T_FN void *
+writer_main(void *arg)
+{
+	struct writer	*w = arg;
+	dbm_conn	*c = NULL;
+	dbm_handle	*h = NULL;
+	int		 n = 0, r, code, ever = 0;
+
+	while (!atomic_load(&w->stop)) {
+		if (h == NULL) {
+			dbm_disconnect(c);
+			c = dbm_connect(w->sock);
+			if (dbm_errcode(c) != DBM_OK ||
+			    (h = dbm_open(c, w->env, w->role, NULL)) == NULL) {
+				t_sleep_ms(20);
+				continue;
+			}
+			if (ever++)
+				atomic_fetch_add(&w->reconnects, 1);
+		}
+		if (!w->txn) {
+			if ((r = w_insert(w, h, c, ++n)) == 1)
+				w_ack(w, n);
+			if (r == -1) {
+				atomic_fetch_add(&w->lost, 1);
+				h = NULL;
+			}
+			continue;
+		}
+		n += 2;
+		if ((code = dbm_begin(h)) != DBM_OK) {
+			if (!dbm_connected(c)) {
+				atomic_fetch_add(&w->lost, 1);
+				h = NULL;
+			}
+			continue;
+		}
+		if ((r = w_insert(w, h, c, n - 1)) == 1)
+			r = w_insert(w, h, c, n);
+		if (r == -1) {
+			atomic_fetch_add(&w->lost, 1);
+			h = NULL;
+			continue;
+		}
+		if (r == 1 && (code = dbm_commit(h)) == DBM_OK) {
+			w_ack(w, n - 1);
+			w_ack(w, n);
+			continue;
+		}
+		if (r == 0)
+			(void)dbm_rollback(h);
+		if (!dbm_connected(c)) {
+			atomic_fetch_add(&w->lost, 1);
+			h = NULL;
+		}
+	}
+	dbm_disconnect(c);
+	atomic_store(&w->done, 1);
+	return NULL;
+}
+
+T_FN void
+writer_start(struct writer *w, const struct t_dbmd *d, const char *env, const char *role,
+    int id, int txn)
+{
+	memset(w, 0, sizeof(*w));
+	snprintf(w->sock, sizeof(w->sock), "%s", d->sock);
+	snprintf(w->env, sizeof(w->env), "%s", env);
+	snprintf(w->role, sizeof(w->role), "%s", role);
+	w->id = id;
+	w->txn = txn;
+	w->acked = calloc(W_MAX_ACKS, sizeof(int));
+	cr_assert_not_null(w->acked);
+	cr_assert_eq(pthread_create(&w->th, NULL, writer_main, w), 0);
+}
+
+/* Stops the writers, which must stop within 10s; fails on any unclear failure. */
+T_FN void
+writers_stop(struct writer *w, int n)
+{
+	int64_t	 end;
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		atomic_store(&w[i].stop, 1);
+	end = t_now_ms() + 10000LL * t_slow();
+	for (i = 0; i < n; i++) {
+		while (!atomic_load(&w[i].done) && t_now_ms() < end)
+			t_sleep_ms(10);
+		cr_assert(atomic_load(&w[i].done), "writer %d hangs in a request", w[i].id);
+		pthread_join(w[i].th, NULL);
+		cr_log_info("writer %d%s: %d acknowledged, %ld failed, lost dbmd %d times, "
+		    "reconnected %d times", w[i].id, w[i].txn ? " (transactions)" : "",
+		    atomic_load(&w[i].nacked), w[i].failed, atomic_load(&w[i].lost),
+		    atomic_load(&w[i].reconnects));
+		cr_assert_str_empty(w[i].bad, "writer %d: %s", w[i].id, w[i].bad);
+	}
+}
+
+T_FN void
+writers_free(struct writer *w, int n)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++) {
+		free(w[i].acked);
+		w[i].acked = NULL;
+	}
+}
+
+/* Acknowledged rows of all the writers together. */
+T_FN int
+writers_acked(struct writer *w, int n)
+{
+	int	 i, sum = 0;
+
+	for (i = 0; i < n; i++)
+		sum += atomic_load(&w[i].nacked);
+	return sum;
+}
+
+/*
+ * Kills dbmd with SIGKILL while the writers write, starts it again with
+ * sets, and waits until every writer has reconnected and had more rows
+ * acknowledged.
+ */
+T_FN void
+writers_survive_kill(struct t_dbmd *d, const char *const *sets, struct writer *w, int n)
+{
+	int		 before[16], i, all;
+	int64_t		 end = t_now_ms() + 20000LL * t_slow();
+
+	while (writers_acked(w, n) < 60 * n && t_now_ms() < end)
+		t_sleep_ms(10);
+	cr_assert_geq(writers_acked(w, n), 60 * n, "the writers wrote too little before the "
+	    "kill: %d rows", writers_acked(w, n));
+	t_dbmd_kill(d);
+	t_sleep_ms(100);		/* they find dbmd gone */
+	t_dbmd_start(d, sets);
+	for (i = 0; i < n; i++)
+		before[i] = atomic_load(&w[i].nacked);
+	end = t_now_ms() + 20000LL * t_slow();
+	do {
+		for (i = 0, all = 1; i < n; i++)
+			if (atomic_load(&w[i].nacked) < before[i] + 20 ||
+			    atomic_load(&w[i].reconnects) < 1)
+				all = 0;
+		if (all)
+			break;
+		t_sleep_ms(20);
+	} while (t_now_ms() < end);
+	for (i = 0; i < n; i++) {
+		cr_assert_geq(atomic_load(&w[i].reconnects), 1, "writer %d never reconnected "
+		    "(lost %d, bad: %s)", w[i].id, atomic_load(&w[i].lost), w[i].bad);
+		cr_assert_geq(atomic_load(&w[i].nacked), before[i] + 20, "writer %d wrote %d "
+		    "rows in 20s after dbmd came back (bad: %s)", w[i].id,
+		    atomic_load(&w[i].nacked) - before[i], w[i].bad);
+	}
+}
+
+/* The acknowledged n of a writer as a PostgreSQL array literal; the caller frees it. */
+T_FN char *
+writer_acked_array(const struct writer *w)
+{
+	int	 i, n = atomic_load(&w->nacked);
+	size_t	 len = 2 + (size_t)n * 12;
+	char	*s = calloc(1, len), *p = s;
+
+	cr_assert_not_null(s);
+	*p++ = '{';
+	for (i = 0; i < n; i++)
+		p += snprintf(p, len - (size_t)(p - s), "%s%d", i ? "," : "", w->acked[i]);
+	*p++ = '}';
+	*p = '\0';
+	return s;
+}
+
+/*
+ * The rows of a transaction of two whose partner is missing: the checker's
+ * query, for PostgreSQL and SQLite alike.
+ */
+#define W_HALF_TXNS	"SELECT count(*) FROM w a WHERE a.writer = $1 AND NOT EXISTS " \
+	"(SELECT 1 FROM w b WHERE b.writer = a.writer AND b.n = CASE WHEN a.n % 2 = 1 " \
+	"THEN a.n + 1 ELSE a.n - 1 END)"
+
 /* A client on a raw socket, to read a result as slowly as it likes. */
 
 struct f_raw {

@@ -582,3 +582,564 @@ Test(pg_stop, sigterm_after_an_immediate_stop_with_two_pools_exits_0)
 	f_dbmd_stop_clean(&d, "SIGTERM after pg_ctl -m immediate stop with two pools");
 	free(uri);
 }
+
+/*
+ * The server at its connection limit: a login role with CONNECTION LIMIT,
+ * all of whose connections others hold, makes every connect of dbmd's fail
+ * with SQLSTATE 53300 ("too many connections for role"), reliably and
+ * without touching max_connections, which the server shares with the test.
+ */
+
+/* A connection as the role lim, or NULL with the server's reason in why. */
+static PGconn *
+lim_conn(char *why, size_t size)
+{
+	char	*ci = t_strf("host=%s port=%s user=lim dbname=postgres application_name=hog",
+	    fpg.sock, F_PORT);
+	PGconn	*c = PQconnectdb(ci);
+
+	free(ci);
+	if (PQstatus(c) == CONNECTION_OK)
+		return c;
+	snprintf(why, size, "%s", PQerrorMessage(c));
+	PQfinish(c);
+	return NULL;
+}
+
+Test(pg_full, connects_refused_at_the_limit_fail_clearly_and_the_pool_recovers)
+{
+	struct t_dbmd	 d;
+	struct job	 a, b, fresh, two[2];
+	PGconn		*hog[2], *check;
+	FILE		*fp;
+	char		*uri, why[512];
+	int64_t		 t0;
+	int		 i;
+
+	fpg_start();
+	fpg_exec("CREATE ROLE lim LOGIN CONNECTION LIMIT 3");
+	uri = t_strf("postgresql://lim@/postgres?host=%s&port=%s", fpg.sock, F_PORT);
+	fp = fopen(t_h.conf, "w");
+	cr_assert_not_null(fp);
+	fprintf(fp, "environments:\n  " ENV ":\n    uri: \"%s\"\n    pool_size: 4\n"
+	    "    acquire_timeout: 1s\n    connect_timeout: 2s\n    roles:\n"
+	    "      primary: {}\n      reporting: { pool_size: 3 }\n", uri);
+	fclose(fp);
+	t_dbmd_start(&d, NULL);
+
+	/* dbmd has one connection, busy; the others the role may have are taken. */
+	job_start(&a, &d, ENV, "primary", NULL, "SELECT pg_sleep(3)");
+	check = fpg_conn();
+	cr_assert_neq(pq_wait_active(check, "postgres", "SELECT pg_sleep(3)%", 5000), 0,
+	    "the long statement never ran (%s)", a.msg);
+	PQfinish(check);
+	for (i = 0; i < 2; i++) {
+		hog[i] = lim_conn(why, sizeof(why));
+		cr_assert_not_null(hog[i], "the role's connection %d: %s", i + 2, why);
+	}
+	/* The premise: one more connection as lim is refused, 53300. */
+	cr_assert_null(lim_conn(why, sizeof(why)), "the role's CONNECTION LIMIT 3 let a fourth "
+	    "connection in");
+	cr_assert_not_null(strstr(why, "too many connections for role"), "%s", why);
+
+	/* A request that needs a second connection waits for one, then fails, saying why. */
+	t0 = t_now_ms();
+	job_start(&b, &d, ENV, "primary", NULL, "SELECT 1");
+	cr_assert(job_wait(&b, F_ANSWER_MS), "the request at the limit was not answered");
+	cr_assert_eq(b.code, DBM_E_TIMEOUT, "the request at the limit ended with %s: %s",
+	    b.code >= 0 ? dbm_strerror(b.code) : "nothing", b.msg);
+	cr_assert_geq(t_now_ms() - t0, 800, "it did not wait for acquire_timeout (1s)");
+	cr_assert_not_null(strstr(b.msg, "too many connections"), "the timeout does not say "
+	    "why no connection could be made: %s", b.msg);
+	/* A pool with no connection at all fails its request at once. */
+	job_start(&fresh, &d, ENV, "reporting", NULL, "SELECT 1");
+	cr_assert(job_wait(&fresh, F_ANSWER_MS), "the request on a new pool was not answered");
+	cr_assert_eq(fresh.code, DBM_E_BACKEND, "the request on a new pool ended with %s: %s",
+	    fresh.code >= 0 ? dbm_strerror(fresh.code) : "nothing", fresh.msg);
+	cr_assert_not_null(strstr(fresh.msg, "too many connections"), "%s", fresh.msg);
+	/* The statement that had its connection was not disturbed. */
+	cr_assert(job_wait(&a, 5000), "the long statement never ended");
+	cr_assert_eq(a.code, DBM_OK, "the long statement failed: %s", a.msg);
+	cr_assert(t_dbmd_logged(&d, "too many connections for role", NULL),
+	    "the refused connects are not in dbmd's log");
+	cr_assert_geq(f_pools(&d).connect_failures, 2);
+
+	/* The slots free up: both pools serve, and grow. */
+	for (i = 0; i < 2; i++)
+		PQfinish(hog[i]);
+	f_assert_recovers(&d, NULL, ENV, "primary", "after the role's slots freed up");
+	f_assert_recovers(&d, NULL, ENV, "reporting", "after the role's slots freed up");
+	for (i = 0; i < 2; i++)
+		job_start(&two[i], &d, ENV, "primary", NULL, "SELECT pg_sleep(0.3)");
+	for (i = 0; i < 2; i++) {
+		cr_assert(job_wait(&two[i], F_ANSWER_MS), "no answer");
+		cr_assert_eq(two[i].code, DBM_OK, "after the slots freed up: %s", two[i].msg);
+	}
+	f_assert_serving(&d, "at the connection limit");
+	f_assert_no_leak(&d, 1, "at the connection limit");
+	f_dbmd_stop_clean(&d, "at the connection limit");
+	free(uri);
+}
+
+/*
+ * Clients killed with SIGKILL: dbmd sees their sockets close, and nothing
+ * of theirs stays behind: no handle, no statement on the server, no lock,
+ * no transaction, no connection it does not count.  On the shared server,
+ * in a database of the test's own.
+ */
+
+/* Reads one byte; 1 when it came within ms (scaled). */
+static int
+pipe_wait(int fd, int ms)
+{
+	struct pollfd	 pfd = { .fd = fd, .events = POLLIN };
+	char		 b;
+
+	if (poll(&pfd, 1, ms * t_slow()) != 1)
+		return 0;
+	return read(fd, &b, 1) == 1;
+}
+
+enum kill_at {
+	K_OPEN,			/* after OPEN */
+	K_STATEMENT,		/* while its statement runs */
+	K_STREAM,		/* while its result streams and its socket buffer is full */
+	K_LOCKS,		/* inside a transaction holding a row lock */
+};
+
+/*
+ * Forks a client of d on production/primary that gets as far as at says,
+ * tells the test, and waits to be killed.  Returns its pid once it is there.
+ */
+static pid_t
+client_until(const struct t_dbmd *d, enum kill_at at)
+{
+	pid_t	 child;
+	int	 p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	if ((child = t_fork()) == 0) {
+		dbm_conn	*c = dbm_connect(d->sock);
+		dbm_handle	*h = dbm_open(c, "production", "primary", NULL);
+		dbm_result	*r;
+		struct f_raw	 w;
+
+		if (h == NULL)
+			_exit(1);
+		switch (at) {
+		case K_OPEN:
+			(void)!write(p[1], "x", 1);
+			break;
+		case K_STATEMENT:
+			(void)!write(p[1], "x", 1);
+			dbm_result_free(dbm_exec(h, "SELECT pg_sleep(30)", 0, NULL));
+			break;
+		case K_STREAM:
+			/* Asks for megabytes and reads none of them. */
+			f_raw_exec(&w, d, "production", "primary", STREAM_SQL);
+			(void)!write(p[1], "x", 1);
+			break;
+		case K_LOCKS:
+			if (dbm_begin(h) != DBM_OK)
+				_exit(2);
+			r = dbm_exec(h, "UPDATE acct SET v = 'child' WHERE id = 1", 0, NULL);
+			if (r == NULL || dbm_result_status(r) != DBM_OK || dbm_affected(r) != 1)
+				_exit(3);
+			(void)!write(p[1], "x", 1);
+			break;
+		}
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	cr_assert(pipe_wait(p[0], 10000), "the client did not get so far");
+	close(p[0]);
+	return child;
+}
+
+/* Starts dbmd on the test's database; pool_size 4. */
+static void
+kill_setup(struct t_dbmd *d)
+{
+	pg_db_new();
+	pq_exec0(pg.check, "CREATE TABLE acct (id int PRIMARY KEY, v text)", 0, NULL);
+	pq_exec0(pg.check, "INSERT INTO acct VALUES (1, 'start')", 0, NULL);
+	pg_dbmd_start(d, NULL, "production.pool_size=4", "production.acquire_timeout=10s",
+	    NULL);
+}
+
+/* After a client's death: alive, no client, no handle, nothing leaked, serving. */
+static void
+kill_after(struct t_dbmd *d, const char *what)
+{
+	int64_t		 end = t_now_ms() + 10000LL * t_slow();
+	long long	 n;
+
+	while ((n = f_clients(d)) != 0 && t_now_ms() < end)
+		t_sleep_ms(20);
+	cr_assert_eq(n, 0, "%s: dbmd still counts %lld clients 10s after they died", what, n);
+	f_assert_serving(d, what);
+	f_assert_no_leak(d, 1, what);
+	f_assert_recovers(d, NULL, "production", "primary", what);
+	f_assert_no_leak(d, 1, what);
+	pg_dbmd_stop(d);
+}
+
+Test(pg_client_kill, after_open)
+{
+	struct t_dbmd	 d;
+	pid_t		 child;
+
+	kill_setup(&d);
+	child = client_until(&d, K_OPEN);
+	cr_assert_eq(f_pools(&d).handles, 1, "the premise: the client's handle");
+	t_kill_pid(child);
+	kill_after(&d, "a client killed after OPEN");
+}
+
+Test(pg_client_kill, mid_statement)
+{
+	struct t_dbmd	 d;
+	pid_t		 child;
+	int64_t		 end;
+	long long	 running;
+
+	kill_setup(&d);
+	child = client_until(&d, K_STATEMENT);
+	cr_assert_neq(pq_wait_active(pg.admin, pg.db, "SELECT pg_sleep(30)%", 5000), 0,
+	    "the client's statement never ran");
+	t_kill_pid(child);
+	end = t_now_ms() + 5000LL * t_slow();
+	while ((running = pq_count_active(pg.admin, pg.db, "SELECT pg_sleep(30)%")) != 0 &&
+	    t_now_ms() < end)
+		t_sleep_ms(20);
+	cr_assert_eq(running, 0, "the server still runs a killed client's statement after 5s");
+	kill_after(&d, "a client killed mid-statement");
+}
+
+Test(pg_client_kill, mid_stream_with_its_socket_buffer_full)
+{
+	struct t_dbmd	 d;
+	pid_t		 child;
+	int64_t		 end;
+	long long	 n = -1;
+	const char	*stuck = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
+	    "wait_event = 'ClientWrite' AND query LIKE 'SELECT g, repeat%'";
+	const char	*running = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
+	    "AND state = 'active' AND query LIKE 'SELECT g, repeat%'";
+
+	kill_setup(&d);
+	child = client_until(&d, K_STREAM);
+	/* The premise: the client's buffer, dbmd's and the server's are full. */
+	end = t_now_ms() + 10000LL * t_slow();
+	while ((n = pq_num(pg.admin, stuck, 1, (const char *[]){ pg.db })) != 1 &&
+	    t_now_ms() < end)
+		t_sleep_ms(20);
+	cr_assert_eq(n, 1, "the server never blocked writing the client's result");
+	t_kill_pid(child);
+	end = t_now_ms() + 5000LL * t_slow();
+	while ((n = pq_num(pg.admin, running, 1, (const char *[]){ pg.db })) != 0 &&
+	    t_now_ms() < end)
+		t_sleep_ms(20);
+	cr_assert_eq(n, 0, "the server still runs the statement of a client killed while its "
+	    "result streamed, 5s later");
+	kill_after(&d, "a client killed mid-stream");
+}
+
+Test(pg_client_kill, inside_a_transaction_holding_a_row_lock)
+{
+	struct t_dbmd	 d;
+	struct job	 other;
+	pid_t		 child;
+	int64_t		 t0;
+	char		*v;
+
+	kill_setup(&d);
+	child = client_until(&d, K_LOCKS);
+	/* Another client wants the row, and waits for the lock. */
+	job_start(&other, &d, "production", "primary", NULL,
+	    "UPDATE acct SET v = 'other' WHERE id = 1");
+	cr_assert_neq(pq_wait_active(pg.admin, pg.db, "UPDATE acct SET v = 'other'%", 5000), 0,
+	    "the other client's update never ran");
+	cr_assert_eq(pq_num(pg.admin, "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
+	    "AND wait_event_type = 'Lock'", 1, (const char *[]){ pg.db }), 1,
+	    "the premise: the other client waits for the killed client's lock");
+	cr_assert(!atomic_load(&other.done), "the other client did not wait: %s", other.msg);
+	t0 = t_now_ms();
+	t_kill_pid(child);
+	cr_assert(job_wait(&other, 5000), "the other client did not get the lock within 5s of "
+	    "the holder's death");
+	cr_assert_eq(other.code, DBM_OK, "the other client's update: %s", other.msg);
+	cr_log_info("the lock passed %lldms after the kill", (long long)(t_now_ms() - t0));
+	v = pq_str(pg.check, "SELECT v FROM acct WHERE id = 1", 0, NULL);
+	cr_assert_str_eq(v, "other", "the killed client's update survived, or the other's is "
+	    "lost");
+	free(v);
+	kill_after(&d, "a client killed holding a row lock");
+}
+
+#define NMANY	500
+
+/*
+ * Five hundred clients in one process, half with a statement queued for a
+ * pool of four, die at once with it.
+ */
+Test(pg_client_kill, five_hundred_at_once)
+{
+	struct t_dbmd	 d;
+	pid_t		 child;
+	int64_t		 end, t0;
+	long long	 n = -1;
+	struct job	 after;
+	int		 p[2];
+
+	pg_db_new();
+	pg_dbmd_start(&d, NULL, "production.pool_size=4", "production.acquire_timeout=60s",
+	    "daemon.max_clients=2000", "daemon.max_clients_per_uid=2000", NULL);
+	cr_assert_eq(pipe(p), 0);
+	if ((child = t_fork()) == 0) {
+		struct proto_open	 o = { .environment = "production", .role = "primary" };
+		struct proto_exec	 m = { .handle_id = 1, .sql = "SELECT pg_sleep(0.05)" };
+		struct proto_decoder	 dec;
+		struct proto_buf	 b;
+		struct rlimit		 rl;
+		int			 i, fd;
+
+		getrlimit(RLIMIT_NOFILE, &rl);
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		for (i = 0; i < NMANY; i++) {
+			if ((fd = t_raw_connect_try(d.sock)) == -1)
+				_exit(1);
+			proto_decoder_init(&dec, PROTO_HANDSHAKE_MAX_FRAME);
+			t_raw_hello(fd, &dec);
+			proto_decoder_free(&dec);
+			/* OPEN, and for every other one a statement: sent, never read. */
+			proto_buf_init(&b);
+			proto_encode_open(&b, 2, &o);
+			if (i % 2 == 1)
+				proto_encode_exec(&b, 3, &m);
+			if (t_raw_send(fd, b.data, b.len) == -1)
+				_exit(2);
+			proto_buf_free(&b);
+		}
+		(void)!write(p[1], "x", 1);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	cr_assert(pipe_wait(p[0], 30000), "the %d clients did not all connect", NMANY);
+	close(p[0]);
+	end = t_now_ms() + 10000LL * t_slow();
+	while ((n = f_clients(&d)) != NMANY && t_now_ms() < end)
+		t_sleep_ms(20);
+	cr_assert_eq(n, NMANY, "the premise: dbmd counts %d clients", NMANY);
+	cr_assert_gt(f_pools(&d).handles, 0, "the premise: the clients hold handles");
+
+	t0 = t_now_ms();
+	t_kill_pid(child);
+	/* Another client is served while dbmd cleans up, well within the bound. */
+	job_start(&after, &d, "production", "primary", NULL, "SELECT 'served'");
+	cr_assert(job_wait(&after, F_ANSWER_MS), "a new client was not served within %dms of "
+	    "the %d clients' death", F_ANSWER_MS, NMANY);
+	cr_assert_eq(after.code, DBM_OK, "%s", after.msg);
+	end = t_now_ms() + 10000LL * t_slow();
+	while ((n = f_clients(&d)) != 0 && t_now_ms() < end)
+		t_sleep_ms(20);
+	cr_assert_eq(n, 0, "dbmd still counts %lld of the %d dead clients after 10s", n, NMANY);
+	cr_log_info("%d clients gone %lldms after their death", NMANY,
+	    (long long)(t_now_ms() - t0));
+	kill_after(&d, "500 clients killed at once");
+}
+
+/*
+ * dbmd killed with SIGKILL while clients write, then started again: every
+ * write it acknowledged is in the database, no transaction is half there,
+ * the server holds nothing of the dead dbmd, and the clients reconnect.
+ */
+#define NWRITERS	3
+
+Test(pg_dbmd_kill, acknowledged_writes_survive_and_clients_reconnect)
+{
+	const char *const sets[] = { NULL, "production.pool_size=4", NULL };
+	struct t_dbmd	 d;
+	struct writer	 w[NWRITERS];
+	char		*uset, *uri, *arr, id[8];
+	long long	 have;
+	int		 i;
+
+	pg_db_new();
+	pq_exec0(pg.check, "CREATE TABLE w (writer int, n int, PRIMARY KEY (writer, n))", 0,
+	    NULL);
+	uri = pg_uri();
+	uset = t_strf("production.uri=%s", uri);
+	((const char **)sets)[0] = uset;
+	t_dbmd_start(&d, sets);
+	for (i = 0; i < NWRITERS; i++)
+		writer_start(&w[i], &d, "production", "primary", i, i == NWRITERS - 1);
+	writers_survive_kill(&d, sets, w, NWRITERS);
+	writers_stop(w, NWRITERS);
+
+	for (i = 0; i < NWRITERS; i++) {
+		snprintf(id, sizeof(id), "%d", i);
+		arr = writer_acked_array(&w[i]);
+		have = pq_num(pg.check, "SELECT count(*) FROM w WHERE writer = $1 AND "
+		    "n = ANY($2::int[])", 2, (const char *[]){ id, arr });
+		cr_assert_eq(have, atomic_load(&w[i].nacked), "writer %d: %lld of its %d "
+		    "acknowledged rows are in the table", i, have, atomic_load(&w[i].nacked));
+		if (w[i].txn)
+			cr_assert_eq(pq_num(pg.check, W_HALF_TXNS, 1, (const char *[]){ id }), 0,
+			    "writer %d: a transaction is half in the table", i);
+		free(arr);
+	}
+	f_assert_serving(&d, "after dbmd was killed and started again");
+	f_assert_no_leak(&d, 1, "after dbmd was killed and started again");
+	pg_dbmd_stop(&d);
+	writers_free(w, NWRITERS);
+	free(uset);
+	free(uri);
+}
+
+/*
+ * dbmd with 64 descriptors: clients beyond what it can hold are refused
+ * with a reason or wait (dbmd pauses accepting); those it has keep
+ * working; once the extra ones go, new clients are served and dbmd holds
+ * as many descriptors as before.
+ */
+
+/* HELLO on a raw socket: 1 HELLO_OK, 2 GOODBYE (reason copied), 0 closed, -1 no answer. */
+static int
+raw_hello_try(int fd, int ms, char *reason, size_t size)
+{
+	struct proto_hello	 h = { .min_version = PROTO_VERSION_MIN,
+	    .max_version = PROTO_VERSION_MAX, .client_name = "fd-test",
+	    .max_frame = PROTO_DEFAULT_MAX_FRAME };
+	struct proto_decoder	 dec;
+	struct proto_buf	 b;
+	struct proto_frame	 f;
+	struct proto_goodbye	 g;
+	int			 r;
+
+	proto_buf_init(&b);
+	cr_assert_eq(proto_encode_hello(&b, 1, &h), PROTO_E_OK);
+	r = t_raw_send(fd, b.data, b.len);
+	proto_buf_free(&b);
+	if (r == -1)
+		return 0;
+	proto_decoder_init(&dec, PROTO_HANDSHAKE_MAX_FRAME);
+	r = t_raw_next(fd, &dec, &f, ms);
+	if (r == 1 && f.hdr.type == PROTO_MSG_GOODBYE) {
+		cr_assert_eq(proto_decode_goodbye(&f, &g), PROTO_DERR_OK);
+		snprintf(reason, size, "%s", g.reason);
+		r = 2;
+	} else if (r == 1)
+		cr_assert_eq(f.hdr.type, PROTO_MSG_HELLO_OK, "HELLO answered with %s",
+		    proto_msg_name(f.hdr.type));
+	proto_decoder_free(&dec);
+	return r;
+}
+
+#define NFD_TRIES	120
+
+Test(pg_fd_limit, extra_clients_wait_or_are_refused_and_nothing_leaks)
+{
+	const char	*sets[4];
+	struct t_dbmd	 d;
+	struct rlimit	 old, lim;
+	struct job	 late;
+	dbm_conn	*c;
+	dbm_handle	*h, *ro;
+	char		*uset, *uri, *limits, reason[256] = "", *v;
+	int		 fds[NFD_TRIES], nfd = 0, accepted = 0, outcome = 1, base, now = -1, i;
+	int64_t		 t0, end;
+
+	pg_db_new();
+	uri = pg_uri();
+	uset = t_strf("production.uri=%s", uri);
+	sets[0] = uset;
+	sets[1] = "production.pool_size=2";
+	sets[2] = "daemon.max_clients=1000";
+	sets[3] = NULL;
+	/* dbmd inherits a limit of 64 descriptors from the process that starts it. */
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 64;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	t_dbmd_init(&d);
+	t_dbmd_spawn(&d, sets);
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	t_dbmd_wait_ready(&d);
+	v = t_strf("/proc/%ld/limits", (long)d.pid);
+	limits = t_slurp(v);
+	free(v);
+	cr_assert(strstr(limits, "Max open files            64 ") != NULL, "the premise: dbmd "
+	    "has 64 descriptors:\n%s", limits);
+	free(limits);
+
+	/* A client that works throughout. */
+	c = t_connect(&d);
+	h = t_open(c, "production", "primary");
+	t_exec0(h, "SELECT 1", 0, NULL);
+	base = f_nfds(d.pid);
+
+	/* More clients than dbmd has descriptors for. */
+	for (i = 0; i < NFD_TRIES && outcome == 1; i++) {
+		if ((fds[nfd] = t_raw_connect_try(d.sock)) == -1) {
+			outcome = -2;
+			break;
+		}
+		outcome = raw_hello_try(fds[nfd++], 1500, reason, sizeof(reason));
+		accepted += outcome == 1;
+	}
+	cr_log_info("dbmd took %d clients beyond the first; the next %s", accepted,
+	    outcome == 2 ? "was refused" : outcome == -1 ? "waits" : outcome == 0 ?
+	    "was closed without a word" : "could not connect");
+	cr_assert_neq(outcome, 1, "the premise: dbmd with 64 descriptors took %d clients",
+	    accepted);
+	cr_assert_neq(outcome, 0, "a client beyond the limit was closed without a reason");
+	cr_assert_neq(outcome, -2, "connecting failed: %s", strerror(errno));
+	if (outcome == 2)
+		cr_assert_neq(reason[0], '\0', "refused without a reason");
+
+	/* The client dbmd has keeps working, and dbmd does not spin. */
+	t0 = t_now_ms();
+	v = t_value(h, "SELECT 'still here'", 0, NULL);
+	cr_assert_str_eq(v, "still here");
+	free(v);
+	cr_assert_lt(t_now_ms() - t0, 2000 * t_slow());
+	cr_assert(t_dbmd_logged(&d, "accept", NULL), "dbmd did not log that it could not "
+	    "accept");
+	/* A pool that must connect now, with no descriptor to do it, fails clearly. */
+	t0 = t_now_ms();
+	ro = dbm_open(c, "production", "read_only", NULL);
+	cr_assert_lt(t_now_ms() - t0, F_ANSWER_MS * t_slow());
+	if (ro == NULL)
+		cr_assert(f_clear_failure(dbm_errcode(c), dbm_errsqlstate(c), dbm_errmsg(c)),
+		    "opening a new pool without descriptors: %s (%s)",
+		    dbm_strerror(dbm_errcode(c)), dbm_errmsg(c));
+	else
+		dbm_dispose(ro);
+	cr_log_info("a new pool at the descriptor limit: %s", ro == NULL ? dbm_errmsg(c) :
+	    "opened");
+
+	/* The extra clients leave; a new one is served; dbmd holds what it held before. */
+	for (i = 0; i < nfd; i++)
+		close(fds[i]);
+	job_start(&late, &d, "production", "primary", NULL, "SELECT 'late'");
+	cr_assert(job_wait(&late, F_ANSWER_MS), "a client after the extra ones left was not "
+	    "served");
+	cr_assert_eq(late.code, DBM_OK, "%s", late.msg);
+	end = t_now_ms() + 10000LL * t_slow();
+	while ((now = f_nfds(d.pid)) != base && t_now_ms() < end)
+		t_sleep_ms(20);
+	cr_assert_eq(now, base, "dbmd holds %d descriptors, %d before the extra clients came",
+	    now, base);
+	t_exec0(h, "SELECT 1", 0, NULL);
+	f_assert_recovers(&d, NULL, "production", "read_only", "after the descriptor limit");
+	f_assert_serving(&d, "at the descriptor limit");
+	f_assert_no_leak(&d, 0, "at the descriptor limit");
+	dbm_disconnect(c);
+	pg_dbmd_stop(&d);
+	free(uset);
+	free(uri);
+}
