@@ -928,15 +928,10 @@ writers_acked(struct writer *w, int n)
 	return sum;
 }
 
-/*
- * Kills dbmd with SIGKILL while the writers write, starts it again with
- * sets, and waits until every writer has reconnected and had more rows
- * acknowledged.
- */
+/* Waits until the writers have written a while, then kills dbmd with SIGKILL. */
 T_FN void
-writers_survive_kill(struct t_dbmd *d, const char *const *sets, struct writer *w, int n)
+writers_kill_dbmd(struct t_dbmd *d, struct writer *w, int n)
 {
-	int		 before[16], i, all;
 	int64_t		 end = t_now_ms() + 20000LL * t_slow();
 
 	while (writers_acked(w, n) < 60 * n && t_now_ms() < end)
@@ -944,7 +939,18 @@ writers_survive_kill(struct t_dbmd *d, const char *const *sets, struct writer *w
 	cr_assert_geq(writers_acked(w, n), 60 * n, "the writers wrote too little before the "
 	    "kill: %d rows", writers_acked(w, n));
 	t_dbmd_kill(d);
-	t_sleep_ms(100);		/* they find dbmd gone */
+}
+
+/*
+ * Starts the killed dbmd again with sets, and waits until every writer has
+ * reconnected and had more rows acknowledged.
+ */
+T_FN void
+writers_resume(struct t_dbmd *d, const char *const *sets, struct writer *w, int n)
+{
+	int		 before[16], i, all;
+	int64_t		 end;
+
 	t_dbmd_start(d, sets);
 	for (i = 0; i < n; i++)
 		before[i] = atomic_load(&w[i].nacked);
@@ -967,11 +973,11 @@ writers_survive_kill(struct t_dbmd *d, const char *const *sets, struct writer *w
 	}
 }
 
-/* The acknowledged n of a writer as a PostgreSQL array literal; the caller frees it. */
+/* The first n acknowledged of a writer as a PostgreSQL array literal; the caller frees it. */
 T_FN char *
-writer_acked_array(const struct writer *w)
+writer_acked_array(const struct writer *w, int n)
 {
-	int	 i, n = atomic_load(&w->nacked);
+	int	 i;
 	size_t	 len = 2 + (size_t)n * 12;
 	char	*s = calloc(1, len), *p = s;
 

@@ -959,13 +959,37 @@ Test(pg_client_kill, five_hundred_at_once)
  */
 #define NWRITERS	3
 
+/* Every row a writer had acknowledged is in the table, and no transaction is half there. */
+static void
+check_acked(struct writer *w, int n, const char *when)
+{
+	long long	 have;
+	char		*arr, id[8];
+	int		 i, acked;
+
+	for (i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "%d", w[i].id);
+		acked = atomic_load(&w[i].nacked);
+		arr = writer_acked_array(&w[i], acked);
+		have = pq_num(pg.check, "SELECT count(*) FROM w WHERE writer = $1 AND "
+		    "n = ANY($2::int[])", 2, (const char *[]){ id, arr });
+		cr_assert_eq(have, acked, "%s: writer %d: %lld of its %d acknowledged rows are "
+		    "in the table", when, w[i].id, have, acked);
+		if (w[i].txn)
+			cr_assert_eq(pq_num(pg.check, W_HALF_TXNS, 1, (const char *[]){ id }), 0,
+			    "%s: writer %d: a transaction is half in the table", when, w[i].id);
+		free(arr);
+	}
+}
+
 Test(pg_dbmd_kill, acknowledged_writes_survive_and_clients_reconnect)
 {
-	const char *const sets[] = { NULL, "production.pool_size=4", NULL };
+	const char	*sets[] = { NULL, "production.pool_size=4", NULL };
 	struct t_dbmd	 d;
 	struct writer	 w[NWRITERS];
-	char		*uset, *uri, *arr, id[8];
-	long long	 have;
+	char		*uset, *uri;
+	long long	 sessions = -1, in_txn = -1;
+	int64_t		 end;
 	int		 i;
 
 	pg_db_new();
@@ -973,25 +997,24 @@ Test(pg_dbmd_kill, acknowledged_writes_survive_and_clients_reconnect)
 	    NULL);
 	uri = pg_uri();
 	uset = t_strf("production.uri=%s", uri);
-	((const char **)sets)[0] = uset;
+	sets[0] = uset;
 	t_dbmd_start(&d, sets);
 	for (i = 0; i < NWRITERS; i++)
 		writer_start(&w[i], &d, "production", "primary", i, i == NWRITERS - 1);
-	writers_survive_kill(&d, sets, w, NWRITERS);
+	writers_kill_dbmd(&d, w, NWRITERS);
+	/* The server lets go of the dead dbmd's sessions, rolling back what was open. */
+	end = t_now_ms() + 5000LL * t_slow();
+	do {
+		f_server_counts(&sessions, &in_txn);
+		if (sessions == 0)
+			break;
+		t_sleep_ms(20);
+	} while (t_now_ms() < end);
+	cr_assert_eq(sessions, 0, "the killed dbmd's sessions are still on the server");
+	check_acked(w, NWRITERS, "after dbmd was killed");
+	writers_resume(&d, sets, w, NWRITERS);
 	writers_stop(w, NWRITERS);
-
-	for (i = 0; i < NWRITERS; i++) {
-		snprintf(id, sizeof(id), "%d", i);
-		arr = writer_acked_array(&w[i]);
-		have = pq_num(pg.check, "SELECT count(*) FROM w WHERE writer = $1 AND "
-		    "n = ANY($2::int[])", 2, (const char *[]){ id, arr });
-		cr_assert_eq(have, atomic_load(&w[i].nacked), "writer %d: %lld of its %d "
-		    "acknowledged rows are in the table", i, have, atomic_load(&w[i].nacked));
-		if (w[i].txn)
-			cr_assert_eq(pq_num(pg.check, W_HALF_TXNS, 1, (const char *[]){ id }), 0,
-			    "writer %d: a transaction is half in the table", i);
-		free(arr);
-	}
+	check_acked(w, NWRITERS, "after dbmd was started again");
 	f_assert_serving(&d, "after dbmd was killed and started again");
 	f_assert_no_leak(&d, 1, "after dbmd was killed and started again");
 	pg_dbmd_stop(&d);
