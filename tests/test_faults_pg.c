@@ -10,9 +10,9 @@
  *
  * The server is stopped four ways (pg_ctl -m immediate, -m fast, SIGKILL
  * of the postmaster, pg_terminate_backend of dbmd's sessions) in each of
- * eight situations, with one pool and with three (three roles of different
+ * nine situations, with one pool and with three (three roles of different
  * pool_size on the same server): a table of cases, one Criterion test each
- * (pg_stop/matrix).  The whole table is 64 cases; make check runs a cover
+ * (pg_stop/matrix).  The whole table is 72 cases; make check runs a cover
  * of it in which every situation meets every way of stopping, and
  * TEST_FAULTS_FULL=1 (make faults) runs all of it.  TEST_FAULTS_CASE=text
  * runs only the cases whose name holds text (the others skip).
@@ -103,11 +103,12 @@ enum f_sit {
 	S_RELOAD,		/* SIGHUP with a changed configuration, during the fault */
 	S_DISPOSE,		/* DISPOSE_POOL during the fault */
 	S_SHUTDOWN,		/* SIGTERM to dbmd after the fault */
+	S_IN_SHUTDOWN,		/* the fault while dbmd shuts down, waiting for statements */
 	S_MAX_
 };
 
 static const char *const sit_names[S_MAX_] = { "idle", "statement", "stream",
-    "transaction", "connecting", "reload", "dispose", "shutdown" };
+    "transaction", "connecting", "reload", "dispose", "shutdown", "in-shutdown" };
 
 struct fcase {
 	enum f_mode	 mode;
@@ -409,10 +410,15 @@ case_dispose(struct fstate *s)
 {
 	dbm_result	*r;
 	char		*target;
-	int64_t		 end;
+	int64_t		 end, t0;
 	int		 i, n = s->fc->npools;
 
 	sleep_on_each(s);
+	/* The test's own handles are in a transaction, on connections of their own. */
+	for (i = 0; i < n; i++) {
+		cr_assert_eq(dbm_begin(s->h[i]), DBM_OK, "BEGIN: %s", dbm_errmsg(s->c));
+		t_exec0(s->h[i], "SELECT 1", 0, NULL);
+	}
 	f_inject(s->fc->mode);
 	for (i = 0; i < n; i++) {
 		target = t_strf("%s/%s", ENV, roles[i]);
@@ -425,10 +431,16 @@ case_dispose(struct fstate *s)
 		free(target);
 	}
 	sleepers_answered(s, 1);
+	/* Handles disposed during the fault, their transactions with them. */
 	for (i = 0; i < n; i++) {
+		t0 = t_now_ms();
 		(void)dbm_dispose(s->h[i]);
 		s->h[i] = NULL;
+		cr_assert(dbm_connected(s->c), "%s: disposing a handle broke the connection: %s",
+		    s->what, dbm_errmsg(s->c));
+		cr_assert_lt(t_now_ms() - t0, F_ANSWER_MS * t_slow());
 	}
+	f_assert_serving(&s->d, s->what);
 	f_heal(s->fc->mode);
 	/* The disposed pools go; new opens make new ones, which serve. */
 	end = t_now_ms() + 10000LL * t_slow();
@@ -464,8 +476,63 @@ case_shutdown(struct fstate *s)
 		f_assert_recovers(&s->d, NULL, ENV, roles[i], s->what);
 }
 
+/*
+ * The fault comes while dbmd shuts down: SIGTERM finds statements running,
+ * dbmd waits for them (shutdown_timeout 5s), and the server goes away under
+ * them.  Their clients are told, and dbmd exits 0, well before
+ * shutdown_timeout would have ended the wait.
+ */
+static void
+case_in_shutdown(struct fstate *s)
+{
+	int64_t	 t0;
+	char	*log;
+	int	 i, st;
+
+	sleep_on_each(s);
+	dbm_disconnect(s->c);
+	s->c = NULL;
+	for (i = 0; i < s->fc->npools; i++)
+		s->h[i] = NULL;
+	kill(s->d.pid, SIGTERM);
+	cr_assert(t_dbmd_logged(&s->d, "shutting down", NULL), "%s: no shutdown", s->what);
+	cr_assert(f_running(s->d.pid), "%s: dbmd did not wait for its statements", s->what);
+	t0 = t_now_ms();
+	f_inject(s->fc->mode);
+	for (i = 0; i < s->fc->npools; i++) {
+		cr_assert(job_wait(&s->jobs[i], F_ANSWER_MS), "%s: a client was not answered",
+		    s->what);
+		cr_assert(f_clear_failure(s->jobs[i].code, s->jobs[i].sqlstate, s->jobs[i].msg) ||
+		    s->jobs[i].code == DBM_E_SHUTDOWN || s->jobs[i].code == DBM_E_CONNECTION,
+		    "%s: the client in %s got %s: %s", s->what, s->jobs[i].sql,
+		    dbm_strerror(s->jobs[i].code), s->jobs[i].msg);
+	}
+	if (!t_wait_pid(s->d.pid, 10000 * t_slow(), &st)) {
+		log = f_log_tail(&s->d, 4000);
+		cr_assert_fail("%s: dbmd did not exit within 10s of the fault; its log:\n%s",
+		    s->what, log);
+	}
+	s->d.pid = 0;
+	s->d.status = st;
+	log = f_log_tail(&s->d, 6000);
+	cr_assert_eq(t_exit_code(st), 0, "%s: dbmd exited with status %d%s; its log:\n%s",
+	    s->what, t_exit_code(st), t_exit_code(st) == 128 + SIGSEGV ? " (SIGSEGV)" : "",
+	    log);
+	free(log);
+	cr_log_info("%s: dbmd exited %lldms after the fault", s->what,
+	    (long long)(t_now_ms() - t0));
+	f_heal(s->fc->mode);
+	cr_assert_eq(fpg_wait_num(FPG_DBMD, 0, 5000), 0, "%s: dbmd's sessions outlived it",
+	    s->what);
+	t_dbmd_start(&s->d, NULL);
+	s->c = t_connect(&s->d);
+	for (i = 0; i < s->fc->npools; i++)
+		f_assert_recovers(&s->d, NULL, ENV, roles[i], s->what);
+}
+
 static void (*const sit_run[S_MAX_])(struct fstate *) = { case_idle, case_statement,
-    case_stream, case_txn, case_connecting, case_reload, case_dispose, case_shutdown };
+    case_stream, case_txn, case_connecting, case_reload, case_dispose, case_shutdown,
+    case_in_shutdown };
 
 /*
  * The cases make check runs: every situation with every way of stopping,
@@ -475,7 +542,7 @@ static void (*const sit_run[S_MAX_])(struct fstate *) = { case_idle, case_statem
 static int
 in_cover(const struct fcase *fc)
 {
-	if (fc->sit == S_SHUTDOWN)
+	if (fc->sit == S_SHUTDOWN || fc->sit == S_IN_SHUTDOWN)
 		return 1;
 	return ((int)fc->mode + (int)fc->sit) % 2 == (fc->npools == 3);
 }
@@ -580,6 +647,54 @@ Test(pg_stop, sigterm_after_an_immediate_stop_with_two_pools_exits_0)
 	cr_assert_eq(s.idle + s.closing, 0, "dbmd did not notice the server went");
 	cr_assert_eq(s.pools, 2);
 	f_dbmd_stop_clean(&d, "SIGTERM after pg_ctl -m immediate stop with two pools");
+	free(uri);
+}
+
+/*
+ * A pool that keeps connections warm (min_idle) while the server is down
+ * tries again with backoff, not in a loop, and warms up again on its own
+ * once the server is back.
+ */
+Test(pg_stop, a_warm_pool_backs_off_while_the_server_is_down_and_warms_again)
+{
+	struct t_dbmd	 d;
+	struct f_pools	 p0, p1;
+	struct job	 j;
+	dbm_conn	*c;
+	char		*uri;
+	int64_t		 end;
+
+	fpg_start();
+	uri = fpg_uri("");
+	write_conf(uri, 1, 1, "    min_idle: 2\n");
+	t_dbmd_start(&d, NULL);
+	c = t_connect(&d);
+	t_exec0(t_open(c, ENV, "primary"), "SELECT 1", 0, NULL);
+	cr_assert_eq(fpg_wait_num(FPG_DBMD, 2, 5000), 2, "the premise: min_idle 2 warms two");
+
+	f_inject(F_IMMEDIATE);
+	p0 = p1 = f_pools(&d);
+	/* Three seconds of a server that is not there: a few attempts, not hundreds. */
+	end = t_now_ms() + 3000;
+	while (t_now_ms() < end) {
+		p1 = f_pools(&d);
+		cr_assert_leq(p1.connect_failures - p0.connect_failures, 10, "the pool tried %lld "
+		    "times in %lldms to reach a server that is down", p1.connect_failures -
+		    p0.connect_failures, (long long)(3000 - (end - t_now_ms())));
+		t_sleep_ms(100);
+	}
+	cr_assert_geq(p1.connect_failures - p0.connect_failures, 1, "the pool did not try to "
+	    "warm up again while the server was down");
+	job_start(&j, &d, ENV, "primary", NULL, "SELECT 1");
+	job_assert_failed_clearly(&j, F_ANSWER_MS, "a request while the server is down");
+
+	f_heal(F_IMMEDIATE);
+	cr_assert_eq(fpg_wait_num(FPG_DBMD, 2, F_RECOVER_MS), 2, "the pool did not warm up "
+	    "again within %dms of the server's return", F_RECOVER_MS);
+	f_assert_recovers(&d, NULL, ENV, "primary", "after the server came back");
+	f_assert_no_leak(&d, 0, "a warm pool after the server came back");
+	dbm_disconnect(c);
+	f_dbmd_stop_clean(&d, "a warm pool after the server came back");
 	free(uri);
 }
 
