@@ -437,6 +437,7 @@ struct job {
 	char		 role[32];
 	char		 pre[256];	/* "" or a statement in a transaction begun first */
 	char		 sql[256];
+	unsigned long	 cache_ms;	/* 0, or accept a cached result this old */
 	pthread_t	 th;
 	atomic_int	 ready;		/* opened (and pre done); sql about to be sent */
 	atomic_int	 done;
@@ -479,7 +480,13 @@ job_main(void *arg)
 		dbm_result_free(r);
 	}
 	atomic_store(&j->ready, 1);
-	r = dbm_exec(h, j->sql, 0, NULL);
+	if (j->cache_ms > 0) {
+		struct dbm_exec_opts	 o = DBM_EXEC_OPTS_INIT;
+
+		o.cache_max_age_ms = j->cache_ms;
+		r = dbm_exec_opts(h, j->sql, 0, NULL, &o);
+	} else
+		r = dbm_exec(h, j->sql, 0, NULL);
 	if (r == NULL) {
 		j->code = dbm_errcode(c);
 		snprintf(j->msg, sizeof(j->msg), "%s", dbm_errmsg(c));
@@ -498,11 +505,13 @@ out:
 	return NULL;
 }
 
+/* Starts a job whose statement accepts a cached result cache_ms old (0: no cache). */
 T_FN void
-job_start(struct job *j, const struct t_dbmd *d, const char *env, const char *role,
-    const char *pre, const char *sql)
+job_start_cached(struct job *j, const struct t_dbmd *d, const char *env, const char *role,
+    const char *pre, const char *sql, unsigned long cache_ms)
 {
 	memset(j, 0, sizeof(*j));
+	j->cache_ms = cache_ms;
 	snprintf(j->sock, sizeof(j->sock), "%s", d->sock);
 	snprintf(j->env, sizeof(j->env), "%s", env);
 	snprintf(j->role, sizeof(j->role), "%s", role);
@@ -510,6 +519,13 @@ job_start(struct job *j, const struct t_dbmd *d, const char *env, const char *ro
 	snprintf(j->sql, sizeof(j->sql), "%s", sql);
 	j->code = -1;
 	cr_assert_eq(pthread_create(&j->th, NULL, job_main, j), 0);
+}
+
+T_FN void
+job_start(struct job *j, const struct t_dbmd *d, const char *env, const char *role,
+    const char *pre, const char *sql)
+{
+	job_start_cached(j, d, env, role, pre, sql, 0);
 }
 
 /* Waits up to ms (scaled) for the job's answer; 1 when it came. */
@@ -712,6 +728,38 @@ f_clients(const struct t_dbmd *d)
 	dbm_result_free(r);
 	dbm_disconnect(c);
 	return n;
+}
+
+/* Clients with a request in dbmd now (CLIENTS, state active). */
+T_FN long long
+f_busy_clients(const struct t_dbmd *d)
+{
+	dbm_conn	*c = t_connect(d);
+	dbm_result	*r = dbm_clients(c);
+	long long	 n = 0;
+	int		 col, i;
+
+	cr_assert_not_null(r, "CLIENTS: %s", dbm_errmsg(c));
+	cr_assert_eq(dbm_result_status(r), DBM_OK, "CLIENTS: %s", dbm_result_errmsg(r));
+	col = dbm_colnum(r, "state");
+	cr_assert_geq(col, 0, "CLIENTS has no column state");
+	for (i = 0; i < dbm_nrows(r); i++)
+		n += strcmp(dbm_value(r, i, col), "active") == 0;
+	dbm_result_free(r);
+	dbm_disconnect(c);
+	return n;
+}
+
+/* Waits up to ms (scaled) until want clients have a request in dbmd. */
+T_FN void
+f_wait_busy(const struct t_dbmd *d, long long want, int ms)
+{
+	int64_t		 end = t_now_ms() + (int64_t)ms * t_slow();
+	long long	 n;
+
+	while ((n = f_busy_clients(d)) != want && t_now_ms() < end)
+		t_sleep_ms(10);
+	cr_assert_eq(n, want, "%lld clients have a request in dbmd, not %lld", n, want);
 }
 
 /* The descriptors a process has open (/proc/PID/fd); -1 when it cannot be read. */

@@ -815,11 +815,17 @@ pipe_wait(int fd, int ms)
 	return read(fd, &b, 1) == 1;
 }
 
+/* A statement that reads only and takes a second or two: its result is cacheable. */
+#define FILL_SQL	"SELECT count(*) FROM generate_series(1, 5000000) g"
+#define FILL_LIKE	"SELECT count(*) FROM generate_series(1, 5000000)%"
+
 enum kill_at {
 	K_OPEN,			/* after OPEN */
 	K_STATEMENT,		/* while its statement runs */
 	K_STREAM,		/* while its result streams and its socket buffer is full */
 	K_LOCKS,		/* inside a transaction holding a row lock */
+	K_WAITING,		/* while its statement waits for a connection */
+	K_FILLING,		/* while its statement fills the cache for others */
 };
 
 /*
@@ -862,6 +868,15 @@ client_until(const struct t_dbmd *d, enum kill_at at)
 				_exit(3);
 			(void)!write(p[1], "x", 1);
 			break;
+		case K_WAITING:
+			(void)!write(p[1], "x", 1);
+			dbm_result_free(dbm_exec(h, "SELECT 'waited'", 0, NULL));
+			break;
+		case K_FILLING:
+			(void)!write(p[1], "x", 1);
+			dbm_result_free(dbm_exec_opts(h, FILL_SQL, 0, NULL,
+			    &(struct dbm_exec_opts){ sizeof(struct dbm_exec_opts), 60000 }));
+			break;
 		}
 		pause();
 		_exit(0);
@@ -872,15 +887,20 @@ client_until(const struct t_dbmd *d, enum kill_at at)
 	return child;
 }
 
-/* Starts dbmd on the test's database; pool_size 4. */
+/* Starts dbmd on the test's database with a pool of size. */
 static void
-kill_setup(struct t_dbmd *d)
+kill_setup_size(struct t_dbmd *d, const char *size)
 {
 	pg_db_new();
 	pq_exec0(pg.check, "CREATE TABLE acct (id int PRIMARY KEY, v text)", 0, NULL);
 	pq_exec0(pg.check, "INSERT INTO acct VALUES (1, 'start')", 0, NULL);
-	pg_dbmd_start(d, NULL, "production.pool_size=4", "production.acquire_timeout=10s",
-	    NULL);
+	pg_dbmd_start(d, NULL, size, "production.acquire_timeout=10s", NULL);
+}
+
+static void
+kill_setup(struct t_dbmd *d)
+{
+	kill_setup_size(d, "production.pool_size=4");
 }
 
 /* After a client's death: alive, no client, no handle, nothing leaked, serving. */
@@ -991,6 +1011,116 @@ Test(pg_client_kill, inside_a_transaction_holding_a_row_lock)
 	    "lost");
 	free(v);
 	kill_after(&d, "a client killed holding a row lock");
+}
+
+/* The request of a client killed while it waits leaves the queue, and takes nothing. */
+Test(pg_client_kill, while_waiting_for_a_connection)
+{
+	struct t_dbmd	 d;
+	dbm_conn	*c;
+	dbm_handle	*h;
+	pid_t		 child;
+	int64_t		 end;
+	long long	 waiting = -1;
+	char		*v;
+
+	kill_setup_size(&d, "production.pool_size=1");
+	c = t_connect(&d);
+	h = t_open(c, "production", "primary");
+	cr_assert_eq(dbm_begin(h), DBM_OK, "BEGIN: %s", dbm_errmsg(c));
+	t_exec0(h, "SELECT 1", 0, NULL);
+	child = client_until(&d, K_WAITING);
+	end = t_now_ms() + 5000LL * t_slow();
+	while ((waiting = f_pools(&d).waiting) != 1 && t_now_ms() < end)
+		t_sleep_ms(10);
+	cr_assert_eq(waiting, 1, "the premise: the client's statement waits for the "
+	    "connection");
+	t_kill_pid(child);
+	end = t_now_ms() + 5000LL * t_slow();
+	while ((waiting = f_pools(&d).waiting) != 0 && t_now_ms() < end)
+		t_sleep_ms(10);
+	cr_assert_eq(waiting, 0, "a killed client's request still waits for a connection");
+	cr_assert_eq(dbm_commit(h), DBM_OK, "COMMIT: %s", dbm_errmsg(c));
+	v = t_value(h, "SELECT 'mine'", 0, NULL);
+	cr_assert_str_eq(v, "mine");
+	free(v);
+	dbm_disconnect(c);
+	kill_after(&d, "a client killed while it waited for a connection");
+}
+
+/*
+ * The client whose statement fills the cache is killed while others wait
+ * for that fill: the statement is cancelled, and the others are not left
+ * waiting for a fill that will never come: they run it themselves and get
+ * their result.
+ */
+Test(pg_client_kill, while_others_wait_for_its_cache_fill)
+{
+	struct t_dbmd	 d;
+	struct job	 w[2];
+	pid_t		 child;
+	int64_t		 t0;
+	int		 i;
+
+	kill_setup(&d);
+	child = client_until(&d, K_FILLING);
+	cr_assert_neq(pq_wait_active(pg.admin, pg.db, FILL_LIKE, 5000), 0,
+	    "the filling statement never ran");
+	for (i = 0; i < 2; i++)
+		job_start_cached(&w[i], &d, "production", "primary", NULL, FILL_SQL, 60000);
+	f_wait_busy(&d, 3, 5000);
+	cr_assert_eq(pq_count_active(pg.admin, pg.db, FILL_LIKE), 1, "the premise: the others "
+	    "wait for the fill instead of running the statement");
+	t0 = t_now_ms();
+	t_kill_pid(child);
+	for (i = 0; i < 2; i++) {
+		cr_assert(job_wait(&w[i], 20000), "a client waiting for the killed client's "
+		    "cache fill was not answered within 20s");
+		cr_assert_eq(w[i].code, DBM_OK, "a client waiting for the killed client's fill: "
+		    "%s (%s)", dbm_strerror(w[i].code), w[i].msg);
+		cr_assert_str_eq(w[i].value, "5000000");
+	}
+	cr_log_info("the fill's waiters were answered %lldms after the filler's death",
+	    (long long)(t_now_ms() - t0));
+	kill_after(&d, "a client killed while filling the cache");
+}
+
+/*
+ * The server goes away under a cache fill that others wait for: the filler
+ * and its waiters are all answered with a clear error, nothing is cached,
+ * and once the server is back the statement runs and its result is cached.
+ */
+Test(pg_stop, a_cache_fill_whose_server_goes_away_answers_its_waiters)
+{
+	struct t_dbmd	 d;
+	struct job	 filler, w[2];
+	PGconn		*check;
+	char		*uri;
+	int		 i;
+
+	fpg_start();
+	uri = fpg_uri("");
+	write_conf(uri, 1, 2, NULL);
+	t_dbmd_start(&d, NULL);
+	job_start_cached(&filler, &d, ENV, "primary", NULL, FILL_SQL, 60000);
+	check = fpg_conn();
+	cr_assert_neq(pq_wait_active(check, "postgres", FILL_LIKE, 5000), 0,
+	    "the filling statement never ran (%s)", filler.msg);
+	for (i = 0; i < 2; i++)
+		job_start_cached(&w[i], &d, ENV, "primary", NULL, FILL_SQL, 60000);
+	f_wait_busy(&d, 3, 5000);
+	cr_assert_eq(pq_count_active(check, "postgres", FILL_LIKE), 1, "the premise: the "
+	    "others wait for the fill");
+	PQfinish(check);
+	f_inject(F_IMMEDIATE);
+	job_assert_failed_clearly(&filler, F_ANSWER_MS, "the filler");
+	for (i = 0; i < 2; i++)
+		job_assert_failed_clearly(&w[i], F_ANSWER_MS, "a waiter for the fill");
+	f_heal(F_IMMEDIATE);
+	f_assert_recovers(&d, NULL, ENV, "primary", "after a fill failed");
+	f_assert_no_leak(&d, 1, "after a fill failed");
+	f_dbmd_stop_clean(&d, "after a fill failed");
+	free(uri);
 }
 
 #define NMANY	500
