@@ -256,7 +256,7 @@ static void
 case_txn(struct fstate *s)
 {
 	dbm_result	*r;
-	char		 id[8], *sql;
+	char		 id[16], *sql;
 	int		 i, n = s->fc->npools;
 
 	fpg_exec("CREATE TABLE t (id int PRIMARY KEY, v text)");
@@ -1209,7 +1209,7 @@ static void
 check_acked(struct writer *w, int n, const char *when)
 {
 	long long	 have;
-	char		*arr, id[8];
+	char		*arr, id[16];
 	int		 i, acked;
 
 	for (i = 0; i < n; i++) {
