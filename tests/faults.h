@@ -573,7 +573,7 @@ f_col(const dbm_result *r, int row, const char *name)
 	return atoll(dbm_value(r, row, col));
 }
 
-/* Reads STATUS on a connection of its own. */
+/* Reads STATUS on a connection of its own: its PostgreSQL pools, which the server sees. */
 T_FN struct f_pools
 f_pools(const struct t_dbmd *d)
 {
@@ -581,14 +581,18 @@ f_pools(const struct t_dbmd *d)
 	dbm_conn		*c = t_connect(d);
 	dbm_result		*r = dbm_status(c);
 	const dbm_result	*p;
-	int			 i;
+	int			 i, be;
 
 	memset(&s, 0, sizeof(s));
 	cr_assert_not_null(r, "STATUS: %s", dbm_errmsg(c));
 	cr_assert_eq(dbm_result_status(r), DBM_OK, "STATUS: %s", dbm_result_errmsg(r));
 	p = dbm_result_next(r);
 	cr_assert_not_null(p, "STATUS has no pools result set");
+	be = dbm_colnum(p, "backend");
+	cr_assert_geq(be, 0, "STATUS pools have no column backend");
 	for (i = 0; i < dbm_nrows(p); i++) {
+		if (strcmp(dbm_value(p, i, be), "postgresql") != 0)
+			continue;
 		s.pools++;
 		s.connecting += f_col(p, i, "connecting");
 		s.idle += f_col(p, i, "idle");

@@ -1341,40 +1341,74 @@ raw_hello_try(int fd, int ms, char *reason, size_t size)
 
 #define NFD_TRIES	120
 
-Test(pg_fd_limit, extra_clients_wait_or_are_refused_and_nothing_leaks)
+/* Starts dbmd on the test's database with a limit of 64 descriptors, as if by ulimit -n 64. */
+static void
+start_nofile64(struct t_dbmd *d, char **uset)
 {
 	const char	*sets[4];
-	struct t_dbmd	 d;
 	struct rlimit	 old, lim;
-	struct job	 late;
-	dbm_conn	*c;
-	dbm_handle	*h, *ro;
-	char		*uset, *uri, *limits, reason[256] = "", *v;
-	int		 fds[NFD_TRIES], nfd = 0, accepted = 0, outcome = 1, base, now = -1, i;
-	int64_t		 t0, end;
+	char		*uri = pg_uri(), *limits, *path;
 
-	pg_db_new();
-	uri = pg_uri();
-	uset = t_strf("production.uri=%s", uri);
-	sets[0] = uset;
+	*uset = t_strf("production.uri=%s", uri);
+	free(uri);
+	sets[0] = *uset;
 	sets[1] = "production.pool_size=2";
 	sets[2] = "daemon.max_clients=1000";
 	sets[3] = NULL;
-	/* dbmd inherits a limit of 64 descriptors from the process that starts it. */
+	/* dbmd inherits the limit from the process that starts it. */
 	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
 	lim = old;
 	lim.rlim_cur = 64;
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &lim), 0);
-	t_dbmd_init(&d);
-	t_dbmd_spawn(&d, sets);
+	t_dbmd_init(d);
+	t_dbmd_spawn(d, sets);
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
-	t_dbmd_wait_ready(&d);
-	v = t_strf("/proc/%ld/limits", (long)d.pid);
-	limits = t_slurp(v);
-	free(v);
+	t_dbmd_wait_ready(d);
+	path = t_strf("/proc/%ld/limits", (long)d->pid);
+	limits = t_slurp(path);
 	cr_assert(strstr(limits, "Max open files            64 ") != NULL, "the premise: dbmd "
 	    "has 64 descriptors:\n%s", limits);
 	free(limits);
+	free(path);
+}
+
+/*
+ * Connects raw clients until dbmd takes no more; returns how many it took
+ * (their sockets, and the one it did not take, in fds, *nfd of them), with
+ * what happened to the last one in *outcome (raw_hello_try) and its reason.
+ */
+static int
+saturate(const struct t_dbmd *d, int *fds, int *nfd, int *outcome, char *reason,
+    size_t size)
+{
+	int	 i, accepted = 0;
+
+	*nfd = 0;
+	*outcome = 1;
+	for (i = 0; i < NFD_TRIES && *outcome == 1; i++) {
+		if ((fds[*nfd] = t_raw_connect_try(d->sock)) == -1) {
+			*outcome = -2;
+			break;
+		}
+		*outcome = raw_hello_try(fds[(*nfd)++], 1500, reason, size);
+		accepted += *outcome == 1;
+	}
+	return accepted;
+}
+
+Test(pg_fd_limit, extra_clients_wait_or_are_refused_and_nothing_leaks)
+{
+	struct t_dbmd	 d;
+	struct job	 late;
+	dbm_conn	*c;
+	dbm_handle	*h, *ro, *lite;
+	dbm_result	*r;
+	char		*uset, reason[256] = "", *v;
+	int		 fds[NFD_TRIES], nfd = 0, accepted = 0, outcome = 1, base, now = -1, i;
+	int64_t		 t0, end;
+
+	pg_db_new();
+	start_nofile64(&d, &uset);
 
 	/* A client that works throughout. */
 	c = t_connect(&d);
@@ -1383,14 +1417,7 @@ Test(pg_fd_limit, extra_clients_wait_or_are_refused_and_nothing_leaks)
 	base = f_nfds(d.pid);
 
 	/* More clients than dbmd has descriptors for. */
-	for (i = 0; i < NFD_TRIES && outcome == 1; i++) {
-		if ((fds[nfd] = t_raw_connect_try(d.sock)) == -1) {
-			outcome = -2;
-			break;
-		}
-		outcome = raw_hello_try(fds[nfd++], 1500, reason, sizeof(reason));
-		accepted += outcome == 1;
-	}
+	accepted = saturate(&d, fds, &nfd, &outcome, reason, sizeof(reason));
 	cr_log_info("dbmd took %d clients beyond the first; the next %s", accepted,
 	    outcome == 2 ? "was refused" : outcome == -1 ? "waits" : outcome == 0 ?
 	    "was closed without a word" : "could not connect");
@@ -1421,6 +1448,24 @@ Test(pg_fd_limit, extra_clients_wait_or_are_refused_and_nothing_leaks)
 		dbm_dispose(ro);
 	cr_log_info("a new pool at the descriptor limit: %s", ro == NULL ? dbm_errmsg(c) :
 	    "opened");
+	/* So does a new SQLite pool, whose files need descriptors too. */
+	if ((lite = dbm_open(c, "development", "primary", NULL)) == NULL) {
+		cr_assert(dbm_errcode(c) == DBM_E_BACKEND && dbm_errmsg(c)[0] != '\0',
+		    "opening a new SQLite pool without descriptors: %s (%s)",
+		    dbm_strerror(dbm_errcode(c)), dbm_errmsg(c));
+		cr_log_info("a new SQLite pool at the descriptor limit: %s", dbm_errmsg(c));
+	} else {
+		r = dbm_exec(lite, "SELECT 1", 0, NULL);
+		cr_assert_not_null(r, "the connection to dbmd failed: %s", dbm_errmsg(c));
+		cr_assert(dbm_result_status(r) == DBM_OK || (dbm_result_status(r) == DBM_E_SQL &&
+		    dbm_result_errmsg(r)[0] != '\0'), "a statement on a new SQLite pool without "
+		    "descriptors: %s (%s)", dbm_strerror(dbm_result_status(r)),
+		    dbm_result_errmsg(r));
+		cr_log_info("a statement on a new SQLite pool at the descriptor limit: %s",
+		    dbm_result_status(r) == DBM_OK ? "ok" : dbm_result_errmsg(r));
+		dbm_result_free(r);
+		dbm_dispose(lite);
+	}
 
 	/* The extra clients leave; a new one is served; dbmd holds what it held before. */
 	for (i = 0; i < nfd; i++)
@@ -1436,10 +1481,70 @@ Test(pg_fd_limit, extra_clients_wait_or_are_refused_and_nothing_leaks)
 	    now, base);
 	t_exec0(h, "SELECT 1", 0, NULL);
 	f_assert_recovers(&d, NULL, "production", "read_only", "after the descriptor limit");
+	f_assert_recovers(&d, NULL, "development", "primary", "after the descriptor limit");
 	f_assert_serving(&d, "at the descriptor limit");
 	f_assert_no_leak(&d, 0, "at the descriptor limit");
 	dbm_disconnect(c);
 	pg_dbmd_stop(&d);
 	free(uset);
-	free(uri);
+}
+
+/*
+ * A client that leaves mid-statement while dbmd has no descriptor to
+ * spare: its statement must still stop on the server (dbmd cancels it on a
+ * connection of its own, which needs a descriptor), not run on for its
+ * full length holding its connection and its locks.
+ */
+Test(pg_fd_limit, a_client_leaving_mid_statement_at_the_limit_has_it_cancelled)
+{
+	struct t_dbmd	 d;
+	char		*uset, reason[256] = "";
+	int		 fds[NFD_TRIES], nfd = 0, outcome = 1, p[2], go[2], i;
+	long long	 running = -1;
+	int64_t		 end, t0;
+	pid_t		 child;
+
+	pg_db_new();
+	start_nofile64(&d, &uset);
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(pipe(go), 0);
+	if ((child = t_fork()) == 0) {
+		dbm_conn	*cc = dbm_connect(d.sock);
+		dbm_handle	*ch = dbm_open(cc, "production", "primary", NULL);
+		char		 b;
+
+		if (ch == NULL)
+			_exit(1);
+		dbm_result_free(dbm_exec(ch, "SELECT 1", 0, NULL));
+		(void)!write(p[1], "x", 1);
+		if (read(go[0], &b, 1) != 1)
+			_exit(2);
+		dbm_result_free(dbm_exec(ch, "SELECT pg_sleep(30)", 0, NULL));
+		_exit(0);
+	}
+	close(p[1]);
+	close(go[0]);
+	cr_assert(pipe_wait(p[0], 10000), "the client did not open its handle");
+	close(p[0]);
+	(void)saturate(&d, fds, &nfd, &outcome, reason, sizeof(reason));
+	cr_assert_neq(outcome, 1, "the premise: dbmd ran out of descriptors");
+	cr_assert_eq(write(go[1], "x", 1), 1);
+	close(go[1]);
+	cr_assert_neq(pq_wait_active(pg.admin, pg.db, "SELECT pg_sleep(30)%", 5000), 0,
+	    "the client's statement never ran");
+	t0 = t_now_ms();
+	t_kill_pid(child);
+	end = t_now_ms() + 5000LL * t_slow();
+	while ((running = pq_count_active(pg.admin, pg.db, "SELECT pg_sleep(30)%")) != 0 &&
+	    t_now_ms() < end)
+		t_sleep_ms(20);
+	for (i = 0; i < nfd; i++)
+		close(fds[i]);
+	cr_assert_eq(running, 0, "the server still runs the statement of a client that left "
+	    "%lldms ago, while dbmd was out of descriptors; dbmd's log:\n%s",
+	    (long long)(t_now_ms() - t0), f_log_tail(&d, 3000));
+	f_assert_serving(&d, "after a client left at the descriptor limit");
+	f_assert_no_leak(&d, 1, "after a client left at the descriptor limit");
+	pg_dbmd_stop(&d);
+	free(uset);
 }
