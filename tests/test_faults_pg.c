@@ -1,4 +1,4 @@
-/* test_faults_pg.c: PostgreSQL goes away, fills up, loses clients, loses dbmd: what everyone sees. */
+/* test_faults_pg.c: PostgreSQL goes away or fills up, clients or dbmd die: what all see. */
 
 /*
  * Faults on purpose (issue 12), against a real dbmd and a real PostgreSQL
@@ -12,9 +12,10 @@
  * of the postmaster, pg_terminate_backend of dbmd's sessions) in each of
  * nine situations, with one pool and with three (three roles of different
  * pool_size on the same server): a table of cases, one Criterion test each
- * (pg_stop/matrix).  The whole table is 72 cases; make check runs a cover
- * of it in which every situation meets every way of stopping, and
- * TEST_FAULTS_FULL=1 (make faults) runs all of it.  TEST_FAULTS_CASE=text
+ * (pg_stop/every_client_is_answered_nothing_leaks_and_service_resumes).
+ * The whole table is 72 cases; make check runs a cover of it in which
+ * every situation meets every way of stopping, and TEST_FAULTS_FULL=1
+ * (make faults) runs all of it.  TEST_FAULTS_CASE=text
  * runs only the cases whose name holds text (the others skip).
  *
  * Tests that stop a server start one of their own (fpg_start); the others
@@ -443,7 +444,7 @@ case_dispose(struct fstate *s)
 		t_exec0(s->h[i], "SELECT 1", 0, NULL);
 	}
 	f_inject(s->fc->mode);
-	/* The first pool as an operator disposes it, with dbmctl; the others through the library. */
+	/* The first pool as an operator disposes it, with dbmctl; the others by library. */
 	for (i = 0; i < n; i++) {
 		target = t_strf("%s/%s", ENV, roles[i]);
 		if (i == 0) {
@@ -579,7 +580,9 @@ in_cover(const struct fcase *fc)
 	return ((int)fc->mode + (int)fc->sit) % 2 == (fc->npools == 3);
 }
 
-ParameterizedTestParameters(pg_stop, matrix)
+#define MATRIX	every_client_is_answered_nothing_leaks_and_service_resumes
+
+ParameterizedTestParameters(pg_stop, MATRIX)
 {
 	static struct fcase cases[F_MODE_MAX_ * S_MAX_ * 2];
 	const char	*full = getenv("TEST_FAULTS_FULL");
@@ -597,7 +600,7 @@ ParameterizedTestParameters(pg_stop, matrix)
 	return cr_make_param_array(struct fcase, cases, n);
 }
 
-ParameterizedTest(struct fcase *fc, pg_stop, matrix)
+ParameterizedTest(struct fcase *fc, pg_stop, MATRIX)
 {
 	const char	*only = getenv("TEST_FAULTS_CASE");
 	struct fstate	 s;
@@ -952,7 +955,7 @@ kill_after(struct t_dbmd *d, const char *what)
 	pg_dbmd_stop(d);
 }
 
-Test(pg_client_kill, after_open)
+Test(pg_client_kill, killed_after_open_leaves_no_handle)
 {
 	struct t_dbmd	 d;
 	pid_t		 child;
@@ -964,7 +967,7 @@ Test(pg_client_kill, after_open)
 	kill_after(&d, "a client killed after OPEN");
 }
 
-Test(pg_client_kill, mid_statement)
+Test(pg_client_kill, killed_mid_statement_has_it_stopped)
 {
 	struct t_dbmd	 d;
 	pid_t		 child;
@@ -984,7 +987,7 @@ Test(pg_client_kill, mid_statement)
 	kill_after(&d, "a client killed mid-statement");
 }
 
-Test(pg_client_kill, mid_stream_with_its_socket_buffer_full)
+Test(pg_client_kill, killed_mid_stream_with_its_socket_buffer_full_has_it_stopped)
 {
 	struct t_dbmd	 d;
 	pid_t		 child;
@@ -1013,7 +1016,7 @@ Test(pg_client_kill, mid_stream_with_its_socket_buffer_full)
 	kill_after(&d, "a client killed mid-stream");
 }
 
-Test(pg_client_kill, inside_a_transaction_holding_a_row_lock)
+Test(pg_client_kill, killed_holding_a_row_lock_lets_another_client_have_it)
 {
 	struct t_dbmd	 d;
 	struct job	 other;
@@ -1046,7 +1049,7 @@ Test(pg_client_kill, inside_a_transaction_holding_a_row_lock)
 }
 
 /* The request of a client killed while it waits leaves the queue, and takes nothing. */
-Test(pg_client_kill, while_waiting_for_a_connection)
+Test(pg_client_kill, killed_while_waiting_for_a_connection_leaves_the_queue)
 {
 	struct t_dbmd	 d;
 	dbm_conn	*c;
@@ -1086,7 +1089,7 @@ Test(pg_client_kill, while_waiting_for_a_connection)
  * waiting for a fill that will never come: they run it themselves and get
  * their result.
  */
-Test(pg_client_kill, while_others_wait_for_its_cache_fill)
+Test(pg_client_kill, killed_while_filling_the_cache_lets_the_waiters_run_it)
 {
 	struct t_dbmd	 d;
 	struct job	 w[2];
@@ -1161,7 +1164,7 @@ Test(pg_stop, a_cache_fill_whose_server_goes_away_answers_its_waiters)
  * Five hundred clients in one process, half with a statement queued for a
  * pool of four, die at once with it.
  */
-Test(pg_client_kill, five_hundred_at_once)
+Test(pg_client_kill, five_hundred_killed_at_once_leave_nothing_behind)
 {
 	struct t_dbmd	 d;
 	pid_t		 child;

@@ -1,4 +1,4 @@
-/* test_faults_sqlite.c: SQLite under dbmd killed mid-write, on a full disk, on a read-only file system. */
+/* test_faults_sqlite.c: SQLite under dbmd killed mid-write, on a full disk, read-only. */
 
 /*
  * Faults on purpose (issue 12) for the SQLite backend: what clients see,
