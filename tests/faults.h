@@ -34,7 +34,7 @@
 
 #define F_SH_PATH	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define F_PORT		"5433"		/* the private server's socket name; no TCP */
-#define F_ANSWER_MS	10000		/* every client is answered this soon after a fault */
+#define F_ANSWER_MS	10000		/* bound on a client's answer after a fault */
 #define F_RECOVER_MS	15000		/* and served again within this of its end */
 
 /* Running programs. */
@@ -442,7 +442,7 @@ struct job {
 	atomic_int	 ready;		/* opened (and pre done); sql about to be sent */
 	atomic_int	 done;
 	int		 joined;
-	int		 code;		/* the result's status, or the conn's error, or -1 */
+	int		 code;		/* the result's status or the conn's error; -1 */
 	char		 sqlstate[8];
 	char		 msg[512];
 	char		 value[64];	/* the first value of a successful result */
