@@ -35,7 +35,7 @@
 #define F_SH_PATH	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define F_PORT		"5433"		/* the private server's socket name; no TCP */
 #define F_ANSWER_MS	10000		/* bound on a client's answer after a fault */
-#define F_RECOVER_MS	15000		/* and served again within this of its end */
+#define F_RECOVER_MS	15000		/* bound on service resuming after a fault */
 
 /* Running programs. */
 
