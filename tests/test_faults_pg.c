@@ -858,6 +858,9 @@ pipe_wait(int fd, int ms)
 /* A statement that reads only and takes a second or two: its result is cacheable. */
 #define FILL_SQL	"SELECT count(*) FROM generate_series(1, 5000000) g"
 #define FILL_LIKE	"SELECT count(*) FROM generate_series(1, 5000000)%"
+/* One that outlasts the janitor's round (a second) by far. */
+#define LONG_FILL_SQL	"SELECT count(*) FROM generate_series(1, 20000000) g"
+#define LONG_FILL_LIKE	"SELECT count(*) FROM generate_series(1, 20000000)%"
 
 enum kill_at {
 	K_OPEN,			/* after OPEN */
@@ -866,6 +869,7 @@ enum kill_at {
 	K_LOCKS,		/* inside a transaction holding a row lock */
 	K_WAITING,		/* while its statement waits for a connection */
 	K_FILLING,		/* while its statement fills the cache for others */
+	K_PARKED,		/* while its statement waits for another's cache fill */
 };
 
 /*
@@ -913,6 +917,7 @@ client_until(const struct t_dbmd *d, enum kill_at at)
 			dbm_result_free(dbm_exec(h, "SELECT 'waited'", 0, NULL));
 			break;
 		case K_FILLING:
+		case K_PARKED:
 			(void)!write(p[1], "x", 1);
 			dbm_result_free(dbm_exec_opts(h, FILL_SQL, 0, NULL,
 			    &(struct dbm_exec_opts){ sizeof(struct dbm_exec_opts), 60000 }));
@@ -1123,6 +1128,149 @@ Test(pg_client_kill, killed_while_filling_the_cache_lets_the_waiters_run_it)
 	cr_log_info("the fill's waiters were answered %lldms after the filler's death",
 	    (long long)(t_now_ms() - t0));
 	kill_after(&d, "a client killed while filling the cache");
+}
+
+/* A client whose statement waits for another's cache fill is killed: the fill goes on. */
+Test(pg_client_kill, killed_while_waiting_for_a_cache_fill_leaves_the_fill_alone)
+{
+	struct t_dbmd	 d;
+	struct job	 filler, after;
+	pid_t		 child;
+
+	kill_setup(&d);
+	job_start_cached(&filler, &d, "production", "primary", NULL, FILL_SQL, 60000);
+	cr_assert_neq(pq_wait_active(pg.admin, pg.db, FILL_LIKE, 5000), 0,
+	    "the filling statement never ran");
+	child = client_until(&d, K_PARKED);
+	f_wait_busy(&d, 2, 5000);
+	cr_assert_eq(pq_count_active(pg.admin, pg.db, FILL_LIKE), 1, "the premise: the child "
+	    "waits for the fill");
+	t_kill_pid(child);
+	cr_assert(job_wait(&filler, 20000), "the filler was not answered");
+	cr_assert_eq(filler.code, DBM_OK, "the filler: %s", filler.msg);
+	cr_assert_str_eq(filler.value, "5000000");
+	/* The fill was stored: the same statement now comes from the cache, at once. */
+	job_start_cached(&after, &d, "production", "primary", NULL, FILL_SQL, 60000);
+	cr_assert(job_wait(&after, 500), "the same statement after the fill was not answered "
+	    "from the cache");
+	cr_assert_eq(after.code, DBM_OK, "%s", after.msg);
+	kill_after(&d, "a client killed while waiting for a cache fill");
+}
+
+/*
+ * A pool disposed while requests wait for it every way a request can wait
+ * (running a cache fill, parked on that fill, queued for a connection),
+ * then the server goes away: each is answered, the pool goes, and a new
+ * pool serves once the server is back.  DISPOSE_POOL drains a pool that has
+ * handles; with drain_timeout 0 the janitor disposes it at its next round.
+ */
+Test(pg_stop, a_pool_disposed_with_requests_waiting_every_way_answers_them_all)
+{
+	struct t_dbmd	 d;
+	struct job	 filler, parked[2], queued;
+	dbm_result	*r;
+	dbm_conn	*c;
+	char		*uri;
+	int64_t		 end;
+	int		 i;
+
+	fpg_start();
+	uri = fpg_uri("");
+	/* primary, of pool_size 2 - 1 = 1 with the bump: the filler takes its connection. */
+	write_conf(uri, 1, -1, NULL);
+	t_dbmd_start(&d, (const char *[]){ "daemon.drain_timeout=0s", NULL });
+	c = t_connect(&d);
+	job_start_cached(&filler, &d, ENV, "primary", NULL, LONG_FILL_SQL, 60000);
+	cr_assert_eq(fpg_wait_num("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+	    "'" LONG_FILL_LIKE "' AND state = 'active'", 1, 5000), 1, "the fill never ran");
+	for (i = 0; i < 2; i++)
+		job_start_cached(&parked[i], &d, ENV, "primary", NULL, LONG_FILL_SQL, 60000);
+	job_start(&queued, &d, ENV, "primary", NULL, "SELECT 'queued'");
+	f_wait_busy(&d, 4, 5000);
+	cr_assert_eq(f_pools(&d).waiting, 1, "the premise: one request queued");
+
+	r = dbm_dispose_pool(c, ENV "/primary");
+	cr_assert_not_null(r, "DISPOSE_POOL: %s", dbm_errmsg(c));
+	cr_assert_eq(dbm_result_status(r), DBM_OK, "DISPOSE_POOL: %s", dbm_result_errmsg(r));
+	dbm_result_free(r);
+	cr_assert(job_wait(&queued, F_ANSWER_MS), "the queued request was not answered");
+	cr_assert_eq(queued.code, DBM_E_DRAINING, "the queued request of a disposed pool: %s "
+	    "(%s); dbmd's log:\n%s", queued.code >= 0 ? dbm_strerror(queued.code) : "nothing",
+	    queued.msg, f_log_tail(&d, 3000));
+	cr_assert(!atomic_load(&filler.done), "the premise: the fill still runs");
+	f_inject(F_IMMEDIATE);
+	job_assert_failed_clearly(&filler, F_ANSWER_MS, "the filler of a disposed pool");
+	for (i = 0; i < 2; i++) {
+		cr_assert(job_wait(&parked[i], F_ANSWER_MS), "a request waiting for the fill of a "
+		    "disposed pool was not answered");
+		cr_assert(parked[i].code == DBM_E_DRAINING || f_clear_failure(parked[i].code,
+		    parked[i].sqlstate, parked[i].msg), "a request waiting for the fill of a "
+		    "disposed pool: %s (%s)", dbm_strerror(parked[i].code), parked[i].msg);
+	}
+	end = t_now_ms() + 10000LL * t_slow();
+	while (f_pools(&d).pools != 0 && t_now_ms() < end)
+		t_sleep_ms(20);
+	cr_assert_eq(f_pools(&d).pools, 0, "the disposed pool is still there");
+	f_heal(F_IMMEDIATE);
+	f_assert_recovers(&d, NULL, ENV, "primary", "after the disposed pool");
+	f_assert_serving(&d, "after the disposed pool");
+	f_assert_no_leak(&d, 1, "after the disposed pool");
+	dbm_disconnect(c);
+	f_dbmd_stop_clean(&d, "after the disposed pool");
+	free(uri);
+}
+
+/*
+ * dbmd shuts down while requests wait every way, and the server goes away
+ * under them: each is answered, and dbmd exits 0 without waiting out
+ * shutdown_timeout.
+ */
+Test(pg_stop, a_shutdown_with_requests_waiting_every_way_answers_them_all)
+{
+	struct t_dbmd	 d;
+	struct job	 filler, parked[2], queued;
+	struct job	*all[4] = { &filler, &parked[0], &parked[1], &queued };
+	char		*uri, *log;
+	int64_t		 t0;
+	int		 i, st;
+
+	fpg_start();
+	uri = fpg_uri("");
+	write_conf(uri, 1, -1, NULL);
+	t_dbmd_start(&d, NULL);
+	job_start_cached(&filler, &d, ENV, "primary", NULL, FILL_SQL, 60000);
+	cr_assert_eq(fpg_wait_num("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+	    "'" FILL_LIKE "' AND state = 'active'", 1, 5000), 1, "the fill never ran");
+	for (i = 0; i < 2; i++)
+		job_start_cached(&parked[i], &d, ENV, "primary", NULL, FILL_SQL, 60000);
+	job_start(&queued, &d, ENV, "primary", NULL, "SELECT 'queued'");
+	f_wait_busy(&d, 4, 5000);
+
+	kill(d.pid, SIGTERM);
+	cr_assert(t_dbmd_logged(&d, "shutting down", NULL), "no shutdown");
+	t0 = t_now_ms();
+	f_inject(F_IMMEDIATE);
+	for (i = 0; i < 4; i++) {
+		cr_assert(job_wait(all[i], F_ANSWER_MS), "request %d was not answered", i);
+		cr_assert(f_clear_failure(all[i]->code, all[i]->sqlstate, all[i]->msg) ||
+		    all[i]->code == DBM_E_SHUTDOWN || all[i]->code == DBM_E_CONNECTION ||
+		    all[i]->code == DBM_E_DRAINING, "request %d (%s): %s (%s)", i, all[i]->sql,
+		    dbm_strerror(all[i]->code), all[i]->msg);
+	}
+	if (!t_wait_pid(d.pid, 4000 * t_slow(), &st)) {
+		log = f_log_tail(&d, 4000);
+		cr_assert_fail("dbmd did not exit within 4s of the fault (shutdown_timeout is "
+		    "5s); its log:\n%s", log);
+	}
+	d.pid = 0;
+	log = f_log_tail(&d, 4000);
+	cr_assert_eq(t_exit_code(st), 0, "dbmd exited with status %d; its log:\n%s",
+	    t_exit_code(st), log);
+	free(log);
+	cr_log_info("dbmd exited %lldms after the fault", (long long)(t_now_ms() - t0));
+	f_heal(F_IMMEDIATE);
+	cr_assert_eq(fpg_wait_num(FPG_DBMD, 0, 5000), 0, "dbmd's sessions outlived it");
+	free(uri);
 }
 
 /*
