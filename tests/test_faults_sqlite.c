@@ -249,6 +249,65 @@ Test(sqlite_faults, a_full_disk_fails_writes_with_53100_and_corrupts_nothing)
 }
 
 /*
+ * A transaction fills the disk: its failing statement says 53100, and the
+ * transaction then commits whole or not at all (SQLite may roll it back by
+ * itself, and COMMIT must then fail, not claim what is not there).
+ */
+Test(sqlite_faults, a_transaction_that_fills_the_disk_commits_whole_or_not_at_all)
+{
+	struct t_dbmd	 d;
+	dbm_conn	*c;
+	dbm_handle	*h;
+	dbm_result	*r;
+	sqlite3		*db;
+	char		*path, *v;
+	int		 i, inserted = 0, code = DBM_OK, commit;
+	long long	 have;
+
+	mount_small("1m");
+	path = t_strf("%s/txn.db", mnt);
+	write_conf(path);
+	t_dbmd_start(&d, NULL);
+	c = t_connect(&d);
+	h = t_open(c, "lite", "primary");
+	t_exec0(h, "CREATE TABLE big (id INTEGER PRIMARY KEY, b BLOB)", 0, NULL);
+	t_exec0(h, "INSERT INTO big (b) VALUES ('before')", 0, NULL);
+	cr_assert_eq(dbm_begin(h), DBM_OK, "BEGIN: %s", dbm_errmsg(c));
+	for (i = 0; i < 1000; i++) {
+		r = dbm_exec(h, "INSERT INTO big (b) VALUES (zeroblob(16000))", 0, NULL);
+		cr_assert_not_null(r, "insert %d: the connection failed: %s", i, dbm_errmsg(c));
+		if ((code = dbm_result_status(r)) != DBM_OK)
+			break;
+		inserted++;
+		dbm_result_free(r);
+	}
+	cr_assert_neq(code, DBM_OK, "the premise: the transaction filled the disk");
+	cr_assert_str_eq(dbm_result_sqlstate(r), "53100", "%s: %s", dbm_strerror(code),
+	    dbm_result_errmsg(r));
+	dbm_result_free(r);
+	commit = dbm_commit(h);
+	cr_log_info("%d rows in the transaction; COMMIT: %s (%s)", inserted,
+	    dbm_strerror(commit), commit == DBM_OK ? "" : dbm_errmsg(c));
+	if (commit != DBM_OK)
+		cr_assert_neq(dbm_errmsg(c)[0], '\0', "COMMIT failed without a message");
+	(void)dbm_rollback(h);
+	/* dbmd serves on, and the handle can write once there is room. */
+	remount(0, "size=16m");
+	t_exec0(h, "INSERT INTO big (b) VALUES ('after')", 0, NULL);
+	v = t_value(h, "SELECT count(*) FROM big", 0, NULL);
+	have = atoll(v);
+	free(v);
+	cr_assert_eq(have, commit == DBM_OK ? inserted + 2 : 2, "%lld rows after a transaction "
+	    "of %d whose COMMIT said %s", have, inserted, dbm_strerror(commit));
+	dbm_disconnect(c);
+	cr_assert_eq(t_dbmd_stop(&d), 0, "dbmd did not stop cleanly");
+	db = db_open_checked(path, "after a transaction filled the disk");
+	cr_assert_eq(db_num(db, "SELECT count(*) FROM big WHERE ?1 = ?1", 0, 0), have);
+	sqlite3_close(db);
+	free(path);
+}
+
+/*
  * The file system under the database is read-only: writes fail clearly
  * with a read-only SQLSTATE (25006, or 42501), or the open fails naming
  * the file; nothing hangs, dbmd serves on, the file is whole, and once the
