@@ -109,6 +109,8 @@ f_dbmd_term(struct t_dbmd *d, int ms)
 	char	*log;
 	int	 st;
 
+	if (d->pid <= 0)	/* reaped already: never kill(0), the whole process group */
+		return t_exit_code(d->status);
 	kill(d->pid, SIGTERM);
 	if (!t_wait_pid(d->pid, ms * t_slow(), &st)) {
 		t_kill_pid(d->pid);
@@ -245,7 +247,7 @@ T_FN void
 fpg_destroy(void)
 {
 	const char	*bin = getenv("TEST_PGBIN");
-	char		*pre, *cmd;
+	char		*pre, *cmd, *comm;
 	struct t_run	 r;
 	pid_t		 pm;
 
@@ -259,8 +261,15 @@ fpg_destroy(void)
 		free(cmd);
 		free(pre);
 	}
-	if ((pm = fpg_postmaster()) > 0 && kill(pm, 0) == 0)
-		kill(pm, SIGKILL);
+	/* A postmaster pg_ctl could not stop; a pid of a stale postmaster.pid is not one. */
+	if ((pm = fpg_postmaster()) > 0) {
+		cmd = t_strf("/proc/%ld/comm", (long)pm);
+		comm = t_slurp(cmd);
+		if (strncmp(comm, "postgres", 8) == 0)
+			kill(pm, SIGKILL);
+		free(comm);
+		free(cmd);
+	}
 	cmd = t_strf("rm -rf '%s'", fpg.dir);
 	r = f_sh(cmd, 30000);
 	t_run_free(&r);
