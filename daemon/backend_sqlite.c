@@ -112,6 +112,7 @@ struct sq_msg {
 	bool			 ok;
 	bool			 in_txn;
 	bool			 session_dirty;	/* a temporary object may exist now */
+	bool			 read_only_file; /* a read-write pool's file opened read-only */
 	char			 err[256];
 };
 TAILQ_HEAD(sq_msgs, sq_msg);
@@ -242,6 +243,14 @@ sq_drain(evutil_socket_t fd, short ev, void *arg)
 				m->ok = false;
 			}
 			c->in_txn = m->in_txn;
+			/*
+			 * SQLite opens a file it may not write read-only, without a word: such
+			 * a connection could never write again, even once the file can be
+			 * written.  It serves this request (reads work, writes fail with
+			 * 25006) and is then discarded, so that the next one opens anew.
+			 */
+			if (m->read_only_file)
+				c->broken = true;
 			/* Only ever set here: the pool clears it when it resets the connection. */
 			if (m->session_dirty)
 				c->session_dirty = true;
@@ -1132,6 +1141,8 @@ run_job(struct sq_conn *sc, struct request *r)
 	m->buf = b;
 	m->ok = ok;
 	m->in_txn = !sqlite3_get_autocommit(sc->db);
+	m->read_only_file = !sc->sp->read_only && !sc->sp->memory &&
+	    sqlite3_db_readonly(sc->db, "main") == 1;
 	m->session_dirty = sc->made_temp;
 	sc->made_temp = false;
 	sq_post(m);
