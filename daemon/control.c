@@ -247,9 +247,10 @@ refuse(int fd, int code, const char *reason)
 /*
  * Out of descriptors: the reserve goes to accept one client, which is told why it is
  * refused; then the reserve is taken back (if something else took the descriptor
- * meanwhile, the next time accepting pauses instead).
+ * meanwhile, the next time accepting pauses instead).  False when no client was
+ * waiting: the kernel says EMFILE before it looks at the queue.
  */
-static void
+static bool
 refuse_out_of_fds(int lfd)
 {
 	int fd;
@@ -257,11 +258,12 @@ refuse_out_of_fds(int lfd)
 	close(spare_fd);
 	spare_fd = -1;
 	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
-		log_warnx("a client refused: dbmd has no file descriptor free (RLIMIT_NOFILE)");
+		log_warnx("accept: out of file descriptors (RLIMIT_NOFILE): a client refused");
 		refuse(fd, PROTO_E_LIMIT, "dbmd has no file descriptor free (its open-files "
 		    "limit): try again later");
 	}
 	spare_take();
+	return fd != -1;
 }
 
 static long long
@@ -289,8 +291,9 @@ control_accept(evutil_socket_t lfd, short ev, void *arg)
 			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
 				return;
 			if ((errno == EMFILE || errno == ENFILE) && spare_fd != -1) {
-				refuse_out_of_fds(lfd);
-				continue;
+				if (refuse_out_of_fds(lfd))
+					continue;
+				return;
 			}
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
