@@ -151,6 +151,39 @@ pg_unwatch(struct pg_conn *pc)
 		event_del(pc->ev);
 }
 
+/*
+ * The SQLSTATE of a failed connection attempt.  libpq keeps the server's for itself,
+ * so it is told by the server's message (PostgreSQL's own English wording, as the
+ * server sends it unless lc_messages says otherwise): 53300 for a server or role at
+ * its connection limit, 57P03 for one starting or stopping, 28P01/28000 refused
+ * authentication, 3D000 no such database; else 08001, no connection could be made.
+ */
+static const char *
+connect_sqlstate(const char *msg)
+{
+	static const struct {
+		const char	*text, *sqlstate;
+	} known[] = {
+		{ "too many clients already", "53300" },
+		{ "too many connections for", "53300" },
+		{ "remaining connection slots are reserved", "53300" },
+		{ "the database system is starting up", "57P03" },
+		{ "the database system is shutting down", "57P03" },
+		{ "the database system is in recovery mode", "57P03" },
+		{ "the database system is not yet accepting connections", "57P03" },
+		{ "password authentication failed", "28P01" },
+		{ "no pg_hba.conf entry", "28000" },
+		{ "is not permitted to log in", "28000" },
+		{ "does not exist", "3D000" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strstr(msg, known[i].text) != NULL)
+			return known[i].sqlstate;
+	return "08001";
+}
+
 /* Reports from a fresh loop iteration, never from inside the caller's call. */
 static void
 pg_defer(struct pg_conn *pc, enum pg_deferred what)
@@ -192,7 +225,7 @@ pg_deferred_cb(evutil_socket_t fd, short ev, void *arg)
 		memcpy(msg, pc->errmsg, sizeof(msg));
 		c->be = NULL;
 		pg_conn_free(pc);
-		pool_conn_opened(c, false, msg);
+		pool_conn_opened(c, false, connect_sqlstate(msg), msg);
 		break;
 	}
 	case PG_DEFER_FINISH:
@@ -254,7 +287,7 @@ pg_connect_step(struct pg_conn *pc)
 			pg_open_failed(pc, "cannot watch the server's socket");
 			return;
 		}
-		pool_conn_opened(pc->conn, true, NULL);
+		pool_conn_opened(pc->conn, true, NULL, NULL);
 		return;
 	default:
 		pg_open_failed(pc, PQerrorMessage(pc->pg));

@@ -226,7 +226,7 @@ sq_drain(evutil_socket_t fd, short ev, void *arg)
 				sq_conn_free(sc);
 				c->be = NULL;
 			}
-			pool_conn_opened(c, m->ok, m->err);
+			pool_conn_opened(c, m->ok, "58030", m->err);
 			break;
 		case SQ_OUTPUT:
 			/* A full client holds the chunk back until its output drains. */

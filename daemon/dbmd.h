@@ -499,6 +499,7 @@ struct pool {
 	int64_t			 retry_at;	/* ms: no background connect before this */
 	struct pool_stats	 stats;
 	char			 last_error[256];
+	char			 last_sqlstate[6];	/* of last_error */
 	char			*db_key;	/* the database: pools on one share invalidations */
 	TAILQ_HEAD(, fill)	 fills;		/* cache fills in flight */
 };
@@ -682,7 +683,7 @@ int		 pool_add_name(struct pool *, const char *, const char *);
 void		 pool_submit(struct pool *, struct request *);
 void		 pool_cancel(struct request *);
 void		 pool_resume(struct request *);
-void		 pool_conn_opened(struct conn *, bool, const char *);
+void		 pool_conn_opened(struct conn *, bool, const char *, const char *);
 void		 pool_request_done(struct conn *, struct request *, bool);
 void		 pool_conn_closed(struct conn *);
 void		 pool_conn_new(struct pool *);

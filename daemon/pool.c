@@ -268,13 +268,13 @@ waiter_stop(struct request *r)
 
 /* Fails every waiting request with code and msg. */
 static void
-fail_waiters(struct pool *p, int code, const char *msg)
+fail_waiters(struct pool *p, int code, const char *sqlstate, const char *msg)
 {
 	struct request *r;
 
 	while ((r = TAILQ_FIRST(&p->reqs[REQ_QUEUED].list)) != NULL) {
 		waiter_stop(r);
-		request_fail(r, code, "", msg);
+		request_fail(r, code, sqlstate, msg);
 		request_finish(r);
 	}
 }
@@ -451,7 +451,7 @@ pool_submit(struct pool *p, struct request *r)
 	} else if (pool_total(p) < p->rc->pool_size &&
 	    p->nconns[CONN_OPENING] < p->reqs[REQ_QUEUED].n) {
 		if (conn_new(p) == NULL) {
-			fail_waiters(p, PROTO_E_NOMEM, "out of memory");
+			fail_waiters(p, PROTO_E_NOMEM, "53200", "out of memory");
 			return;
 		}
 		if (r->state != REQ_QUEUED)
@@ -477,16 +477,18 @@ waiter_timeout(evutil_socket_t fd, short ev, void *arg)
 	    p->rc->pool_size, p->nconns[CONN_ACTIVE] + p->nconns[CONN_PINNED],
 	    p->reqs[REQ_QUEUED].n - 1, p->last_error[0] ? "; last connection error: " : "",
 	    p->last_error);
-	request_fail(r, PROTO_E_TIMEOUT, "", msg);
+	/* A connection error is why no connection came: its SQLSTATE says which. */
+	request_fail(r, PROTO_E_TIMEOUT, p->last_error[0] ? p->last_sqlstate : "", msg);
 	request_finish(r);
 }
 
 /*
- * The backend opened a connection, or failed to.  A failure with nothing else open
- * fails the waiters: no request waits for a database that cannot be reached.
+ * The backend opened a connection, or failed to, with the SQLSTATE and message it
+ * has for the failure.  A failure with nothing else open fails the waiters: no request
+ * waits for a database that cannot be reached.
  */
 void
-pool_conn_opened(struct conn *c, bool ok, const char *msg)
+pool_conn_opened(struct conn *c, bool ok, const char *sqlstate, const char *msg)
 {
 	struct pool *p = c->pool;
 
@@ -496,13 +498,15 @@ pool_conn_opened(struct conn *c, bool ok, const char *msg)
 		p->backoff = p->backoff == 0 ? 250 : p->backoff * 2 > 10000 ? 10000 : p->backoff * 2;
 		p->retry_at = now_ms() + p->backoff;
 		snprintf(p->last_error, sizeof(p->last_error), "%s", msg ? msg : "unknown error");
+		snprintf(p->last_sqlstate, sizeof(p->last_sqlstate), "%s", sqlstate ? sqlstate :
+		    "08001");
 		log_warnx("pool %016llx (%s): cannot connect: %s", (unsigned long long)p->rc->hash,
 		    p->label ? p->label : "", p->last_error);
 		TAILQ_REMOVE(&p->conns[c->state], c, entry);
 		p->nconns[c->state]--;
 		conn_free(c);
 		if (pool_total(p) == 0)
-			fail_waiters(p, PROTO_E_BACKEND, p->last_error);
+			fail_waiters(p, PROTO_E_BACKEND, p->last_sqlstate, p->last_error);
 		pool_check_gone(p);
 		return;
 	}
@@ -678,7 +682,7 @@ pool_dispose(struct pool *p, const char *reason)
 		p->disposing = true;
 		log_info("pool %016llx (%s) disposed: %s", (unsigned long long)p->rc->hash,
 		    p->label ? p->label : "", reason);
-		fail_waiters(p, PROTO_E_DRAINING, "the pool was disposed");
+		fail_waiters(p, PROTO_E_DRAINING, "", "the pool was disposed");
 		pool_close_idle(p, true);
 	}
 	pool_check_gone(p);

@@ -806,12 +806,15 @@ Test(pg_full, connects_refused_at_the_limit_fail_clearly_and_the_pool_recovers)
 	cr_assert_geq(t_now_ms() - t0, 800, "it did not wait for acquire_timeout (1s)");
 	cr_assert_not_null(strstr(b.msg, "too many connections"), "the timeout does not say "
 	    "why no connection could be made: %s", b.msg);
+	cr_assert_str_eq(b.sqlstate, "53300", "the timeout's SQLSTATE: %s", b.msg);
 	/* A pool with no connection at all fails its request at once. */
 	job_start(&fresh, &d, ENV, "reporting", NULL, "SELECT 1");
 	cr_assert(job_wait(&fresh, F_ANSWER_MS), "the request on a new pool was not answered");
 	cr_assert_eq(fresh.code, DBM_E_BACKEND, "the request on a new pool ended with %s: %s",
 	    fresh.code >= 0 ? dbm_strerror(fresh.code) : "nothing", fresh.msg);
 	cr_assert_not_null(strstr(fresh.msg, "too many connections"), "%s", fresh.msg);
+	cr_assert_str_eq(fresh.sqlstate, "53300", "the refused connect's SQLSTATE: %s",
+	    fresh.msg);
 	/* The statement that had its connection was not disturbed. */
 	cr_assert(job_wait(&a, 5000), "the long statement never ended");
 	cr_assert_eq(a.code, DBM_OK, "the long statement failed: %s", a.msg);
