@@ -2,7 +2,6 @@
 
 #include <sys/eventfd.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -799,41 +798,16 @@ stmt_bind(sqlite3_stmt *st, const struct request *r, char *err, size_t errlen)
 	return NULL;
 }
 
-/* The first keyword of a statement, upper-cased, after spaces and comments. */
-static const char *
-first_word(const char *sql, char *buf, size_t size, const char **after)
-{
-	size_t n = 0;
-
-	for (;;) {
-		while (isspace((unsigned char)*sql))
-			sql++;
-		if (sql[0] == '-' && sql[1] == '-')
-			sql += strcspn(sql, "\n");
-		else if (sql[0] == '/' && sql[1] == '*') {
-			const char *end = strstr(sql + 2, "*/");
-
-			sql = end ? end + 2 : sql + strlen(sql);
-		} else
-			break;
-	}
-	while (isalpha((unsigned char)*sql) && n + 1 < size)
-		buf[n++] = (char)toupper((unsigned char)*sql++);
-	buf[n] = '\0';
-	if (after != NULL)
-		*after = sql;
-	return buf;
-}
-
 /* A command tag in PostgreSQL's form: "SELECT 3", "INSERT 0 1", "CREATE TABLE". */
 static void
 command_tag(const char *sql, bool readonly, uint64_t rows, uint64_t changes, char *tag,
     size_t size)
 {
+	struct sqlscan s;
 	char w1[16], w2[16];
-	const char *rest;
 
-	first_word(sql, w1, sizeof(w1), &rest);
+	sqlscan_init(&s, sql, SQLSCAN_SQLITE);
+	sqlscan_keyword(&s, w1, sizeof(w1));
 	if (strcmp(w1, "INSERT") == 0 || strcmp(w1, "REPLACE") == 0)
 		snprintf(tag, size, "INSERT 0 %llu", (unsigned long long)changes);
 	else if (strcmp(w1, "UPDATE") == 0 || strcmp(w1, "DELETE") == 0)
@@ -842,9 +816,10 @@ command_tag(const char *sql, bool readonly, uint64_t rows, uint64_t changes, cha
 	    strcmp(w1, "VALUES") == 0))
 		snprintf(tag, size, "SELECT %llu", (unsigned long long)rows);
 	else if (strcmp(w1, "CREATE") == 0 || strcmp(w1, "DROP") == 0 ||
-	    strcmp(w1, "ALTER") == 0)
-		snprintf(tag, size, "%s %s", w1, first_word(rest, w2, sizeof(w2), NULL));
-	else
+	    strcmp(w1, "ALTER") == 0) {
+		sqlscan_keyword(&s, w2, sizeof(w2));
+		snprintf(tag, size, "%s %s", w1, w2);
+	} else
 		snprintf(tag, size, "%s", w1);
 }
 
