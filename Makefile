@@ -60,9 +60,11 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 LIB_MAJOR := 1
 LIB_SO := libdbmclient.so.$(LIB_MAJOR)
 
+# clang and libclang-rt-dev are for make fuzz: libFuzzer's runtime is in the latter, which
+# clang only recommends and an install without recommends leaves out.
 DEPS_PKGS := gcc make pkg-config libevent-dev libsqlite3-dev libpq-dev libyaml-dev \
 	libsystemd-dev libcriterion-dev postgresql valgrind systemd python3 pgbouncer \
-	gnuplot-nox
+	gnuplot-nox clang libclang-rt-dev
 
 .PHONY: all check asan valgrind fuzz fuzz-build fuzz-seeds install uninstall clean deps help \
 	demo bench
