@@ -317,7 +317,8 @@ parse_duration(const char *s, long long *ms)
 		}
 		if (units[i].unit == NULL)
 			return -1;
-		if (n > LLONG_MAX / units[i].ms / 2)
+		/* The sum, not only each part, stays below LLONG_MAX / 2: "1h1h1h…" too. */
+		if (n > (LLONG_MAX / 2 - total) / units[i].ms)
 			return -1;
 		total += n * units[i].ms;
 		s += ulen;
