@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+
 #include "dbmd.h"
 #include "fuzz.h"
 
@@ -67,9 +69,38 @@ fuzz_tmpdir(void)
 }
 
 /*
+ * What dbmd shows of a URI hides every secret libpq would read from it: libpq's own
+ * parse of uri_redact's text has, for each secret option (password, sslpassword, ...)
+ * the original sets, another value.  libpq is the judge here, not dbmd's own reading.
+ */
+static void
+check_redaction(const char *uri)
+{
+	PQconninfoOption *orig, *shown, *o, *s;
+	char *text;
+
+	if ((orig = PQconninfoParse(uri, NULL)) == NULL)
+		return;
+	text = uri_redact(uri);
+	shown = PQconninfoParse(text, NULL);
+	FUZZ_ASSERT(shown != NULL);
+	for (o = orig, s = shown; o->keyword != NULL; o++, s++) {
+		FUZZ_ASSERT(s->keyword != NULL && strcmp(o->keyword, s->keyword) == 0);
+		if (o->dispchar == NULL || o->dispchar[0] != '*' || o->val == NULL ||
+		    o->val[0] == '\0' || strcmp(o->val, "********") == 0)
+			continue;
+		FUZZ_ASSERT(s->val == NULL || strcmp(s->val, o->val) != 0);
+	}
+	PQconninfoFree(shown);
+	PQconninfoFree(orig);
+	free(text);
+}
+
+/*
  * Uses everything a loaded configuration offers the daemon: its errors as printed, each
- * setting's value and origin as text, and every known environment/role resolved, with
- * and without a client's overrides, and printed as --resolve prints it.
+ * setting's value and origin as text (a URI's secrets hidden), and every known
+ * environment/role resolved, with and without a client's overrides, and printed as
+ * --resolve prints it.
  */
 void
 fuzz_config_walk(const struct config *cfg)
@@ -89,6 +120,8 @@ fuzz_config_walk(const struct config *cfg)
 		abort();
 	config_errors_print(&cfg->errors, null);
 	TAILQ_FOREACH(s, &cfg->settings, entry) {
+		if (s->key->type == CFG_T_URI)
+			check_redaction(s->val.str);
 		text = config_value_text(s->key, &s->val);
 		fprintf(null, "%s %s\n", s->key->name, text);
 		free(text);
