@@ -60,11 +60,14 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 LIB_MAJOR := 1
 LIB_SO := libdbmclient.so.$(LIB_MAJOR)
 
+# clang and libclang-rt-dev are for make fuzz: libFuzzer's runtime is in the latter, which
+# clang only recommends and an install without recommends leaves out.
 DEPS_PKGS := gcc make pkg-config libevent-dev libsqlite3-dev libpq-dev libyaml-dev \
 	libsystemd-dev libcriterion-dev postgresql valgrind systemd python3 pgbouncer \
-	gnuplot-nox
+	gnuplot-nox clang libclang-rt-dev
 
-.PHONY: all check faults asan valgrind install uninstall clean deps help demo bench
+.PHONY: all check faults asan valgrind fuzz fuzz-build fuzz-seeds install uninstall clean \
+	deps help demo bench
 
 all: $(B)/dbmd $(B)/dbmctl $(B)/example $(B)/$(LIB_SO) $(B)/libdbmclient.a
 
@@ -165,6 +168,35 @@ valgrind: all $(TEST_BIN)
 	$(MAKE) check TEST_ARGS='-j1' \
 		TEST_RUN='valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --trace-children=yes --trace-children-skip=*/sh,*/dash,*/bash,*/python3* --child-silent-after-fork=no --vgdb=no --fair-sched=yes'
 
+# libFuzzer targets (tests/fuzz/README), built with clang into build/fuzz with ASan and
+# UBSan.  Each replays its regression inputs, then fuzzes FUZZ_TIME seconds from its seed
+# corpus; any crash, leak or hang fails the run.
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 60
+FUZZ_TARGETS := proto_server proto_client config_yaml config_env sqlscan
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+fuzz:
+	$(MAKE) B=build/fuzz CC='$(FUZZ_CC)' CFLAGS='-O1 -g' \
+		SANITIZE='$(FUZZ_SANITIZE) -fsanitize=fuzzer-no-link' fuzz-build
+	FUZZ_TIME='$(FUZZ_TIME)' sh tests/fuzz/run.sh build/fuzz $(FUZZ_TARGETS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(B)/%)
+
+$(FUZZ_TARGETS:%=$(B)/%): $(B)/%: tests/fuzz/%.c $(B)/tests/fuzz/common.o $(B)/libdbmd.a \
+		$(B)/libdbmclient.a
+	$(qecho) LD $@
+	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $< \
+		$(B)/tests/fuzz/common.o $(B)/libdbmd.a $(B)/libdbmclient.a $(PKG_LIBS) -lpthread
+
+# Writes the seed corpus of the protocol targets from the encoders (tests/fuzz/seeds.c).
+fuzz-seeds: $(B)/fuzz-seeds
+	$(B)/fuzz-seeds tests/fuzz/corpus
+
+$(B)/fuzz-seeds: tests/fuzz/seeds.c $(B)/libdbmclient.a
+	$(qecho) LD $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libdbmclient.a
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
 		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 \
@@ -218,7 +250,7 @@ deps:
 	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing
 
 help:
-	@echo 'targets: all check faults demo bench asan valgrind install uninstall clean deps'
-	@echo 'variables: WERROR=1 V=1 PREFIX DESTDIR SYSCONFDIR SYSTEMDUNITDIR B'
+	@echo 'targets: all check faults demo bench asan valgrind fuzz install uninstall clean deps'
+	@echo 'variables: WERROR=1 V=1 PREFIX DESTDIR SYSCONFDIR SYSTEMDUNITDIR B FUZZ_TIME'
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

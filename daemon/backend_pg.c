@@ -1,6 +1,5 @@
 /* backend_pg.c: PostgreSQL connections driven by the event loop through libpq's async API. */
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -726,23 +725,19 @@ sql_word_cmp(const void *a, const void *b)
 	return strcmp(((const struct sql_word *)a)->word, ((const struct sql_word *)b)->word);
 }
 
-/* The lookup structures, made on first use: see sql_words_init. */
+/* The table's index, made on first use: see sql_words_init. */
 static struct {
 	bool	ready;
-	char	lower[256];	/* a word's character lower-cased; 0: not in words */
 	size_t	first[27];	/* words starting with 'a' + i: [first[i], first[i + 1]) */
 } sqw;
 
-/* Words are ASCII letters, digits and underscores; the table is sorted and indexed. */
+/* The table is sorted and indexed by its words' first letters. */
 static void
 sql_words_init(void)
 {
 	size_t i, nwords = sizeof(sql_words) / sizeof(sql_words[0]);
 	int c;
 
-	for (c = 0; c < 256; c++)
-		sqw.lower[c] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' :
-		    (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ? c : 0);
 	qsort(sql_words, nwords, sizeof(sql_words[0]), sql_word_cmp);
 	for (c = 0, i = 0; c <= 26; c++) {
 		while (i < nwords && sql_words[i].word[0] - 'a' < c)
@@ -767,44 +762,24 @@ sql_word_what(const char *w, size_t n)
 }
 
 /*
- * What the words of a statement say, OR-ed, in one pass over its text; its first word
- * (the letters of the first word after blanks and parentheses, lower-cased) in first.
- * A word is a run of letters, digits and underscores, so "into" is not found in
- * "points" nor "now" in "known"; one containing pg_ is volatile (the pg_* functions).
+ * What the words of a statement say, OR-ed: every word, in strings and comments too
+ * (sqlscan_word), so "into" is not found in "points" nor "now" in "known", but is in
+ * 'now'::timestamp.  One containing pg_ is volatile (the pg_* functions); only a word's
+ * first 63 bytes are looked at, as the server cuts a longer name there.
  */
 static int
-sql_words_of(const char *sql, char *first, size_t size)
+sql_words_of(const char *sql)
 {
-	const unsigned char *p = (const unsigned char *)sql;
-	char word[32], c, prev, prev2;
-	size_t n, k;
-	bool lead = true;	/* only blanks and parentheses so far */
+	const char *p = sql;
+	char word[64];
+	size_t n;
 	int what = 0;
 
 	if (!sqw.ready)
 		sql_words_init();
-	first[0] = '\0';
-	while (*p != '\0') {
-		if (sqw.lower[*p] == 0) {
-			lead = lead && (isspace(*p) || *p == '(');
-			p++;
-			continue;
-		}
-		prev = prev2 = 0;
-		for (n = 0; (c = sqw.lower[*p]) != 0; p++, n++) {
-			if (n < sizeof(word))
-				word[n] = c;
-			if (c == '_' && prev == 'g' && prev2 == 'p')
-				what |= W_VOLATILE;
-			prev2 = prev;
-			prev = c;
-		}
-		if (lead) {
-			for (k = 0; k < n && k + 1 < size && word[k] >= 'a' && word[k] <= 'z'; k++)
-				first[k] = word[k];
-			first[k] = '\0';
-			lead = false;
-		}
+	while ((n = sqlscan_word(&p, word, sizeof(word))) > 0) {
+		if (strstr(word, "pg_") != NULL)
+			what |= W_VOLATILE;
 		if (n < sizeof(word))
 			what |= sql_word_what(word, n);
 	}
@@ -824,40 +799,28 @@ sql_words_of(const char *sql, char *first, size_t size)
 static void
 pg_classify(struct request *r, char *first, size_t size)
 {
-	int what = sql_words_of(r->sql, first, size);
+	int what = sql_words_of(r->sql);
+	struct sqlscan s;
 	bool read_shaped;
 
-	read_shaped = (strcmp(first, "select") == 0 || strcmp(first, "values") == 0 ||
-	    strcmp(first, "table") == 0 || strcmp(first, "with") == 0 ||
-	    strcmp(first, "show") == 0 || (strcmp(first, "explain") == 0 &&
+	sqlscan_init(&s, r->sql, SQLSCAN_PG);
+	sqlscan_keyword(&s, first, size);
+	read_shaped = (strcmp(first, "SELECT") == 0 || strcmp(first, "VALUES") == 0 ||
+	    strcmp(first, "TABLE") == 0 || strcmp(first, "WITH") == 0 ||
+	    strcmp(first, "SHOW") == 0 || (strcmp(first, "EXPLAIN") == 0 &&
 	    !(what & W_ANALYZE))) && !(what & W_WRITES);
-	r->res_cacheable = read_shaped && strcmp(first, "show") != 0 &&
-	    strcmp(first, "explain") != 0 && !(what & W_VOLATILE);
+	r->res_cacheable = read_shaped && strcmp(first, "SHOW") != 0 &&
+	    strcmp(first, "EXPLAIN") != 0 && !(what & W_VOLATILE);
 	r->res_wrote = !read_shaped;
 }
 
 /*
- * The text cannot be more than one statement: it has no semicolon but at its end.
- * Such a statement without parameters goes as a simple query, which costs the server
- * one message instead of the extended protocol's five and is what libpq's PQexec
- * sends; anything else goes through the extended protocol, where the server itself
- * refuses several statements in one call, so a semicolon in a string or a comment only
- * costs that.
+ * The request's own query; single-row mode for a statement's rows.  A statement without
+ * parameters that cannot be more than one goes as a simple query, which costs the server
+ * one message instead of the extended protocol's five and is what libpq's PQexec sends;
+ * anything else goes through the extended protocol, where the server itself refuses
+ * several statements in one call.
  */
-static bool
-one_statement(const char *sql)
-{
-	const char *semi = strchr(sql, ';');
-
-	if (semi == NULL)
-		return true;
-	for (; *semi != '\0'; semi++)
-		if (*semi != ';' && !isspace((unsigned char)*semi))
-			return false;
-	return true;
-}
-
-/* The request's own query; single-row mode for a statement's rows. */
 static bool
 pg_send_main(struct pg_conn *pc)
 {
@@ -867,7 +830,7 @@ pg_send_main(struct pg_conn *pc)
 	pc->stage = PG_STAGE_MAIN;
 	if (pc->own != NULL)
 		sent = PQsendQuery(pc->pg, pc->own);
-	else if (r->nparams == 0 && one_statement(r->sql))
+	else if (r->nparams == 0 && sqlscan_one_statement(r->sql))
 		sent = PQsendQuery(pc->pg, r->sql);
 	else
 		sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, NULL,
@@ -924,12 +887,12 @@ pg_conn_exec(struct conn *c, struct request *r)
 		c->session_dirty = true;
 		if (!read_only || c->in_txn)
 			break;
-		if (strcmp(first, "begin") == 0 || strcmp(first, "start") == 0) {
+		if (strcmp(first, "BEGIN") == 0 || strcmp(first, "START") == 0) {
 			pc->post = PG_POST_READ_ONLY;
 			break;
 		}
 		pc->post = PG_POST_END;
-		if (r->nparams == 0 && one_statement(r->sql)) {
+		if (r->nparams == 0 && sqlscan_one_statement(r->sql)) {
 			if (asprintf(&pc->own, "BEGIN READ ONLY;%s", r->sql) == -1) {
 				pc->own = NULL;
 				goto nomem;

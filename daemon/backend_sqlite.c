@@ -2,7 +2,6 @@
 
 #include <sys/eventfd.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -845,41 +844,16 @@ stmt_bind(sqlite3_stmt *st, const struct request *r, char *err, size_t errlen)
 	return NULL;
 }
 
-/* The first keyword of a statement, upper-cased, after spaces and comments. */
-static const char *
-first_word(const char *sql, char *buf, size_t size, const char **after)
-{
-	size_t n = 0;
-
-	for (;;) {
-		while (isspace((unsigned char)*sql))
-			sql++;
-		if (sql[0] == '-' && sql[1] == '-')
-			sql += strcspn(sql, "\n");
-		else if (sql[0] == '/' && sql[1] == '*') {
-			const char *end = strstr(sql + 2, "*/");
-
-			sql = end ? end + 2 : sql + strlen(sql);
-		} else
-			break;
-	}
-	while (isalpha((unsigned char)*sql) && n + 1 < size)
-		buf[n++] = (char)toupper((unsigned char)*sql++);
-	buf[n] = '\0';
-	if (after != NULL)
-		*after = sql;
-	return buf;
-}
-
 /* A command tag in PostgreSQL's form: "SELECT 3", "INSERT 0 1", "CREATE TABLE". */
 static void
 command_tag(const char *sql, bool readonly, uint64_t rows, uint64_t changes, char *tag,
     size_t size)
 {
+	struct sqlscan s;
 	char w1[16], w2[16];
-	const char *rest;
 
-	first_word(sql, w1, sizeof(w1), &rest);
+	sqlscan_init(&s, sql, SQLSCAN_SQLITE);
+	sqlscan_keyword(&s, w1, sizeof(w1));
 	if (strcmp(w1, "INSERT") == 0 || strcmp(w1, "REPLACE") == 0)
 		snprintf(tag, size, "INSERT 0 %llu", (unsigned long long)changes);
 	else if (strcmp(w1, "UPDATE") == 0 || strcmp(w1, "DELETE") == 0)
@@ -888,9 +862,10 @@ command_tag(const char *sql, bool readonly, uint64_t rows, uint64_t changes, cha
 	    strcmp(w1, "VALUES") == 0))
 		snprintf(tag, size, "SELECT %llu", (unsigned long long)rows);
 	else if (strcmp(w1, "CREATE") == 0 || strcmp(w1, "DROP") == 0 ||
-	    strcmp(w1, "ALTER") == 0)
-		snprintf(tag, size, "%s %s", w1, first_word(rest, w2, sizeof(w2), NULL));
-	else
+	    strcmp(w1, "ALTER") == 0) {
+		sqlscan_keyword(&s, w2, sizeof(w2));
+		snprintf(tag, size, "%s %s", w1, w2);
+	} else
 		snprintf(tag, size, "%s", w1);
 }
 
@@ -1237,21 +1212,22 @@ sq_thread(void *arg)
 static char *
 sq_db_key(const char *target)
 {
-	char *copy, *dir, *real, *key;
+	char *copy, *real = NULL, *key;
 	const char *base;
+	int n;
 
-	if (strncmp(target, MEMDB_PREFIX, strlen(MEMDB_PREFIX)) == 0)
-		return xasprintf("sqlite:%s", target);
-	copy = xstrdup(target);
-	dir = dirname(copy);
-	base = strrchr(target, '/') + 1;
-	if ((real = realpath(dir, NULL)) == NULL)
-		key = xasprintf("sqlite:%s", target);
+	if (strncmp(target, MEMDB_PREFIX, strlen(MEMDB_PREFIX)) != 0 &&
+	    (copy = strdup(target)) != NULL) {
+		real = realpath(dirname(copy), NULL);
+		free(copy);
+	}
+	base = strrchr(target, '/') != NULL ? strrchr(target, '/') + 1 : target;
+	if (real == NULL)
+		n = asprintf(&key, "sqlite:%s", target);
 	else
-		key = xasprintf("sqlite:%s%s%s", real, strcmp(real, "/") ? "/" : "", base);
+		n = asprintf(&key, "sqlite:%s%s%s", real, strcmp(real, "/") ? "/" : "", base);
 	free(real);
-	free(copy);
-	return key;
+	return n == -1 ? NULL : key;
 }
 
 static int
@@ -1266,8 +1242,11 @@ sq_pool_init(struct pool *p, char *err, size_t errlen)
 	sp->memory = strncmp(p->rc->target, MEMDB_PREFIX, strlen(MEMDB_PREFIX)) == 0;
 	sp->read_only = p->rc->read_only != 0;
 	/* One memdb per environment: every connection of its roles, and no other, sees it. */
-	sp->path = sp->memory ? xasprintf("file:/dbmd-memory-%s?vfs=memdb",
-	    p->rc->target + strlen(MEMDB_PREFIX)) : strdup(p->rc->target);
+	if (!sp->memory)
+		sp->path = strdup(p->rc->target);
+	else if (asprintf(&sp->path, "file:/dbmd-memory-%s?vfs=memdb",
+	    p->rc->target + strlen(MEMDB_PREFIX)) == -1)
+		sp->path = NULL;
 	if (sp->path == NULL) {
 		free(sp);
 		snprintf(err, errlen, "out of memory");
@@ -1287,7 +1266,12 @@ sq_pool_init(struct pool *p, char *err, size_t errlen)
 		sqlite3_hard_heap_limit64(dbmd->cfg->daemon.sqlite_heap_limit);
 	/* The in-memory database lives only while a connection to it is open. */
 	p->persistent = sp->memory;
-	p->db_key = sq_db_key(p->rc->target);
+	if ((p->db_key = sq_db_key(p->rc->target)) == NULL) {
+		free(sp->path);
+		free(sp);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	p->be_state = sp;
 	return 0;
 }

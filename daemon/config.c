@@ -331,7 +331,8 @@ parse_duration(const char *s, long long *ms)
 		}
 		if (units[i].unit == NULL)
 			return -1;
-		if (n > LLONG_MAX / units[i].ms / 2)
+		/* The sum, not only each part, stays below LLONG_MAX / 2: "1h1h1h…" too. */
+		if (n > (LLONG_MAX / 2 - total) / units[i].ms)
 			return -1;
 		total += n * units[i].ms;
 		s += ulen;
@@ -845,12 +846,12 @@ load_environ(struct config *cfg, const struct config_inputs *in)
 	for (e = in->environ; *e != NULL; e++) {
 		if (strncmp(*e, "DBMD_", 5) != 0 || strchr(*e, '=') == NULL)
 			continue;
-		nlen = (size_t)(strchr(*e, '=') - *e);
+		value = strchr(*e, '=') + 1;
+		nlen = (size_t)(value - 1 - *e);
 		if (nlen >= sizeof(name))
-			nlen = sizeof(name) - 1;
+			nlen = sizeof(name) - 1;	/* too long to name anything */
 		memcpy(name, *e, nlen);
 		name[nlen] = '\0';
-		value = *e + nlen + 1;
 		rest = name + 5;
 		if (strcmp(rest, "CONFIG") == 0)
 			continue;	/* names the file; read in config_load() */

@@ -739,6 +739,38 @@ void		 cacheflow_conn_free(struct conn *);
 void		 request_names_free(char **, size_t);
 bool		 names_add(char ***, size_t *, const char *);
 
+/* sqlscan.c */
+enum sqlscan_dialect {
+	SQLSCAN_PG,		/* PostgreSQL: nested comments, E'' strings, $$ quotes, $1 */
+	SQLSCAN_SQLITE,		/* SQLite: `names` and [names]; ?1, :a, @a, $a parameters */
+};
+
+enum sqlscan_token {
+	SQLSCAN_END,		/* the end of the text */
+	SQLSCAN_WORD,		/* a keyword or a name as written */
+	SQLSCAN_QUOTED,		/* a quoted name: "a", `a`, [a], U&"a" */
+	SQLSCAN_STRING,		/* a string: 'a', E'a', X'00', $$a$$, $t$a$t$ */
+	SQLSCAN_NUMBER,		/* a numeric literal */
+	SQLSCAN_PARAM,		/* a parameter: $1, ?, ?1, :a, @a, $a */
+	SQLSCAN_SEMICOLON,	/* the end of a statement */
+	SQLSCAN_OTHER,		/* one character of an operator or punctuation */
+};
+
+/* A reading of a statement's text, one token at a time; see sqlscan.c. */
+struct sqlscan {
+	const char		*p;		/* where the next token is looked for */
+	enum sqlscan_dialect	 dialect;
+	enum sqlscan_token	 token;		/* the token last read */
+	const char		*text;		/* its first byte, in the text */
+	size_t			 len;		/* its length in bytes */
+};
+
+void		 sqlscan_init(struct sqlscan *, const char *, enum sqlscan_dialect);
+enum sqlscan_token sqlscan_next(struct sqlscan *);
+size_t		 sqlscan_keyword(struct sqlscan *, char *, size_t);
+size_t		 sqlscan_word(const char **, char *, size_t);
+bool		 sqlscan_one_statement(const char *);
+
 /* config.c */
 extern const struct cfg_key cfg_keys[];
 const struct cfg_key *config_key_find(enum cfg_scope, const char *);

@@ -76,6 +76,8 @@ log_level_name(int level)
 	return log_levelnames[level];
 }
 
+static void	log_vwrite(int, const char *, va_list, const char *) ATTR_PRINTF(2, 0);
+
 static void
 log_vwrite(int prio, const char *fmt, va_list ap, const char *suffix)
 {

@@ -606,6 +606,8 @@ static const struct bad_case bad_cases[] = {
 	{ "duration_unit", ENV_PRIMARY "        idle_timeout: 30\n", CFG_E_DURATION, ":5:23", "" },
 	{ "duration_word", ENV_PRIMARY "        idle_timeout: 5 minutes\n", CFG_E_DURATION,
 	  ":5:23", "" },
+	{ "duration_sum_overflows", ENV_PRIMARY "        idle_timeout: 4000000000000000000ms"
+	  "4000000000000000000ms4000000000000000000ms\n", CFG_E_DURATION, ":5:23", "" },
 	{ "size", ENV_PRIMARY "        cache:\n          max_bytes: 12X\n", CFG_E_SIZE,
 	  ":6:22", "" },
 	{ "uri_scheme", ENV_PRIMARY "        uri: mysql://db/app\n", CFG_E_URI, ":5:14",

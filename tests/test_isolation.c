@@ -284,6 +284,11 @@ ParameterizedTestParameters(iso_pg, read_only_cannot_be_made_writable)
 		{ "a function that inserts", { "SELECT ins()" }, 0 },
 		{ "dbm_begin, SET TRANSACTION READ WRITE", { "@begin",
 		    "SET TRANSACTION READ WRITE", "INSERT INTO t VALUES (1)", "@commit" }, 2 },
+		{ "a comment before START", { "/* x */ START TRANSACTION READ WRITE",
+		    "CREATE TABLE x (i int)", "COMMIT" }, 1 },
+		{ "BEGIN in a nested comment", { "/* /* */ BEGIN */ CREATE TABLE x (i int)" },
+		    0 },
+		{ "BEGIN in a line comment", { "-- BEGIN\nINSERT INTO t VALUES (1)" }, 0 },
 	};
 
 	return cr_make_param_array(struct ro_case, cases, ARRAY_LEN(cases));
