@@ -1098,20 +1098,9 @@ session_close(struct session *s, int code, const char *reason)
 	    s->name[0] ? s->name : "?", (long)s->pid, (unsigned long)s->peer.uid, reason);
 
 	/*
-	 * The request in flight is abandoned: it tells the session nothing from now on,
-	 * and the pool cleans up after it whatever it was doing.
+	 * The socket goes first: its descriptor is free again before the cleanup below
+	 * needs one (a cancel for the statement in flight opens a connection).
 	 */
-	s->stalled = NULL;
-	if (s->stall_timer != NULL)
-		event_free(s->stall_timer);
-	s->stall_timer = NULL;
-	if ((r = s->busy) != NULL) {
-		s->busy = NULL;
-		request_abandon(r);
-	}
-	while ((h = TAILQ_FIRST(&s->handles)) != NULL)
-		handle_free(s, h);
-
 	if (code != 0) {
 		/* Best effort: the pending output and the GOODBYE, as much as fits now. */
 		proto_buf_init(&b);
@@ -1132,10 +1121,26 @@ session_close(struct session *s, int code, const char *reason)
 		evbuffer_free(s->in);
 	if (s->out != NULL)
 		evbuffer_free(s->out);
-	access_peer_free(&s->peer);
 	close(s->fd);
 	s->rev = s->wev = s->hello_timer = NULL;
 	s->in = s->out = NULL;
+
+	/*
+	 * The request in flight is abandoned: it tells the session nothing from now on,
+	 * and the pool cleans up after it whatever it was doing.
+	 */
+	s->stalled = NULL;
+	if (s->stall_timer != NULL)
+		event_free(s->stall_timer);
+	s->stall_timer = NULL;
+	if ((r = s->busy) != NULL) {
+		s->busy = NULL;
+		request_abandon(r);
+	}
+	while ((h = TAILQ_FIRST(&s->handles)) != NULL)
+		handle_free(s, h);
+
+	access_peer_free(&s->peer);
 	dbmd->nsessions--;
 	event_active(dbmd->reaper, EV_TIMEOUT, 0);
 }
