@@ -877,7 +877,7 @@ flush_chunk(struct sq_conn *sc, struct proto_buf *b)
 	bool go_on;
 
 	if (m == NULL)
-		return false;
+		return true;	/* no memory to hand it over: it stays, and goes with more */
 	m->buf = *b;
 	proto_buf_init(b);
 	b->max_payload = m->buf.max_payload;
