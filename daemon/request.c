@@ -2,7 +2,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -44,7 +43,8 @@ request_queue_init(struct request_queue *q)
 
 /*
  * A request made for the owner that will set ops and owner; its limits and identity
- * are dbmd's own until the owner sets them.  NULL when out of memory.
+ * are nobody's until the owner sets them (dbmd's own requests keep them so).  NULL
+ * when out of memory.
  */
 struct request *
 request_new(enum req_kind kind, uint32_t reqid)
@@ -57,7 +57,7 @@ request_new(enum req_kind kind, uint32_t reqid)
 	r->state = REQ_NEW;
 	r->reqid = reqid;
 	r->max_frame = PROTO_DEFAULT_MAX_FRAME;
-	r->uid = geteuid();
+	r->uid = (uid_t)-1;
 	r->queued_at = now_us();
 	return r;
 }

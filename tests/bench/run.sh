@@ -13,8 +13,8 @@
 # dbmd, run beside this one with the same settings: each dbmd row is measured on both in
 # the same rounds, and the report compares them).  BENCH_SHELL=command runs the
 # command with the servers up instead of the matrix, for profiling: it sees BENCH_DIRECT,
-# BENCH_PGBOUNCER (conninfos), BENCH_DBMD_SOCKET, BENCH_DBMD_PID, BENCH_PGBOUNCER_PID and
-# BENCH_SQLITE_DB.
+# BENCH_PGBOUNCER (conninfos), BENCH_DBMD_SOCKET, BENCH_DBMD_PID, BENCH_PGBOUNCER_PID,
+# BENCH_SQLITE_DB and, with a baseline, BENCH_BASE_SOCKET.
 # tests/bench/README says how to read the results.
 set -u
 
@@ -189,7 +189,8 @@ say "descriptor limits: dbmd $(awk '/open files/ { print $4 }' /proc/$dbmd_pid/l
 # BENCH_SHELL: run that command with the servers up instead of the matrix (profiling).
 if [ -n "${BENCH_SHELL:-}" ]; then
 	export BENCH_DIRECT="$direct" BENCH_PGBOUNCER="$viapgb" BENCH_DBMD_SOCKET="$tmp/dbmd/dbmd.sock" \
-	    BENCH_DBMD_PID=$dbmd_pid BENCH_PGBOUNCER_PID=$pgb_pid BENCH_SQLITE_DB="$tmp/dbmd/bench.db"
+	    BENCH_DBMD_PID=$dbmd_pid BENCH_PGBOUNCER_PID=$pgb_pid BENCH_SQLITE_DB="$tmp/dbmd/bench.db" \
+	    BENCH_BASE_SOCKET="$tmp/base/dbmd.sock"
 	sh -c "$BENCH_SHELL"
 	exit
 fi
