@@ -36,6 +36,9 @@ oom_dbmd_start(struct t_dbmd *d, const char *const *sets)
 		d->env[1] = t_strf("FAULT_ALLOC_OVER=%d", LIMIT_MB << 20);
 	}
 	t_dbmd_spawn(d, sets);
+	free(d->env[0]);
+	free(d->env[1]);
+	d->env[0] = d->env[1] = NULL;
 	t_dbmd_wait_ready(d);
 }
 
