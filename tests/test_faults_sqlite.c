@@ -430,9 +430,9 @@ Test(sqlite_faults, a_read_only_file_fails_writes_with_25006_and_recovers)
 	cr_assert_eq(t_dbmd_stop(&d), 0, "dbmd did not stop cleanly");
 
 	snprintf(bound, sizeof(bound), "%s", path);
-	cr_assert_eq(mount(path, path, NULL, MS_BIND, NULL), 0, "bind %s: %s", path,
+	cr_assert_eq(mount(path, path, "none", MS_BIND, NULL), 0, "bind %s: %s", path,
 	    strerror(errno));
-	cr_assert_eq(mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL), 0,
+	cr_assert_eq(mount(NULL, path, "none", MS_REMOUNT | MS_BIND | MS_RDONLY, NULL), 0,
 	    "remount %s read-only: %s", path, strerror(errno));
 	t_dbmd_start(&d, NULL);
 	c = t_connect(&d);
@@ -458,7 +458,7 @@ Test(sqlite_faults, a_read_only_file_fails_writes_with_25006_and_recovers)
 	f_assert_serving(&d, "on a read-only file");
 
 	/* Writable again (dbmd holds the file open: the mount stays, read-write now). */
-	cr_assert_eq(mount(NULL, path, NULL, MS_REMOUNT | MS_BIND, NULL), 0,
+	cr_assert_eq(mount(NULL, path, "none", MS_REMOUNT | MS_BIND, NULL), 0,
 	    "remount %s read-write: %s", path, strerror(errno));
 	if (h == NULL)
 		h = t_open(c, "lite", "primary");
