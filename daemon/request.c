@@ -186,26 +186,28 @@ request_done(struct request *r, bool ok)
 }
 
 /*
+ * Ends a request wherever it is: one not on a connection now, one running by a
+ * cancel, after which it ends with the backend's error.
+ */
+static void
+request_stop(struct request *r)
+{
+	if (r->state == REQ_RUNNING || r->state == REQ_STALLED)
+		pool_cancel(r);
+	else if (r->state != REQ_DONE)
+		request_finish(r);
+}
+
+/*
  * The request may not go on (its access was revoked): one not yet on a connection
  * ends now with the error, one running is cancelled and ends with the backend's.
  */
 void
 request_refuse(struct request *r, int code, const char *sqlstate, const char *msg)
 {
-	switch (r->state) {
-	case REQ_NEW:
-	case REQ_QUEUED:
-	case REQ_PARKED:
+	if (r->state != REQ_RUNNING && r->state != REQ_STALLED)
 		request_fail(r, code, sqlstate, msg);
-		request_finish(r);
-		break;
-	case REQ_RUNNING:
-	case REQ_STALLED:
-		pool_cancel(r);
-		break;
-	default:
-		break;
-	}
+	request_stop(r);
 }
 
 /*
@@ -220,17 +222,5 @@ request_abandon(struct request *r)
 	r->owner = NULL;
 	r->handle = NULL;
 	r->hold = NULL;
-	switch (r->state) {
-	case REQ_NEW:
-	case REQ_QUEUED:
-	case REQ_PARKED:
-		request_finish(r);
-		break;
-	case REQ_RUNNING:
-	case REQ_STALLED:
-		pool_cancel(r);
-		break;
-	default:
-		break;
-	}
+	request_stop(r);
 }
