@@ -541,7 +541,7 @@ conn_read_results(dbm_conn *c, uint32_t reqid, bool ok_alone)
 				conn_fail(c, DBM_E_PROTOCOL, "dbmd sent ROW_DESC inside a result set");
 				goto fail;
 			}
-			if ((derr = proto_decode_row_desc(&f, &rd)) != PROTO_DERR_OK)
+			if ((derr = proto_decode_row_desc(&f, 1, &rd)) != PROTO_DERR_OK)
 				goto bad;
 			if ((cur = dbmc_result_new()) == NULL ||
 			    dbmc_result_set_columns(cur, &f, &rd) == -1)

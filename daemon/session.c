@@ -569,7 +569,7 @@ do_exec(struct session *s, const struct proto_frame *f)
 	enum proto_derr derr;
 	uint32_t i;
 
-	if ((derr = proto_decode_exec(f, &m)) != PROTO_DERR_OK) {
+	if ((derr = proto_decode_exec(f, 1, &m)) != PROTO_DERR_OK) {
 		session_close(s, PROTO_E_PROTOCOL, proto_derr_str(derr));
 		return;
 	}

@@ -144,8 +144,14 @@ put_values(struct proto_buf *b, uint16_t count, const char *const *vals, const u
 enum proto_err
 proto_encode_exec(struct proto_buf *b, uint32_t reqid, const struct proto_exec *m)
 {
+	uint16_t	 i;
+
 	if (!exec_valid(m) || (m->nparams > 0 && m->params == NULL))
 		return PROTO_E_INTERNAL;
+	if (m->version >= 2 && m->formats != NULL)
+		for (i = 0; i < m->nparams; i++)
+			if (m->formats[i] > PROTO_FORMAT_BINARY)
+				return PROTO_E_INTERNAL;
 	proto_begin(b, PROTO_MSG_EXEC, 0, reqid);
 	proto_put_u32(b, m->handle_id);
 	proto_put_u32(b, m->flags);
@@ -153,6 +159,9 @@ proto_encode_exec(struct proto_buf *b, uint32_t reqid, const struct proto_exec *
 	proto_put_str(b, m->sql);
 	proto_put_u16(b, m->nparams);
 	put_values(b, m->nparams, m->params, m->param_lens);
+	if (m->version >= 2)
+		for (i = 0; i < m->nparams; i++)
+			proto_put_u16(b, m->formats != NULL ? m->formats[i] : PROTO_FORMAT_TEXT);
 	return proto_end(b);
 }
 
@@ -177,6 +186,18 @@ proto_encode_empty(struct proto_buf *b, uint16_t type, uint32_t reqid)
 	return proto_end(b);
 }
 
+/*
+ * One column's type as a version 2 ROW_DESC carries it after the names; NULL
+ * is a text column of unknown type modifier, what operator replies have.
+ */
+void
+proto_put_col(struct proto_buf *b, const struct proto_col *c)
+{
+	proto_put_u32(b, c != NULL ? c->type_oid : PROTO_OID_TEXT);
+	proto_put_u32(b, c != NULL ? (uint32_t)c->typmod : UINT32_MAX);
+	proto_put_u16(b, c != NULL ? c->format : PROTO_FORMAT_TEXT);
+}
+
 enum proto_err
 proto_encode_row_desc(struct proto_buf *b, uint32_t reqid, const struct proto_row_desc *m)
 {
@@ -184,10 +205,17 @@ proto_encode_row_desc(struct proto_buf *b, uint32_t reqid, const struct proto_ro
 
 	if (m->ncols > 0 && m->names == NULL)
 		return PROTO_E_INTERNAL;
+	if (m->version >= 2 && m->cols != NULL)
+		for (i = 0; i < m->ncols; i++)
+			if (m->cols[i].format > PROTO_FORMAT_BINARY)
+				return PROTO_E_INTERNAL;
 	proto_begin(b, PROTO_MSG_ROW_DESC, 0, reqid);
 	proto_put_u16(b, m->ncols);
 	for (i = 0; i < m->ncols; i++)
 		proto_put_str(b, m->names[i]);
+	if (m->version >= 2)
+		for (i = 0; i < m->ncols; i++)
+			proto_put_col(b, m->cols != NULL ? &m->cols[i] : NULL);
 	return proto_end(b);
 }
 
@@ -492,6 +520,25 @@ rd_list(struct rd *r, uint32_t count, bool value, struct proto_iter *it)
 	it->end = r->p;
 }
 
+/*
+ * Points at an array of count fixed-size elements (formats, column types)
+ * after checking that the bytes are there; NULL, with the error set, if not.
+ */
+static const uint8_t *
+rd_fixed(struct rd *r, uint32_t count, size_t size)
+{
+	const uint8_t	*p = r->p;
+
+	if (r->err != PROTO_DERR_OK)
+		return NULL;
+	if (count > r->left / size) {
+		r->err = PROTO_DERR_TRUNCATED;
+		return NULL;
+	}
+	rd_skip(r, (size_t)count * size);
+	return p;
+}
+
 static enum proto_derr
 rd_begin(struct rd *r, const struct proto_frame *f, enum proto_layout layout)
 {
@@ -606,23 +653,39 @@ proto_decode_open_ok(const struct proto_frame *f, struct proto_open_ok *m)
  * them to PQexecParams or sqlite3_bind_text without copying.
  */
 enum proto_derr
-proto_decode_exec(const struct proto_frame *f, struct proto_exec *m)
+proto_decode_exec(const struct proto_frame *f, uint16_t version, struct proto_exec *m)
 {
 	struct rd	 r;
 	enum proto_derr	 e;
+	uint16_t	 i;
 
 	memset(m, 0, sizeof(*m));
 	if ((e = rd_begin(&r, f, LAYOUT_EXEC)) != PROTO_DERR_OK)
 		return e;
+	m->version = version;
 	m->handle_id = rd_u32(&r);
 	m->flags = rd_u32(&r);
 	m->cache_max_age_ms = rd_u32(&r);
 	m->sql = rd_str(&r);
 	m->nparams = rd_u16(&r);
 	rd_list(&r, m->nparams, true, &m->param_iter);
+	if (version >= 2)
+		m->format_bytes = rd_fixed(&r, m->nparams, 2);
 	if ((e = rd_end(&r)) != PROTO_DERR_OK)
 		return e;
+	for (i = 0; m->format_bytes != NULL && i < m->nparams; i++)
+		if (proto_exec_format(m, i) > PROTO_FORMAT_BINARY)
+			return PROTO_DERR_BAD_VALUE;
 	return exec_valid(m) ? PROTO_DERR_OK : PROTO_DERR_BAD_VALUE;
+}
+
+/* The format of parameter i of a decoded EXEC: text in version 1, and out of range. */
+uint16_t
+proto_exec_format(const struct proto_exec *m, uint16_t i)
+{
+	if (m->format_bytes == NULL || i >= m->nparams)
+		return PROTO_FORMAT_TEXT;
+	return be16_get(m->format_bytes + 2 * (size_t)i);
 }
 
 enum proto_derr
@@ -650,17 +713,51 @@ proto_decode_empty(const struct proto_frame *f)
 }
 
 enum proto_derr
-proto_decode_row_desc(const struct proto_frame *f, struct proto_row_desc *m)
+proto_decode_row_desc(const struct proto_frame *f, uint16_t version,
+    struct proto_row_desc *m)
 {
+	struct proto_col c;
 	struct rd	 r;
 	enum proto_derr	 e;
+	uint16_t	 i;
 
 	memset(m, 0, sizeof(*m));
 	if ((e = rd_begin(&r, f, LAYOUT_ROW_DESC)) != PROTO_DERR_OK)
 		return e;
+	m->version = version;
 	m->ncols = rd_u16(&r);
 	rd_list(&r, m->ncols, false, &m->name_iter);
-	return rd_end(&r);
+	if (version >= 2)
+		m->col_bytes = rd_fixed(&r, m->ncols, PROTO_COL_SIZE);
+	if ((e = rd_end(&r)) != PROTO_DERR_OK)
+		return e;
+	for (i = 0; m->col_bytes != NULL && i < m->ncols; i++) {
+		proto_row_desc_col(m, i, &c);
+		if (c.format > PROTO_FORMAT_BINARY)
+			return PROTO_DERR_BAD_VALUE;
+	}
+	return PROTO_DERR_OK;
+}
+
+/*
+ * Column i's type of a decoded ROW_DESC.  Version 1 carries none: the column
+ * is then of unknown type (0) and text, as version 1 values are.
+ */
+void
+proto_row_desc_col(const struct proto_row_desc *m, uint16_t i, struct proto_col *c)
+{
+	const uint8_t	*p;
+
+	if (m->col_bytes == NULL || i >= m->ncols) {
+		c->type_oid = 0;
+		c->typmod = -1;
+		c->format = PROTO_FORMAT_TEXT;
+		return;
+	}
+	p = m->col_bytes + PROTO_COL_SIZE * (size_t)i;
+	c->type_oid = be32_get(p);
+	c->typmod = (int32_t)be32_get(p + 4);
+	c->format = be16_get(p + 8);
 }
 
 enum proto_derr

@@ -26,7 +26,7 @@ extern "C" {
 
 /* Protocol versions this code speaks; HELLO negotiates one of them. */
 #define PROTO_VERSION_MIN		1
-#define PROTO_VERSION_MAX		1
+#define PROTO_VERSION_MAX		2
 
 /* First field of HELLO: "DBM1" in ASCII, so a stray peer is spotted at once. */
 #define PROTO_MAGIC			0x44424D31u
@@ -84,6 +84,22 @@ enum proto_msg {
 
 /* Payload flags of OPEN.  Undefined bits must be zero. */
 #define PROTO_OPEN_PINNED		0x00000001u	/* one backend connection for life */
+
+/* Formats of EXEC parameters and ROW_DESC columns (version 2). */
+#define PROTO_FORMAT_TEXT		0	/* the backend's text form */
+#define PROTO_FORMAT_BINARY		1	/* bytes as they are (bytea, BLOB) */
+
+/* A column's type in a version 2 ROW_DESC; PostgreSQL's numbers on both backends. */
+#define PROTO_OID_BOOL			16
+#define PROTO_OID_BYTEA			17
+#define PROTO_OID_INT8			20
+#define PROTO_OID_TEXT			25
+#define PROTO_OID_FLOAT8		701
+#define PROTO_OID_DATE			1082
+#define PROTO_OID_TIME			1083
+#define PROTO_OID_TIMESTAMP		1114
+#define PROTO_OID_TIMESTAMPTZ		1184
+#define PROTO_OID_NUMERIC		1700
 
 /* Payload flags of EXEC.  None are defined in version 1; the field must be zero. */
 #define PROTO_EXEC_FLAGS_MASK		0x00000000u
@@ -253,6 +269,7 @@ struct proto_open_ok {
 };
 
 struct proto_exec {
+	uint16_t		 version;	/* encode: the layout, 1 or 2 (0 is 1) */
 	uint32_t		 handle_id;
 	uint32_t		 flags;		/* must be 0 in version 1 */
 	uint32_t		 cache_max_age_ms; /* 0: do not use the cache */
@@ -261,12 +278,25 @@ struct proto_exec {
 	const char *const	*params;	/* encode: nparams values, NULL = SQL NULL */
 	const uint32_t		*param_lens;	/* encode: lengths, or NULL to use strlen */
 	struct proto_iter	 param_iter;	/* decode: the nparams values */
+	const uint16_t		*formats;	/* encode, version 2: PROTO_FORMAT_*, NULL all text */
+	const uint8_t		*format_bytes;	/* decode, version 2: see proto_exec_format */
+};
+
+/* One column's type and format in a version 2 ROW_DESC: u32, i32, u16 on the wire. */
+#define PROTO_COL_SIZE			10
+struct proto_col {
+	uint32_t	 type_oid;	/* 0: unknown */
+	int32_t		 typmod;	/* -1: none */
+	uint16_t	 format;	/* PROTO_FORMAT_* of the column's values */
 };
 
 struct proto_row_desc {
+	uint16_t		 version;	/* encode: the layout, 1 or 2 (0 is 1) */
 	uint16_t		 ncols;
 	const char *const	*names;		/* encode: ncols column names */
+	const struct proto_col	*cols;		/* encode, version 2: ncols types, NULL all text */
 	struct proto_iter	 name_iter;	/* decode: the ncols names (never NULL) */
+	const uint8_t		*col_bytes;	/* decode, version 2: see proto_row_desc_col */
 };
 
 struct proto_data_row {
@@ -343,6 +373,7 @@ void		 proto_put_u64(struct proto_buf *b, uint64_t v);
 void		 proto_put_str(struct proto_buf *b, const char *s);	/* NULL as "" */
 void		 proto_put_strn(struct proto_buf *b, const char *s, size_t len); /* no NULs */
 void		 proto_put_nstr(struct proto_buf *b, const char *s, size_t len); /* NULL: NULL */
+void		 proto_put_col(struct proto_buf *b, const struct proto_col *c); /* NULL: text */
 
 void		 proto_decoder_init(struct proto_decoder *d, uint32_t max_payload); /* 0: default */
 void		 proto_decoder_free(struct proto_decoder *d);	/* NULL-safe */
@@ -396,11 +427,15 @@ enum proto_derr	 proto_decode_hello_ok(const struct proto_frame *f,
 enum proto_derr	 proto_decode_open(const struct proto_frame *f, struct proto_open *m);
 enum proto_derr	 proto_decode_open_ok(const struct proto_frame *f,
 		    struct proto_open_ok *m);
-enum proto_derr	 proto_decode_exec(const struct proto_frame *f, struct proto_exec *m);
+enum proto_derr	 proto_decode_exec(const struct proto_frame *f, uint16_t version,
+		    struct proto_exec *m);
+uint16_t	 proto_exec_format(const struct proto_exec *m, uint16_t i); /* PROTO_FORMAT_* */
 enum proto_derr	 proto_decode_handle(const struct proto_frame *f, uint32_t *handle_id);
 enum proto_derr	 proto_decode_empty(const struct proto_frame *f);
-enum proto_derr	 proto_decode_row_desc(const struct proto_frame *f,
+enum proto_derr	 proto_decode_row_desc(const struct proto_frame *f, uint16_t version,
 		    struct proto_row_desc *m);
+void		 proto_row_desc_col(const struct proto_row_desc *m, uint16_t i,
+		    struct proto_col *c);	/* version 1 or out of range: unknown, text */
 enum proto_derr	 proto_decode_data_row(const struct proto_frame *f,
 		    struct proto_data_row *m);
 enum proto_derr	 proto_decode_complete(const struct proto_frame *f,

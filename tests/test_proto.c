@@ -221,7 +221,7 @@ Test(roundtrip, exec_keeps_sql_null_distinct_from_the_empty_string)
 	proto_buf_init(&b);
 	cr_assert_eq(proto_encode_exec(&b, 4, &in), PROTO_E_OK);
 	f = only_frame(&b);
-	cr_assert_eq(proto_decode_exec(&f, &out), PROTO_DERR_OK);
+	cr_assert_eq(proto_decode_exec(&f, 1, &out), PROTO_DERR_OK);
 	cr_assert_eq(out.handle_id, 7);
 	cr_assert_eq(out.cache_max_age_ms, 5000);
 	cr_assert_str_eq(out.sql, "SELECT $1, $2, $3, $4");
@@ -246,7 +246,7 @@ Test(roundtrip, exec_with_zero_params)
 	cr_assert_eq(proto_encode_exec(&b, 4, &in), PROTO_E_OK);
 	f = only_frame(&b);
 	cr_assert_eq(f.hdr.length, 19, "smallest EXEC is 19 bytes");
-	cr_assert_eq(proto_decode_exec(&f, &out), PROTO_DERR_OK);
+	cr_assert_eq(proto_decode_exec(&f, 1, &out), PROTO_DERR_OK);
 	cr_assert_str_eq(out.sql, "");
 	cr_assert_eq(out.nparams, 0);
 	cr_assert_not(proto_iter_next(&out.param_iter, &v));
@@ -269,7 +269,7 @@ Test(roundtrip, exec_with_the_maximum_of_65535_params)
 	proto_buf_init(&b);
 	cr_assert_eq(proto_encode_exec(&b, 5, &in), PROTO_E_OK);
 	f = only_frame(&b);
-	cr_assert_eq(proto_decode_exec(&f, &out), PROTO_DERR_OK);
+	cr_assert_eq(proto_decode_exec(&f, 1, &out), PROTO_DERR_OK);
 	cr_assert_eq(out.nparams, 65535);
 	for (i = 0; proto_iter_next(&out.param_iter, &v); i++)
 		assert_value(v, params[i], params[i] ? strlen(params[i]) : 0);
@@ -292,7 +292,7 @@ Test(roundtrip, exec_params_keep_non_ascii_and_embedded_nul_bytes)
 	proto_buf_init(&b);
 	cr_assert_eq(proto_encode_exec(&b, 6, &in), PROTO_E_OK);
 	f = only_frame(&b);
-	cr_assert_eq(proto_decode_exec(&f, &out), PROTO_DERR_OK);
+	cr_assert_eq(proto_decode_exec(&f, 1, &out), PROTO_DERR_OK);
 	cr_assert_str_eq(out.sql, "SELECT '\xc3\xa9'");
 	cr_assert_eq(collect(out.param_iter, v, 2), 2);
 	assert_value(v[0], params[0], 6);
@@ -354,7 +354,7 @@ Test(roundtrip, row_desc_keeps_column_names)
 	proto_buf_init(&b);
 	cr_assert_eq(proto_encode_row_desc(&b, 8, &in), PROTO_E_OK);
 	f = only_frame(&b);
-	cr_assert_eq(proto_decode_row_desc(&f, &out), PROTO_DERR_OK);
+	cr_assert_eq(proto_decode_row_desc(&f, 1, &out), PROTO_DERR_OK);
 	cr_assert_eq(out.ncols, 3);
 	cr_assert_eq(collect(out.name_iter, v, 3), 3);
 	for (i = 0; i < 3; i++)
@@ -504,7 +504,7 @@ Test(roundtrip, decoders_refuse_frames_of_another_type)
 	proto_buf_init(&b);
 	cr_assert_eq(proto_encode_handle(&b, PROTO_MSG_BEGIN, 1, 1), PROTO_E_OK);
 	f = only_frame(&b);
-	cr_assert_eq(proto_decode_exec(&f, &e), PROTO_DERR_WRONG_TYPE);
+	cr_assert_eq(proto_decode_exec(&f, 1, &e), PROTO_DERR_WRONG_TYPE);
 	cr_assert_eq(proto_decode_hello(&f, &h), PROTO_DERR_WRONG_TYPE);
 	cr_assert_eq(proto_decode_empty(&f), PROTO_DERR_WRONG_TYPE);
 	f.hdr.type = PROTO_MSG_PING;
@@ -615,7 +615,7 @@ decode_any(const struct proto_frame *f)
 	case PROTO_MSG_OPEN_OK:
 		return proto_decode_open_ok(f, &m.open_ok);
 	case PROTO_MSG_EXEC:
-		if ((e = proto_decode_exec(f, &m.exec)) == PROTO_DERR_OK) {
+		if ((e = proto_decode_exec(f, 1, &m.exec)) == PROTO_DERR_OK) {
 			it = &m.exec.param_iter;
 			want = m.exec.nparams;
 		}
@@ -638,7 +638,7 @@ decode_any(const struct proto_frame *f)
 	case PROTO_MSG_CACHE_FLUSH:
 		return proto_decode_dispose_pool(f, &m.dispose_pool);
 	case PROTO_MSG_ROW_DESC:
-		if ((e = proto_decode_row_desc(f, &m.row_desc)) == PROTO_DERR_OK) {
+		if ((e = proto_decode_row_desc(f, 1, &m.row_desc)) == PROTO_DERR_OK) {
 			it = &m.row_desc.name_iter;
 			want = m.row_desc.ncols;
 		}

@@ -91,7 +91,7 @@ decode_reply(struct proto_buf *b, const struct proto_frame *f)
 			same_frame(b, proto_encode_open_ok(b, f->hdr.request_id, &ook), f);
 		break;
 	case PROTO_MSG_ROW_DESC:
-		if (proto_decode_row_desc(f, &rd) != PROTO_DERR_OK)
+		if (proto_decode_row_desc(f, 1, &rd) != PROTO_DERR_OK)
 			break;
 		collect(rd.name_iter, rd.ncols, &vals, &lens);
 		rd.names = vals;

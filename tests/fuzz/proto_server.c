@@ -89,7 +89,7 @@ walk_exec(struct proto_buf *b, const struct proto_frame *f)
 	uint32_t *lens;
 	size_t n = 0;
 
-	if (proto_decode_exec(f, &m) != PROTO_DERR_OK)
+	if (proto_decode_exec(f, 1, &m) != PROTO_DERR_OK)
 		return;
 	FUZZ_ASSERT(m.sql != NULL);
 	if ((params = calloc((size_t)m.nparams + 1, sizeof(*params))) == NULL ||
@@ -164,7 +164,7 @@ wrong_types(const struct proto_frame *f)
 	if (t != PROTO_MSG_OPEN)
 		FUZZ_ASSERT(proto_decode_open(f, &o) == PROTO_DERR_WRONG_TYPE);
 	if (t != PROTO_MSG_EXEC)
-		FUZZ_ASSERT(proto_decode_exec(f, &x) == PROTO_DERR_WRONG_TYPE);
+		FUZZ_ASSERT(proto_decode_exec(f, 1, &x) == PROTO_DERR_WRONG_TYPE);
 	if (t != PROTO_MSG_BEGIN && t != PROTO_MSG_COMMIT && t != PROTO_MSG_ROLLBACK &&
 	    t != PROTO_MSG_DISPOSE)
 		FUZZ_ASSERT(proto_decode_handle(f, &id) == PROTO_DERR_WRONG_TYPE);
