@@ -771,7 +771,7 @@ conn_handshake(dbm_conn *c)
 
 	memset(&h, 0, sizeof(h));
 	h.min_version = PROTO_VERSION_MIN;
-	h.max_version = PROTO_VERSION_MAX;
+	h.max_version = 1;	/* version 2 needs the typed API of the rewrite */
 	h.client_name = name != NULL && name[0] != '\0' ? name : "libdbmclient";
 	h.pid = (uint32_t)c->pid;
 	h.max_frame = CLIENT_MAX_FRAME;
