@@ -212,8 +212,8 @@ Test(roundtrip, open_ok_keeps_all_64_bits_of_the_pool_hash)
 Test(roundtrip, exec_keeps_sql_null_distinct_from_the_empty_string)
 {
 	const char *const	 params[] = { NULL, "", "42", NULL };
-	struct proto_exec	 in = { 7, 0, 5000, "SELECT $1, $2, $3, $4", 4, params, NULL,
-	    { 0 } }, out;
+	struct proto_exec	 in = { .handle_id = 7, .cache_max_age_ms = 5000,
+	    .sql = "SELECT $1, $2, $3, $4", .nparams = 4, .params = params }, out;
 	struct proto_buf	 b;
 	struct proto_frame	 f;
 	struct proto_value	 v[4];
@@ -237,7 +237,7 @@ Test(roundtrip, exec_keeps_sql_null_distinct_from_the_empty_string)
 
 Test(roundtrip, exec_with_zero_params)
 {
-	struct proto_exec	 in = { 1, 0, 0, "", 0, NULL, NULL, { 0 } }, out;
+	struct proto_exec	 in = { .handle_id = 1, .sql = "" }, out;
 	struct proto_buf	 b;
 	struct proto_frame	 f;
 	struct proto_value	 v;
@@ -256,7 +256,7 @@ Test(roundtrip, exec_with_zero_params)
 Test(roundtrip, exec_with_the_maximum_of_65535_params)
 {
 	const char		**params = calloc(65535, sizeof(*params));
-	struct proto_exec	 in = { 1, 0, 0, "SELECT", 65535, NULL, NULL, { 0 } }, out;
+	struct proto_exec	 in = { .handle_id = 1, .sql = "SELECT", .nparams = 65535 }, out;
 	struct proto_buf	 b;
 	struct proto_frame	 f;
 	struct proto_value	 v;
@@ -283,8 +283,8 @@ Test(roundtrip, exec_params_keep_non_ascii_and_embedded_nul_bytes)
 	static const char	 bin[] = { 'a', '\0', 'b', (char)0xFF, (char)0x80 };
 	const char *const	 params[] = { "\xe6\x97\xa5\xe6\x9c\xac", bin };
 	const uint32_t		 lens[] = { 6, sizeof(bin) };
-	struct proto_exec	 in = { 1, 0, 0, "SELECT '\xc3\xa9'", 2, params, lens, { 0 } },
-				 out;
+	struct proto_exec	 in = { .handle_id = 1, .sql = "SELECT '\xc3\xa9'", .nparams = 2,
+	    .params = params, .param_lens = lens }, out;
 	struct proto_buf	 b;
 	struct proto_frame	 f;
 	struct proto_value	 v[2];
@@ -345,7 +345,7 @@ Test(roundtrip, empty_messages_have_no_payload)
 Test(roundtrip, row_desc_keeps_column_names)
 {
 	const char *const	 names[] = { "id", "", "n\xc3\xa4me" };
-	struct proto_row_desc	 in = { 3, names, { 0 } }, out;
+	struct proto_row_desc	 in = { .ncols = 3, .names = names }, out;
 	struct proto_buf	 b;
 	struct proto_frame	 f;
 	struct proto_value	 v[3];
@@ -532,9 +532,10 @@ encode_samples(struct proto_buf *b)
 	    vals, { 0 } };
 	struct proto_open	 op0 = { "", "", 0, 0, NULL, NULL, { 0 } };
 	struct proto_open_ok	 ook = { 1, 0x0123456789ABCDEFull, "sqlite" };
-	struct proto_exec	 ex = { 1, 0, 250, "SELECT ?, ?, ?, ?", 4, params, plens, { 0 } };
-	struct proto_exec	 ex0 = { 1, 0, 0, "BEGIN", 0, NULL, NULL, { 0 } };
-	struct proto_row_desc	 rd = { 3, names, { 0 } }, rd0 = { 0, NULL, { 0 } };
+	struct proto_exec	 ex = { .handle_id = 1, .cache_max_age_ms = 250,
+	    .sql = "SELECT ?, ?, ?, ?", .nparams = 4, .params = params, .param_lens = plens };
+	struct proto_exec	 ex0 = { .handle_id = 1, .sql = "BEGIN" };
+	struct proto_row_desc	 rd = { .ncols = 3, .names = names }, rd0 = { .ncols = 0 };
 	struct proto_data_row	 dr = { 3, row, NULL, { 0 } }, dr0 = { 0, NULL, NULL, { 0 } };
 	struct proto_complete	 cm = { 3, "SELECT 3", PROTO_CACHE_HIT, true };
 	struct proto_complete	 cm0 = { 0, "", PROTO_CACHE_BYPASS, false };
@@ -1360,7 +1361,7 @@ Test(buf, out_of_memory_is_sticky_and_reported_by_end)
 Test(buf, misuse_is_reported_not_crashed_on)
 {
 	struct proto_buf	 b;
-	struct proto_exec	 ex = { 1, 0, 0, "x", 2, NULL, NULL, { 0 } };
+	struct proto_exec	 ex = { .handle_id = 1, .sql = "x", .nparams = 2 };
 	struct proto_complete	 cm = { 0, "", PROTO_CACHE_MAX_, false };
 	struct proto_error	 er = { PROTO_E_OK, "", "", "", "" };
 	struct proto_hello	 he = { 2, 1, "", 0, PROTO_DEFAULT_MAX_FRAME };
@@ -1493,6 +1494,8 @@ Test(names, reply_ends_and_version_choice)
 
 	cr_assert_eq(proto_version_choose(1, 1), 1);
 	cr_assert_eq(proto_version_choose(1, 7), PROTO_VERSION_MAX);
-	cr_assert_eq(proto_version_choose(2, 7), 0, "no common version");
+	cr_assert_eq(proto_version_choose(2, 7), 2);
+	cr_assert_eq(proto_version_choose(1, 2), 2);
+	cr_assert_eq(proto_version_choose(3, 7), 0, "no common version");
 	cr_assert_eq(proto_version_choose(0, 0), 0);
 }
