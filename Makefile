@@ -49,7 +49,8 @@ endif
 
 PROTO_SRC := $(wildcard proto/*.c)
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
-CLIENT_SRC := $(filter-out client/dbmctl.c client/example.c,$(wildcard client/*.c))
+CLIENT_SRC := $(filter-out client/dbmctl.c client/example.c client/example_async.c,\
+	$(wildcard client/*.c))
 TEST_SRC := $(wildcard tests/test_*.c)
 
 PROTO_OBJ := $(PROTO_SRC:%.c=$(B)/%.o)
@@ -70,7 +71,7 @@ DEPS_PKGS := gcc make pkg-config libevent-dev libsqlite3-dev libpq-dev libyaml-d
 .PHONY: all check faults asan valgrind fuzz fuzz-build fuzz-seeds install uninstall clean \
 	deps help demo bench
 
-all: $(B)/dbmd $(B)/dbmctl $(B)/example $(B)/$(LIB_SO) $(B)/libdbmclient.a
+all: $(B)/dbmd $(B)/dbmctl $(B)/example $(B)/example_async $(B)/$(LIB_SO) $(B)/libdbmclient.a
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -109,6 +110,10 @@ $(B)/dbmctl: $(B)/client/dbmctl.o $(B)/libdbmclient.a
 $(B)/example: $(B)/client/example.o $(B)/libdbmclient.a
 	$(qecho) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+$(B)/example_async: $(B)/client/example_async.o $(B)/libdbmclient.a
+	$(qecho) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libevent)
 
 # The benchmark: dbmd against direct libpq and PgBouncer (tests/bench/README).
 $(B)/bench: tests/bench/bench.c $(B)/libdbmclient.a

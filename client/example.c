@@ -80,19 +80,33 @@ insert_fruit(dbm_conn *conn, dbm_handle *h)
 	return 0;
 }
 
+/* Whether a column holds integers: its type is PostgreSQL's OID on both backends. */
+static int
+is_integer(const dbm_result *res, int col)
+{
+	unsigned int	 t = dbm_coltype(res, col);
+
+	return t == DBM_OID_INT2 || t == DBM_OID_INT4 || t == DBM_OID_INT8;
+}
+
 static int
 show_fruit(dbm_conn *conn, dbm_handle *h)
 {
 	dbm_result	*res;
+	long long	 total = 0;
 	int		 i;
 
 	res = run(conn, h, "SELECT name, qty FROM dbm_example ORDER BY name", 0, NULL);
 	if (res == NULL)
 		return -1;
-	for (i = 0; i < dbm_nrows(res); i++)
+	for (i = 0; i < dbm_nrows(res); i++) {
 		printf("%-10s %s\n", dbm_value(res, i, 0),
 		    dbm_isnull(res, i, 1) ? "(null)" : dbm_value(res, i, 1));
-	printf("%d rows\n", dbm_nrows(res));
+		/* Values are text; the column's type says how to read them. */
+		if (is_integer(res, 1) && !dbm_isnull(res, i, 1))
+			total += strtoll(dbm_value(res, i, 1), NULL, 10);
+	}
+	printf("%d rows, %lld fruit\n", dbm_nrows(res), total);
 	dbm_result_free(res);
 	return 0;
 }
