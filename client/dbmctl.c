@@ -1213,6 +1213,7 @@ static struct {
 
 static volatile sig_atomic_t	 top_signal;	/* the signal that ends top, or 0 */
 static volatile sig_atomic_t	 top_resized;
+static volatile sig_atomic_t	 top_stopped;	/* Ctrl-Z: give the terminal back, stop */
 
 static void
 top_restore(void)
@@ -1236,6 +1237,8 @@ top_on_signal(int sig)
 
 	if (sig == SIGWINCH)
 		top_resized = 1;
+	else if (sig == SIGTSTP)
+		top_stopped = 1;
 	else
 		top_signal = sig;
 	if (top_tty.sigpipe[1] != -1)
@@ -1246,33 +1249,13 @@ top_on_signal(int sig)
 /*
  * Readies the terminal for an interactive top: keys arrive one at a time and
  * unechoed, and output goes to the alternate screen, as top(1) does it, so the
- * shell's screen is back as it was afterwards.  The signals that end top are
- * caught in every mode, so that the terminal is restored and top exits 0.
+ * shell's screen is back as it was afterwards.
  */
-static int
-top_setup(bool interactive)
+static void
+top_enter(void)
 {
-	struct sigaction	 sa;
-	struct termios		 t;
-	int			 i;
+	struct termios	 t;
 
-	if (pipe(top_tty.sigpipe) == -1) {
-		fprintf(stderr, "dbmctl: pipe: %s\n", strerror(errno));
-		return -1;
-	}
-	for (i = 0; i < 2; i++)
-		fcntl(top_tty.sigpipe[i], F_SETFL, O_NONBLOCK |
-		    fcntl(top_tty.sigpipe[i], F_GETFL));
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = top_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGWINCH, &sa, NULL);
-	atexit(top_restore);
-	if (!interactive)
-		return 0;
 	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &top_tty.saved) == 0) {
 		t = top_tty.saved;
 		t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
@@ -1281,10 +1264,69 @@ top_setup(bool interactive)
 		if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0)
 			top_tty.raw = true;
 	}
-	/* The alternate screen, the cursor hidden. */
-	fputs("\033[?1049h\033[?25l", stdout);
+	/* The alternate screen, cleared, the cursor hidden. */
+	fputs("\033[?1049h\033[?25l\033[2J", stdout);
 	top_tty.screen = true;
+}
+
+static void
+top_catch(int sig)
+{
+	struct sigaction	 sa;
+
+	/* Restarted, so that a signal interrupts only poll, never a write to the terminal. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = top_on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+}
+
+/*
+ * The signals that end top are caught in every mode, so that the terminal is
+ * restored and top exits 0; Ctrl-Z on a terminal restores it before stopping.
+ */
+static int
+top_setup(bool interactive)
+{
+	int	 i;
+
+	if (pipe(top_tty.sigpipe) == -1) {
+		fprintf(stderr, "dbmctl: pipe: %s\n", strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < 2; i++)
+		fcntl(top_tty.sigpipe[i], F_SETFL, O_NONBLOCK |
+		    fcntl(top_tty.sigpipe[i], F_GETFL));
+	top_catch(SIGINT);
+	top_catch(SIGTERM);
+	top_catch(SIGHUP);
+	top_catch(SIGQUIT);
+	top_catch(SIGWINCH);
+	atexit(top_restore);
+	if (interactive) {
+		top_catch(SIGTSTP);
+		top_enter();
+	}
 	return 0;
+}
+
+/* Ctrl-Z: the terminal as it was, stopped as the shell expects, then back to drawing. */
+static void
+top_suspend(void)
+{
+	struct sigaction	 dfl;
+
+	top_stopped = 0;
+	top_restore();
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(SIGTSTP, &dfl, NULL);
+	raise(SIGTSTP);
+	/* Continued. */
+	top_catch(SIGTSTP);
+	top_enter();
 }
 
 static int
@@ -1470,7 +1512,8 @@ top_wait(double until, bool interactive)
 	pfd[0].events = POLLIN;
 	pfd[1].fd = STDIN_FILENO;
 	pfd[1].events = POLLIN;
-	while (top_signal == 0 && !top_resized && (left = until - mono_secs()) > 0) {
+	while (top_signal == 0 && !top_resized && !top_stopped &&
+	    (left = until - mono_secs()) > 0) {
 		pfd[0].revents = pfd[1].revents = 0;
 		if (poll(pfd, interactive && top_tty.raw ? 2 : 1, (int)(left * 1000) + 1) == -1 &&
 		    errno != EINTR)
@@ -1509,9 +1552,9 @@ cmd_top(dbm_conn *conn, const struct top_args *a)
 
 	if (top_setup(interactive) == -1)
 		return EXIT_DBM;
-	if (interactive)
-		fputs("\033[2J", stdout);
 	for (;;) {
+		if (top_stopped)
+			top_suspend();
 		res = dbm_status(conn);
 		t = mono_secs();
 		if (res == NULL || dbm_result_status(res) != DBM_OK) {
