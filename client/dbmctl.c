@@ -209,13 +209,27 @@ json_cstr(const char *s)
 	json_str(s, strlen(s));
 }
 
-/* A value: null for SQL NULL, else a string, even for numbers: dbmd sends text. */
+/*
+ * A value: null for SQL NULL, else a string, even for numbers.  Bytes (a
+ * binary column) are the text \x and their hex, as PostgreSQL writes a bytea
+ * and as dbmctl wrote it before dbmd sent bytes: they are seldom UTF-8.
+ */
 static void
 json_value(const dbm_result *res, int row, int col)
 {
+	const unsigned char	*b;
+	size_t			 i, n;
+
 	if (dbm_isnull(res, row, col))
 		fputs("null", stdout);
-	else
+	else if (dbm_colformat(res, col) == DBM_FORMAT_BINARY) {
+		b = (const unsigned char *)dbm_value(res, row, col);
+		n = dbm_length(res, row, col);
+		fputs("\"\\\\x", stdout);
+		for (i = 0; i < n; i++)
+			printf("%02x", b[i]);
+		putchar('"');
+	} else
 		json_str(dbm_value(res, row, col), dbm_length(res, row, col));
 }
 

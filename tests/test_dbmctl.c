@@ -1122,6 +1122,7 @@ first_row_cells(const char *out, int ncols)
 Test(dbmctl, sql_shows_null_apart_from_empty_and_bytes_in_hex)
 {
 	struct t_dbmd	 d;
+	struct json	*j;
 	char		*out, **cells;
 	int		 i;
 
@@ -1147,6 +1148,16 @@ Test(dbmctl, sql_shows_null_apart_from_empty_and_bytes_in_hex)
 	cr_assert_str_eq(cells[0], "a\\x00b\\x1b[31m\\n", "%s", out);
 	free(cells[0]);
 	free(cells);
+	free(out);
+
+	/* In JSON, bytes are the text \x and hex too, NULL is null. */
+	out = ctl_ok(&d, (const char *[]){ "--json", "sql", "SELECT x'00ff41' AS b, NULL AS n",
+	    NULL });
+	j = json_must(out);
+	cr_assert_str_eq(json_text(json_at(json_at(json_get(j, "rows"), 0), 0), "rows[0][0]"),
+	    "\\x00ff41", "%s", out);
+	cr_assert_eq(json_at(json_at(json_get(j, "rows"), 0), 1)->type, JSON_NULL, "%s", out);
+	json_free(j);
 	free(out);
 
 	/* -N sets the marker, as psql's \pset null does. */
