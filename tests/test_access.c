@@ -450,7 +450,7 @@ Test(access, no_secret_is_shown_hashed_or_logged)
 	dbm_conn *c;
 	dbm_handle *h;
 	dbm_result *res;
-	char *uri, *ctl, *outs[6], *log, *sock, *target, *set;
+	char *uri, *ctl, *outs[8], *log, *sock, *target, *set;
 	const dbm_result *pools;
 	size_t i, j, n = 0;
 
@@ -476,6 +476,18 @@ Test(access, no_secret_is_shown_hashed_or_logged)
 	r = t_run((char *[]){ ctl, "-s", sock, "--json", "status", NULL },
 	    (char *[]){ T_PATH, NULL }, 10000);
 	cr_assert_eq(r.status, 0, "%s", r.err);
+	outs[n++] = t_strf("%s%s", r.out, r.err);
+	t_run_free(&r);
+	/* The human views as well: the short one cuts the target, -v shows it whole. */
+	r = t_run((char *[]){ ctl, "-s", sock, "status", NULL }, (char *[]){ T_PATH, NULL },
+	    10000);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	outs[n++] = t_strf("%s%s", r.out, r.err);
+	t_run_free(&r);
+	r = t_run((char *[]){ ctl, "-s", sock, "status", "-v", NULL },
+	    (char *[]){ T_PATH, NULL }, 10000);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_not_null(strstr(r.out, "sslpassword=********"), "%s", r.out);
 	outs[n++] = t_strf("%s%s", r.out, r.err);
 	t_run_free(&r);
 	r = t_run((char *[]){ ctl, "-s", sock, "resolve", "production", "primary", NULL },

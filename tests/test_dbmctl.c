@@ -9,6 +9,9 @@
 
 #include <criterion/criterion.h>
 
+#include <poll.h>
+#include <termios.h>
+
 #include "harness.h"
 
 TestSuite(dbmctl, .init = t_setup, .fini = t_teardown, .timeout = 120);
@@ -663,8 +666,9 @@ Test(dbmctl, sql_prints_a_table_and_command_tags)
 	line = line_starting(out, " apple");
 	assert_has(line, "3");
 	free(line);
-	/* NULL is shown as nothing. */
+	/* NULL is shown as the marker \N, not as a word that could be text. */
 	line = line_starting(out, " pear");
+	assert_has(line, "\\N");
 	cr_assert_null(strstr(line, "NULL"), "NULL shown as text: %s", line);
 	cr_assert_null(strstr(line, "null"), "NULL shown as text: %s", line);
 	free(line);
@@ -768,10 +772,25 @@ Test(dbmctl, status_shows_the_daemon_and_its_pools)
 	snprintf(hash, sizeof(hash), "%016llx", dbm_handle_pool_hash(h));
 
 	out = ctl_ok(&d, (const char *[]){ "status", NULL });
-	line = line_starting(out, "socket");
+	line = line_starting(out, "dbmd ");
+	assert_has(line, ", pid ");
+	free(line);
+	line = line_starting(out, "       socket: ");
 	assert_has(line, d.sock);
 	free(line);
-	line = line_starting(out, "version");
+	line = line_starting(out, "development/primary");
+	assert_has(line, hash);
+	free(line);
+	free(out);
+
+	/* -v: every column as name: value. */
+	out = ctl_ok(&d, (const char *[]){ "status", "-v", NULL });
+	line = line_starting(out, "socket:");
+	assert_has(line, d.sock);
+	free(line);
+	line = line_starting(out, "version:");
+	free(line);
+	line = line_starting(out, "hash:");
 	free(line);
 	assert_has(out, hash);
 	assert_has(out, "development/primary");
@@ -942,4 +961,388 @@ Test(dbmctl, a_plain_run_is_logged_as_a_close_not_an_error)
 	cr_assert_null(strstr(log, "error"), "an error in the log of plain runs:\n%s", log);
 	cr_assert_null(strstr(log, "reset by peer"), "a reset in the log:\n%s", log);
 	free(log);
+}
+
+/*
+ * The readable views: status at 80 columns, status -v, sql's NULL and bytes,
+ * top.
+ */
+
+/* Names long enough that status must cut them. */
+#define LONG_ENV	"warehouseanalyticsreporting2026"
+#define LONG_ROLE	"nightly_aggregation_batch_loader"
+#define LONG_FILE	"a_database_file_whose_name_pushes_the_target_far_past_eighty_columns.db"
+
+/*
+ * Starts a dbmd with three pools, two SQLite environments and a second
+ * role: development/primary, test/primary and LONG_ENV/LONG_ROLE, whose
+ * names and target are longer than a line; runs statements on each, one of
+ * them failing, so that every pool has counters and one a last error.
+ */
+static void
+three_pools_start(struct t_dbmd *d, dbm_conn **c)
+{
+	static const char *const names[3][2] = {
+		{ "development", "primary" }, { "test", "primary" }, { LONG_ENV, LONG_ROLE }
+	};
+	dbm_handle	*h;
+	FILE		*fp;
+	int		 i, j;
+
+	cr_assert_not_null(fp = fopen(t_h.conf, "w"));
+	fprintf(fp, "environments:\n  %s:\n    uri: sqlite:%s/%s\n    roles:\n      %s:\n"
+	    "        pool_size: 3\n", LONG_ENV, t_h.dir, LONG_FILE, LONG_ROLE);
+	cr_assert_eq(fclose(fp), 0);
+	t_dbmd_start(d, NULL);
+	*c = t_connect(d);
+	for (i = 0; i < 3; i++) {
+		h = t_open(*c, names[i][0], names[i][1]);
+		for (j = 0; j <= i; j++)
+			t_exec0(h, "SELECT 1", 0, NULL);
+		if (i == 2)
+			t_exec_fails(h, "SELEC 1", 0, NULL, DBM_E_SQL);
+		dbm_dispose(h);
+	}
+}
+
+/* The widest line of text in terminal columns, counting UTF-8 characters as one each. */
+static size_t
+widest_line(const char *text, const char **which)
+{
+	const unsigned char	*p = (const unsigned char *)text, *start = p;
+	size_t			 w = 0, max = 0;
+
+	for (;; p++) {
+		if (*p == '\n' || *p == '\0') {
+			if (w > max) {
+				max = w;
+				*which = (const char *)start;
+			}
+			if (*p == '\0')
+				return max;
+			w = 0;
+			start = p + 1;
+		} else if ((*p & 0xC0) != 0x80)
+			w++;
+	}
+}
+
+static size_t
+count_of(const char *hay, const char *needle)
+{
+	size_t	 n = 0;
+
+	for (; (hay = strstr(hay, needle)) != NULL; hay += strlen(needle))
+		n++;
+	return n;
+}
+
+Test(dbmctl, status_fits_80_columns_with_three_pools)
+{
+	static const char *const locales[] = { NULL, "LC_ALL=C.UTF-8" };
+	struct t_dbmd	 d;
+	struct t_run	 r;
+	dbm_conn	*c;
+	const char	*wide = "";
+	char		*line;
+	size_t		 k;
+
+	three_pools_start(&d, &c);
+	for (k = 0; k < 2; k++) {
+		r = ctl_env(&d, locales[k], (const char *[]){ "status", NULL });
+		cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+		cr_assert_leq(widest_line(r.out, &wide), 80, "with %s a line is too wide:\n%.*s\n"
+		    "in:\n%s", locales[k] ? locales[k] : "no locale", (int)strcspn(wide, "\n"),
+		    wide, r.out);
+		cr_assert_null(strchr(r.out, '\033'), "escapes in status:\n%s", r.out);
+		/* Every pool: its names, backend, connections. */
+		line = line_starting(r.out, "development/primary  ");
+		free(line);
+		line = line_starting(r.out, "test/primary  ");
+		free(line);
+		/* The long one cut, with an ellipsis: one character in UTF-8, else "...". */
+		line = line_starting(r.out, LONG_ENV "/nightly");
+		assert_has(line, k == 0 ? "..." : "\xe2\x80\xa6");
+		free(line);
+		cr_assert_eq(count_of(r.out, "      backend: sqlite, serving\n"), 3, "%s", r.out);
+		cr_assert_eq(count_of(r.out, "  connections: "), 3, "%s", r.out);
+		line = line_starting(r.out, "       target: sqlite:");
+		free(line);
+		assert_has(r.out, " active, ");
+		assert_has(r.out, " idle, 3 max");
+		assert_has(r.out, "   statements: 4, 1 errors\n");
+		assert_has(r.out, "        pools: 3\n");
+		/* What only -v shows is not here. */
+		cr_assert_null(strstr(r.out, "connect_failures"), "%s", r.out);
+		cr_assert_null(strstr(r.out, LONG_FILE), "the long target is whole:\n%s", r.out);
+		t_run_free(&r);
+	}
+
+	/* -v: every column, the long values whole. */
+	r = ctl(&d, (const char *[]){ "status", "-v", NULL });
+	cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+	assert_has(r.out, "\nconnect_failures:");
+	assert_has(r.out, "\ncache_bytes:");
+	assert_has(r.out, "\nidle_txn_timeouts:");
+	assert_has(r.out, "\nnames:               " LONG_ENV "/" LONG_ROLE "\n");
+	assert_has(r.out, LONG_FILE "\n");
+	assert_has(r.out, "acquire_wait");
+	t_run_free(&r);
+	dbm_disconnect(c);
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
+
+/* The cells of the first row of a table, between the rule and "(N rows)". */
+static char **
+first_row_cells(const char *out, int ncols)
+{
+	char	**cells = calloc((size_t)ncols, sizeof(*cells));
+	char	*line = line_starting(out, "---"), *row, *p;
+	int	 i;
+
+	free(line);
+	row = strstr(out, "\n---");
+	cr_assert_not_null(row);
+	row = strchr(row + 1, '\n') + 1;
+	row = strndup(row, strcspn(row, "\n"));
+	for (i = 0, p = row; i < ncols; i++) {
+		size_t	 n = strcspn(p, "|"), b = 0, e = n;
+
+		while (b < e && p[b] == ' ')
+			b++;
+		while (e > b && p[e - 1] == ' ')
+			e--;
+		cells[i] = strndup(p + b, e - b);
+		p += n + (p[n] == '|');
+	}
+	free(row);
+	return cells;
+}
+
+Test(dbmctl, sql_shows_null_apart_from_empty_and_bytes_in_hex)
+{
+	struct t_dbmd	 d;
+	struct json	*j;
+	char		*out, **cells;
+	int		 i;
+
+	t_dbmd_start(&d, NULL);
+	out = ctl_ok(&d, (const char *[]){ "sql",
+	    "SELECT NULL AS n, '' AS e, x'00ff41' AS b, 'NULL' AS t, '\\N' AS s", NULL });
+	cells = first_row_cells(out, 5);
+	cr_assert_str_eq(cells[0], "\\N", "NULL:\n%s", out);
+	cr_assert_str_eq(cells[1], "", "'':\n%s", out);
+	cr_assert_str_eq(cells[2], "\\x00ff41", "the blob:\n%s", out);
+	cr_assert_str_eq(cells[3], "NULL", "'NULL':\n%s", out);
+	cr_assert_str_eq(cells[4], "\\\\N", "a backslash in text:\n%s", out);
+	for (i = 0; i < 5; i++)
+		free(cells[i]);
+	free(cells);
+	free(out);
+
+	/* Control characters and NULs in text are escaped, never sent to the terminal. */
+	out = ctl_ok(&d, (const char *[]){ "sql",
+	    "SELECT 'a' || char(0) || 'b' || char(27) || '[31m' || char(10) AS v", NULL });
+	cr_assert_null(strchr(out, '\033'), "an escape reached the output:\n%s", out);
+	cells = first_row_cells(out, 1);
+	cr_assert_str_eq(cells[0], "a\\x00b\\x1b[31m\\n", "%s", out);
+	free(cells[0]);
+	free(cells);
+	free(out);
+
+	/* In JSON, bytes are the text \x and hex too, NULL is null. */
+	out = ctl_ok(&d, (const char *[]){ "--json", "sql", "SELECT x'00ff41' AS b, NULL AS n",
+	    NULL });
+	j = json_must(out);
+	cr_assert_str_eq(json_text(json_at(json_at(json_get(j, "rows"), 0), 0), "rows[0][0]"),
+	    "\\x00ff41", "%s", out);
+	cr_assert_eq(json_at(json_at(json_get(j, "rows"), 0), 1)->type, JSON_NULL, "%s", out);
+	json_free(j);
+	free(out);
+
+	/* -N sets the marker, as psql's \pset null does. */
+	out = ctl_ok(&d, (const char *[]){ "sql", "-N", "(null)", "SELECT NULL AS n, '' AS e",
+	    NULL });
+	cells = first_row_cells(out, 2);
+	cr_assert_str_eq(cells[0], "(null)", "%s", out);
+	cr_assert_str_eq(cells[1], "", "%s", out);
+	free(cells[0]);
+	free(cells[1]);
+	free(cells);
+	free(out);
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
+
+Test(dbmctl, top_n_prints_plain_snapshots_with_rates)
+{
+	struct t_dbmd	 d;
+	struct t_run	 r;
+	dbm_conn	*c;
+	const char	*second, *wide = "";
+	char		*line;
+
+	three_pools_start(&d, &c);
+	r = ctl(&d, (const char *[]){ "top", "-n", "2", "-d", "0.2", NULL });
+	cr_assert_eq(r.status, 0, "exit %d\nstderr:\n%s", r.status, r.err);
+	cr_assert_null(strchr(r.out, '\033'), "escapes off a terminal:\n%s", r.out);
+	cr_assert_eq(count_of(r.out, "dbmd "), 2, "not two snapshots:\n%s", r.out);
+	cr_assert_eq(count_of(r.out, "STMTS/S"), 2, "%s", r.out);
+	cr_assert_leq(widest_line(r.out, &wide), 80, "too wide:\n%s", r.out);
+	/* The first snapshot has nothing to compare with; the second has rates. */
+	line = line_starting(r.out, "test/primary ");
+	assert_has(line, " - ");
+	free(line);
+	second = strstr(strstr(r.out, "STMTS/S") + 1, "STMTS/S");
+	line = line_starting(second, "test/primary ");
+	assert_has(line, "0.0");
+	assert_has(line, "sqlite");
+	free(line);
+	line = line_starting(second, "development/primary ");
+	free(line);
+	line = line_starting(second, "warehouseanalytic");
+	free(line);
+	t_run_free(&r);
+
+	r = ctl(&d, (const char *[]){ "top", "-d", "0", NULL });
+	cr_assert_eq(r.status, 2, "a delay of 0 was taken:\n%s", r.err);
+	t_run_free(&r);
+	dbm_disconnect(c);
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
+
+/*
+ * Runs dbmctl top on a pseudo-terminal until it has drawn, then ends it with
+ * key (if not 0) or signal sig; returns its exit status with the terminal's
+ * settings afterwards in *after, and what it wrote.
+ */
+static int
+top_on_pty(const struct t_dbmd *d, char key, int sig, struct termios *during,
+    struct termios *after, char **output)
+{
+	const char	*bdir = getenv("TEST_BUILDDIR");
+	char		*bin = t_strf("%s/dbmctl", bdir), *out = calloc(1, 1), buf[4096];
+	char		*envp[] = { T_PATH, "TERM=xterm", NULL };
+	size_t		 len = 0;
+	int64_t		 end;
+	ssize_t		 n;
+	pid_t		 pid;
+	int		 m, s, st = 0, exited = 0, sent = 0;
+
+	cr_assert((m = posix_openpt(O_RDWR | O_NOCTTY)) != -1, "posix_openpt: %s",
+	    strerror(errno));
+	cr_assert_eq(grantpt(m), 0);
+	cr_assert_eq(unlockpt(m), 0);
+	if ((pid = t_fork()) == 0) {
+		setsid();
+		if ((s = open(ptsname(m), O_RDWR)) == -1)
+			_exit(126);
+		dup2(s, 0);
+		dup2(s, 1);
+		dup2(s, 2);
+		close(m);
+		execve(bin, (char *[]){ bin, "-s", (char *)d->sock, "top", "-d", "0.2", NULL },
+		    envp);
+		_exit(127);
+	}
+	end = t_now_ms() + 20000 * t_slow();
+	while (!exited && t_now_ms() < end) {
+		struct pollfd	 pfd = { .fd = m, .events = POLLIN };
+
+		if (poll(&pfd, 1, 50) > 0 && (n = read(m, buf, sizeof(buf))) > 0) {
+			out = realloc(out, len + (size_t)n + 1);
+			memcpy(out + len, buf, (size_t)n);
+			len += (size_t)n;
+			out[len] = '\0';
+		}
+		/* Once it has drawn twice, it is in its loop: end it. */
+		if (!sent && count_of(out, "STMTS/S") >= 2) {
+			cr_assert_eq(tcgetattr(m, during), 0);
+			if (key != 0)
+				cr_assert_eq(write(m, &key, 1), 1);
+			else
+				kill(pid, sig);
+			sent = 1;
+		}
+		if (sent)
+			exited = t_wait_pid(pid, 0, &st);
+	}
+	if (!exited) {
+		t_kill_pid(pid);
+		cr_assert_fail("top did not end; it wrote:\n%s", out);
+	}
+	cr_assert_eq(tcgetattr(m, after), 0);
+	/* What it wrote last may still be in the terminal: read it to the end (EIO). */
+	for (;;) {
+		struct pollfd	 pfd = { .fd = m, .events = POLLIN };
+
+		if (poll(&pfd, 1, 200) <= 0 || (n = read(m, buf, sizeof(buf))) <= 0)
+			break;
+		out = realloc(out, len + (size_t)n + 1);
+		memcpy(out + len, buf, (size_t)n);
+		len += (size_t)n;
+		out[len] = '\0';
+	}
+	close(m);
+	free(bin);
+	*output = out;
+	return t_exit_code(st);
+}
+
+Test(dbmctl, top_on_a_terminal_ends_on_q_and_signals_and_restores_it)
+{
+	static const struct {
+		char	 key;
+		int	 sig;
+	} ends[] = { { 'q', 0 }, { 0, SIGINT }, { 0, SIGTERM } };
+	struct termios	 during, after;
+	struct t_dbmd	 d;
+	dbm_conn	*c;
+	char		*out;
+	size_t		 i;
+	int		 rv;
+
+	three_pools_start(&d, &c);
+	for (i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+		rv = top_on_pty(&d, ends[i].key, ends[i].sig, &during, &after, &out);
+		cr_assert_eq(rv, 0, "top ended by %c/%d exited %d:\n%s", ends[i].key ? ends[i].key
+		    : '-', ends[i].sig, rv, out);
+		cr_assert_eq(during.c_lflag & (ICANON | ECHO), 0, "the terminal was not raw");
+		cr_assert_eq(after.c_lflag & (ICANON | ECHO), (tcflag_t)(ICANON | ECHO),
+		    "the terminal was not restored after %c/%d", ends[i].key ? ends[i].key : '-',
+		    ends[i].sig);
+		/* Drawn in place, the cursor shown again, the alternate screen left. */
+		assert_has(out, "\033[H");
+		assert_has(out, "\033[?25h\033[?1049l");
+		free(out);
+	}
+	dbm_disconnect(c);
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
+
+Test(dbmctl, top_exits_1_when_dbmd_goes_away)
+{
+	struct t_dbmd	 d;
+	struct t_run	 r;
+	dbm_conn	*c;
+	pid_t		 pid;
+	char		*bin = t_strf("%s/dbmctl", getenv("TEST_BUILDDIR"));
+	char		*out = t_strf("%s/top.out", t_h.dir), *err = t_strf("%s/top.err", t_h.dir);
+	int		 st;
+
+	three_pools_start(&d, &c);
+	dbm_disconnect(c);
+	pid = t_spawn((char *[]){ bin, "-s", d.sock, "top", "-d", "0.2", NULL },
+	    (char *[]){ T_PATH, NULL }, out, err);
+	t_sleep_ms(500);
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+	cr_assert(t_wait_pid(pid, 10000 * t_slow(), &st), "top did not notice");
+	r.out = t_slurp(out);
+	r.err = t_slurp(err);
+	cr_assert_eq(t_exit_code(st), 1, "exit %d\nstderr:\n%s", t_exit_code(st), r.err);
+	assert_has(r.err, "dbmctl: ");
+	assert_has(r.out, "STMTS/S");
+	t_run_free(&r);
+	free(bin);
+	free(out);
+	free(err);
 }
