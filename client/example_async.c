@@ -133,9 +133,10 @@ main(int argc, char **argv)
 	}
 	stream.row_chunk = CHUNK;
 	param[0] = n;
+	/* CAST: SQLite compares an integer with a text parameter as less, always. */
 	r = dbm_send_exec_params(a.h[HANDLES - 1], "WITH RECURSIVE c(x) AS (SELECT 1 "
-	    "UNION ALL SELECT x + 1 FROM c WHERE x < CAST($1 AS INTEGER)) SELECT x FROM c", 1, param, NULL,
-	    NULL, &stream);
+	    "UNION ALL SELECT x + 1 FROM c WHERE x < CAST($1 AS INTEGER)) SELECT x FROM c",
+	    1, param, NULL, NULL, &stream);
 	if (r != DBM_OK)
 		fprintf(stderr, "example_async: send: %s\n", dbm_errmsg(a.conn));
 	a.left = HANDLES;
