@@ -923,7 +923,8 @@ client_until(const struct t_dbmd *d, enum kill_at at)
 		case K_PARKED:
 			(void)!write(p[1], "x", 1);
 			dbm_result_free(dbm_exec_opts(h, FILL_SQL, 0, NULL,
-			    &(struct dbm_exec_opts){ sizeof(struct dbm_exec_opts), 60000 }));
+			    &(struct dbm_exec_opts){ .size = sizeof(struct dbm_exec_opts),
+			    .cache_max_age_ms = 60000 }));
 			break;
 		}
 		pause();
