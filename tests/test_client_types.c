@@ -234,7 +234,7 @@ Test(types_pg, expressions_report_the_type_they_are_cast_to, .timeout = TIMEOUT)
 
 	be_pg(&b);
 	for (i = 0; i < ARRAY_LEN(pg_cases); i++) {
-		sql = t_strf("SELECT %s::%s", pg_cases[i].literal, pg_cases[i].decl);
+		sql = t_strf("SELECT (%s)::%s", pg_cases[i].literal, pg_cases[i].decl);
 		r = t_exec(b.h, sql, 0, NULL);
 		cr_expect_eq(dbm_coltype(r, 0), pg_cases[i].oid, "%s: type %u, not %u", sql,
 		    dbm_coltype(r, 0), pg_cases[i].oid);
@@ -587,10 +587,17 @@ static const struct bad_args bad_args[] = {
 	{ "opts of a size no version had", 0, NULL, NULL, NULL, 3 },
 };
 
+/* struct dbm_exec_opts as libdbmclient 0.1 declared it, before timeout_ms and row_chunk. */
+struct exec_opts_0_1 {
+	size_t		 size;
+	unsigned long	 cache_max_age_ms;
+};
+
 static void
 bad_args_are_refused(struct be *b)
 {
 	struct dbm_exec_opts	 eo = DBM_EXEC_OPTS_INIT;
+	struct exec_opts_0_1	 old = { sizeof(struct exec_opts_0_1), 0 };
 	dbm_result		*r;
 	char			*v;
 	size_t			 i;
@@ -614,6 +621,14 @@ bad_args_are_refused(struct be *b)
 		cr_assert_str_eq(v, "still here", "after %s", a->what);
 		free(v);
 	}
+	/* Options of an older, smaller size are not invalid: a program built against 0.1. */
+	r = dbm_exec_params(b->h, "SELECT 'old opts'", 0, NULL, NULL, NULL,
+	    (const struct dbm_exec_opts *)(const void *)&old);
+	cr_assert_not_null(r, "%s", dbm_errmsg(b->c));
+	cr_assert_eq(dbm_result_status(r), DBM_OK, "0.1's options refused: %s",
+	    dbm_result_errmsg(r));
+	cr_assert_str_eq(dbm_value(r, 0, 0), "old opts");
+	dbm_result_free(r);
 }
 
 Test(types_sqlite, invalid_arguments_are_refused_as_error_results, .timeout = TIMEOUT)
