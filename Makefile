@@ -1,6 +1,7 @@
 # dbmd — database connection broker.  Plain GNU make; `make help` lists targets.
 
 PKG_CONFIG ?= pkg-config
+OBJCOPY ?= objcopy
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
@@ -85,9 +86,14 @@ $(B)/dbmd: $(B)/daemon/main.o $(B)/libdbmd.a
 	$(qecho) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# The static library is one relocatable object in which only dbm_* stays global, as the
+# version script has it for the shared one: proto_* and dbmc_* cannot collide with an
+# application's names.
 $(B)/libdbmclient.a: $(CLIENT_OBJ) $(PROTO_OBJ)
 	$(qecho) AR $@
-	$(Q)rm -f $@ && $(AR) rcs $@ $^
+	$(Q)$(LD) -r -o $(B)/client/libdbmclient-all.o $^
+	$(Q)$(OBJCOPY) -w --keep-global-symbol='dbm_*' $(B)/client/libdbmclient-all.o
+	$(Q)rm -f $@ && $(AR) rcs $@ $(B)/client/libdbmclient-all.o
 
 $(B)/$(LIB_SO): $(CLIENT_OBJ) $(PROTO_OBJ) client/libdbmclient.map
 	$(qecho) LD $@
@@ -193,9 +199,9 @@ $(FUZZ_TARGETS:%=$(B)/%): $(B)/%: tests/fuzz/%.c $(B)/tests/fuzz/common.o $(B)/l
 fuzz-seeds: $(B)/fuzz-seeds
 	$(B)/fuzz-seeds tests/fuzz/corpus
 
-$(B)/fuzz-seeds: tests/fuzz/seeds.c $(B)/libdbmclient.a
+$(B)/fuzz-seeds: tests/fuzz/seeds.c $(PROTO_OBJ)
 	$(qecho) LD $@
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libdbmclient.a
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PROTO_OBJ)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \

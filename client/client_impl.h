@@ -24,5 +24,7 @@ dbm_result	*dbmc_result_error(const struct proto_error *);	/* NULL when out of m
 dbm_result	*dbmc_result_local_error(int code, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));
 void		 dbmc_result_link(dbm_result *res, dbm_result *next);
+void		 dbmc_result_set_partial(dbm_result *res);	/* a piece; more rows follow */
+dbm_result	**dbmc_result_nextp(dbm_result *res);	/* the link of a chain or a queue */
 
 #endif /* DBMCLIENT_IMPL_H */

@@ -41,6 +41,8 @@ struct dbm_result {
 	size_t		 detail;
 	size_t		 hint;
 	size_t		 cmdtag;
+	size_t		 coltypes;	/* arena offset of ROW_DESC's column types, or OFF_NONE */
+	int		 partial;	/* a piece of a result set: more rows follow */
 	char		*arena;
 	size_t		 alen;		/* arena bytes used */
 	size_t		 acap;		/* arena bytes allocated */
@@ -60,6 +62,7 @@ dbmc_result_new(void)
 	res->status = DBM_OK;
 	res->cache_state = DBM_CACHE_BYPASS;
 	res->errmsg = res->sqlstate = res->detail = res->hint = res->cmdtag = OFF_NONE;
+	res->coltypes = OFF_NONE;
 	return res;
 }
 
@@ -152,15 +155,35 @@ add_cells(dbm_result *res, const struct proto_frame *f, struct proto_iter it, si
 	return 0;
 }
 
-/* Starts a result set's rows: the column names of a ROW_DESC. */
+/*
+ * Starts a result set's rows: the column names of a ROW_DESC.  The frame is
+ * copied whole, so a version 2 frame's column types come with it and are
+ * read from there by dbm_coltype.
+ */
 int
 dbmc_result_set_columns(dbm_result *res, const struct proto_frame *f,
     const struct proto_row_desc *m)
 {
+	size_t	 base = res->alen;
+
 	if (add_cells(res, f, m->name_iter, m->ncols) == -1)
 		return -1;
 	res->ncols = m->ncols;
+	if (m->col_bytes != NULL)
+		res->coltypes = base + (size_t)(m->col_bytes - f->payload);
 	return 0;
+}
+
+void
+dbmc_result_set_partial(dbm_result *res)
+{
+	res->partial = 1;
+}
+
+dbm_result **
+dbmc_result_nextp(dbm_result *res)
+{
+	return &res->next;
 }
 
 /*
@@ -330,6 +353,53 @@ dbm_colnum(const dbm_result *res, const char *name)
 		if (strcmp(res_str(res, res->cells[i].off), name) == 0)
 			return i;
 	return -1;
+}
+
+/* Column col's type as ROW_DESC gave it; proto/ reads the wire layout. */
+static void
+res_col(const dbm_result *res, int col, struct proto_col *c)
+{
+	struct proto_row_desc	 m;
+
+	memset(&m, 0, sizeof(m));
+	if (res != NULL && res->coltypes != OFF_NONE && col >= 0 && col < res->ncols) {
+		m.ncols = (uint16_t)res->ncols;
+		m.col_bytes = (const uint8_t *)res->arena + res->coltypes;
+	}
+	proto_row_desc_col(&m, (uint16_t)(col >= 0 && col <= UINT16_MAX ? col : 0), c);
+}
+
+unsigned int
+dbm_coltype(const dbm_result *res, int col)
+{
+	struct proto_col	 c;
+
+	res_col(res, col, &c);
+	return c.type_oid;
+}
+
+int
+dbm_coltypmod(const dbm_result *res, int col)
+{
+	struct proto_col	 c;
+
+	res_col(res, col, &c);
+	return c.typmod;
+}
+
+int
+dbm_colformat(const dbm_result *res, int col)
+{
+	struct proto_col	 c;
+
+	res_col(res, col, &c);
+	return c.format;
+}
+
+int
+dbm_result_partial(const dbm_result *res)
+{
+	return res != NULL ? res->partial : 0;
 }
 
 /* SQL NULL reads as "", as PQgetvalue has it; dbm_isnull tells the two apart. */

@@ -20,11 +20,16 @@ struct rset {
 	int			 nvals;
 };
 
+/*
+ * Opens a result set.  Its values are dbmd's own text, counts included: a version 2
+ * ROW_DESC says so, every column text (25) with no modifier, so that a client reads
+ * them as it reads them in version 1.
+ */
 static void
-rset_begin(struct rset *rs, struct proto_buf *b, uint32_t reqid, const char *const *cols,
-    uint16_t ncols)
+rset_begin(struct rset *rs, struct proto_buf *b, uint32_t reqid, uint16_t version,
+    const char *const *cols, uint16_t ncols)
 {
-	struct proto_row_desc d = { .ncols = ncols, .names = cols };
+	struct proto_row_desc d = { .version = version, .ncols = ncols, .names = cols };
 
 	if (ncols > COLS_MAX)
 		fatalx("%s: %u columns, at most %d", __func__, ncols, COLS_MAX);
@@ -100,6 +105,7 @@ pool_named(const struct pool *p, const char *name)
 struct viewer {
 	struct peer	*peer;
 	bool		 admin;
+	uint16_t	 version;	/* its session's protocol: how replies are laid out */
 };
 
 /*
@@ -219,7 +225,7 @@ status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 		}
 	TAILQ_FOREACH(p, &dbmd->factory->pools, entry)
 		pools += pool_visible(v, p);
-	rset_begin(&rs, b, reqid, dcols, 7);
+	rset_begin(&rs, b, reqid, v->version, dcols, 7);
 	rset_str(&rs, DBMD_VERSION);
 	rset_num(&rs, (long long)getpid());
 	rset_num(&rs, (now_ms() - dbmd->started) / 1000);
@@ -230,7 +236,8 @@ status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 	rset_row(&rs);
 	rset_end(&rs, "STATUS", true);
 
-	rset_begin(&rs, b, reqid, pcols, (uint16_t)(sizeof(pcols) / sizeof(pcols[0])));
+	rset_begin(&rs, b, reqid, v->version, pcols,
+	    (uint16_t)(sizeof(pcols) / sizeof(pcols[0])));
 	TAILQ_FOREACH(p, &dbmd->factory->pools, entry) {
 		if ((names = pool_names_for(v, p)) == NULL)
 			continue;
@@ -278,7 +285,7 @@ status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 	}
 	rset_end(&rs, "POOLS", true);
 
-	rset_begin(&rs, b, reqid, hcols, 5);
+	rset_begin(&rs, b, reqid, v->version, hcols, 5);
 	TAILQ_FOREACH(p, &dbmd->factory->pools, entry) {
 		if (!pool_visible(v, p))
 			continue;
@@ -300,7 +307,7 @@ clients_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 	struct handle *h;
 	int txns;
 
-	rset_begin(&rs, b, reqid, cols, 9);
+	rset_begin(&rs, b, reqid, v->version, cols, 9);
 	TAILQ_FOREACH(s, &dbmd->sessions, entry) {
 		if (!session_visible(v, s))
 			continue;
@@ -349,7 +356,7 @@ resolve_reply(struct proto_buf *b, uint32_t reqid, const char *env, const char *
 		return -1;
 	}
 	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)rc->hash);
-	rset_begin(&rs, b, reqid, cols, 3);
+	rset_begin(&rs, b, reqid, v->version, cols, 3);
 	rset_str(&rs, "environment"), rset_str(&rs, env), rset_str(&rs, ""), rset_row(&rs);
 	rset_str(&rs, "role"), rset_str(&rs, role), rset_str(&rs, ""), rset_row(&rs);
 	rset_str(&rs, "backend"), rset_str(&rs, rc->backend == BACKEND_SQLITE ? "sqlite" :
@@ -377,7 +384,8 @@ resolve_reply(struct proto_buf *b, uint32_t reqid, const char *env, const char *
  * hash prefix in hex, or ENV/ROLE (any pool serving that name).  One row per pool.
  */
 static int
-target_reply(struct proto_buf *b, uint32_t reqid, const char *target, bool flush, char **err)
+target_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v, const char *target,
+    bool flush, char **err)
 {
 	static const char *const cols[] = { "hash", "names", "handles", "state" };
 	struct pool *p, *next;
@@ -390,7 +398,7 @@ target_reply(struct proto_buf *b, uint32_t reqid, const char *target, bool flush
 		*err = xasprintf("\"%s\" is neither a pool hash (hex) nor ENVIRONMENT/ROLE", target);
 		return -1;
 	}
-	rset_begin(&rs, b, reqid, cols, 4);
+	rset_begin(&rs, b, reqid, v->version, cols, 4);
 	for (p = TAILQ_FIRST(&dbmd->factory->pools); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, entry);
 		snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)p->rc->hash);
@@ -428,7 +436,7 @@ admin_request(struct session *s, const struct proto_frame *f)
 	struct proto_resolve m;
 	struct proto_dispose_pool dm;
 	struct proto_error e = { .sqlstate = "", .detail = "", .hint = "" };
-	struct viewer v = { .peer = &s->peer };
+	struct viewer v = { .peer = &s->peer, .version = s->version };
 	char *err = NULL;
 	int code = PROTO_E_INTERNAL;
 
@@ -487,7 +495,7 @@ admin_request(struct session *s, const struct proto_frame *f)
 		}
 		if (proto_decode_dispose_pool(f, &dm) != PROTO_DERR_OK)
 			goto malformed;
-		if (target_reply(&b, f->hdr.request_id, dm.target,
+		if (target_reply(&b, f->hdr.request_id, &v, dm.target,
 		    f->hdr.type == PROTO_MSG_CACHE_FLUSH, &err) == -1) {
 			proto_buf_reset(&b);
 			e.code = PROTO_E_INTERNAL;

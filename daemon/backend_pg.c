@@ -80,6 +80,7 @@ struct pg_conn {
 	bool			 failed;	/* an ERROR frame was written */
 	bool			 stalled;	/* the client's output is full */
 	bool			 too_big;	/* a row did not fit the client's frame limit */
+	bool			 nomem;		/* a value could not be decoded: out of memory */
 	uint64_t		 rows;
 	enum pg_stage		 stage;
 	enum pg_post		 post;
@@ -368,9 +369,24 @@ pg_finish(struct pg_conn *pc)
 	request_done(r, ok);
 }
 
+/*
+ * Whether a column's values go to a version 2 client as their bytes: bytea's.  Every
+ * other type keeps PostgreSQL's text form, which is what its type oid promises.
+ */
+static bool
+pg_col_binary(const struct pg_conn *pc, const PGresult *res, int i)
+{
+	return pc->req->version >= 2 && PQftype(res, i) == PROTO_OID_BYTEA;
+}
+
+/*
+ * The column names, and in version 2 each column's type as the server describes it
+ * (type oid and modifier: numeric(10,2) and varchar(n) keep theirs).
+ */
 static void
 put_row_desc(struct pg_conn *pc, const PGresult *res)
 {
+	struct proto_col col;
 	int n = PQnfields(res), i;
 
 	pc->desc_sent = true;
@@ -380,28 +396,50 @@ put_row_desc(struct pg_conn *pc, const PGresult *res)
 	proto_put_u16(&pc->out, (uint16_t)n);
 	for (i = 0; i < n; i++)
 		proto_put_str(&pc->out, PQfname(res, i));
+	for (i = 0; pc->req->version >= 2 && i < n; i++) {
+		col.type_oid = PQftype(res, i);
+		col.typmod = PQfmod(res, i);
+		col.format = pg_col_binary(pc, res, i) ? PROTO_FORMAT_BINARY : PROTO_FORMAT_TEXT;
+		proto_put_col(&pc->out, &col);
+	}
 	if (proto_end(&pc->out) != PROTO_E_OK)
 		pc->too_big = true;	/* reported when the statement ends */
 }
 
-/* One row, straight from libpq's buffer into a DATA_ROW frame. */
+/*
+ * One row, straight from libpq's buffer into a DATA_ROW frame.  A version 2 client
+ * gets a bytea value as its bytes: libpq holds the text form, hex or escape as the
+ * server's bytea_output says, and PQunescapeBytea reads either.
+ */
 static void
 put_row(struct pg_conn *pc, const PGresult *res)
 {
+	unsigned char *bytes;
+	size_t start, len;
 	int n = PQnfields(res), i;
 
-	if (pc->too_big)
+	if (pc->too_big || pc->nomem)
 		return;
-	proto_begin(&pc->out, PROTO_MSG_DATA_ROW, 0, pc->req->reqid);
+	start = proto_begin(&pc->out, PROTO_MSG_DATA_ROW, 0, pc->req->reqid);
 	proto_put_u16(&pc->out, (uint16_t)n);
 	for (i = 0; i < n; i++) {
 		if (PQgetisnull(res, 0, i))
 			proto_put_nstr(&pc->out, NULL, 0);
-		else
+		else if (!pg_col_binary(pc, res, i))
 			proto_put_nstr(&pc->out, PQgetvalue(res, 0, i), (size_t)PQgetlength(res, 0, i));
+		else if ((bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, i),
+		    &len)) == NULL) {
+			pc->nomem = true;
+			break;
+		} else {
+			proto_put_nstr(&pc->out, (const char *)bytes, len);
+			PQfreemem(bytes);
+		}
 	}
 	if (proto_end(&pc->out) != PROTO_E_OK)
 		pc->too_big = true;	/* reported when the statement ends */
+	else if (pc->nomem)
+		pc->out.len = start;	/* a row cut short: the error ends the reply */
 	pc->rows++;
 }
 
@@ -411,6 +449,10 @@ put_complete(struct pg_conn *pc, const PGresult *res)
 	struct proto_complete m = { .cache_state = PROTO_CACHE_BYPASS };
 	const char *tuples = PQcmdTuples((PGresult *)res);
 
+	if (pc->nomem) {
+		put_error(pc, PROTO_E_NOMEM, "53200", "out of memory", "", "");
+		return;
+	}
 	if (pc->too_big) {
 		put_error(pc, PROTO_E_LIMIT, "54000", "a row or the column descriptions are "
 		    "larger than the client's frame limit", "", "");
@@ -815,6 +857,24 @@ pg_classify(struct request *r, char *first, size_t size)
 }
 
 /*
+ * libpq's paramFormats, for a request with a binary parameter: 1 for each binary one,
+ * which the server then reads as its type's binary form (for bytea, the bytes
+ * themselves).  libpq copies what it sends, so the array is the caller's to free.
+ */
+static int *
+pg_formats(const struct request *r)
+{
+	int *formats;
+	uint32_t i;
+
+	if ((formats = calloc(r->nparams, sizeof(int))) == NULL)
+		return NULL;
+	for (i = 0; i < r->nparams; i++)
+		formats[i] = r->formats[i];
+	return formats;
+}
+
+/*
  * The request's own query; single-row mode for a statement's rows.  A statement without
  * parameters that cannot be more than one goes as a simple query, which costs the server
  * one message instead of the extended protocol's five and is what libpq's PQexec sends;
@@ -825,16 +885,26 @@ static bool
 pg_send_main(struct pg_conn *pc)
 {
 	struct request *r = pc->req;
-	int sent;
+	int *formats, sent;
 
 	pc->stage = PG_STAGE_MAIN;
 	if (pc->own != NULL)
 		sent = PQsendQuery(pc->pg, pc->own);
 	else if (r->nparams == 0 && sqlscan_one_statement(r->sql))
 		sent = PQsendQuery(pc->pg, r->sql);
-	else
+	else if (r->formats == NULL)
 		sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, NULL,
 		    (const char *const *)r->params, (const int *)r->lens, NULL, 0);
+	else if ((formats = pg_formats(r)) == NULL) {
+		/* dbmd's BEGIN may have run: the connection goes rather than keep it open. */
+		put_error(pc, PROTO_E_NOMEM, "53200", "out of memory", "", "");
+		pc->conn->broken = true;
+		return false;
+	} else {
+		sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, NULL,
+		    (const char *const *)r->params, (const int *)r->lens, formats, 0);
+		free(formats);
+	}
 	if (!sent) {
 		put_conn_error(pc);
 		return false;
@@ -874,6 +944,7 @@ pg_conn_exec(struct conn *c, struct request *r)
 	pc->failed = false;
 	pc->stalled = false;
 	pc->too_big = false;
+	pc->nomem = false;
 	pc->rows = 0;
 	pc->post = PG_POST_NONE;
 	pc->skip_first = false;

@@ -794,7 +794,21 @@ stmt_cached(const struct sq_conn *sc, const sqlite3_stmt *st)
 }
 
 /*
- * Binds text parameters.  $1, $2, … bind by their number (SQLite sees them as named
+ * Binds one non-NULL parameter: a binary one (version 2) as a BLOB, a text one as
+ * TEXT.  The session keeps every value in memory of its own, one byte more than its
+ * length, so even an empty BLOB has a pointer that is not NULL and binds as X'', not
+ * as NULL.
+ */
+static int
+bind_value(sqlite3_stmt *st, int i, const struct request *r, uint32_t k)
+{
+	if (r->formats != NULL && r->formats[k] == PROTO_FORMAT_BINARY)
+		return sqlite3_bind_blob(st, i, r->params[k], (int)r->lens[k], SQLITE_STATIC);
+	return sqlite3_bind_text(st, i, r->params[k], (int)r->lens[k], SQLITE_STATIC);
+}
+
+/*
+ * Binds the parameters.  $1, $2, … bind by their number (SQLite sees them as named
  * parameters) so that one statement runs on both backends; ? binds by position.  As
  * in PostgreSQL, the parameters given must match those the statement uses.  Returns
  * NULL, or the SQLSTATE of the error written into err.
@@ -828,8 +842,7 @@ stmt_bind(sqlite3_stmt *st, const struct request *r, char *err, size_t errlen)
 		k = (uint32_t)num - 1;
 		if (r->params[k] == NULL)
 			sqlite3_bind_null(st, i);
-		else if (r->lens[k] > INT_MAX || sqlite3_bind_text(st, i, r->params[k],
-		    (int)r->lens[k], SQLITE_STATIC) != SQLITE_OK) {
+		else if (r->lens[k] > INT_MAX || bind_value(st, i, r, k) != SQLITE_OK) {
 			/* Never run with the parameter left NULL. */
 			snprintf(err, errlen, "parameter $%d is too big: %zu bytes, more than "
 			    "max_value_size", num, (size_t)r->lens[k]);
@@ -893,17 +906,130 @@ flush_chunk(struct sq_conn *sc, struct proto_buf *b)
 	return go_on;
 }
 
+/* Type oids version 2 gives SQLite columns that proto.h does not name. */
+#define SQ_OID_JSON	114
+#define SQ_OID_UUID	2950
+
+/*
+ * The type a version 2 ROW_DESC gives a column SQLite declares as decl.  The names
+ * PostgreSQL would read as a type of its own come first, so that a schema written for
+ * both says the same on both; everything else follows SQLite's own affinity rules
+ * (§3.1 of its datatype documentation), a declared type that matches none of them
+ * having NUMERIC affinity.  The order matters: "DATETIME" holds "TIME", "POINT" holds
+ * "INT", and SQLite would read "BOOLEAN" as NUMERIC.
+ */
+static uint32_t
+decl_type(const char *decl)
+{
+	if (strcasestr(decl, "BOOL") != NULL)
+		return PROTO_OID_BOOL;
+	if (strcasestr(decl, "TIMESTAMPTZ") != NULL ||
+	    strcasestr(decl, "TIMESTAMP WITH TIME ZONE") != NULL)
+		return PROTO_OID_TIMESTAMPTZ;
+	if (strcasestr(decl, "TIMESTAMP") != NULL || strcasestr(decl, "DATETIME") != NULL)
+		return PROTO_OID_TIMESTAMP;
+	if (strcasecmp(decl, "DATE") == 0)
+		return PROTO_OID_DATE;
+	if (strcasecmp(decl, "TIME") == 0)
+		return PROTO_OID_TIME;
+	if (strcasestr(decl, "NUMERIC") != NULL || strcasestr(decl, "DECIMAL") != NULL)
+		return PROTO_OID_NUMERIC;
+	if (strcasestr(decl, "UUID") != NULL)
+		return SQ_OID_UUID;
+	if (strcasestr(decl, "JSON") != NULL)
+		return SQ_OID_JSON;
+	if (strcasestr(decl, "INT") != NULL)
+		return PROTO_OID_INT8;
+	if (strcasestr(decl, "CHAR") != NULL || strcasestr(decl, "CLOB") != NULL ||
+	    strcasestr(decl, "TEXT") != NULL)
+		return PROTO_OID_TEXT;
+	if (strcasestr(decl, "BLOB") != NULL)
+		return PROTO_OID_BYTEA;
+	if (strcasestr(decl, "REAL") != NULL || strcasestr(decl, "FLOA") != NULL ||
+	    strcasestr(decl, "DOUB") != NULL)
+		return PROTO_OID_FLOAT8;
+	return PROTO_OID_NUMERIC;
+}
+
+/*
+ * The type of column i for a version 2 client.  A column of a table has its declared
+ * type; an expression (or a column declared without a type) has only its values,
+ * and SQLite types each value on its own: the first row's decides, text when there
+ * is none.  row: the statement stands on its first row.
+ */
+static void
+column_type(sqlite3_stmt *st, int i, bool row, struct proto_col *col)
+{
+	const char *decl = sqlite3_column_decltype(st, i);
+
+	col->typmod = -1;
+	if (decl != NULL && decl[strspn(decl, " \t")] != '\0')
+		col->type_oid = decl_type(decl);
+	else if (!row)
+		col->type_oid = PROTO_OID_TEXT;
+	else {
+		switch (sqlite3_column_type(st, i)) {
+		case SQLITE_INTEGER:
+			col->type_oid = PROTO_OID_INT8;
+			break;
+		case SQLITE_FLOAT:
+			col->type_oid = PROTO_OID_FLOAT8;
+			break;
+		case SQLITE_BLOB:
+			col->type_oid = PROTO_OID_BYTEA;
+			break;
+		default:
+			col->type_oid = PROTO_OID_TEXT;
+			break;
+		}
+	}
+	col->format = col->type_oid == PROTO_OID_BYTEA ? PROTO_FORMAT_BINARY :
+	    PROTO_FORMAT_TEXT;
+}
+
+/*
+ * The statement's ROW_DESC: its column names, and for a version 2 client their
+ * types.  Version 2 writes it once the first step has run (row: it gave a row),
+ * since an expression's type is its first value's; the names are read then too, as
+ * that step may have prepared the statement again.
+ */
+static enum proto_err
+put_row_desc(sqlite3_stmt *st, const struct request *r, struct proto_buf *b, int ncols,
+    bool row)
+{
+	struct proto_row_desc desc = { .version = r->version };
+	struct proto_col *cols = NULL;
+	const char **names;
+	enum proto_err perr = PROTO_E_NOMEM;
+	int i;
+
+	if ((names = calloc((size_t)ncols, sizeof(*names))) == NULL ||
+	    (r->version >= 2 && (cols = calloc((size_t)ncols, sizeof(*cols))) == NULL))
+		goto out;
+	for (i = 0; i < ncols; i++) {
+		names[i] = sqlite3_column_name(st, i);
+		if (cols != NULL)
+			column_type(st, i, row, &cols[i]);
+	}
+	desc.ncols = (uint16_t)ncols;
+	desc.names = names;
+	desc.cols = cols;
+	perr = proto_encode_row_desc(b, r->reqid, &desc);
+out:
+	free(names);
+	free(cols);
+	return perr;
+}
+
 /* Runs one statement and writes its whole reply into b (flushing full chunks). */
 static bool
 exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 {
 	sqlite3_stmt *st;
-	const char **names = NULL;
-	struct proto_row_desc desc;
 	struct proto_complete done = { .cache_state = PROTO_CACHE_BYPASS };
 	char err[256], tag[64];
 	uint64_t rows = 0, changes;
-	bool empty, ok = false, readonly;
+	bool empty, ok = false, readonly, desc_due;
 	int rc = SQLITE_OK, ncols, i, nprep;
 	enum proto_err perr;
 	struct sq_info *info = NULL, fresh = { 0 };
@@ -935,25 +1061,25 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 		goto out;
 	}
 	readonly = sqlite3_stmt_readonly(st) != 0;
-	if ((ncols = sqlite3_column_count(st)) > 0) {
-		if ((names = calloc((size_t)ncols, sizeof(*names))) == NULL) {
-			put_error(b, r->reqid, PROTO_E_NOMEM, "53200", "out of memory");
-			goto out;
-		}
-		for (i = 0; i < ncols; i++)
-			names[i] = sqlite3_column_name(st, i);
-		desc.ncols = (uint16_t)ncols;
-		desc.names = names;
-		if ((perr = proto_encode_row_desc(b, r->reqid, &desc)) != PROTO_E_OK) {
-			put_error(b, r->reqid, perr, "54000", perr == PROTO_E_LIMIT ?
-			    "the column descriptions are larger than the client's frame limit" :
-			    "out of memory");
-			goto out;
-		}
+	ncols = sqlite3_column_count(st);
+	desc_due = ncols > 0;
+	if (desc_due && r->version < 2) {
+		if ((perr = put_row_desc(st, r, b, ncols, false)) != PROTO_E_OK)
+			goto desc_failed;
+		desc_due = false;
 	}
 	changes = (uint64_t)sqlite3_total_changes64(sc->db);
 	sc->collect = &fresh;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	/* A version 2 ROW_DESC still due goes after the first step, whatever it gave. */
+	for (; (rc = sqlite3_step(st)) == SQLITE_ROW || desc_due; desc_due = false) {
+		if (desc_due) {
+			if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+				break;		/* the error alone answers */
+			if ((perr = put_row_desc(st, r, b, ncols, rc == SQLITE_ROW)) != PROTO_E_OK)
+				goto desc_failed;
+			if (rc != SQLITE_ROW)
+				break;
+		}
 		proto_begin(b, PROTO_MSG_DATA_ROW, 0, r->reqid);
 		proto_put_u16(b, (uint16_t)ncols);
 		for (i = 0; i < ncols; i++) {
@@ -992,11 +1118,17 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 	done.cache_state = r->res_cacheable ? r->cache_state : PROTO_CACHE_BYPASS;
 	proto_encode_complete(b, r->reqid, &done);
 	ok = true;
+	goto out;
+desc_failed:
+	if (perr == PROTO_E_LIMIT)
+		put_error(b, r->reqid, perr, "54000", "the column descriptions are larger "
+		    "than the client's frame limit");
+	else
+		put_error(b, r->reqid, PROTO_E_NOMEM, "53200", "out of memory");
 out:
 	sc->collect = NULL;
 	info_renew(st, &nprep, info, &fresh);
 	info_free(&fresh);
-	free(names);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (!stmt_cached(sc, st))

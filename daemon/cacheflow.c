@@ -8,8 +8,8 @@
 
 /*
  * A statement the client marks cacheable (EXEC's cache_max_age_ms), outside any
- * transaction, on a pool whose cache is on, is looked up by its full key: the text and
- * every parameter, NULL distinct from "".  A hit is answered from dbmd's memory.  On a
+ * transaction, on a pool whose cache is on, is looked up by its full key: the text, the
+ * protocol version and every parameter with its format, NULL distinct from "".  A hit is answered from dbmd's memory.  On a
  * miss the statement runs and its reply is copied; the backend says whether it was
  * read-only and deterministic, and only then is it stored, and only if nothing was
  * invalidated while it ran (the cache's generation), since a result computed across a
@@ -59,20 +59,27 @@ names_add(char ***names, size_t *n, const char *name)
 	return true;
 }
 
-/* The full key: the statement, then each parameter with its length or NULL. */
+/*
+ * The full key: the statement, the protocol version (its reply's layout: a version 1
+ * client must never be served a version 2 reply, nor the reverse), then each
+ * parameter with its length or NULL and its format (the same bytes bound as text or
+ * as a blob are different values to SQLite).
+ */
 static uint8_t *
 cache_key(const struct request *r, size_t *len)
 {
-	size_t n = strlen(r->sql) + 1 + 4, i;
+	size_t n = strlen(r->sql) + 1 + 2 + 4, i;
 	uint8_t *k, *p;
 
 	for (i = 0; i < r->nparams; i++)
-		n += 4 + (r->params[i] ? r->lens[i] : 0);
+		n += 4 + 1 + (r->params[i] ? r->lens[i] : 0);
 	if ((k = malloc(n)) == NULL)
 		return NULL;
 	p = k;
 	memcpy(p, r->sql, strlen(r->sql) + 1);
 	p += strlen(r->sql) + 1;
+	memcpy(p, &r->version, 2);
+	p += 2;
 	memcpy(p, &r->nparams, 4);
 	p += 4;
 	for (i = 0; i < r->nparams; i++) {
@@ -80,6 +87,7 @@ cache_key(const struct request *r, size_t *len)
 
 		memcpy(p, &l, 4);
 		p += 4;
+		*p++ = r->formats != NULL ? r->formats[i] : PROTO_FORMAT_TEXT;
 		if (r->params[i] != NULL) {
 			memcpy(p, r->params[i], r->lens[i]);
 			p += r->lens[i];

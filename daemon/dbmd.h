@@ -400,10 +400,12 @@ struct request {
 	struct conn		*conn;		/* RUNNING and STALLED */
 	uint32_t		 reqid;
 	uint32_t		 max_frame;	/* the client's limit for reply frames */
+	uint16_t		 version;	/* its session's protocol: the reply's layout */
 	char			*sql;
 	uint32_t		 nparams;
 	char			**params;	/* NULL entries are SQL NULL */
 	uint32_t		*lens;
+	uint8_t			*formats;	/* PROTO_FORMAT_* per param; NULL: all text */
 	int64_t			 queued_at;	/* us */
 	int64_t			 started_at;	/* us, on its connection */
 	struct event		*timer;		/* acquire timeout while QUEUED */
@@ -574,6 +576,7 @@ struct session {
 	char			 name[64];	/* what the client calls itself */
 	int64_t			 connected_at;
 	uint32_t		 max_frame;	/* the client's limit */
+	uint16_t		 version;	/* the protocol HELLO chose: layouts both ways */
 	struct handle_list	 handles;
 	int			 nhandles;
 	uint32_t		 next_handle;

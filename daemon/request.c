@@ -57,6 +57,7 @@ request_new(enum req_kind kind, uint32_t reqid)
 	r->state = REQ_NEW;
 	r->reqid = reqid;
 	r->max_frame = PROTO_DEFAULT_MAX_FRAME;
+	r->version = 1;
 	r->uid = (uid_t)-1;
 	r->queued_at = now_us();
 	return r;
@@ -100,6 +101,7 @@ request_free(struct request *r)
 	request_names_free(r->res_written, r->nres_written);
 	free(r->params);
 	free(r->lens);
+	free(r->formats);
 	free(r->sql);
 	free(r);
 }

@@ -94,6 +94,7 @@ session_new(int fd, uid_t uid, gid_t gid, pid_t pid)
 	s->pid = pid;
 	s->connected_at = now_ms();
 	s->max_frame = PROTO_HANDSHAKE_MAX_FRAME;
+	s->version = PROTO_VERSION_MIN;
 	s->state = SESSION_HELLO;
 	TAILQ_INIT(&s->handles);
 	evtimer_add(s->hello_timer, &tv);
@@ -454,6 +455,7 @@ session_request(struct session *s, struct handle *h, enum req_kind kind, uint32_
 	r->handle = h;
 	r->hold = &h->hold;
 	r->max_frame = s->max_frame;
+	r->version = s->version;
 	r->uid = s->peer.uid;
 	r->sid = s->id;
 	r->hid = h->id;
@@ -559,6 +561,28 @@ do_open(struct session *s, const struct proto_frame *f)
 	run_request(s, h, r);
 }
 
+/*
+ * Copies a version 2 EXEC's parameter formats into its request; a request whose
+ * parameters are all text keeps none, so that the backends bind them as they bind
+ * version 1 parameters and the cache keys them alike.
+ */
+static int
+exec_formats(struct request *r, const struct proto_exec *m)
+{
+	uint16_t i;
+
+	for (i = 0; i < m->nparams; i++)
+		if (proto_exec_format(m, i) != PROTO_FORMAT_TEXT)
+			break;
+	if (i == m->nparams)
+		return 0;
+	if ((r->formats = calloc(m->nparams, 1)) == NULL)
+		return -1;
+	for (i = 0; i < m->nparams; i++)
+		r->formats[i] = (uint8_t)proto_exec_format(m, i);
+	return 0;
+}
+
 static void
 do_exec(struct session *s, const struct proto_frame *f)
 {
@@ -569,7 +593,7 @@ do_exec(struct session *s, const struct proto_frame *f)
 	enum proto_derr derr;
 	uint32_t i;
 
-	if ((derr = proto_decode_exec(f, 1, &m)) != PROTO_DERR_OK) {
+	if ((derr = proto_decode_exec(f, s->version, &m)) != PROTO_DERR_OK) {
 		session_close(s, PROTO_E_PROTOCOL, proto_derr_str(derr));
 		return;
 	}
@@ -595,6 +619,8 @@ do_exec(struct session *s, const struct proto_frame *f)
 		memcpy(r->params[i], v.ptr, (size_t)v.len + 1);
 		r->lens[i] = v.len;
 	}
+	if (exec_formats(r, &m) == -1)
+		goto nomem;
 	run_request(s, h, r);
 	return;
 nomem:
@@ -703,6 +729,7 @@ do_hello(struct session *s, const struct proto_frame *f)
 	ok.max_handles = (uint32_t)dc()->max_handles_per_client;
 	ok.max_queued = (uint32_t)dc()->max_queued_per_client;
 	s->max_frame = m.max_frame;
+	s->version = version;
 	s->state = SESSION_READY;
 	event_free(s->hello_timer);
 	s->hello_timer = NULL;

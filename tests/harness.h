@@ -783,7 +783,7 @@ T_FN void
 t_raw_hello_max(int fd, struct proto_decoder *dec, uint32_t max_frame)
 {
 	struct proto_hello	 h = { .min_version = PROTO_VERSION_MIN,
-	    .max_version = PROTO_VERSION_MAX, .client_name = "raw-test", .pid = 0,
+	    .max_version = 1, .client_name = "raw-test", .pid = 0,
 	    .max_frame = max_frame };
 	struct proto_buf	 b;
 	struct proto_frame	 f;

@@ -24,6 +24,22 @@ cp "$src/client/example.c" "$tmp/app.c"
 cc -std=c11 -Wall -Werror "$@" -o "$tmp/app" "$tmp/app.c" $flags
 readelf -d "$tmp/app" | grep -q 'NEEDED.*libdbmclient\.so\.1'
 
+# Both libraries define dbm_* and nothing else, so an application's own proto_* or
+# dbmc_* names link beside the static one.
+lib="$tmp/root/usr/local/lib"
+for l in "$lib/libdbmclient.a" "$lib/libdbmclient.so.1"; do
+	bad=$(nm -g --defined-only "$l" | awk 'NF == 3 && $3 !~ /^dbm_/ { print $3 }')
+	[ -z "$bad" ] || { echo "$l defines more than dbm_*:" $bad; exit 1; }
+done
+cat >"$tmp/clash.c" <<'EOF'
+int proto_encode_exec(void);
+int dbmc_result_new(void);
+int proto_encode_exec(void) { return 1; }
+int dbmc_result_new(void) { return 2; }
+EOF
+cc -std=c11 -Wall -Werror "$@" -o "$tmp/app-static" "$tmp/app.c" "$tmp/clash.c" \
+	-I"$tmp/root/usr/local/include" "$lib/libdbmclient.a"
+
 : >"$tmp/empty.yaml"
 "$dbmd" -s "$tmp/dbmd.sock" -c "$tmp/empty.yaml" --set daemon.state_dir="$tmp/state" \
 	2>"$tmp/dbmd.log" &
@@ -31,6 +47,7 @@ pid=$!
 i=0
 while [ ! -S "$tmp/dbmd.sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 LD_LIBRARY_PATH="$tmp/root/usr/local/lib" DBMD_SOCKET="$tmp/dbmd.sock" "$tmp/app"
+DBMD_SOCKET="$tmp/dbmd.sock" "$tmp/app-static" >/dev/null
 kill -TERM "$pid"
 wait "$pid"
 pid=

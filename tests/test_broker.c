@@ -1388,8 +1388,8 @@ Test(protocol, unknown_handle_is_an_error_not_a_disconnect)
 
 Test(protocol, hello_without_a_common_version_is_refused)
 {
-	/* Versions 2..3 only: this dbmd speaks 1. */
-	static const uint8_t hello[] = { HDR(22, 1, 0, 1), 'D', 'B', 'M', '1', 0, 2, 0, 3,
+	/* Versions 3..4 only: this dbmd speaks 1 and 2. */
+	static const uint8_t hello[] = { HDR(22, 1, 0, 1), 'D', 'B', 'M', '1', 0, 3, 0, 4,
 	    0, 0, 0, 1, 't', 0, 0, 0, 0, 0, 0, 0x10, 0, 0 };
 	struct t_dbmd		 d;
 	struct proto_decoder	 dec;

@@ -212,8 +212,8 @@ Test(roundtrip, open_ok_keeps_all_64_bits_of_the_pool_hash)
 Test(roundtrip, exec_keeps_sql_null_distinct_from_the_empty_string)
 {
 	const char *const	 params[] = { NULL, "", "42", NULL };
-	struct proto_exec	 in = { 7, 0, 5000, "SELECT $1, $2, $3, $4", 4, params, NULL,
-	    { 0 } }, out;
+	struct proto_exec	 in = { .handle_id = 7, .cache_max_age_ms = 5000,
+	    .sql = "SELECT $1, $2, $3, $4", .nparams = 4, .params = params }, out;
 	struct proto_buf	 b;
 	struct proto_frame	 f;
 	struct proto_value	 v[4];
@@ -237,7 +237,7 @@ Test(roundtrip, exec_keeps_sql_null_distinct_from_the_empty_string)
 
 Test(roundtrip, exec_with_zero_params)
 {
-	struct proto_exec	 in = { 1, 0, 0, "", 0, NULL, NULL, { 0 } }, out;
+	struct proto_exec	 in = { .handle_id = 1, .sql = "" }, out;
 	struct proto_buf	 b;
 	struct proto_frame	 f;
 	struct proto_value	 v;
@@ -256,7 +256,7 @@ Test(roundtrip, exec_with_zero_params)
 Test(roundtrip, exec_with_the_maximum_of_65535_params)
 {
 	const char		**params = calloc(65535, sizeof(*params));
-	struct proto_exec	 in = { 1, 0, 0, "SELECT", 65535, NULL, NULL, { 0 } }, out;
+	struct proto_exec	 in = { .handle_id = 1, .sql = "SELECT", .nparams = 65535 }, out;
 	struct proto_buf	 b;
 	struct proto_frame	 f;
 	struct proto_value	 v;
@@ -283,8 +283,8 @@ Test(roundtrip, exec_params_keep_non_ascii_and_embedded_nul_bytes)
 	static const char	 bin[] = { 'a', '\0', 'b', (char)0xFF, (char)0x80 };
 	const char *const	 params[] = { "\xe6\x97\xa5\xe6\x9c\xac", bin };
 	const uint32_t		 lens[] = { 6, sizeof(bin) };
-	struct proto_exec	 in = { 1, 0, 0, "SELECT '\xc3\xa9'", 2, params, lens, { 0 } },
-				 out;
+	struct proto_exec	 in = { .handle_id = 1, .sql = "SELECT '\xc3\xa9'", .nparams = 2,
+	    .params = params, .param_lens = lens }, out;
 	struct proto_buf	 b;
 	struct proto_frame	 f;
 	struct proto_value	 v[2];
@@ -345,7 +345,7 @@ Test(roundtrip, empty_messages_have_no_payload)
 Test(roundtrip, row_desc_keeps_column_names)
 {
 	const char *const	 names[] = { "id", "", "n\xc3\xa4me" };
-	struct proto_row_desc	 in = { 3, names, { 0 } }, out;
+	struct proto_row_desc	 in = { .ncols = 3, .names = names }, out;
 	struct proto_buf	 b;
 	struct proto_frame	 f;
 	struct proto_value	 v[3];
@@ -532,9 +532,10 @@ encode_samples(struct proto_buf *b)
 	    vals, { 0 } };
 	struct proto_open	 op0 = { "", "", 0, 0, NULL, NULL, { 0 } };
 	struct proto_open_ok	 ook = { 1, 0x0123456789ABCDEFull, "sqlite" };
-	struct proto_exec	 ex = { 1, 0, 250, "SELECT ?, ?, ?, ?", 4, params, plens, { 0 } };
-	struct proto_exec	 ex0 = { 1, 0, 0, "BEGIN", 0, NULL, NULL, { 0 } };
-	struct proto_row_desc	 rd = { 3, names, { 0 } }, rd0 = { 0, NULL, { 0 } };
+	struct proto_exec	 ex = { .handle_id = 1, .cache_max_age_ms = 250,
+	    .sql = "SELECT ?, ?, ?, ?", .nparams = 4, .params = params, .param_lens = plens };
+	struct proto_exec	 ex0 = { .handle_id = 1, .sql = "BEGIN" };
+	struct proto_row_desc	 rd = { .ncols = 3, .names = names }, rd0 = { .ncols = 0 };
 	struct proto_data_row	 dr = { 3, row, NULL, { 0 } }, dr0 = { 0, NULL, NULL, { 0 } };
 	struct proto_complete	 cm = { 3, "SELECT 3", PROTO_CACHE_HIT, true };
 	struct proto_complete	 cm0 = { 0, "", PROTO_CACHE_BYPASS, false };
@@ -1360,7 +1361,7 @@ Test(buf, out_of_memory_is_sticky_and_reported_by_end)
 Test(buf, misuse_is_reported_not_crashed_on)
 {
 	struct proto_buf	 b;
-	struct proto_exec	 ex = { 1, 0, 0, "x", 2, NULL, NULL, { 0 } };
+	struct proto_exec	 ex = { .handle_id = 1, .sql = "x", .nparams = 2 };
 	struct proto_complete	 cm = { 0, "", PROTO_CACHE_MAX_, false };
 	struct proto_error	 er = { PROTO_E_OK, "", "", "", "" };
 	struct proto_hello	 he = { 2, 1, "", 0, PROTO_DEFAULT_MAX_FRAME };
@@ -1493,6 +1494,318 @@ Test(names, reply_ends_and_version_choice)
 
 	cr_assert_eq(proto_version_choose(1, 1), 1);
 	cr_assert_eq(proto_version_choose(1, 7), PROTO_VERSION_MAX);
-	cr_assert_eq(proto_version_choose(2, 7), 0, "no common version");
+	cr_assert_eq(proto_version_choose(2, 7), 2);
+	cr_assert_eq(proto_version_choose(1, 2), 2);
+	cr_assert_eq(proto_version_choose(3, 7), 0, "no common version");
 	cr_assert_eq(proto_version_choose(0, 0), 0);
+}
+
+/*
+ * Version 2: EXEC carries a format per parameter, ROW_DESC a type per column, both
+ * after what version 1 has; a version 1 frame is what it always was.
+ */
+TestSuite(v2, .timeout = 10);
+
+static const struct bad_case bad_v2_cases[] = {
+	{ "EXEC v2 with format 2", PROTO_MSG_EXEC, 0,
+	    PAYLOAD(B32(1), B32(0), B32(0), S0, B16(1), SA, B16(2)), PROTO_DERR_BAD_VALUE },
+	{ "EXEC v2 with format 0x0100", PROTO_MSG_EXEC, 0,
+	    PAYLOAD(B32(1), B32(0), B32(0), S0, B16(2), SA, SNULL, B16(0), B16(0x100)),
+	    PROTO_DERR_BAD_VALUE },
+	{ "EXEC v2 with one format of two", PROTO_MSG_EXEC, 0,
+	    PAYLOAD(B32(1), B32(0), B32(0), S0, B16(2), SA, SNULL, B16(1)),
+	    PROTO_DERR_TRUNCATED },
+	{ "EXEC v2 with a format cut in half", PROTO_MSG_EXEC, 0,
+	    PAYLOAD(B32(1), B32(0), B32(0), S0, B16(1), SA, 0), PROTO_DERR_TRUNCATED },
+	{ "EXEC v2 with no formats at all", PROTO_MSG_EXEC, 0,
+	    PAYLOAD(B32(1), B32(0), B32(0), S0, B16(1), SA), PROTO_DERR_TRUNCATED },
+	{ "EXEC v2 with a byte after the formats", PROTO_MSG_EXEC, 0,
+	    PAYLOAD(B32(1), B32(0), B32(0), S0, B16(1), SA, B16(1), 0), PROTO_DERR_TRAILING },
+	{ "EXEC v2 without params has no formats", PROTO_MSG_EXEC, 0,
+	    PAYLOAD(B32(1), B32(0), B32(0), S0, B16(0)), PROTO_DERR_OK },
+	{ "ROW_DESC v2 with format 2", PROTO_MSG_ROW_DESC, 0,
+	    PAYLOAD(B16(1), SA, B32(25), B32(-1), B16(2)), PROTO_DERR_BAD_VALUE },
+	{ "ROW_DESC v2 with one type of two", PROTO_MSG_ROW_DESC, 0,
+	    PAYLOAD(B16(2), SA, SA, B32(25), B32(-1), B16(0)), PROTO_DERR_TRUNCATED },
+	{ "ROW_DESC v2 with a type cut short", PROTO_MSG_ROW_DESC, 0,
+	    PAYLOAD(B16(1), SA, B32(25), B32(-1), 0), PROTO_DERR_TRUNCATED },
+	{ "ROW_DESC v2 with no types at all", PROTO_MSG_ROW_DESC, 0,
+	    PAYLOAD(B16(1), SA), PROTO_DERR_TRUNCATED },
+	{ "ROW_DESC v2 with a byte after the types", PROTO_MSG_ROW_DESC, 0,
+	    PAYLOAD(B16(1), SA, B32(17), B32(-1), B16(1), 0), PROTO_DERR_TRAILING },
+	{ "ROW_DESC v2 of bytea", PROTO_MSG_ROW_DESC, 0,
+	    PAYLOAD(B16(1), SA, B32(17), B32(-1), B16(1)), PROTO_DERR_OK },
+};
+
+/* Decodes EXEC and ROW_DESC as version 2, and checks what the accessors give. */
+static enum proto_derr
+decode_v2(const struct proto_frame *f)
+{
+	struct proto_exec	 x;
+	struct proto_row_desc	 rd;
+	struct proto_col	 c;
+	enum proto_derr		 e;
+	uint16_t		 i;
+
+	if (f->hdr.type == PROTO_MSG_EXEC) {
+		if ((e = proto_decode_exec(f, 2, &x)) == PROTO_DERR_OK)
+			for (i = 0; i < x.nparams; i++)
+				cr_assert_leq(proto_exec_format(&x, i), PROTO_FORMAT_BINARY);
+		return e;
+	}
+	cr_assert_eq(f->hdr.type, PROTO_MSG_ROW_DESC);
+	if ((e = proto_decode_row_desc(f, 2, &rd)) == PROTO_DERR_OK)
+		for (i = 0; i < rd.ncols; i++) {
+			proto_row_desc_col(&rd, i, &c);
+			cr_assert_leq(c.format, PROTO_FORMAT_BINARY);
+		}
+	return e;
+}
+
+Test(v2, table_of_bad_payloads_gets_the_specific_error)
+{
+	struct proto_frame	 f;
+	const struct bad_case	*c;
+	uint8_t			*p;
+	enum proto_derr		 got;
+	size_t			 i, total;
+	int			 r;
+
+	for (i = 0; i < sizeof(bad_v2_cases) / sizeof(bad_v2_cases[0]); i++) {
+		c = &bad_v2_cases[i];
+		total = PROTO_HDR_SIZE + c->len;
+		p = malloc(total);
+		put_header(p, (uint32_t)c->len, c->type, c->flags, 1);
+		memcpy(p + PROTO_HDR_SIZE, c->payload, c->len);
+		r = proto_frame_check(p, total, PROTO_DEFAULT_MAX_FRAME, &f);
+		cr_assert_gt(r, 0, "%s: the header alone is refused (%d)", c->name, r);
+		got = decode_v2(&f);
+		cr_expect_eq(got, c->want, "%s: got \"%s\", want \"%s\"", c->name,
+		    proto_derr_str(got), proto_derr_str(c->want));
+		free(p);
+	}
+}
+
+Test(v2, exec_keeps_each_parameters_format)
+{
+	static const char	 bin[] = { 'a', '\0', 'b', (char)0xFF };
+	const char *const	 params[] = { "42", bin, NULL, "" };
+	const uint32_t		 lens[] = { 2, sizeof(bin), 0, 0 };
+	const uint16_t		 formats[] = { PROTO_FORMAT_TEXT, PROTO_FORMAT_BINARY,
+	    PROTO_FORMAT_BINARY, PROTO_FORMAT_BINARY };
+	struct proto_exec	 in = { .version = 2, .handle_id = 3, .sql = "INSERT",
+	    .nparams = 4, .params = params, .param_lens = lens, .formats = formats }, out;
+	struct proto_buf	 b, b1;
+	struct proto_frame	 f;
+	struct proto_value	 v[4];
+	uint16_t		 i;
+
+	proto_buf_init(&b);
+	proto_buf_init(&b1);
+	cr_assert_eq(proto_encode_exec(&b, 9, &in), PROTO_E_OK);
+	in.version = 1;
+	cr_assert_eq(proto_encode_exec(&b1, 9, &in), PROTO_E_OK);
+	cr_assert_eq(b.len, b1.len + 2 * 4, "version 2 appends a u16 per parameter");
+	cr_assert_eq(memcmp(b.data + PROTO_HDR_SIZE, b1.data + PROTO_HDR_SIZE,
+	    b1.len - PROTO_HDR_SIZE), 0, "version 2 begins with the version 1 layout");
+	f = only_frame(&b);
+	cr_assert_eq(proto_decode_exec(&f, 2, &out), PROTO_DERR_OK);
+	cr_assert_eq(out.version, 2);
+	cr_assert_eq(out.nparams, 4);
+	cr_assert_eq(collect(out.param_iter, v, 4), 4);
+	assert_value(v[0], "42", 2);
+	assert_value(v[1], bin, sizeof(bin));
+	assert_value(v[2], NULL, 0);
+	assert_value(v[3], "", 0);
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(proto_exec_format(&out, i), formats[i], "parameter %u", i);
+	cr_assert_eq(proto_exec_format(&out, 4), PROTO_FORMAT_TEXT, "out of range");
+	proto_buf_free(&b);
+	proto_buf_free(&b1);
+}
+
+Test(v2, exec_without_formats_is_all_text)
+{
+	const char *const	 params[] = { "a", "b" };
+	struct proto_exec	 in = { .version = 2, .handle_id = 1, .sql = "SELECT $1, $2",
+	    .nparams = 2, .params = params }, out;
+	struct proto_buf	 b;
+	struct proto_frame	 f;
+
+	proto_buf_init(&b);
+	cr_assert_eq(proto_encode_exec(&b, 1, &in), PROTO_E_OK);
+	f = only_frame(&b);
+	cr_assert_eq(proto_decode_exec(&f, 2, &out), PROTO_DERR_OK);
+	cr_assert_not_null(out.format_bytes);
+	cr_assert_eq(proto_exec_format(&out, 0), PROTO_FORMAT_TEXT);
+	cr_assert_eq(proto_exec_format(&out, 1), PROTO_FORMAT_TEXT);
+	proto_buf_free(&b);
+}
+
+Test(v2, version_1_exec_is_unchanged_and_has_no_formats)
+{
+	const char *const	 params[] = { "x" };
+	const uint16_t		 formats[] = { PROTO_FORMAT_BINARY };
+	struct proto_exec	 in = { .handle_id = 1, .sql = "SELECT $1", .nparams = 1,
+	    .params = params }, out;
+	struct proto_buf	 b0, b1;
+	struct proto_frame	 f;
+
+	proto_buf_init(&b0);
+	proto_buf_init(&b1);
+	cr_assert_eq(proto_encode_exec(&b0, 5, &in), PROTO_E_OK);
+	in.version = 1;
+	in.formats = formats;	/* ignored: version 1 has no place for them */
+	cr_assert_eq(proto_encode_exec(&b1, 5, &in), PROTO_E_OK);
+	cr_assert_eq(b0.len, b1.len);
+	cr_assert_eq(memcmp(b0.data, b1.data, b0.len), 0);
+	f = only_frame(&b1);
+	cr_assert_eq(proto_decode_exec(&f, 1, &out), PROTO_DERR_OK);
+	cr_assert_null(out.format_bytes);
+	cr_assert_eq(proto_exec_format(&out, 0), PROTO_FORMAT_TEXT);
+	cr_assert_eq(proto_decode_exec(&f, 2, &out), PROTO_DERR_TRUNCATED,
+	    "a version 1 EXEC with parameters lacks version 2's formats");
+	proto_buf_free(&b0);
+	proto_buf_free(&b1);
+}
+
+Test(v2, encoders_refuse_a_format_that_does_not_exist)
+{
+	const char *const	 params[] = { "x" };
+	const uint16_t		 formats[] = { 2 };
+	const char *const	 names[] = { "a" };
+	const struct proto_col	 cols[] = { { 25, -1, 7 } };
+	struct proto_exec	 ex = { .version = 2, .handle_id = 1, .sql = "SELECT $1",
+	    .nparams = 1, .params = params, .formats = formats };
+	struct proto_row_desc	 rd = { .version = 2, .ncols = 1, .names = names,
+	    .cols = cols };
+	struct proto_buf	 b;
+
+	proto_buf_init(&b);
+	cr_assert_eq(proto_encode_exec(&b, 1, &ex), PROTO_E_INTERNAL);
+	cr_assert_eq(proto_encode_row_desc(&b, 1, &rd), PROTO_E_INTERNAL);
+	cr_assert_eq(b.len, 0, "nothing written");
+	proto_buf_free(&b);
+}
+
+Test(v2, row_desc_keeps_each_columns_type)
+{
+	const char *const	 names[] = { "id", "price", "blob" };
+	const struct proto_col	 cols[] = {
+		{ PROTO_OID_INT8, -1, PROTO_FORMAT_TEXT },
+		{ PROTO_OID_NUMERIC, (10 << 16 | 2) + 4, PROTO_FORMAT_TEXT },
+		{ PROTO_OID_BYTEA, -1, PROTO_FORMAT_BINARY },
+	};
+	struct proto_row_desc	 in = { .version = 2, .ncols = 3, .names = names,
+	    .cols = cols }, out;
+	struct proto_buf	 b;
+	struct proto_frame	 f;
+	struct proto_value	 v[3];
+	struct proto_col	 c;
+	uint16_t		 i;
+
+	proto_buf_init(&b);
+	cr_assert_eq(proto_encode_row_desc(&b, 8, &in), PROTO_E_OK);
+	f = only_frame(&b);
+	cr_assert_eq(proto_decode_row_desc(&f, 2, &out), PROTO_DERR_OK);
+	cr_assert_eq(out.ncols, 3);
+	cr_assert_eq(collect(out.name_iter, v, 3), 3);
+	for (i = 0; i < 3; i++) {
+		assert_value(v[i], names[i], strlen(names[i]));
+		proto_row_desc_col(&out, i, &c);
+		cr_assert_eq(c.type_oid, cols[i].type_oid, "column %u", i);
+		cr_assert_eq(c.typmod, cols[i].typmod, "column %u", i);
+		cr_assert_eq(c.format, cols[i].format, "column %u", i);
+	}
+	proto_row_desc_col(&out, 3, &c);
+	cr_assert_eq(c.type_oid, 0, "out of range: unknown");
+	cr_assert_eq(c.typmod, -1);
+	cr_assert_eq(c.format, PROTO_FORMAT_TEXT);
+	proto_buf_free(&b);
+}
+
+Test(v2, row_desc_without_types_is_text_and_put_col_writes_the_same)
+{
+	const char *const	 names[] = { "a", "b" };
+	struct proto_row_desc	 in = { .version = 2, .ncols = 2, .names = names }, out;
+	struct proto_buf	 b, b2;
+	struct proto_frame	 f;
+	struct proto_col	 c;
+
+	proto_buf_init(&b);
+	proto_buf_init(&b2);
+	cr_assert_eq(proto_encode_row_desc(&b, 8, &in), PROTO_E_OK);
+	/* Field by field, as a producer that streams its columns writes it. */
+	proto_begin(&b2, PROTO_MSG_ROW_DESC, 0, 8);
+	proto_put_u16(&b2, 2);
+	proto_put_str(&b2, "a");
+	proto_put_str(&b2, "b");
+	proto_put_col(&b2, NULL);
+	proto_put_col(&b2, &(struct proto_col){ PROTO_OID_TEXT, -1, PROTO_FORMAT_TEXT });
+	cr_assert_eq(proto_end(&b2), PROTO_E_OK);
+	cr_assert_eq(b.len, b2.len);
+	cr_assert_eq(memcmp(b.data, b2.data, b.len), 0);
+	f = only_frame(&b);
+	cr_assert_eq(proto_decode_row_desc(&f, 2, &out), PROTO_DERR_OK);
+	proto_row_desc_col(&out, 0, &c);
+	cr_assert_eq(c.type_oid, PROTO_OID_TEXT);
+	cr_assert_eq(c.typmod, -1);
+	cr_assert_eq(c.format, PROTO_FORMAT_TEXT);
+	cr_assert_eq(proto_decode_row_desc(&f, 1, &out), PROTO_DERR_TRAILING,
+	    "a version 1 reader sees the types as bytes too many");
+	proto_buf_free(&b);
+	proto_buf_free(&b2);
+}
+
+Test(v2, version_1_row_desc_is_unchanged_and_has_no_types)
+{
+	const char *const	 names[] = { "a" };
+	const struct proto_col	 cols[] = { { PROTO_OID_BYTEA, -1, PROTO_FORMAT_BINARY } };
+	static const uint8_t	 want[] = { B16(1), SA };
+	struct proto_row_desc	 in = { .version = 1, .ncols = 1, .names = names,
+	    .cols = cols }, out;
+	struct proto_buf	 b;
+	struct proto_frame	 f;
+	struct proto_col	 c;
+
+	proto_buf_init(&b);
+	cr_assert_eq(proto_encode_row_desc(&b, 8, &in), PROTO_E_OK);
+	f = only_frame(&b);
+	cr_assert_eq(f.hdr.length, sizeof(want));
+	cr_assert_eq(memcmp(f.payload, want, sizeof(want)), 0);
+	cr_assert_eq(proto_decode_row_desc(&f, 1, &out), PROTO_DERR_OK);
+	cr_assert_null(out.col_bytes);
+	proto_row_desc_col(&out, 0, &c);
+	cr_assert_eq(c.type_oid, 0, "version 1 says nothing of types");
+	cr_assert_eq(c.format, PROTO_FORMAT_TEXT);
+	cr_assert_eq(proto_decode_row_desc(&f, 2, &out), PROTO_DERR_TRUNCATED);
+	proto_buf_free(&b);
+}
+
+Test(v2, every_shortened_v2_payload_is_rejected)
+{
+	const char *const	 params[] = { "a", NULL };
+	const uint16_t		 formats[] = { PROTO_FORMAT_BINARY, PROTO_FORMAT_TEXT };
+	const char *const	 names[] = { "x", "y" };
+	struct proto_exec	 ex = { .version = 2, .handle_id = 1, .sql = "S",
+	    .nparams = 2, .params = params, .formats = formats };
+	struct proto_row_desc	 rd = { .version = 2, .ncols = 2, .names = names };
+	struct proto_buf	 b;
+	struct proto_frame	 f;
+	uint32_t		 len, cut;
+	int			 k;
+
+	for (k = 0; k < 2; k++) {
+		proto_buf_init(&b);
+		cr_assert_eq(k == 0 ? proto_encode_exec(&b, 1, &ex) :
+		    proto_encode_row_desc(&b, 1, &rd), PROTO_E_OK);
+		f = only_frame(&b);
+		len = f.hdr.length;
+		for (cut = 1; cut <= len; cut++) {
+			f.hdr.length = len - cut;
+			cr_expect_neq(decode_v2(&f), PROTO_DERR_OK, "%s cut by %u bytes",
+			    k == 0 ? "EXEC" : "ROW_DESC", cut);
+		}
+		proto_buf_free(&b);
+	}
 }

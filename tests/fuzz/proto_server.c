@@ -80,20 +80,29 @@ walk_open(struct proto_buf *b, const struct proto_frame *f)
 	free(kv);
 }
 
+/*
+ * EXEC in the layout of one version: the formats version 2 adds are read through the
+ * accessor, which must agree with the decoder's check, and written back as they came.
+ */
 static void
-walk_exec(struct proto_buf *b, const struct proto_frame *f)
+walk_exec_version(struct proto_buf *b, const struct proto_frame *f, uint16_t version)
 {
 	struct proto_exec m;
 	struct proto_value v;
 	const char **params;
 	uint32_t *lens;
+	uint16_t *formats, i;
 	size_t n = 0;
 
-	if (proto_decode_exec(f, 1, &m) != PROTO_DERR_OK)
+	if (proto_decode_exec(f, version, &m) != PROTO_DERR_OK)
 		return;
 	FUZZ_ASSERT(m.sql != NULL);
+	FUZZ_ASSERT(m.version == version);
+	FUZZ_ASSERT(version >= 2 || m.format_bytes == NULL);
+	FUZZ_ASSERT(version < 2 || m.nparams == 0 || m.format_bytes != NULL);
 	if ((params = calloc((size_t)m.nparams + 1, sizeof(*params))) == NULL ||
-	    (lens = calloc((size_t)m.nparams + 1, sizeof(*lens))) == NULL)
+	    (lens = calloc((size_t)m.nparams + 1, sizeof(*lens))) == NULL ||
+	    (formats = calloc((size_t)m.nparams + 1, sizeof(*formats))) == NULL)
 		abort();
 	while (proto_iter_next(&m.param_iter, &v)) {
 		FUZZ_ASSERT(n < m.nparams);
@@ -102,11 +111,31 @@ walk_exec(struct proto_buf *b, const struct proto_frame *f)
 		lens[n++] = v.len;
 	}
 	FUZZ_ASSERT(n == m.nparams);
+	for (i = 0; i < m.nparams; i++) {
+		formats[i] = proto_exec_format(&m, i);
+		FUZZ_ASSERT(formats[i] <= PROTO_FORMAT_BINARY);
+		FUZZ_ASSERT(version >= 2 || formats[i] == PROTO_FORMAT_TEXT);
+	}
 	m.params = params;
 	m.param_lens = lens;
+	m.formats = formats;
 	same_frame(b, proto_encode_exec(b, f->hdr.request_id, &m), f);
 	free(params);
 	free(lens);
+	free(formats);
+}
+
+/* A frame may be an EXEC of either version (never both, unless it has no parameters). */
+static void
+walk_exec(struct proto_buf *b, const struct proto_frame *f)
+{
+	struct proto_exec m1, m2;
+
+	if (proto_decode_exec(f, 1, &m1) == PROTO_DERR_OK &&
+	    proto_decode_exec(f, 2, &m2) == PROTO_DERR_OK)
+		FUZZ_ASSERT(m1.nparams == 0 && m2.nparams == 0);
+	walk_exec_version(b, f, 1);
+	walk_exec_version(b, f, 2);
 }
 
 static void
@@ -163,8 +192,10 @@ wrong_types(const struct proto_frame *f)
 		FUZZ_ASSERT(proto_decode_hello(f, &h) == PROTO_DERR_WRONG_TYPE);
 	if (t != PROTO_MSG_OPEN)
 		FUZZ_ASSERT(proto_decode_open(f, &o) == PROTO_DERR_WRONG_TYPE);
-	if (t != PROTO_MSG_EXEC)
+	if (t != PROTO_MSG_EXEC) {
 		FUZZ_ASSERT(proto_decode_exec(f, 1, &x) == PROTO_DERR_WRONG_TYPE);
+		FUZZ_ASSERT(proto_decode_exec(f, 2, &x) == PROTO_DERR_WRONG_TYPE);
+	}
 	if (t != PROTO_MSG_BEGIN && t != PROTO_MSG_COMMIT && t != PROTO_MSG_ROLLBACK &&
 	    t != PROTO_MSG_DISPOSE)
 		FUZZ_ASSERT(proto_decode_handle(f, &id) == PROTO_DERR_WRONG_TYPE);

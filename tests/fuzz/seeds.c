@@ -105,6 +105,28 @@ server_seeds(struct proto_buf *b)
 	put("proto_server", "session", "\0", b);
 }
 
+/* Version 2 requests: a binary parameter with a NUL, a text one, and SQL NULL. */
+static void
+server_seeds_v2(struct proto_buf *b)
+{
+	static const char *const params[] = { "42", NULL, "a\0b" };
+	static const uint32_t lens[] = { 2, 0, 3 };
+	static const uint16_t formats[] = { PROTO_FORMAT_TEXT, PROTO_FORMAT_BINARY,
+	    PROTO_FORMAT_BINARY };
+	struct proto_hello h = { .min_version = 1, .max_version = 2, .client_name = "dbmctl",
+	    .pid = 4242, .max_frame = PROTO_DEFAULT_MAX_FRAME };
+	struct proto_exec x = { .version = 2, .handle_id = 1,
+	    .sql = "INSERT INTO t VALUES ($1, $2, $3)", .nparams = 3, .params = params,
+	    .param_lens = lens, .formats = formats };
+
+	ok(proto_encode_hello(b, 1, &h));
+	ok(proto_encode_exec(b, 3, &x));
+	x.nparams = 0;
+	x.sql = "SELECT 1";
+	ok(proto_encode_exec(b, 4, &x));
+	put("proto_server", "exec-v2", "\1", b);
+}
+
 /* A result set: names, rows of values (NULL: SQL NULL), then COMPLETE. */
 static void
 result(struct proto_buf *b, uint32_t id, bool more, const char *tag, uint16_t ncols,
@@ -208,6 +230,35 @@ client_seeds(struct proto_buf *b)
 	put("proto_client", "open-refused", NULL, b);
 }
 
+/* Version 2 replies: typed columns, a bytea value with a NUL as its bytes. */
+static void
+client_seeds_v2(struct proto_buf *b)
+{
+	static const char *const names[] = { "id", "price", "data" };
+	static const struct proto_col cols[] = {
+		{ PROTO_OID_INT8, -1, PROTO_FORMAT_TEXT },
+		{ PROTO_OID_NUMERIC, (10 << 16 | 2) + 4, PROTO_FORMAT_TEXT },
+		{ PROTO_OID_BYTEA, -1, PROTO_FORMAT_BINARY },
+	};
+	static const char *const vals[] = { "1", "9.99", "a\0b" };
+	static const uint32_t lens[] = { 1, 4, 3 };
+	struct proto_hello_ok h = { .version = 2, .server_version = "dbmd 0.1.0",
+	    .max_frame = PROTO_DEFAULT_MAX_FRAME, .max_handles = 64, .max_queued = 64 };
+	struct proto_row_desc rd = { .version = 2, .ncols = 3, .names = names,
+	    .cols = cols };
+	struct proto_data_row dr = { .ncols = 3, .values = vals, .lengths = lens };
+	struct proto_complete c = { .rows_affected = 1, .command_tag = "SELECT 1",
+	    .cache_state = PROTO_CACHE_BYPASS };
+
+	ok(proto_encode_hello_ok(b, 1, &h));
+	session(b, 2, 2);
+	ok(proto_encode_row_desc(b, 3, &rd));
+	ok(proto_encode_data_row(b, 3, &dr));
+	ok(proto_encode_complete(b, 3, &c));
+	session(b, 4, 10);
+	put("proto_client", "session-v2", NULL, b);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -220,7 +271,9 @@ main(int argc, char *argv[])
 	dir = argv[1];
 	proto_buf_init(&b);
 	server_seeds(&b);
+	server_seeds_v2(&b);
 	client_seeds(&b);
+	client_seeds_v2(&b);
 	proto_buf_free(&b);
 	return 0;
 }
