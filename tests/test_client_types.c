@@ -466,51 +466,48 @@ Test(types_pg, a_binary_parameter_is_the_types_binary_wire_form, .timeout = TIME
 }
 
 /*
- * Text parameters with lengths: the value is that many bytes, whatever
- * follows them in the caller's buffer.
+ * Text parameters beside binary ones: a text value is a C string, as libpq
+ * has it (PQexecParams ignores paramLengths for text), so its entry in
+ * lengths -- 0, or shorter than the string -- changes nothing, while the
+ * binary value beside it is exactly its length.
  */
 static void
-text_params_take_their_length(struct be *b, const char *sql)
+text_params_with_lengths(struct be *b, const char *sql)
 {
-	static const char	 buf[] = "abcXYZ";
-	const char *const	 values[] = { buf, "full" };
-	const int		 lengths[] = { 3, 4 };
-	const int		 formats[] = { DBM_FORMAT_TEXT, DBM_FORMAT_TEXT };
+	static const int	 zero[] = { 0, BLOB_LEN }, short_[] = { 3, BLOB_LEN };
+	const char *const	 values[] = { "abcXYZ", BLOB };
+	const int		 formats[] = { DBM_FORMAT_TEXT, DBM_FORMAT_BINARY };
+	const int		*lengths[] = { zero, short_ };
 	dbm_result		*r;
+	size_t			 i;
 
-	r = exec_params(b->h, sql, 2, values, lengths, formats);
-	cr_assert_str_eq(dbm_value(r, 0, 0), "abc", "got \"%s\"", dbm_value(r, 0, 0));
-	cr_assert_eq(dbm_length(r, 0, 0), 3);
-	cr_assert_str_eq(dbm_value(r, 0, 1), "3");
-	cr_assert_str_eq(dbm_value(r, 0, 2), "full");
-	cr_assert_eq(dbm_coltype(r, 0), DBM_OID_TEXT);
-	dbm_result_free(r);
-	/* Formats NULL: every parameter is text, still cut at its length. */
-	r = exec_params(b->h, sql, 2, values, lengths, NULL);
-	cr_assert_str_eq(dbm_value(r, 0, 0), "abc", "got \"%s\"", dbm_value(r, 0, 0));
-	dbm_result_free(r);
-	/* Lengths NULL: text parameters are NUL-terminated. */
-	r = exec_params(b->h, sql, 2, values, NULL, formats);
-	cr_assert_str_eq(dbm_value(r, 0, 0), "abcXYZ", "got \"%s\"", dbm_value(r, 0, 0));
-	cr_assert_str_eq(dbm_value(r, 0, 1), "6");
-	dbm_result_free(r);
+	for (i = 0; i < ARRAY_LEN(lengths); i++) {
+		r = exec_params(b->h, sql, 2, values, lengths[i], formats);
+		cr_assert_str_eq(dbm_value(r, 0, 0), "abcXYZ", "text given length %d: \"%s\"",
+		    lengths[i][0], dbm_value(r, 0, 0));
+		cr_assert_eq(dbm_length(r, 0, 0), 6);
+		cr_assert_str_eq(dbm_value(r, 0, 1), "6");
+		cr_assert_eq(dbm_coltype(r, 0), DBM_OID_TEXT);
+		assert_blob(r, 0, 2, "the binary parameter beside a text one");
+		dbm_result_free(r);
+	}
 }
 
-Test(types_sqlite, text_parameters_with_lengths_are_cut_at_their_length, .timeout = TIMEOUT)
+Test(types_sqlite, text_parameters_beside_binary_ones_are_c_strings, .timeout = TIMEOUT)
 {
 	struct be	 b;
 
 	be_sqlite(&b);
-	text_params_take_their_length(&b, "SELECT CAST($1 AS TEXT), length($1), $2");
+	text_params_with_lengths(&b, "SELECT CAST($1 AS TEXT), length($1), $2");
 	be_stop(&b);
 }
 
-Test(types_pg, text_parameters_with_lengths_are_cut_at_their_length, .timeout = TIMEOUT)
+Test(types_pg, text_parameters_beside_binary_ones_are_c_strings, .timeout = TIMEOUT)
 {
 	struct be	 b;
 
 	be_pg(&b);
-	text_params_take_their_length(&b, "SELECT $1::text, length($1::text), $2::text");
+	text_params_with_lengths(&b, "SELECT $1::text, length($1::text), $2::bytea");
 	be_stop(&b);
 }
 
