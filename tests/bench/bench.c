@@ -981,7 +981,7 @@ run_measurement(const struct opts *o)
 	else if (o->wl == WL_STREAM_CHUNK)
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
 		    " rows=%ld chunk=%ld", o->rows, o->chunk);
-	/* ru_maxrss is the process's peak over its whole life, the HWM since the reset. */
+	/* ru_maxrss as getrusage(2) tells it: the VmHWM reset lowers it too. */
 	if (streams && getrusage(RUSAGE_SELF, &ru) == 0)
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
 		    " client_rss_before_kb=%ld client_hwm_kb=%ld client_hwm_reset=%s "
