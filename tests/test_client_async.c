@@ -992,6 +992,110 @@ Test(timeout, a_statements_own_timeout_ms_overrides_the_conns, .timeout = TIMEOU
 	be_stop(&b);
 }
 
+/* The non-blocking calls time out as results: dbm_get_result gives DBM_E_TIMEOUT, then NULL. */
+Test(timeout, a_result_waited_for_too_long_is_a_timeout_result, .timeout = TIMEOUT)
+{
+	struct dbm_connect_opts	 co = DBM_CONNECT_OPTS_INIT;
+	struct dbm_exec_opts	 eo = DBM_EXEC_OPTS_INIT;
+	struct be		 b;
+	struct frozen		 z;
+	dbm_conn		*c;
+	dbm_handle		*h, *h2;
+	dbm_result		*r;
+	int64_t			 t0;
+
+	be_sqlite(&b, NULL);
+	co.socket_path = b.d.sock;
+	co.timeout_ms = 500;
+	c = dbm_connect_opts(&co);
+	cr_assert_eq(dbm_errcode(c), DBM_OK, "%s", dbm_errmsg(c));
+	h = be_open(&b, c);
+	h2 = be_open(&b, c);
+	freeze(&z, &b.d);
+	send_exec(h, "SELECT 1", 0, NULL, NULL);
+	/* A request of its own timeout on another handle, never answered either. */
+	eo.timeout_ms = 5000;
+	send_exec(h2, "SELECT 2", 0, NULL, &eo);
+	t0 = t_now_ms();
+	r = dbm_get_result(h);
+	assert_timed_out(t0, 500, "dbm_get_result");
+	cr_assert_not_null(r, "dbm_get_result timed out with NULL, not a result saying so");
+	cr_assert_eq(dbm_result_status(r), DBM_E_TIMEOUT, "%s (%s)",
+	    dbm_strerror(dbm_result_status(r)), dbm_result_errmsg(r));
+	dbm_result_free(r);
+	cr_assert_null(dbm_get_result(h));
+	cr_assert_eq(dbm_connected(c), 0, "the conn is usable after a timeout");
+	/* The conn is finished: the other handle's request fails at once, without waiting. */
+	t0 = t_now_ms();
+	r = dbm_get_result(h2);
+	cr_assert_not_null(r, "the other request vanished");
+	cr_assert_neq(dbm_result_status(r), DBM_OK);
+	dbm_result_free(r);
+	cr_assert_null(dbm_get_result(h2));
+	cr_assert_lt(t_now_ms() - t0, 1000LL * t_slow(), "the other request waited on a "
+	    "finished conn");
+	cr_assert_eq(dbm_pending(h), 0);
+	cr_assert_eq(dbm_pending(h2), 0);
+	dbm_disconnect(c);
+	thaw(&z, &b.d);
+	be_stop(&b);
+}
+
+/*
+ * A send never blocks: to a stopped dbmd, a statement larger than the
+ * socket's buffer is queued, dbm_flush says to wait for POLLOUT, and once
+ * dbmd reads again dbm_flush finishes it and the result comes.
+ */
+Test(async_sqlite, a_send_never_blocks_and_flush_finishes_it_when_the_socket_drains,
+    .timeout = TIMEOUT)
+{
+	struct be	 b;
+	struct frozen	 z;
+	struct pollfd	 pfd;
+	dbm_conn	*c;
+	dbm_handle	*h;
+	dbm_result	*r;
+	char		*big, want[32];
+	size_t		 len = 900 * 1024;
+	int64_t		 t0, end;
+	int		 f;
+
+	be_sqlite(&b, NULL);
+	c = t_connect(&b.d);
+	h = be_open(&b, c);
+	big = malloc(len + 1);
+	cr_assert_not_null(big);
+	memset(big, 'x', len);
+	big[len] = '\0';
+
+	freeze(&z, &b.d);
+	t0 = t_now_ms();
+	send_exec(h, "SELECT length($1)", 1, (const char *[]){ big }, NULL);
+	f = dbm_flush(c);
+	cr_assert_lt(t_now_ms() - t0, 2000LL * t_slow(), "dbm_send_exec_params and dbm_flush "
+	    "blocked on a stopped dbmd for %lld ms", (long long)(t_now_ms() - t0));
+	cr_assert_eq(f, 1, "dbm_flush returned %d with %zu bytes for a stopped dbmd", f, len);
+	cr_assert_eq(dbm_is_busy(h), 1);
+	kill(z.dbmd, SIGCONT);
+
+	end = t_now_ms() + 10000LL * t_slow();
+	while ((f = dbm_flush(c)) == 1) {
+		cr_assert(t_now_ms() < end, "the request never went out");
+		pfd.fd = dbm_socket(c);
+		pfd.events = POLLOUT;
+		cr_assert_neq(poll(&pfd, 1, 100), -1);
+	}
+	cr_assert_eq(f, 0, "dbm_flush: %d: %s", f, dbm_errmsg(c));
+	r = take_one(h, "the large statement");
+	snprintf(want, sizeof(want), "%zu", len);
+	cr_assert_str_eq(dbm_value(r, 0, 0), want);
+	dbm_result_free(r);
+	free(big);
+	dbm_disconnect(c);
+	thaw(&z, &b.d);
+	be_stop(&b);
+}
+
 /*
  * A broken connection: dbmd killed while requests are pending.  Every
  * pending request gets one error result (DBM_E_CONNECTION) and then NULL,
@@ -1071,6 +1175,78 @@ Test(broken_pg, a_killed_dbmd_fails_every_pending_request_then_null, .timeout = 
 
 	be_pg(&b);
 	a_killed_dbmd_fails_every_pending_request(&b, "SELECT pg_sleep(60)");
+}
+
+/*
+ * The same loss seen through an event loop: poll says the socket is
+ * readable, dbm_consume_input reports the loss, and from then on no handle
+ * is busy -- a program that waits for the socket would wait forever -- and
+ * each pending request gives its error result and NULL without waiting.
+ */
+static void
+a_lost_conn_is_never_busy(struct be *b, const char *slow_sql)
+{
+	dbm_conn	*c = t_connect(&b->d);
+	dbm_handle	*hs[2];
+	dbm_result	*r;
+	struct pollfd	 pfd;
+	int64_t		 end;
+	int		 i, code = DBM_OK;
+
+	hs[0] = be_open(b, c);
+	hs[1] = be_open(b, c);
+	for (i = 0; i < 2; i++)
+		send_exec(hs[i], slow_sql, 0, NULL, NULL);
+	while (dbm_flush(c) == 1)
+		poll_conns(&c, 1, 100);
+	cr_assert_eq(dbm_is_busy(hs[0]), 1);
+	t_dbmd_kill(&b->d);
+
+	end = t_now_ms() + 5000LL * t_slow();
+	while (code == DBM_OK) {
+		cr_assert(t_now_ms() < end, "the loss of dbmd never showed");
+		pfd.fd = dbm_socket(c);
+		pfd.events = POLLIN;
+		cr_assert_geq(pfd.fd, 0, "the socket closed before dbm_consume_input said why");
+		cr_assert_neq(poll(&pfd, 1, 100), -1);
+		if (pfd.revents != 0)
+			code = dbm_consume_input(c);
+	}
+	cr_assert_eq(code, DBM_E_CONNECTION, "dbm_consume_input: %s", dbm_strerror(code));
+	cr_assert_eq(dbm_connected(c), 0);
+	cr_assert_eq(dbm_socket(c), -1);
+	for (i = 0; i < 2; i++) {
+		cr_assert_eq(dbm_is_busy(hs[i]), 0, "handle %d is busy on a lost conn", i);
+		r = dbm_get_result(hs[i]);
+		cr_assert_not_null(r, "handle %d: no result after the loss", i);
+		cr_assert_eq(dbm_result_status(r), DBM_E_CONNECTION, "handle %d: %s", i,
+		    dbm_strerror(dbm_result_status(r)));
+		dbm_result_free(r);
+		cr_assert_null(dbm_get_result(hs[i]));
+		cr_assert_eq(dbm_pending(hs[i]), 0);
+	}
+	cr_assert_neq(dbm_consume_input(c), DBM_OK);
+	cr_assert_eq(dbm_flush(c), -1, "dbm_flush on a lost conn");
+	dbm_disconnect(c);
+}
+
+Test(broken_sqlite, a_lost_conn_is_seen_by_consume_input_and_no_handle_stays_busy,
+    .timeout = TIMEOUT)
+{
+	struct be	 b;
+
+	be_sqlite(&b, NULL);
+	a_lost_conn_is_never_busy(&b, "WITH RECURSIVE c(x) AS (SELECT 1 UNION "
+	    "ALL SELECT x + 1 FROM c WHERE x < 2000000000) SELECT count(*) FROM c");
+}
+
+Test(broken_pg, a_lost_conn_is_seen_by_consume_input_and_no_handle_stays_busy,
+    .timeout = TIMEOUT)
+{
+	struct be	 b;
+
+	be_pg(&b);
+	a_lost_conn_is_never_busy(&b, "SELECT pg_sleep(60)");
 }
 
 /* Killed mid-stream: the pieces already read, then one error result, then NULL. */
