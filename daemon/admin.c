@@ -384,8 +384,8 @@ resolve_reply(struct proto_buf *b, uint32_t reqid, const char *env, const char *
  * hash prefix in hex, or ENV/ROLE (any pool serving that name).  One row per pool.
  */
 static int
-target_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v, const char *target,
-    bool flush, char **err)
+target_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v,
+    const char *target, bool flush, char **err)
 {
 	static const char *const cols[] = { "hash", "names", "handles", "state" };
 	struct pool *p, *next;

@@ -9,12 +9,13 @@
 /*
  * A statement the client marks cacheable (EXEC's cache_max_age_ms), outside any
  * transaction, on a pool whose cache is on, is looked up by its full key: the text, the
- * protocol version and every parameter with its format, NULL distinct from "".  A hit is answered from dbmd's memory.  On a
- * miss the statement runs and its reply is copied; the backend says whether it was
- * read-only and deterministic, and only then is it stored, and only if nothing was
- * invalidated while it ran (the cache's generation), since a result computed across a
- * write may predate it.  Requests for the same key that arrive meanwhile wait for that
- * one fill instead of all going to the database.
+ * protocol version and every parameter with its format, NULL distinct from "".  A hit
+ * is answered from dbmd's memory.  On a miss the statement runs and its reply is
+ * copied; the backend says whether it was read-only and deterministic, and only then
+ * is it stored, and only if nothing was invalidated while it ran (the cache's
+ * generation), since a result computed across a write may predate it.  Requests for the
+ * same key that arrive meanwhile wait for that one fill instead of all going to the
+ * database.
  *
  * Writes invalidate: at once outside a transaction, at COMMIT inside one (ROLLBACK
  * drops what it would have invalidated), in every pool on the same database.
