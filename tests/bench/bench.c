@@ -14,6 +14,10 @@
  *
  * The memory probe (memprobe) opens N idle connections to a server and
  * reads the server's resident set before and after.
+ *
+ * The stream workloads also read this program's own peak resident set
+ * (VmHWM, reset before the cell) beside the server's: stream holds the
+ * whole result, stream-chunk never more than --chunk rows of it.
  */
 
 #include <sys/resource.h>
@@ -46,6 +50,7 @@
 #define STREAM_SQL	"SELECT i, 'abcdefghijklmnopqrstuvwxyz012345' AS filler " \
 			"FROM generate_series(1, $1::int) AS i"
 #define STREAM_FILLER	32		/* bytes of the filler column */
+#define STREAM_CHUNK	1000		/* stream-chunk: rows per piece, unless --chunk */
 
 #define MAX_CLIENTS	1024
 #define MAX_REPS	32
@@ -67,12 +72,14 @@ enum workload {
 	WL_CACHED_MISS,			/* the same over every key: almost all misses */
 	WL_PING,			/* dbm_ping: a round trip to dbmd and no database */
 	WL_OPEN_DISPOSE,		/* dbm_open + dbm_dispose, or connect + close */
-	WL_STREAM,			/* one SELECT of opts.rows rows */
+	WL_STREAM,			/* one SELECT of opts.rows rows, read whole */
+	WL_STREAM_CHUNK,		/* the same, read opts.chunk rows at a time */
 	WL_MAX_
 };
 
 static const char *const workload_names[WL_MAX_] = {
-	"select1", "point", "cached", "cached-miss", "ping", "open-dispose", "stream"
+	"select1", "point", "cached", "cached-miss", "ping", "open-dispose", "stream",
+	"stream-chunk"
 };
 
 struct opts {
@@ -85,6 +92,7 @@ struct opts {
 	int		 reps;
 	int		 pool_size;	/* recorded only: the servers were started with it */
 	long		 rows;		/* stream: rows; memprobe: connections */
+	long		 chunk;		/* stream-chunk: rows per piece */
 	long		 accounts;	/* rows of pgbench_accounts */
 	int		 cache_keys;	/* distinct aids of the cached select */
 	const char	*direct;	/* libpq conninfo of PostgreSQL */
@@ -101,14 +109,18 @@ struct client;
 
 /*
  * What a path does.  exec runs one statement and returns its row count in
- * *rows (and whether dbmd's cache answered in *hit); every call returns 0 or
- * -1 with the reason in the client's err.  A NULL entry: not on this path.
+ * *rows (and whether dbmd's cache answered in *hit); stream does the same
+ * reading the rows a piece of at most chunk at a time, each piece let go
+ * before the next; every call returns 0 or -1 with the reason in the
+ * client's err.  A NULL entry: not on this path.
  */
 struct driver {
 	const char	*name;
 	int		(*open)(struct client *);
 	int		(*exec)(struct client *, const char *, int, const char *const *,
 			    unsigned long, long *, bool *);
+	int		(*stream)(struct client *, const char *, int, const char *const *,
+			    unsigned long, long *);
 	int		(*cycle)(struct client *);	/* open + dispose, connect + close */
 	int		(*ping)(struct client *);
 	void		(*close)(struct client *);
@@ -254,6 +266,50 @@ pq_exec(struct client *c, const char *sql, int np, const char *const *params,
 	return pq_run(c, c->pg, sql, np, params, rows);
 }
 
+/*
+ * libpq's way of not holding a whole result: single-row mode (libpq 17's
+ * chunked mode when it is there), each result freed as soon as it is counted.
+ */
+static int
+pq_stream(struct client *c, const char *sql, int np, const char *const *params,
+    unsigned long chunk, long *rows)
+{
+	PGresult	*res;
+	long		 n = 0;
+	int		 st, failed = 0;
+
+	if (!PQsendQueryParams(c->pg, sql, np, NULL, params, NULL, NULL, 0)) {
+		client_error(c, "%s", PQerrorMessage(c->pg));
+		return -1;
+	}
+#ifdef LIBPQ_HAS_CHUNK_MODE
+	if (!PQsetChunkedRowsMode(c->pg, (int)chunk))
+#else
+	(void)chunk;
+	if (!PQsetSingleRowMode(c->pg))
+#endif
+	{
+		client_error(c, "cannot stream: %s", PQerrorMessage(c->pg));
+		failed = 1;
+	}
+	while ((res = PQgetResult(c->pg)) != NULL) {
+		st = PQresultStatus(res);
+		if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK
+#ifdef LIBPQ_HAS_CHUNK_MODE
+		    || st == PGRES_TUPLES_CHUNK
+#endif
+		    )
+			n += PQntuples(res);
+		else if (!failed) {
+			client_error(c, "%s", PQresultErrorMessage(res));
+			failed = 1;
+		}
+		PQclear(res);
+	}
+	*rows = n;
+	return failed ? -1 : 0;
+}
+
 /* What open-dispose is for libpq: a connection made and closed. */
 static int
 pq_cycle(struct client *c)
@@ -346,6 +402,39 @@ dbm_drv_exec(struct client *c, const char *sql, int np, const char *const *param
 	*hit = dbm_cache_state(res) == DBM_CACHE_HIT;
 	dbm_result_free(res);
 	return 0;
+}
+
+/* dbm_send_exec_params with row_chunk, then the pieces from dbm_get_result. */
+static int
+dbm_drv_stream(struct client *c, const char *sql, int np, const char *const *params,
+    unsigned long chunk, long *rows)
+{
+	struct dbm_exec_opts	 eo = DBM_EXEC_OPTS_INIT;
+	dbm_result		*res;
+	long			 n = 0;
+	int			 code, failed = 0;
+
+	eo.row_chunk = chunk;
+	if ((code = dbm_send_exec_params(c->dh, sql, np, params, NULL, NULL, &eo)) != DBM_OK) {
+		client_error(c, "dbmd: %s: %s", dbm_strerror(code), dbm_errmsg(c->dc));
+		return -1;
+	}
+	while ((res = dbm_get_result(c->dh)) != NULL) {
+		if (dbm_result_status(res) == DBM_OK)
+			n += dbm_nrows(res);
+		else if (!failed) {
+			client_error(c, "dbmd: %s (%s)", dbm_result_errmsg(res),
+			    dbm_result_sqlstate(res));
+			failed = 1;
+		}
+		dbm_result_free(res);
+	}
+	if (!failed && !dbm_connected(c->dc)) {
+		client_error(c, "dbmd: %s", dbm_errmsg(c->dc));
+		failed = 1;
+	}
+	*rows = n;
+	return failed ? -1 : 0;
 }
 
 static int
@@ -531,19 +620,20 @@ sqlite_close(struct client *c)
 }
 
 static const struct driver drv_libpq = {
-	"libpq", pq_open, pq_exec, pq_cycle, NULL, pq_close
+	"libpq", pq_open, pq_exec, pq_stream, pq_cycle, NULL, pq_close
 };
 static const struct driver drv_cpq = {
-	"connect-per-query", cpq_open, cpq_exec, NULL, NULL, cpq_close
+	"connect-per-query", cpq_open, cpq_exec, NULL, NULL, NULL, cpq_close
 };
 static const struct driver drv_dbm = {
-	"libdbmclient", dbm_drv_open, dbm_drv_exec, dbm_drv_cycle, dbm_drv_ping, dbm_drv_close
+	"libdbmclient", dbm_drv_open, dbm_drv_exec, dbm_drv_stream, dbm_drv_cycle,
+	dbm_drv_ping, dbm_drv_close
 };
 static const struct driver drv_echo = {
-	"echo", echo_open, echo_exec, NULL, NULL, echo_close
+	"echo", echo_open, echo_exec, NULL, NULL, NULL, echo_close
 };
 static const struct driver drv_sqlite = {
-	"sqlite", sqlite_open, sqlite_exec, NULL, NULL, sqlite_close
+	"sqlite", sqlite_open, sqlite_exec, NULL, NULL, NULL, sqlite_close
 };
 
 /* Points a client at its path's driver and server. */
@@ -623,6 +713,11 @@ workload_op(struct client *c, bool *hit)
 		snprintf(arg, sizeof(arg), "%ld", o->rows);
 		want = o->rows;
 		r = c->drv->exec(c, STREAM_SQL, 1, params, 0, &rows, hit);
+		break;
+	case WL_STREAM_CHUNK:
+		snprintf(arg, sizeof(arg), "%ld", o->rows);
+		want = o->rows;
+		r = c->drv->stream(c, STREAM_SQL, 1, params, (unsigned long)o->chunk, &rows);
 		break;
 	case WL_MAX_:
 		break;
@@ -784,8 +879,9 @@ run_measurement(const struct opts *o)
 	double		 tput[MAX_REPS], p50[MAX_REPS], p99[MAX_REPS], mean[MAX_REPS];
 	double		 hitpct[MAX_REPS], sum;
 	size_t		 n, total_n = 0;
-	long		 rss_before = -1, hwm_after = -1;
-	bool		 hwm_reset = false;
+	long		 rss_before = -1, hwm_after = -1, self_before = -1, self_after = -1;
+	struct rusage	 ru;
+	bool		 hwm_reset = false, self_reset = false, streams;
 	int		 i, r, nreps = 0;
 	char		 extra[256];
 
@@ -798,11 +894,19 @@ run_measurement(const struct opts *o)
 		die("%s runs only on dbmd's paths", workload_names[o->wl]);
 	if (o->wl == WL_OPEN_DISPOSE && cs[0].drv->cycle == NULL)
 		die("open-dispose does not run on path %s", o->path);
+	if (o->wl == WL_STREAM_CHUNK && cs[0].drv->stream == NULL)
+		die("stream-chunk does not run on path %s", o->path);
+	streams = o->wl == WL_STREAM || o->wl == WL_STREAM_CHUNK;
 	/* A server that stops answering must not hang `make bench`: SIGALRM ends us. */
 	alarm((unsigned)(o->warmup + o->reps * o->duration) + WATCHDOG_S);
 	if (o->pid != 0) {
 		hwm_reset = proc_reset_hwm(o->pid);
 		rss_before = proc_status_kb(o->pid, "VmRSS");
+	}
+	/* Our own memory too, for the streams: what the client holds of a result. */
+	if (streams) {
+		self_reset = proc_reset_hwm(getpid());
+		self_before = proc_status_kb(getpid(), "VmRSS");
 	}
 	pthread_barrier_init(&start_barrier, NULL, (unsigned)o->clients + 1);
 	for (i = 0; i < o->clients; i++)
@@ -824,6 +928,8 @@ run_measurement(const struct opts *o)
 		pthread_join(cs[i].thread, NULL);
 	if (o->pid != 0)
 		hwm_after = proc_status_kb(o->pid, "VmHWM");
+	if (streams)
+		self_after = proc_status_kb(getpid(), "VmHWM");
 	if (atomic_load(&nfailed) != 0) {
 		for (i = 0; i < o->clients; i++)
 			if (cs[i].failed) {
@@ -872,6 +978,15 @@ run_measurement(const struct opts *o)
 	else if (o->wl == WL_STREAM)
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), " rows=%ld",
 		    o->rows);
+	else if (o->wl == WL_STREAM_CHUNK)
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+		    " rows=%ld chunk=%ld", o->rows, o->chunk);
+	/* ru_maxrss as getrusage(2) tells it: the VmHWM reset lowers it too. */
+	if (streams && getrusage(RUSAGE_SELF, &ru) == 0)
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+		    " client_rss_before_kb=%ld client_hwm_kb=%ld client_hwm_reset=%s "
+		    "client_maxrss_kb=%ld", self_before, self_after, self_reset ? "yes" : "no",
+		    ru.ru_maxrss);
 	if (o->pid != 0)
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
 		    " server_rss_before_kb=%ld server_hwm_kb=%ld hwm_reset=%s", rss_before,
@@ -1039,7 +1154,7 @@ usage(void)
 	    "usage: bench [options] WORKLOAD PATH\n"
 	    "       bench [options] memprobe PATH     (dbmd, pgbouncer or direct; needs --pid)\n"
 	    "       bench sqlite-init FILE ROWS\n"
-	    "workloads: select1 point cached cached-miss ping open-dispose stream\n"
+	    "workloads: select1 point cached cached-miss ping open-dispose stream stream-chunk\n"
 	    "paths: direct pgbouncer connect-per-query dbmd dbmd-sqlite echo sqlite\n"
 	    "  -c N            clients, each a thread with its own connection (1)\n"
 	    "  -d SECONDS      duration of each repetition (3)\n"
@@ -1047,6 +1162,7 @@ usage(void)
 	    "  -r N            repetitions; medians are reported (3)\n"
 	    "  -p N            the pool size the servers run with, recorded in the output (8)\n"
 	    "  -n N            stream: rows (1000000); memprobe: connections (10000)\n"
+	    "  --chunk N       stream-chunk: rows per piece (1000)\n"
 	    "  --accounts N    rows of pgbench_accounts (100000)\n"
 	    "  --cache-keys N  distinct keys of the cached select (100)\n"
 	    "  --direct CONNINFO     PostgreSQL, for direct and connect-per-query\n"
@@ -1090,7 +1206,7 @@ int
 main(int argc, char *argv[])
 {
 	enum { O_ACCOUNTS = 256, O_CACHE_KEYS, O_DIRECT, O_PGBOUNCER, O_DBMD, O_ENV,
-	    O_SQLITE_ENV, O_ROLE, O_SQLITE_DB, O_PID, O_LABEL };
+	    O_SQLITE_ENV, O_ROLE, O_SQLITE_DB, O_PID, O_LABEL, O_CHUNK };
 	static const struct option longopts[] = {
 		{ "accounts", required_argument, NULL, O_ACCOUNTS },
 		{ "cache-keys", required_argument, NULL, O_CACHE_KEYS },
@@ -1103,11 +1219,12 @@ main(int argc, char *argv[])
 		{ "sqlite-db", required_argument, NULL, O_SQLITE_DB },
 		{ "pid", required_argument, NULL, O_PID },
 		{ "label", required_argument, NULL, O_LABEL },
+		{ "chunk", required_argument, NULL, O_CHUNK },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts	 o = {
 		.clients = 1, .duration = 3, .warmup = 1, .reps = 3, .pool_size = 8,
-		.rows = -1, .accounts = 100000, .cache_keys = 100, .direct = "",
+		.rows = -1, .chunk = STREAM_CHUNK, .accounts = 100000, .cache_keys = 100, .direct = "",
 		.pgbouncer = "", .env = "production", .sqlite_env = "sqlitebench",
 		.role = "primary"
 	};
@@ -1165,6 +1282,9 @@ main(int argc, char *argv[])
 			break;
 		case O_LABEL:
 			o.label = optarg;
+			break;
+		case O_CHUNK:
+			o.chunk = num_arg(optarg, 1, 1000000000, "--chunk");
 			break;
 		default:
 			usage();

@@ -250,7 +250,10 @@ group "-c 1 point dbmd-sqlite" "-c 1 point echo" "-c 1 point sqlite" \
     "$(on_base "-c 1 point dbmd-sqlite")"
 group "-c 1 ping dbmd" "-c 1 cached dbmd" "-c 1 cached-miss dbmd" \
     "$(on_base "-c 1 cached dbmd")"
-group "-c 1 stream direct" "-c 1 --pid $dbmd_pid stream dbmd"
+# The stream whole, then in pieces (libpq's single-row mode against row_chunk); both
+# report the client's peak memory beside dbmd's.
+group "-c 1 stream direct" "-c 1 --pid $dbmd_pid stream dbmd" \
+    "-c 1 stream-chunk direct" "-c 1 --pid $dbmd_pid stream-chunk dbmd"
 say "idle clients: $IDLE to each server"
 for p in dbmd pgbouncer; do
 	pid=$dbmd_pid
@@ -282,6 +285,12 @@ function have(k) { return (k in P50) }
 function f(x) { return sprintf(x >= 100 ? "%.0f" : x >= 10 ? "%.1f" : "%.2f", x) }
 function ms(us) { return sprintf(us >= 1000 ? "%.2f ms" : "%.1f µs", us >= 1000 ? us / 1000 : us) }
 function kops(t) { return sprintf("%.0f/s", t) }
+# A client peak RSS growth cell: over the RSS before the cell, and the peak itself.
+function cmem(k) {
+	return sprintf("%.1f MiB (peak %.1f MiB%s; ru_maxrss %.1f MiB)", X[k, "client_growth_kb"] / 1024,
+	    X[k, "client_peak_kb"] / 1024, X[k, "client_hwm_reset"] == "yes" ? ", VmHWM reset before" : "",
+	    X[k, "client_maxrss_kb"] / 1024)
+}
 function row(name, path, metric, value, ratio, target, met) {
 	printf "| %s | %s | %s | %s | %s | %s | %s |\n", name, path, metric, value, ratio, target, met
 }
@@ -335,6 +344,11 @@ $1 == "RESULT" {
 	if ((k, "server_hwm_kb") in X) {
 		g = X[k, "server_hwm_kb"] - X[k, "server_rss_before_kb"]
 		if (!((k, "growth_kb") in X) || g > X[k, "growth_kb"]) { X[k, "growth_kb"] = g; X[k, "peak_kb"] = X[k, "server_hwm_kb"] }
+	}
+	# The peak of the client itself over its resident set before the cell, worst round.
+	if ((k, "client_hwm_kb") in X) {
+		g = X[k, "client_hwm_kb"] - X[k, "client_rss_before_kb"]
+		if (!((k, "client_growth_kb") in X) || g > X[k, "client_growth_kb"]) { X[k, "client_growth_kb"] = g; X[k, "client_peak_kb"] = X[k, "client_hwm_kb"] }
 	}
 }
 $1 == "MEMPROBE" { MEMN[$2] = $3; MEMB[$2] = $4; MEMA[$2] = $5; MEMPER[$2] = $6; MEMNOTE[$2] = $7 }
@@ -424,6 +438,23 @@ END {
 		    sprintf("%.1f MiB (peak %.1f MiB) for %.0f MB of values", grow, X[k, "peak_kb"] / 1024, bytes / 1e6),
 		    "", "≤ 16 MiB", verdict(grow <= 16))
 	} else row(name, "dbmd", "time", "failed", "", "≤ 1.5×", verdict(0))
+	if (have(base)) row(name, "direct", "client peak RSS growth", cmem(base), "", "", "")
+	if (have(k)) row(name, "dbmd", "client peak RSS growth", cmem(k), "", "", "")
+
+	# The same rows read in pieces: libpq single-row mode, dbmd row_chunk.
+	k = "stream-chunk" SUBSEP "dbmd" SUBSEP 1; base = "stream-chunk" SUBSEP "direct" SUBSEP 1
+	chunk = X[k, "chunk"] != "" ? X[k, "chunk"] : X[base, "chunk"]
+	name = sprintf("stream %d rows in pieces", X[base, "rows"] != "" ? X[base, "rows"] : X[k, "rows"])
+	if (have(base)) {
+		row(name, "direct, single-row mode", "time", ms(P50[base]), "1×", "", "")
+		row(name, "direct, single-row mode", "client peak RSS growth", cmem(base), "", "", "")
+	}
+	if (have(k)) {
+		row(name, "dbmd, row_chunk " chunk, "time", ms(P50[k]), have(base) ? f(P50[k] / P50[base]) "×" : "", "", "")
+		row(name, "dbmd, row_chunk " chunk, "client peak RSS growth", cmem(k), "", "", "")
+		row(name, "dbmd, row_chunk " chunk, "dbmd peak RSS growth (VmHWM" (X[k, "hwm_reset"] == "yes" ? " reset before" : "") ", worst round)",
+		    sprintf("%.1f MiB (peak %.1f MiB)", X[k, "growth_kb"] / 1024, X[k, "peak_kb"] / 1024), "", "", "")
+	} else row(name, "dbmd, row_chunk", "time", "failed", "", "", "")
 
 	if (("dbmd" in MEMPER) && ("pgbouncer" in MEMPER)) {
 		for (i = 1; i <= 2; i++) {
