@@ -186,6 +186,8 @@ const char	*dbm_handle_backend(const dbm_handle *handle); /* "sqlite", "postgres
  * Statements.  Parameters are text; a NULL pointer is SQL NULL.  NULL is
  * returned only when the connection failed (see the conn, which is then
  * unusable); a statement that failed is a result whose status says so.
+ * dbm_exec_params takes a format per parameter (NULL: all text) and the
+ * lengths of the binary ones; a text value is a C string, as in libpq.
  */
 dbm_result	*dbm_exec(dbm_handle *handle, const char *sql, int nparams,
 		    const char *const *params);

@@ -10,8 +10,9 @@
 # (1), BENCH_REPS (rounds, 5), BENCH_POOL (pool size of PgBouncer and dbmd, 8), BENCH_ROWS (rows
 # of the stream, 1000000), BENCH_IDLE (idle clients of the memory probe, 10000),
 # BENCH_OUT (where the results go, BUILD_DIR/bench-results), BENCH_BASELINE (another build's
-# dbmd, run beside this one with the same settings: each dbmd row is measured on both in
-# the same rounds, and the report compares them).  BENCH_SHELL=command runs the
+# dbmd, run beside this one with the same settings and measured by that build's own
+# bench if it has one: each dbmd row is measured on both in the same rounds, and the
+# report compares them).  BENCH_SHELL=command runs the
 # command with the servers up instead of the matrix, for profiling: it sees BENCH_DIRECT,
 # BENCH_PGBOUNCER (conninfos), BENCH_DBMD_SOCKET, BENCH_DBMD_PID, BENCH_PGBOUNCER_PID,
 # BENCH_SQLITE_DB and, with a baseline, BENCH_BASE_SOCKET.
@@ -178,6 +179,8 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
 	start_dbmd "$BENCH_BASELINE" "$tmp/base"
 	base_pid=$started_pid
 	base=$(cd "$(dirname "$BENCH_BASELINE")/.." && git rev-parse --short HEAD 2>/dev/null)
+	base_bench=$(dirname "$BENCH_BASELINE")/bench
+	[ -x "$base_bench" ] || base_bench=$bench
 	say "baseline: $BENCH_BASELINE (${base:-unknown commit})"
 fi
 
@@ -206,8 +209,17 @@ raw=$out/raw.tsv
 failures=0
 
 # One cell of the matrix: bench [extra options] WORKLOAD PATH; its RESULT line goes to raw.tsv.
+# A cell of the baseline (on_base) runs the baseline build's own bench, which speaks its
+# dbmd's protocol.
 cell() {
-	if ! eval "\"$bench\" $common $*" >>"$raw"; then
+	b=$bench args=$*
+	case " $* " in
+	*" @base "*)
+		b=$base_bench
+		args=$(printf '%s\n' "$*" | sed 's/@base //')
+		;;
+	esac
+	if ! eval "\"$b\" $common $args" >>"$raw"; then
 		say "FAILED: $*"
 		failures=$((failures + 1))
 	fi
@@ -228,7 +240,7 @@ group() {
 # cell's own with "@base" after it (dbmd@base, dbmd-sqlite@base).
 on_base() {
 	[ -n "${BENCH_BASELINE:-}" ] || return 0
-	echo "--dbmd $tmp/base/dbmd.sock --label ${*##* }@base $*"
+	echo "@base --dbmd $tmp/base/dbmd.sock --label ${*##* }@base $*"
 }
 
 say "matrix: $REPS rounds of ${DURATION}s after a ${WARMUP}s warm-up per cell, pool $POOL"
