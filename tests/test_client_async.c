@@ -1303,3 +1303,62 @@ Test(broken_pg, a_killed_dbmd_ends_a_stream_with_an_error_result, .timeout = TIM
 	a_killed_dbmd_ends_a_stream_with_an_error(&b, "SELECT g, 'row ' || g FROM "
 	    "(SELECT generate_series(1, 100000000) AS g) s");
 }
+
+/*
+ * A dbmd of protocol version 1 only, played by a child that answers the
+ * HELLO as such a dbmd does: ERROR VERSION naming its range, then close.
+ */
+Test(timeout, a_client_against_a_version_1_dbmd_fails_with_its_version_error,
+    .timeout = TIMEOUT)
+{
+	char			 dir[] = "/tmp/dbmd-v1.XXXXXX", path[64];
+	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	struct proto_decoder	 dec;
+	struct proto_frame	 f;
+	struct proto_hello	 hello;
+	struct proto_buf	 b;
+	struct proto_error	 e = { .code = PROTO_E_VERSION, .sqlstate = "",
+	    .message = "no common protocol version: dbmd speaks 1..1, the client 2..2",
+	    .detail = "", .hint = "" };
+	dbm_conn		*c;
+	pid_t			 pid;
+	int			 lfd, fd, status;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/dbmd.sock", dir);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	cr_assert_neq(lfd = socket(AF_UNIX, SOCK_STREAM, 0), -1);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0, "%s", strerror(errno));
+	cr_assert_eq(listen(lfd, 1), 0);
+	if ((pid = fork()) == 0) {
+		uint8_t	 buf[4096];
+		ssize_t	 n;
+		int	 ok = 1;
+
+		fd = accept(lfd, NULL, NULL);
+		proto_decoder_init(&dec, PROTO_HANDSHAKE_MAX_FRAME);
+		while (proto_decoder_next(&dec, &f) == 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+			proto_decoder_feed(&dec, buf, (size_t)n);
+		/* What the library offers: 2..2, so that an old dbmd refuses it plainly. */
+		if (f.hdr.type != PROTO_MSG_HELLO || proto_decode_hello(&f, &hello) != 0 ||
+		    hello.min_version != 2 || hello.max_version != 2)
+			ok = 0;
+		proto_buf_init(&b);
+		proto_encode_error(&b, f.hdr.request_id, &e);
+		(void)!write(fd, b.data, b.len);
+		close(fd);
+		_exit(ok ? 0 : 1);
+	}
+	cr_assert_gt(pid, 0);
+	close(lfd);
+	c = dbm_connect(path);
+	cr_expect_eq(dbm_errcode(c), DBM_E_VERSION, "%d: %s", dbm_errcode(c), dbm_errmsg(c));
+	cr_expect_not_null(strstr(dbm_errmsg(c), "dbmd speaks 1..1"), "%s", dbm_errmsg(c));
+	cr_expect_eq(dbm_connected(c), 0);
+	dbm_disconnect(c);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the library did not offer exactly version 2");
+	unlink(path);
+	rmdir(dir);
+}
