@@ -161,7 +161,10 @@ start_dbmd() {
 	    2>"$2/dbmd.log" &
 	started_pid=$!
 	i=0
-	while ! "$B/dbmctl" -s "$2/dbmd.sock" status >/dev/null 2>&1; do
+	# The dbmctl of the same build: it speaks that dbmd's protocol.
+	ctl=$(dirname "$1")/dbmctl
+	[ -x "$ctl" ] || ctl=$B/dbmctl
+	while ! "$ctl" -s "$2/dbmd.sock" status >/dev/null 2>&1; do
 		i=$((i + 1))
 		if [ $i -gt 100 ] || ! kill -0 "$started_pid" 2>/dev/null; then
 			cat "$2/dbmd.log" >&2
