@@ -1,10 +1,10 @@
 /* client_impl.h: what the files of libdbmclient share with each other and nobody else. */
 
 /*
- * The names here are global in libdbmclient.a, so they carry the dbmc_
- * prefix rather than dbm_: the version script exports exactly dbm_* from
- * the shared library, and a static link should not collide with an
- * application's own result_new.
+ * The names here are global between the library's files, so they carry the
+ * dbmc_ prefix rather than dbm_, the public API's.  Neither library lets
+ * them out: the version script exports exactly dbm_* from the shared one,
+ * and the static one is a single object in which everything else is local.
  */
 
 #ifndef DBMCLIENT_IMPL_H
