@@ -132,6 +132,7 @@ struct pending {
 	bool			 done;		/* its terminal frame came, or the conn failed */
 	bool			 lost;		/* the conn failed first */
 	unsigned long		 row_chunk;	/* 0: one whole result; else pieces of this many rows */
+	unsigned long		 timeout_ms;	/* dbm_get_result's wait; 0: the conn's */
 	struct proto_frame	 frame;		/* PEND_SINGLE: the wanted frame, payload copied */
 	struct proto_frame	 desc;		/* row_chunk: the ROW_DESC, copied, for each piece */
 	dbm_result		*sets;		/* whole: the result sets so far */
@@ -1827,6 +1828,7 @@ dbm_send_exec_params(dbm_handle *h, const char *sql, int nparams, const char *co
 		return c->err;
 	}
 	p->row_chunk = a.o.row_chunk;
+	p->timeout_ms = a.o.timeout_ms;
 	r = conn_send(c, p, proto_encode_exec(&c->out, p->reqid, &a.m), "the statement",
 	    false, NO_DEADLINE);
 	exec_args_free(&a);
@@ -1928,8 +1930,9 @@ dbm_pending(const dbm_handle *h)
 }
 
 /*
- * The next result of h's oldest request, waiting (up to the conn's timeout)
- * if none is there; NULL once that request has no more.
+ * The next result of h's oldest request, waiting (up to the request's
+ * timeout, else the conn's) if none is there; NULL once that request has no
+ * more.
  */
 dbm_result *
 dbm_get_result(dbm_handle *h)
@@ -1942,7 +1945,7 @@ dbm_get_result(dbm_handle *h)
 		return NULL;
 	c = h->conn;
 	if (!pending_takeable(p))
-		conn_wait(c, p, true, conn_deadline(c, 0));
+		conn_wait(c, p, true, conn_deadline(c, p->timeout_ms));
 	if ((res = p->ready) != NULL) {
 		/* A whole reply is one chain of result sets; pieces are queued singly. */
 		if (p->kind == PEND_RESULTS && p->row_chunk == 0 && !p->lost)
