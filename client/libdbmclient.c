@@ -535,6 +535,11 @@ conn_fill(dbm_conn *c, bool wait, int64_t deadline)
 		conn_fail(c, DBM_E_NOMEM, "out of memory reading from dbmd");
 		return -1;
 	}
+	/* Waiting, the reply is rarely there yet: poll first saves a recv that finds nothing. */
+	if (wait && wait_fd(c->fd, POLLIN, deadline) != 1) {
+		conn_fail(c, DBM_E_TIMEOUT, "dbmd did not answer in time");
+		return -1;
+	}
 	for (;;) {
 		n = recv(c->fd, p, avail, MSG_DONTWAIT);
 		if (n > 0)

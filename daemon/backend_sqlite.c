@@ -906,10 +906,6 @@ flush_chunk(struct sq_conn *sc, struct proto_buf *b)
 	return go_on;
 }
 
-/* Type oids version 2 gives SQLite columns that proto.h does not name. */
-#define SQ_OID_JSON	114
-#define SQ_OID_UUID	2950
-
 /*
  * The type a version 2 ROW_DESC gives a column SQLite declares as decl.  The names
  * PostgreSQL would read as a type of its own come first, so that a schema written for
@@ -935,9 +931,9 @@ decl_type(const char *decl)
 	if (strcasestr(decl, "NUMERIC") != NULL || strcasestr(decl, "DECIMAL") != NULL)
 		return PROTO_OID_NUMERIC;
 	if (strcasestr(decl, "UUID") != NULL)
-		return SQ_OID_UUID;
+		return PROTO_OID_UUID;
 	if (strcasestr(decl, "JSON") != NULL)
-		return SQ_OID_JSON;
+		return PROTO_OID_JSON;
 	if (strcasestr(decl, "INT") != NULL)
 		return PROTO_OID_INT8;
 	if (strcasestr(decl, "CHAR") != NULL || strcasestr(decl, "CLOB") != NULL ||

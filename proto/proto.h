@@ -94,12 +94,14 @@ enum proto_msg {
 #define PROTO_OID_BYTEA			17
 #define PROTO_OID_INT8			20
 #define PROTO_OID_TEXT			25
+#define PROTO_OID_JSON			114
 #define PROTO_OID_FLOAT8		701
 #define PROTO_OID_DATE			1082
 #define PROTO_OID_TIME			1083
 #define PROTO_OID_TIMESTAMP		1114
 #define PROTO_OID_TIMESTAMPTZ		1184
 #define PROTO_OID_NUMERIC		1700
+#define PROTO_OID_UUID			2950
 
 /* Payload flags of EXEC.  None are defined in version 1; the field must be zero. */
 #define PROTO_EXEC_FLAGS_MASK		0x00000000u
