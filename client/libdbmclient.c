@@ -627,6 +627,7 @@ dispatch_results(dbm_conn *c, struct pending *p, const struct proto_frame *f)
 			goto nomem;
 		if (p->row_chunk > 0) {
 			free((void *)p->desc.payload);
+			p->desc.payload = NULL;		/* pending_free frees it again */
 			if (frame_copy(&p->desc, f) == -1)
 				goto nomem;
 		}
