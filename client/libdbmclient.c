@@ -649,6 +649,9 @@ dispatch_results(dbm_conn *c, struct pending *p, const struct proto_frame *f)
 			    "in a result of %d", (unsigned)dr.ncols, dbm_ncols(p->cur));
 			return -1;
 		}
+		/* A disposed handle's rows go as they come, however many there are. */
+		if (p->taker == TAKER_NONE)
+			return 0;
 		if (dbmc_result_add_row(p->cur, f, &dr) == -1)
 			goto nomem;
 		if (p->row_chunk > 0 && (unsigned long)dbm_nrows(p->cur) >= p->row_chunk) {
