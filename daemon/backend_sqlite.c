@@ -1032,6 +1032,7 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 	bool empty, ok = false, readonly, desc_due;
 	int rc = SQLITE_OK, ncols, i, nprep;
 	enum proto_err perr;
+	size_t mark;
 	struct sq_info *info = NULL, fresh = { 0 };
 	const char *state;
 
@@ -1063,10 +1064,21 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 	readonly = sqlite3_stmt_readonly(st) != 0;
 	ncols = sqlite3_column_count(st);
 	desc_due = ncols > 0;
-	if (desc_due && r->version < 2) {
+	if (desc_due) {
+		/*
+		 * Version 2's ROW_DESC goes after the first step, and that step may write
+		 * (INSERT ... RETURNING).  Its size does not depend on the types, so it is
+		 * checked against the client's limit here and dropped: a description too
+		 * big for the client is refused before anything runs, as in version 1,
+		 * not after a write the error would hide from the cache.
+		 */
+		mark = b->len;
 		if ((perr = put_row_desc(st, r, b, ncols, false)) != PROTO_E_OK)
 			goto desc_failed;
-		desc_due = false;
+		if (r->version >= 2)
+			b->len = mark;
+		else
+			desc_due = false;
 	}
 	changes = (uint64_t)sqlite3_total_changes64(sc->db);
 	sc->collect = &fresh;
