@@ -276,7 +276,12 @@ cacheflow_end(struct pool *p, struct conn *c, struct request *r, bool ok)
 {
 	struct fill *f = r->fill;
 
-	if (r->kind == REQ_EXEC && ok && r->res_wrote) {
+	/*
+	 * A write that failed invalidates too: the failure may be dbmd's own, after the
+	 * database committed (a row or, in version 2, a ROW_DESC over the client's frame
+	 * limit is found only once PostgreSQL has run the statement).
+	 */
+	if (r->kind == REQ_EXEC && r->res_wrote) {
 		if (c->in_txn)
 			pend(c, r);
 		else if (r->res_written == NULL)
