@@ -435,6 +435,80 @@ Test(hostile_sqlite, a_first_step_error_is_answered_without_a_row_desc)
 	cr_assert_eq(t_dbmd_stop(&d), 0);
 }
 
+/* Interrupted on its first step (statement_timeout): the error alone, and the session goes on. */
+Test(hostile_sqlite, a_first_step_interrupted_is_answered_without_a_row_desc)
+{
+	char		*set = t_strf("staging.uri=sqlite:%s/hostile.db", t_h.dir), *v;
+	struct t_dbmd	 d;
+	struct raw	 r;
+	struct reply	 x;
+
+	t_dbmd_start(&d, (const char *[]){ set, "staging.statement_timeout=200ms", NULL });
+	free(set);
+	raw_start(&r, &d, 2, PROTO_DEFAULT_MAX_FRAME, "staging");
+	raw_exec(&r, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+	    "WHERE x < 1000000000) SELECT count(*) AS n FROM c", 0, NULL, NULL, NULL, 0,
+	    PROTO_DEFAULT_MAX_FRAME, &x);
+	cr_assert_neq(x.err, 0, "a billion rows counted within 200 ms");
+	cr_assert_eq(x.ndesc, 0, "a ROW_DESC before the interrupted first step");
+	v = raw_value(&r, "SELECT 7", 0, NULL, NULL, NULL, 0, NULL);
+	cr_assert_str_eq(v, "7");
+	free(v);
+	raw_end(&r);
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
+
+/* Operator replies: version 1's ROW_DESC to a v1 session, version 2's to a v2 session. */
+static void
+status_layout(struct raw *r)
+{
+	struct proto_row_desc	 rd;
+	struct proto_complete	 c;
+	struct proto_buf	 b;
+	struct proto_frame	 f;
+	uint32_t		 id = ++r->reqid;
+	int			 ndesc = 0;
+	bool			 more = true;
+
+	proto_buf_init(&b);
+	cr_assert_eq(proto_encode_empty(&b, PROTO_MSG_STATUS, id), PROTO_E_OK);
+	cr_assert_eq(t_raw_send(r->fd, b.data, b.len), 0);
+	proto_buf_free(&b);
+	while (more) {
+		cr_assert_eq(t_raw_next(r->fd, &r->dec, &f, 10000), 1, "no reply to STATUS");
+		cr_assert_eq(f.hdr.request_id, id);
+		if (f.hdr.type == PROTO_MSG_ROW_DESC) {
+			ndesc++;
+			cr_assert_eq(proto_decode_row_desc(&f, r->version, &rd), PROTO_DERR_OK,
+			    "STATUS's ROW_DESC is not in version %u's layout", r->version);
+			cr_assert_neq(proto_decode_row_desc(&f, r->version == 1 ? 2 : 1, &rd),
+			    PROTO_DERR_OK, "STATUS's ROW_DESC reads in both layouts");
+		} else if (f.hdr.type == PROTO_MSG_COMPLETE) {
+			cr_assert_eq(proto_decode_complete(&f, &c), PROTO_DERR_OK);
+			more = c.more;
+		} else
+			cr_assert_eq(f.hdr.type, PROTO_MSG_DATA_ROW, "%s in STATUS's reply",
+			    proto_msg_name(f.hdr.type));
+	}
+	cr_assert_geq(ndesc, 1);
+}
+
+Test(hostile_sqlite, operator_replies_follow_each_sessions_version)
+{
+	struct t_dbmd	 d;
+	struct raw	 r1, r2;
+
+	start_sqlite(&d);
+	raw_start(&r1, &d, 1, PROTO_DEFAULT_MAX_FRAME, "staging");
+	raw_start(&r2, &d, 2, PROTO_DEFAULT_MAX_FRAME, "staging");
+	status_layout(&r1);
+	status_layout(&r2);
+	status_layout(&r1);
+	raw_end(&r2);
+	raw_end(&r1);
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
+
 /*
  * The "AS c0001, ..." list of a statement with columns enough that its ROW_DESC
  * fits SMALL_FRAME in version 1 but not in version 2 (10 bytes more a column).
