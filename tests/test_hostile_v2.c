@@ -682,6 +682,52 @@ refused_write_keeps_cache_true(struct t_dbmd *d, const char *env)
 	free(cols);
 }
 
+/* The same for a row over the limit, which only shows once the statement has run. */
+static void
+refused_row_keeps_cache_true(struct t_dbmd *d, const char *env, uint16_t version,
+    const char *big)
+{
+	char		*sql = t_strf("INSERT INTO t VALUES (1) RETURNING %s AS z", big),
+			*cached, *fresh;
+	struct raw	 r;
+	struct reply	 x;
+	uint8_t		 cs;
+
+	raw_start(&r, d, version, SMALL_FRAME, env);
+	raw_exec0(&r, "CREATE TABLE t (a INTEGER)");
+	cached = raw_value(&r, "SELECT count(*) FROM t", 0, NULL, NULL, NULL, 60000, &cs);
+	cr_assert_str_eq(cached, "0");
+	free(cached);
+	raw_exec(&r, sql, 0, NULL, NULL, NULL, 0, SMALL_FRAME, &x);
+	cr_assert_eq(x.err, PROTO_E_LIMIT, "%u %s", x.err, x.msg);
+	cached = raw_value(&r, "SELECT count(*) FROM t", 0, NULL, NULL, NULL, 60000, &cs);
+	fresh = raw_value(&r, "SELECT count(*) FROM t", 0, NULL, NULL, NULL, 0, NULL);
+	cr_assert_str_eq(cached, fresh, "the cache says %s rows (%s), the table has %s",
+	    cached, cs == PROTO_CACHE_HIT ? "a hit" : "a miss", fresh);
+	free(cached);
+	free(fresh);
+	raw_end(&r);
+	free(sql);
+}
+
+Test(hostile_sqlite, a_write_refused_for_its_row_leaves_no_stale_cache)
+{
+	struct t_dbmd	 d;
+
+	start_sqlite(&d);
+	refused_row_keeps_cache_true(&d, "staging", 1, "printf('%.*c', 20000, 'x')");
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+}
+
+Test(hostile_pg, a_write_refused_for_its_row_leaves_no_stale_cache)
+{
+	struct t_dbmd	 d;
+
+	start_pg(&d);
+	refused_row_keeps_cache_true(&d, "production", 2, "repeat('x', 20000)");
+	pg_dbmd_stop(&d);
+}
+
 Test(hostile_sqlite, a_write_refused_for_its_row_desc_leaves_no_stale_cache)
 {
 	struct t_dbmd	 d;
