@@ -521,8 +521,11 @@ conn_flush(dbm_conn *c, bool wait, int64_t deadline)
 
 /*
  * Reads what the socket has, up to a large chunk, straight into the decoder:
- * waiting for it up to deadline, or (wait false) not at all.  Returns 1 when
- * bytes came, 0 when none were there, -1 when the connection failed.
+ * waiting for it up to deadline, or (wait false) not at all.  While it waits
+ * it also sends what the non-blocking sends left unwritten: the reply being
+ * waited for may be to a request dbmd has not wholly received, and nothing
+ * obliges the caller to have called dbm_flush first.  Returns 1 when bytes
+ * came, 0 when none were there, -1 when the connection failed.
  */
 static int
 conn_fill(dbm_conn *c, bool wait, int64_t deadline)
@@ -560,7 +563,9 @@ conn_fill(dbm_conn *c, bool wait, int64_t deadline)
 		}
 		if (!wait)
 			return 0;
-		if (wait_fd(c->fd, POLLIN, deadline) != 1) {
+		if (c->out.len > 0 && conn_flush(c, false, NO_DEADLINE) == -1)
+			return -1;
+		if (wait_fd(c->fd, POLLIN | (c->out.len > 0 ? POLLOUT : 0), deadline) != 1) {
 			conn_fail(c, DBM_E_TIMEOUT, "dbmd did not answer in time");
 			return -1;
 		}
@@ -633,6 +638,7 @@ dispatch_results(dbm_conn *c, struct pending *p, const struct proto_frame *f)
 			goto nomem;
 		if (p->row_chunk > 0) {
 			free((void *)p->desc.payload);
+			p->desc.payload = NULL;		/* pending_free frees it again */
 			if (frame_copy(&p->desc, f) == -1)
 				goto nomem;
 		}
@@ -649,6 +655,9 @@ dispatch_results(dbm_conn *c, struct pending *p, const struct proto_frame *f)
 			    "in a result of %d", (unsigned)dr.ncols, dbm_ncols(p->cur));
 			return -1;
 		}
+		/* A disposed handle's rows go as they come, however many there are. */
+		if (p->taker == TAKER_NONE)
+			return 0;
 		if (dbmc_result_add_row(p->cur, f, &dr) == -1)
 			goto nomem;
 		if (p->row_chunk > 0 && (unsigned long)dbm_nrows(p->cur) >= p->row_chunk) {

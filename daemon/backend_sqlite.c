@@ -1025,9 +1025,10 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 	struct proto_complete done = { .cache_state = PROTO_CACHE_BYPASS };
 	char err[256], tag[64];
 	uint64_t rows = 0, changes;
-	bool empty, ok = false, readonly, desc_due;
+	bool empty, ok = false, readonly = true, desc_due, ran = false;
 	int rc = SQLITE_OK, ncols, i, nprep;
 	enum proto_err perr;
+	size_t mark;
 	struct sq_info *info = NULL, fresh = { 0 };
 	const char *state;
 
@@ -1059,13 +1060,25 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 	readonly = sqlite3_stmt_readonly(st) != 0;
 	ncols = sqlite3_column_count(st);
 	desc_due = ncols > 0;
-	if (desc_due && r->version < 2) {
+	if (desc_due) {
+		/*
+		 * Version 2's ROW_DESC goes after the first step, and that step may write
+		 * (INSERT ... RETURNING).  Its size does not depend on the types, so it is
+		 * checked against the client's limit here and dropped: a description too
+		 * big for the client is refused before anything runs, as in version 1,
+		 * not after a write the error would hide from the cache.
+		 */
+		mark = b->len;
 		if ((perr = put_row_desc(st, r, b, ncols, false)) != PROTO_E_OK)
 			goto desc_failed;
-		desc_due = false;
+		if (r->version >= 2)
+			b->len = mark;
+		else
+			desc_due = false;
 	}
 	changes = (uint64_t)sqlite3_total_changes64(sc->db);
 	sc->collect = &fresh;
+	ran = true;
 	/* A version 2 ROW_DESC still due goes after the first step, whatever it gave. */
 	for (; (rc = sqlite3_step(st)) == SQLITE_ROW || desc_due; desc_due = false) {
 		if (desc_due) {
@@ -1122,6 +1135,14 @@ desc_failed:
 	else
 		put_error(b, r->reqid, PROTO_E_NOMEM, "53200", "out of memory");
 out:
+	/*
+	 * A write that failed once it ran may have written all the same: a row over the
+	 * client's frame limit is found after INSERT ... RETURNING made its changes, and
+	 * the reset below commits them.  The cache then forgets the whole database
+	 * rather than guess which tables (cacheflow_end).
+	 */
+	if (!ok && ran && !readonly)
+		r->res_wrote = true;
 	sc->collect = NULL;
 	info_renew(st, &nprep, info, &fresh);
 	info_free(&fresh);

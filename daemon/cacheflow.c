@@ -115,6 +115,26 @@ serve(struct request *r, const uint8_t *frames, size_t len)
 	request_finish(r);
 }
 
+/*
+ * Whether every frame of a stored reply fits a client's frame limit.  The reply was
+ * made for the client that filled the cache, whose limit may have been larger: a
+ * client that announced less is never sent more, but has the statement run for it
+ * and gets the error the database's reply would give it (54000).
+ */
+static bool
+reply_fits(const uint8_t *frames, size_t len, uint32_t max_frame)
+{
+	size_t at = 0, size;
+
+	while (len - at >= PROTO_HDR_SIZE) {
+		size = proto_frame_size(frames + at);
+		if (size > len - at || size - PROTO_HDR_SIZE > max_frame)
+			return false;
+		at += size;
+	}
+	return true;
+}
+
 static struct fill *
 fill_find(struct pool *p, const uint8_t *key, size_t keylen)
 {
@@ -147,6 +167,10 @@ cacheflow_begin(struct pool *p, struct request *r)
 		return CACHEFLOW_RUN;
 	if (p->cache_ops->lookup(p->cache, key, keylen, r->cache_max_age, &frames, &len)) {
 		free(key);
+		if (!reply_fits(frames, len, r->max_frame)) {
+			p->cache_ops->count(p->cache, PROTO_CACHE_BYPASS);
+			return CACHEFLOW_RUN;
+		}
 		serve(r, frames, len);
 		return CACHEFLOW_ANSWERED;
 	}
@@ -232,7 +256,7 @@ fill_done(struct pool *p, struct fill *f)
 		request_move(w, REQ_NEW, NULL);
 		w->fill = NULL;
 		if (p->cache_ops->lookup(p->cache, f->key, f->keylen, w->cache_max_age, &frames,
-		    &len))
+		    &len) && reply_fits(frames, len, w->max_frame))
 			serve(w, frames, len);
 		else {
 			p->cache_ops->count(p->cache, PROTO_CACHE_BYPASS);
@@ -276,7 +300,12 @@ cacheflow_end(struct pool *p, struct conn *c, struct request *r, bool ok)
 {
 	struct fill *f = r->fill;
 
-	if (r->kind == REQ_EXEC && ok && r->res_wrote) {
+	/*
+	 * A write that failed invalidates too: the failure may be dbmd's own, after the
+	 * database committed (a row or, in version 2, a ROW_DESC over the client's frame
+	 * limit is found only once PostgreSQL has run the statement).
+	 */
+	if (r->kind == REQ_EXEC && r->res_wrote) {
 		if (c->in_txn)
 			pend(c, r);
 		else if (r->res_written == NULL)
