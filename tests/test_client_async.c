@@ -901,6 +901,8 @@ Test(timeout, a_statement_to_a_stopped_dbmd_times_out_after_timeout_ms, .timeout
 
 Test(timeout, dbmd_timeout_in_the_environment_sets_the_timeouts, .timeout = TIMEOUT)
 {
+	char		 tmo[32];
+	int		 ms;
 	struct be	 b;
 	struct frozen	 z;
 	dbm_conn	*c;
@@ -909,15 +911,20 @@ Test(timeout, dbmd_timeout_in_the_environment_sets_the_timeouts, .timeout = TIME
 	int64_t		 t0;
 
 	be_sqlite(&b, NULL);
-	/* A program that passes no options: dbm_connect. */
-	cr_assert_eq(setenv("DBMD_TIMEOUT", "500ms", 1), 0);
+	/*
+	 * A program that passes no options: dbm_connect.  In milliseconds, long enough
+	 * for the connect and open before the freeze under valgrind too.
+	 */
+	ms = 500 * t_slow();
+	snprintf(tmo, sizeof(tmo), "%dms", ms);
+	cr_assert_eq(setenv("DBMD_TIMEOUT", tmo, 1), 0);
 	c = t_connect(&b.d);
 	h = be_open(&b, c);
 	freeze(&z, &b.d);
 	t0 = t_now_ms();
 	r = dbm_exec(h, "SELECT 2", 0, NULL);
-	assert_timed_out(t0, 500, "dbm_exec with DBMD_TIMEOUT=500ms");
-	assert_exec_timed_out(c, r, "dbm_exec with DBMD_TIMEOUT=500ms");
+	assert_timed_out(t0, ms, "dbm_exec with DBMD_TIMEOUT in ms");
+	assert_exec_timed_out(c, r, "dbm_exec with DBMD_TIMEOUT in ms");
 	dbm_disconnect(c);
 
 	/* A number alone is seconds; it bounds connecting too (opts NULL: $DBMD_SOCKET). */
