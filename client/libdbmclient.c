@@ -520,6 +520,23 @@ conn_flush(dbm_conn *c, bool wait, int64_t deadline)
 }
 
 /*
+ * Waits until the socket has bytes to read, sending meanwhile what sends
+ * without waiting left unwritten: dbmd may need the rest of a request
+ * before it answers.
+ */
+static int
+conn_fill_wait(dbm_conn *c, int64_t deadline)
+{
+	if (c->out.len > 0 && conn_flush(c, false, NO_DEADLINE) == -1)
+		return -1;
+	if (wait_fd(c->fd, POLLIN | (c->out.len > 0 ? POLLOUT : 0), deadline) != 1) {
+		conn_fail(c, DBM_E_TIMEOUT, "dbmd did not answer in time");
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Reads what the socket has, up to a large chunk, straight into the decoder:
  * waiting for it up to deadline, or (wait false) not at all.  While it waits
  * it also sends what the non-blocking sends left unwritten: the reply being
@@ -539,10 +556,8 @@ conn_fill(dbm_conn *c, bool wait, int64_t deadline)
 		return -1;
 	}
 	/* Waiting, the reply is rarely there yet: poll first saves a recv that finds nothing. */
-	if (wait && wait_fd(c->fd, POLLIN, deadline) != 1) {
-		conn_fail(c, DBM_E_TIMEOUT, "dbmd did not answer in time");
+	if (wait && conn_fill_wait(c, deadline) == -1)
 		return -1;
-	}
 	for (;;) {
 		n = recv(c->fd, p, avail, MSG_DONTWAIT);
 		if (n > 0)
@@ -563,12 +578,8 @@ conn_fill(dbm_conn *c, bool wait, int64_t deadline)
 		}
 		if (!wait)
 			return 0;
-		if (c->out.len > 0 && conn_flush(c, false, NO_DEADLINE) == -1)
+		if (conn_fill_wait(c, deadline) == -1)
 			return -1;
-		if (wait_fd(c->fd, POLLIN | (c->out.len > 0 ? POLLOUT : 0), deadline) != 1) {
-			conn_fail(c, DBM_E_TIMEOUT, "dbmd did not answer in time");
-			return -1;
-		}
 	}
 	proto_decoder_commit(&c->in, (size_t)n);
 	return 1;
