@@ -1000,7 +1000,7 @@ three_pools_start(struct t_dbmd *d, dbm_conn **c)
 		for (j = 0; j <= i; j++)
 			t_exec0(h, "SELECT 1", 0, NULL);
 		if (i == 2)
-			t_exec_fails(h, "SELEC 1", 0, NULL, DBM_E_SQL);
+			dbm_result_free(t_exec_fails(h, "SELEC 1", 0, NULL, DBM_E_SQL));
 		dbm_dispose(h);
 	}
 }
