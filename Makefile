@@ -17,7 +17,7 @@ DESTDIR ?=
 # Out-of-tree build directory; `make asan` uses a directory of its own.
 B ?= build
 
-VERSION := 0.1.0
+VERSION := 0.2.0
 
 # Recursive (=) on purpose: pkg-config runs only when something is compiled, so
 # `make deps` works on a machine that does not have the packages yet.

@@ -168,7 +168,7 @@ const char	*dbm_errsqlstate(const dbm_conn *conn);	/* "" when none */
 const char	*dbm_errdetail(const dbm_conn *conn);	/* "" when none */
 const char	*dbm_errhint(const dbm_conn *conn);	/* "" when none */
 const char	*dbm_strerror(int code);
-const char	*dbm_server_version(const dbm_conn *conn); /* e.g. "dbmd 0.1.0" */
+const char	*dbm_server_version(const dbm_conn *conn); /* e.g. "dbmd 0.2.0" */
 
 /*
  * Handles.  NULL environment/role: $DBM_ENVIRONMENT/$DBM_ROLE, else
