@@ -1103,6 +1103,28 @@ Test(async_sqlite, a_send_never_blocks_and_flush_finishes_it_when_the_socket_dra
 	be_stop(&b);
 }
 
+/* Waits until the pool shows a statement running, as dbmd's STATUS says. */
+static void
+wait_active(struct be *b, unsigned long long hash)
+{
+	int64_t		 end = t_now_ms() + 10000LL * t_slow();
+	dbm_conn	*mon = t_connect(&b->d);
+	char		*v;
+	int		 n;
+
+	for (;;) {
+		v = t_pool_field(mon, hash, "active");
+		cr_assert_not_null(v, "no such pool in STATUS");
+		n = atoi(v);
+		free(v);
+		if (n >= 1)
+			break;
+		cr_assert(t_now_ms() < end, "the statements never showed as active");
+		t_sleep_ms(10);
+	}
+	dbm_disconnect(mon);
+}
+
 /*
  * A broken connection: dbmd killed while requests are pending.  Every
  * pending request gets one error result (DBM_E_CONNECTION) and then NULL,
@@ -1128,7 +1150,7 @@ a_killed_dbmd_fails_every_pending_request(struct be *b, const char *slow_sql)
 		cr_assert_neq(pq_wait_active(pg.check, pg.db, "SELECT pg_sleep%", 10000), 0,
 		    "the statements never started");
 	else
-		t_sleep_ms(200);
+		wait_active(b, dbm_handle_pool_hash(hs[0]));
 
 	t_dbmd_kill(&b->d);
 	t0 = t_now_ms();

@@ -1327,13 +1327,23 @@ Test(dbmctl, top_exits_1_when_dbmd_goes_away)
 	pid_t		 pid;
 	char		*bin = t_strf("%s/dbmctl", getenv("TEST_BUILDDIR"));
 	char		*out = t_strf("%s/top.out", t_h.dir), *err = t_strf("%s/top.err", t_h.dir);
+	char		*snap;
+	int64_t		 deadline;
 	int		 st;
 
 	three_pools_start(&d, &c);
 	dbm_disconnect(c);
 	pid = t_spawn((char *[]){ bin, "-s", d.sock, "top", "-d", "0.2", NULL },
 	    (char *[]){ T_PATH, NULL }, out, err);
-	t_sleep_ms(500);
+	/* Its first snapshot is out: top is running when dbmd goes. */
+	deadline = t_now_ms() + 10000 * t_slow();
+	while ((snap = t_slurp(out)) != NULL && strstr(snap, "STMTS/S") == NULL &&
+	    t_now_ms() < deadline) {
+		free(snap);
+		t_sleep_ms(20);
+	}
+	cr_assert(snap != NULL && strstr(snap, "STMTS/S") != NULL, "top drew nothing");
+	free(snap);
 	cr_assert_eq(t_dbmd_stop(&d), 0);
 	cr_assert(t_wait_pid(pid, 10000 * t_slow(), &st), "top did not notice");
 	r.out = t_slurp(out);
