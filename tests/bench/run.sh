@@ -167,6 +167,7 @@ start_dbmd() {
 	while ! "$ctl" -s "$2/dbmd.sock" status >/dev/null 2>&1; do
 		i=$((i + 1))
 		if [ $i -gt 100 ] || ! kill -0 "$started_pid" 2>/dev/null; then
+			kill -TERM "$started_pid" 2>/dev/null && wait "$started_pid" 2>/dev/null
 			cat "$2/dbmd.log" >&2
 			die "$1 did not start"
 		fi
