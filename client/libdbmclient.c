@@ -864,6 +864,20 @@ conn_dispatch_next(dbm_conn *c)
 	return c->failed ? -1 : 1;
 }
 
+/*
+ * Hands the next frame to its request, reading (up to deadline) when none is
+ * whole yet.  Returns 0, or -1 when the connection failed.
+ */
+static int
+conn_pump(dbm_conn *c, int64_t deadline)
+{
+	int	 r;
+
+	if ((r = conn_dispatch_next(c)) == 0)
+		r = conn_fill(c, true, deadline);
+	return r == -1 ? -1 : 0;
+}
+
 /* Whether p has something for its taker, or nothing more will come. */
 static bool
 pending_takeable(const struct pending *p)
@@ -879,24 +893,17 @@ pending_takeable(const struct pending *p)
 static void
 conn_wait(dbm_conn *c, struct pending *p, bool piece, int64_t deadline)
 {
-	int	 r;
-
-	while (!(piece ? pending_takeable(p) : p->done)) {
-		if ((r = conn_dispatch_next(c)) == 0)
-			r = conn_fill(c, true, deadline);
-		if (r == -1)
+	while (!(piece ? pending_takeable(p) : p->done))
+		if (conn_pump(c, deadline) == -1)
 			break;		/* the failure ended p, as every request */
-	}
 }
 
 /* Reads and dispatches until fewer than max_queued requests are in flight. */
 static int
 conn_wait_room(dbm_conn *c, int64_t deadline)
 {
-	int	 r;
-
 	while (!c->failed && c->inflight >= c->max_queued)
-		if ((r = conn_dispatch_next(c)) == 0 && conn_fill(c, true, deadline) == -1)
+		if (conn_pump(c, deadline) == -1)
 			return -1;
 	return c->failed ? -1 : 0;
 }
@@ -1346,9 +1353,8 @@ conn_dispose_all(dbm_conn *c)
 		handle_free(h);
 	}
 	if (!c->failed && conn_flush(c, true, deadline) == 0)
-		while (!c->failed && c->inflight > 0)
-			if (conn_dispatch_next(c) == 0 && conn_fill(c, true, deadline) == -1)
-				return;
+		while (c->inflight > 0 && conn_pump(c, deadline) == 0)
+			;
 }
 
 /*
@@ -1620,9 +1626,8 @@ dbm_disposed(dbm_conn *c)
 	if (!conn_usable(c))
 		return c->err;
 	deadline = conn_deadline(c, 0);
-	while (!c->failed && c->nacks > 0)
-		if (conn_dispatch_next(c) == 0 && conn_fill(c, true, deadline) == -1)
-			break;
+	while (c->nacks > 0 && conn_pump(c, deadline) == 0)
+		;
 	if (c->failed)
 		return c->err;
 	if ((r = c->ack_err) != DBM_OK)
