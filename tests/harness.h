@@ -778,13 +778,18 @@ t_raw_wait_full(int fd)
 	return queued;
 }
 
-/* Sends HELLO and checks the answer is HELLO_OK. */
+/*
+ * Sends HELLO offering versions 1..max_version and checks the answer is
+ * HELLO_OK choosing max_version.
+ */
 T_FN void
-t_raw_hello_max(int fd, struct proto_decoder *dec, uint32_t max_frame)
+t_raw_hello_version(int fd, struct proto_decoder *dec, uint16_t max_version,
+    uint32_t max_frame)
 {
 	struct proto_hello	 h = { .min_version = PROTO_VERSION_MIN,
-	    .max_version = 1, .client_name = "raw-test", .pid = 0,
+	    .max_version = max_version, .client_name = "raw-test", .pid = 0,
 	    .max_frame = max_frame };
+	struct proto_hello_ok	 ok;
 	struct proto_buf	 b;
 	struct proto_frame	 f;
 
@@ -796,8 +801,18 @@ t_raw_hello_max(int fd, struct proto_decoder *dec, uint32_t max_frame)
 	cr_assert_eq(t_raw_next(fd, dec, &f, 5000), 1, "no answer to HELLO");
 	cr_assert_eq(f.hdr.type, PROTO_MSG_HELLO_OK, "HELLO answered with %s",
 	    proto_msg_name(f.hdr.type));
+	cr_assert_eq(proto_decode_hello_ok(&f, &ok), PROTO_DERR_OK);
+	cr_assert_eq(ok.version, max_version, "offered 1..%u, dbmd chose %u",
+	    (unsigned)max_version, (unsigned)ok.version);
 	/* Replies up to the limit we announced may come now. */
 	dec->max_payload = max_frame;
+}
+
+/* The same for version 1, whose layouts the raw tests write. */
+T_FN void
+t_raw_hello_max(int fd, struct proto_decoder *dec, uint32_t max_frame)
+{
+	t_raw_hello_version(fd, dec, 1, max_frame);
 }
 
 T_FN void

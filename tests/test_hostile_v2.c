@@ -58,24 +58,11 @@ static void
 raw_start(struct raw *r, const struct t_dbmd *d, uint16_t max, uint32_t max_frame,
     const char *env)
 {
-	struct proto_hello	 h = { .min_version = 1, .max_version = max,
-	    .client_name = "hostile-v2", .max_frame = max_frame };
-	struct proto_hello_ok	 ok;
-	struct proto_buf	 b;
-	struct proto_frame	 f;
-
 	memset(r, 0, sizeof(*r));
 	r->fd = t_raw_connect(d);
 	proto_decoder_init(&r->dec, PROTO_HANDSHAKE_MAX_FRAME);
-	proto_buf_init(&b);
-	cr_assert_eq(proto_encode_hello(&b, 1, &h), PROTO_E_OK);
-	cr_assert_eq(t_raw_send(r->fd, b.data, b.len), 0);
-	proto_buf_free(&b);
-	cr_assert_eq(t_raw_next(r->fd, &r->dec, &f, 5000), 1, "no answer to HELLO");
-	cr_assert_eq(f.hdr.type, PROTO_MSG_HELLO_OK);
-	cr_assert_eq(proto_decode_hello_ok(&f, &ok), PROTO_DERR_OK);
-	cr_assert_eq(ok.version, max);
-	r->version = ok.version;
+	t_raw_hello_version(r->fd, &r->dec, max, max_frame);
+	r->version = max;
 	/* Read anything, so that an oversized frame is seen and reported, not refused. */
 	r->dec.max_payload = PROTO_MAX_FRAME_LIMIT;
 	r->handle = t_raw_open(r->fd, &r->dec, env, "primary");

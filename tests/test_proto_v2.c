@@ -58,26 +58,11 @@ struct res {
 static void
 raw_start(struct raw *r, const struct t_dbmd *d, uint16_t max, const char *env)
 {
-	struct proto_hello	 h = { .min_version = 1, .max_version = max,
-	    .client_name = "v2-test", .max_frame = PROTO_DEFAULT_MAX_FRAME };
-	struct proto_hello_ok	 ok;
-	struct proto_buf	 b;
-	struct proto_frame	 f;
-
 	memset(r, 0, sizeof(*r));
 	r->fd = t_raw_connect(d);
 	proto_decoder_init(&r->dec, PROTO_HANDSHAKE_MAX_FRAME);
-	proto_buf_init(&b);
-	cr_assert_eq(proto_encode_hello(&b, 1, &h), PROTO_E_OK);
-	cr_assert_eq(t_raw_send(r->fd, b.data, b.len), 0);
-	proto_buf_free(&b);
-	cr_assert_eq(t_raw_next(r->fd, &r->dec, &f, 5000), 1, "no answer to HELLO");
-	cr_assert_eq(f.hdr.type, PROTO_MSG_HELLO_OK, "HELLO answered with %s",
-	    proto_msg_name(f.hdr.type));
-	cr_assert_eq(proto_decode_hello_ok(&f, &ok), PROTO_DERR_OK);
-	r->version = ok.version;
-	cr_assert_eq(r->version, max, "offered 1..%u, dbmd chose %u", max, r->version);
-	r->dec.max_payload = PROTO_DEFAULT_MAX_FRAME;
+	t_raw_hello_version(r->fd, &r->dec, max, PROTO_DEFAULT_MAX_FRAME);
+	r->version = max;
 	r->handle = t_raw_open(r->fd, &r->dec, env, "primary");
 	r->reqid = 10;
 }
