@@ -439,7 +439,7 @@ put_row(struct pg_conn *pc, const PGresult *res)
 	if (proto_end(&pc->out) != PROTO_E_OK)
 		pc->too_big = true;	/* reported when the statement ends */
 	else if (pc->nomem)
-		pc->out.len = start;	/* a row cut short: the error ends the reply */
+		proto_buf_truncate(&pc->out, start);	/* a row cut short: the error ends the reply */
 	pc->rows++;
 }
 

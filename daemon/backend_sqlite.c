@@ -1072,7 +1072,7 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 		if ((perr = put_row_desc(st, r, b, ncols, false)) != PROTO_E_OK)
 			goto desc_failed;
 		if (r->version >= 2)
-			b->len = mark;
+			proto_buf_truncate(b, mark);
 		else
 			desc_due = false;
 	}

@@ -346,6 +346,17 @@ proto_buf_consume(struct proto_buf *b, size_t n)
 }
 
 /*
+ * Drops the whole frames written since the buffer held mark bytes, as if they
+ * had never been written: a producer takes back what it wrote on trial.
+ */
+void
+proto_buf_truncate(struct proto_buf *b, size_t mark)
+{
+	if (b->frame == PROTO_BUF_NO_FRAME && mark <= b->len)
+		b->len = mark;
+}
+
+/*
  * Decides whether n more payload bytes may be written.  Inside a frame the
  * peer's limit is enforced as we go, so a huge value is refused at once
  * instead of being buffered only to be thrown away at proto_end.

@@ -365,6 +365,7 @@ void		 proto_buf_reset(struct proto_buf *b);	/* empty and error-free, memory kep
 void		 proto_buf_free(struct proto_buf *b);	/* release memory; NULL-safe */
 int		 proto_buf_reserve(struct proto_buf *b, size_t n); /* room for n; -1 sets oom */
 void		 proto_buf_consume(struct proto_buf *b, size_t n); /* drop n sent bytes */
+void		 proto_buf_truncate(struct proto_buf *b, size_t mark); /* back to mark bytes */
 size_t		 proto_begin(struct proto_buf *b, uint16_t type, uint16_t flags,
 		    uint32_t request_id);		/* open a frame; returns its offset */
 enum proto_err	 proto_end(struct proto_buf *b);	/* close it: OK, LIMIT, NOMEM */
