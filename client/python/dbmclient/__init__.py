@@ -92,9 +92,10 @@ def _run(session, sql, params, cache_max_age):
 class Config(Mapping):
     """The configuration dbmd resolved for a manager: key -> value, with sources.
 
-    Sources are dbmd's: "default", "file" locations (path:line:col),
-    "environment" (a DBMD_ variable), "explicit" (dbmd's --set, or this
-    manager's overrides).  Secrets in the URI are redacted by dbmd.
+    Sources are dbmd's, as ``dbmctl resolve`` shows them: "default",
+    "file PATH:LINE:COL", "env DBMD_...", "explicit (--set ...)" for dbmd's
+    command line, and "request" for this manager's own overrides.  Secrets
+    in the URI are redacted by dbmd.
     """
 
     def __init__(self, rows):
@@ -247,10 +248,10 @@ class DatabaseManager:
             rows = [tuple(r) for r in rows]
             overrides = dbapi._pairs(self._args[3]) or []
             given = dict(overrides)
-            rows = [(k, given[k], "explicit") if k in given else (k, v, src)
+            rows = [(k, given[k], "request") if k in given else (k, v, src)
                     for k, v, src in rows]
             known = {r[0] for r in rows}
-            rows += [(k, v, "explicit") for k, v in overrides if k not in known]
+            rows += [(k, v, "request") for k, v in overrides if k not in known]
             rows = [(k, v, src) if k != "hash" else (k, self.pool_hash, src)
                     for k, v, src in rows]
             self._config = Config(rows)
