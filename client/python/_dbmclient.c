@@ -56,6 +56,7 @@ struct session {
 	dbm_conn		*conn;
 	dbm_handle		*h;
 	PyThread_type_lock	 lock;		/* one call at a time on the conn */
+	unsigned long		 owner;		/* the thread holding lock, 0: none */
 	pid_t			 pid;		/* the process that opened it */
 	int			 sqlite;	/* the backend is SQLite */
 	int			 active;	/* a request's results are not all taken */
@@ -105,21 +106,36 @@ raise_result(const dbm_result *r)
 
 /* Locking: one thread at a time, waiting for the lock without the GIL. */
 
+/*
+ * Takes the session for one call.  The process is checked first: in a forked
+ * child the lock may be held by a thread that exists only in the parent.  A
+ * thread that comes back into the session from a callback of its own call (a
+ * parameter's adapter, json_loads) is refused rather than left waiting for
+ * itself.
+ */
 static int
 session_enter(struct session *s)
 {
-	if (!PyThread_acquire_lock(s->lock, NOWAIT_LOCK)) {
-		Py_BEGIN_ALLOW_THREADS
-		PyThread_acquire_lock(s->lock, WAIT_LOCK);
-		Py_END_ALLOW_THREADS
-	}
+	unsigned long	 me = PyThread_get_thread_ident();
+
 	if (s->pid != getpid()) {
-		PyThread_release_lock(s->lock);
 		PyErr_Format(InterfaceError, "this session belongs to process %ld: a forked "
 		    "child opens sessions of its own", (long)s->pid);
 		return -1;
 	}
+	if (!PyThread_acquire_lock(s->lock, NOWAIT_LOCK)) {
+		if (s->owner == me) {
+			PyErr_SetString(InterfaceError, "the session is in use by this very "
+			    "call (a callback used it)");
+			return -1;
+		}
+		Py_BEGIN_ALLOW_THREADS
+		PyThread_acquire_lock(s->lock, WAIT_LOCK);
+		Py_END_ALLOW_THREADS
+	}
+	s->owner = me;
 	if (s->conn == NULL) {
+		s->owner = 0;
 		PyThread_release_lock(s->lock);
 		PyErr_SetString(InterfaceError, "the session is closed");
 		return -1;
@@ -130,6 +146,7 @@ session_enter(struct session *s)
 static void
 session_leave(struct session *s)
 {
+	s->owner = 0;
 	PyThread_release_lock(s->lock);
 }
 
@@ -1055,7 +1072,17 @@ static PyObject *
 session_close(struct session *s, PyObject *unused)
 {
 	(void)unused;
+	if (s->pid != getpid()) {
+		/* A forked child: no thread of ours holds the lock, nothing is sent. */
+		session_free_conn(s);
+		Py_RETURN_NONE;
+	}
 	if (!PyThread_acquire_lock(s->lock, NOWAIT_LOCK)) {
+		if (s->owner == PyThread_get_thread_ident()) {
+			PyErr_SetString(InterfaceError, "the session is in use by this very "
+			    "call (a callback closed it)");
+			return NULL;
+		}
 		Py_BEGIN_ALLOW_THREADS
 		PyThread_acquire_lock(s->lock, WAIT_LOCK);
 		Py_END_ALLOW_THREADS
