@@ -349,6 +349,8 @@ enum req_kind {
 	REQ_OPEN,		/* a pinned handle's connection, or a new pool's first */
 	REQ_RESET,		/* internal: roll back what a handle left; with discard,
 				   also clear its session state */
+	REQ_DESCRIBE,		/* a statement's parameter and result types, without
+				   running it (the PostgreSQL front door's Describe) */
 };
 
 /*
@@ -375,6 +377,12 @@ struct request_queue {
 	int			 n;
 };
 
+/* One field of a PostgreSQL error or notice: its type ('S', 'C', 'M', 'P', ...) and text. */
+struct pg_field {
+	char		 code;
+	const char	*value;
+};
+
 /*
  * What a request's owner (whoever made it) is told.  A request with no ops (dbmd's
  * own, or one whose owner has gone) sends nothing anywhere and is freed when done.
@@ -384,6 +392,13 @@ struct request_ops {
 	int	(*output)(void *, struct request *, const void *, size_t);
 	/* The reply is complete (r->failed: it ended with ERROR); r is freed after. */
 	void	(*done)(void *, struct request *);
+	/*
+	 * NULL, or the PostgreSQL front door's: a notice the database sent while the
+	 * request ran (true), or every field of the error whose ERROR frame follows
+	 * (false), as PostgreSQL gave them.  Not part of the reply: never cached.
+	 */
+	void	(*pg_fields)(void *, struct request *, bool, const struct pg_field *,
+		    size_t);
 };
 
 /* One request of a client against a pool, from arrival to the end of its reply. */
@@ -406,6 +421,8 @@ struct request {
 	char			**params;	/* NULL entries are SQL NULL */
 	uint32_t		*lens;
 	uint8_t			*formats;	/* PROTO_FORMAT_* per param; NULL: all text */
+	uint32_t		*types;		/* PostgreSQL type OID per param, 0: let the
+						   server infer it; NULL: all inferred */
 	int64_t			 queued_at;	/* us */
 	int64_t			 started_at;	/* us, on its connection */
 	struct event		*timer;		/* acquire timeout while QUEUED */
@@ -704,6 +721,7 @@ bool		 pool_quiet(const struct pool *);
 struct request	*request_new(enum req_kind, uint32_t);
 void		 request_move(struct request *, enum req_state, struct request_queue *);
 int		 request_output(struct request *, const void *, size_t);
+void		 request_pg_fields(struct request *, bool, const struct pg_field *, size_t);
 void		 request_fail(struct request *, int, const char *, const char *);
 void		 request_done(struct request *, bool);
 void		 request_finish(struct request *);
