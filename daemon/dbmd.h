@@ -530,6 +530,11 @@ struct pool {
 	char			 last_error[256];
 	char			 last_sqlstate[6];	/* of last_error */
 	char			*db_key;	/* the database: pools on one share invalidations */
+	/* What the database says of itself (PostgreSQL's ParameterStatus); "" unknown. */
+	char			 server_version[64];
+	char			 timezone[64];
+	char			 datestyle[32];
+	char			 intervalstyle[32];
 	TAILQ_HEAD(, fill)	 fills;		/* cache fills in flight */
 };
 TAILQ_HEAD(pool_list, pool);
