@@ -14,6 +14,19 @@ SYSTEMDUNITDIR ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 
 SYSUSERSDIR ?= $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
 DESTDIR ?=
 
+# The Python package is built for, tested with and installed for Debian's interpreter, to
+# which python3-dev, python3-pytest and python3-psycopg2 belong; a python3 earlier on PATH
+# (pyenv, a venv) may be another version without them.
+PYTHON ?= /usr/bin/python3
+# Read once: the extension's file name suffix, the header directories and the X.Y version.
+# Silently empty where there is no interpreter yet, so that make deps still works.
+PY_VARS := $(shell $(PYTHON) -c 'import sys, sysconfig as s; p = s.get_paths(); \
+	print(s.get_config_var("EXT_SUFFIX"), "%d.%d" % sys.version_info[:2], \
+	p["include"], p["platinclude"])' 2>/dev/null)
+PY_EXT_SUFFIX := $(word 1,$(PY_VARS))
+PY_VERSION := $(word 2,$(PY_VARS))
+PY_INCLUDES := $(sort $(wordlist 3,4,$(PY_VARS)))
+
 # Out-of-tree build directory; `make asan` uses a directory of its own.
 B ?= build
 
@@ -66,12 +79,14 @@ LIB_SO := libdbmclient.so.$(LIB_MAJOR)
 # clang only recommends and an install without recommends leaves out.
 DEPS_PKGS := gcc make pkg-config libevent-dev libsqlite3-dev libpq-dev libyaml-dev \
 	libsystemd-dev libcriterion-dev postgresql valgrind systemd python3 pgbouncer \
-	gnuplot-nox clang libclang-rt-dev
+	gnuplot-nox clang libclang-rt-dev python3-dev python3-pytest python3-psycopg2 \
+	python3-psycopg python3-setuptools python3-wheel python3-venv python3-pip
 
-.PHONY: all check faults asan valgrind fuzz fuzz-build fuzz-seeds install uninstall clean \
-	deps help demo bench
+.PHONY: all python check faults asan valgrind fuzz fuzz-build fuzz-seeds install \
+	uninstall clean deps help demo bench
 
-all: $(B)/dbmd $(B)/dbmctl $(B)/example $(B)/example_async $(B)/$(LIB_SO) $(B)/libdbmclient.a
+all: $(B)/dbmd $(B)/dbmctl $(B)/example $(B)/example_async $(B)/$(LIB_SO) $(B)/libdbmclient.a \
+	python
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -114,6 +129,33 @@ $(B)/example: $(B)/client/example.o $(B)/libdbmclient.a
 $(B)/example_async: $(B)/client/example_async.o $(B)/libdbmclient.a
 	$(qecho) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libevent)
+
+# The Python package dbmclient, importable with PYTHONPATH=$(B)/python: its modules and
+# the extension module, which links the static library with the project's compiler and
+# warnings.  Only PyInit__dbmclient is exported: the module is hidden by default and
+# --exclude-libs hides the library's dbm_*, which another module's libdbmclient.so could
+# otherwise interpose.
+PY_PKG := $(B)/python/dbmclient
+PY_EXT := $(PY_PKG)/_dbmclient$(PY_EXT_SUFFIX)
+PY_MODULES := $(patsubst client/python/dbmclient/%,$(PY_PKG)/%,\
+	$(wildcard client/python/dbmclient/*.py))
+
+python: $(PY_EXT) $(PY_MODULES)
+
+$(B)/client/python/_dbmclient.o: client/python/_dbmclient.c
+	@test -n "$(PY_EXT_SUFFIX)" || { echo "$(PYTHON) does not run (make deps)" >&2; exit 1; }
+	@mkdir -p $(@D)
+	$(qecho) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) -fvisibility=hidden $(PY_INCLUDES:%=-I%) -c -o $@ $<
+
+$(PY_EXT): $(B)/client/python/_dbmclient.o $(B)/libdbmclient.a
+	@mkdir -p $(@D)
+	$(qecho) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ $^
+
+$(PY_PKG)/%.py: client/python/dbmclient/%.py
+	@mkdir -p $(@D)
+	$(Q)cp $< $@
 
 # The benchmark: dbmd against direct libpq and PgBouncer (tests/bench/README).
 $(B)/bench: tests/bench/bench.c $(B)/libdbmclient.a
@@ -261,7 +303,8 @@ deps:
 	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing
 
 help:
-	@echo 'targets: all check faults demo bench asan valgrind fuzz install uninstall clean deps'
-	@echo 'variables: WERROR=1 V=1 PREFIX DESTDIR SYSCONFDIR SYSTEMDUNITDIR B FUZZ_TIME'
+	@echo 'targets: all python check faults demo bench asan valgrind fuzz install uninstall' \
+		'clean deps'
+	@echo 'variables: WERROR=1 V=1 PREFIX DESTDIR SYSCONFDIR SYSTEMDUNITDIR PYTHON B FUZZ_TIME'
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
