@@ -82,8 +82,8 @@ DEPS_PKGS := gcc make pkg-config libevent-dev libsqlite3-dev libpq-dev libyaml-d
 	gnuplot-nox clang libclang-rt-dev python3-dev python3-pytest python3-psycopg2 \
 	python3-psycopg python3-setuptools python3-wheel python3-venv python3-pip
 
-.PHONY: all python check faults asan valgrind fuzz fuzz-build fuzz-seeds install \
-	uninstall clean deps help demo bench
+.PHONY: all python check check-python faults asan valgrind fuzz fuzz-build fuzz-seeds \
+	install uninstall clean deps help demo bench
 
 all: $(B)/dbmd $(B)/dbmctl $(B)/example $(B)/example_async $(B)/$(LIB_SO) $(B)/libdbmclient.a \
 	python
@@ -179,14 +179,29 @@ $(B)/tests/libfault_alloc.so: tests/fault_alloc.c
 	$(qecho) CC $<
 	$(Q)$(CC) -O2 -Wall -fPIC -shared -o $@ $<
 
-# tests/run_tests.sh runs every test program and fails if any test failed or a sanitizer
-# or valgrind (TEST_RUN) reported anything; tests/pg_harness.sh gives the run a private
-# PostgreSQL server.
+# What every test run is told: the programs under test and the sources, the build's
+# sanitizer flags, what runs each test program (valgrind, or nothing), the interpreter,
+# and the sanitizer runtime that interpreter must preload to load an ASan-built extension.
 TEST_RUN ?=
+TEST_PRELOAD = $(if $(findstring -fsanitize=address,$(SANITIZE)),\
+	$(shell $(CC) -print-file-name=libasan.so))
+TEST_ENV = TEST_DBMD_BIN=$(abspath $(B)/dbmd) TEST_BUILDDIR=$(abspath $(B)) \
+	TEST_SRCDIR=$(CURDIR) TEST_CFLAGS='$(SANITIZE)' TEST_RUN='$(TEST_RUN)' \
+	TEST_ARGS='$(TEST_ARGS)' TEST_PYTHON='$(PYTHON)' TEST_PRELOAD='$(strip $(TEST_PRELOAD))'
+
+# tests/run_tests.sh runs every test program and fails if any test failed or a sanitizer
+# or valgrind (TEST_RUN) reported anything; then tests/run_python_tests.sh runs the Python
+# package's tests, whatever the C tests did, against the package in $(B)/python.  Both
+# share the private PostgreSQL server of tests/pg_harness.sh, and either failing fails
+# check.  The interpreter itself never runs under valgrind (too slow, and not ours).
 check: all $(TEST_BIN) $(B)/tests/libfault_alloc.so
-	@TEST_DBMD_BIN=$(abspath $(B)/dbmd) TEST_BUILDDIR=$(abspath $(B)) \
-		TEST_SRCDIR=$(CURDIR) TEST_CFLAGS='$(SANITIZE)' TEST_RUN='$(TEST_RUN)' \
-		TEST_ARGS='$(TEST_ARGS)' sh tests/pg_harness.sh sh tests/run_tests.sh $(TEST_BIN)
+	@$(TEST_ENV) sh tests/pg_harness.sh sh -c \
+		'sh tests/run_tests.sh "$$@"; rc=$$?; sh tests/run_python_tests.sh || rc=1; exit $$rc' \
+		sh $(TEST_BIN)
+
+# Only the Python package's tests.
+check-python: all
+	@$(TEST_ENV) sh tests/pg_harness.sh sh tests/run_python_tests.sh
 
 # The fault tests (tests/test_faults_*.c) with their whole table of cases: PostgreSQL
 # stopped every way in every situation, with one pool and three.  make check runs a cover
@@ -194,9 +209,7 @@ check: all $(TEST_BIN) $(B)/tests/libfault_alloc.so
 # minutes), and CI runs it too.  Running as root lets the SQLite tests mount a tmpfs.
 FAULT_BIN := $(filter $(B)/tests/test_faults%,$(TEST_BIN))
 faults: all $(FAULT_BIN)
-	@TEST_FAULTS_FULL=1 TEST_DBMD_BIN=$(abspath $(B)/dbmd) TEST_BUILDDIR=$(abspath $(B)) \
-		TEST_SRCDIR=$(CURDIR) TEST_CFLAGS='$(SANITIZE)' TEST_RUN='$(TEST_RUN)' \
-		TEST_ARGS='$(TEST_ARGS)' sh tests/pg_harness.sh sh tests/run_tests.sh $(FAULT_BIN)
+	@TEST_FAULTS_FULL=1 $(TEST_ENV) sh tests/pg_harness.sh sh tests/run_tests.sh $(FAULT_BIN)
 
 # dbmd's main job on the embedded default, start to stop: a private socket and state
 # directory, development on SQLite, statements through dbmctl, the status, a clean stop.
@@ -303,8 +316,8 @@ deps:
 	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing
 
 help:
-	@echo 'targets: all python check faults demo bench asan valgrind fuzz install uninstall' \
-		'clean deps'
+	@echo 'targets: all python check check-python faults demo bench asan valgrind fuzz' \
+		'install uninstall clean deps'
 	@echo 'variables: WERROR=1 V=1 PREFIX DESTDIR SYSCONFDIR SYSTEMDUNITDIR PYTHON B FUZZ_TIME'
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
