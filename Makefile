@@ -26,6 +26,10 @@ PY_VARS := $(shell $(PYTHON) -c 'import sys, sysconfig as s; p = s.get_paths(); 
 PY_EXT_SUFFIX := $(word 1,$(PY_VARS))
 PY_VERSION := $(word 2,$(PY_VARS))
 PY_INCLUDES := $(sort $(wordlist 3,4,$(PY_VARS)))
+# Where Debian's interpreter finds packages: the system's directory for PREFIX=/usr, else
+# the prefix's versioned dist-packages, which for /usr/local is on the default sys.path.
+PYTHONDIR ?= $(strip $(if $(filter /usr,$(PREFIX)),/usr/lib/python3/dist-packages,\
+	$(PREFIX)/lib/python$(PY_VERSION)/dist-packages))
 
 # Out-of-tree build directory; `make asan` uses a directory of its own.
 B ?= build
@@ -287,8 +291,11 @@ install: all
 	install -m 0644 systemd/dbmd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/dbmd.socket
 	test -e $(DESTDIR)$(SYSCONFDIR)/dbmd/dbmd.yaml || \
 		install -m 0640 etc/dbmd.yaml $(DESTDIR)$(SYSCONFDIR)/dbmd/dbmd.yaml
+	install -d $(DESTDIR)$(PYTHONDIR)/dbmclient
+	install -m 0644 $(PY_MODULES) $(PY_EXT) $(DESTDIR)$(PYTHONDIR)/dbmclient
 
-# The configuration in $(SYSCONFDIR)/dbmd is the operator's and stays.
+# The configuration in $(SYSCONFDIR)/dbmd is the operator's and stays.  The Python
+# package's directory goes whole, with the bytecode the interpreter wrote into it.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/dbmd $(DESTDIR)$(BINDIR)/dbmctl \
 		$(DESTDIR)$(LIBDIR)/$(LIB_SO) $(DESTDIR)$(LIBDIR)/libdbmclient.so \
@@ -297,6 +304,7 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man5/dbmd.yaml.5 $(DESTDIR)$(MANDIR)/man1/dbmctl.1 \
 		$(DESTDIR)$(MANDIR)/man3/libdbmclient.3 $(DESTDIR)$(SYSUSERSDIR)/dbmd.conf \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/dbmd.service $(DESTDIR)$(SYSTEMDUNITDIR)/dbmd.socket
+	rm -rf $(DESTDIR)$(PYTHONDIR)/dbmclient
 
 clean:
 	rm -rf build
@@ -318,6 +326,7 @@ deps:
 help:
 	@echo 'targets: all python check check-python faults demo bench asan valgrind fuzz' \
 		'install uninstall clean deps'
-	@echo 'variables: WERROR=1 V=1 PREFIX DESTDIR SYSCONFDIR SYSTEMDUNITDIR PYTHON B FUZZ_TIME'
+	@echo 'variables: WERROR=1 V=1 PREFIX DESTDIR SYSCONFDIR SYSTEMDUNITDIR PYTHON PYTHONDIR' \
+		'B FUZZ_TIME'
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
