@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs into a staging directory and builds an application the way a user would:
 # only the installed header, the pkg-config file and the shared library.  Then runs it
-# against a real dbmd, and the Python package as make install put it where $TEST_PYTHON
-# (Debian's interpreter) looks.  Usage: install_check.sh SRCDIR BUILDDIR DBMD [CFLAGS...]
+# against a real dbmd, and the Python package twice: as make install put it where
+# $TEST_PYTHON (Debian's interpreter) looks, and as pip builds it from the checkout into
+# a venv.  Usage: install_check.sh SRCDIR BUILDDIR DBMD [CFLAGS...]
 # $TEST_PRELOAD is the sanitizer runtime an extension built with ASan needs preloaded.
 set -eu
 src=$1 build=$2 dbmd=$3
@@ -85,6 +86,24 @@ out=$(cd "$tmp" && env $preload PYTHONPATH="$tmp/root$pydir" PYTHONDONTWRITEBYTE
 	"$py" "$tmp/check.py" "$tmp/root$pydir" "$tmp/dbmd.sock" 2>&1) ||
 	{ echo "dbmclient installed in $pydir failed:"; echo "$out"; exit 1; }
 [ "$out" = 2.0 ] || { echo "dbmclient installed in $pydir: apilevel $out"; exit 1; }
+
+# pip from the checkout, without an index, into a venv that sees Debian's setuptools:
+# the extension is built from the sources alone, at the Makefile's version, and the
+# checkout is left as it was.
+find "$src/client/python" | sort >"$tmp/tree.before"
+"$py" -m venv --system-site-packages "$tmp/venv"
+"$tmp/venv/bin/pip" install --no-index --no-build-isolation "$src/client/python" \
+	>"$tmp/pip.log" 2>&1 || { cat "$tmp/pip.log"; exit 1; }
+find "$src/client/python" | sort >"$tmp/tree.after"
+diff "$tmp/tree.before" "$tmp/tree.after" || { echo "pip left the files above in $src"; exit 1; }
+vpy="$tmp/venv/bin/python"
+venvdir=$(env -u PYTHONPATH "$vpy" -c 'import sysconfig; print(sysconfig.get_path("platlib"))')
+out=$(cd "$tmp" && env -u PYTHONPATH PYTHONDONTWRITEBYTECODE=1 \
+	"$vpy" "$tmp/check.py" "$venvdir" "$tmp/dbmd.sock" 2>&1) ||
+	{ echo "dbmclient installed by pip failed:"; echo "$out"; exit 1; }
+version=$("$vpy" -c 'import importlib.metadata as m; print(m.version("dbmclient"))')
+[ "$version" = "$(sed -n 's/^VERSION := //p' "$src/Makefile")" ] ||
+	{ echo "pip installed dbmclient $version, not the Makefile's VERSION"; exit 1; }
 
 kill -TERM "$pid"
 wait "$pid"
