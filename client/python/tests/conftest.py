@@ -15,8 +15,9 @@ Two dbmd daemons run for the whole session, each started with an environment of 
 end, which must make them exit 0:
 
   sqlite_dbmd   development: SQLite in its state directory (the default), pool_size 4 by
-                --set, statement_timeout overridable; test: in-memory SQLite (the default),
-                pool_size 3 from DBMD_TEST_POOL_SIZE in dbmd's environment.
+                --set, idle_timeout 5m from its configuration file, statement_timeout
+                overridable; test: in-memory SQLite (the default), pool_size 3 from
+                DBMD_TEST_POOL_SIZE in dbmd's environment.
   pg_dbmd       production: a database of the session's own on the private server,
                 statement_timeout overridable; production/read_only is the built-in
                 read_only role on the same database.
@@ -86,7 +87,7 @@ def dbmctl_path():
 class Dbmd:
     """One dbmd started for the tests: its socket, its state directory, its log."""
 
-    def __init__(self, name, sets=(), env=None):
+    def __init__(self, name, sets=(), env=None, conf=""):
         if not DBMD_BIN:
             pytest.fail("TEST_DBMD_BIN names the dbmd to test (make check sets it)")
         self.dir = tempfile.mkdtemp(prefix=f"dbmd-py-{name}-")
@@ -99,8 +100,9 @@ class Dbmd:
         self.env = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
         self.env.update(env or {})
         self.proc = None
-        # dbmd refuses a -c file that does not exist: give it an empty one.
-        open(self.conf, "w").close()
+        # dbmd refuses a -c file that does not exist: give it one, empty by default.
+        with open(self.conf, "w") as f:
+            f.write(conf)
 
     def start(self):
         argv = [DBMD_BIN, "-f", "-c", self.conf, "-s", self.sock,
@@ -257,11 +259,18 @@ def _stop_checked(d):
     assert code == 0, f"dbmd exited with status {code} at SIGTERM; its log:\n{log}"
 
 
+# Line 3, column 5 is idle_timeout's place, which its source names.
+SQLITE_CONF = """environments:
+  development:
+    idle_timeout: 5m
+"""
+
+
 @pytest.fixture(scope="session")
 def sqlite_dbmd():
     d = Dbmd("sqlite", sets=["development.pool_size=4",
                              "development.overridable=statement_timeout"],
-             env={"DBMD_TEST_POOL_SIZE": "3"})
+             env={"DBMD_TEST_POOL_SIZE": "3"}, conf=SQLITE_CONF)
     try:
         d.start()
     except BaseException:

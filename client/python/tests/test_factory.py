@@ -30,6 +30,9 @@ def test_dev_manager_is_sqlite_in_the_state_dir_with_set_pool_size(sqlite_dbmd):
     assert cfg["statement_timeout"] == "5m"
     assert cfg.source("statement_timeout") == "default"
     assert cfg["read_only"] == "false"
+    # idle_timeout from dbmd's configuration file, where it is written.
+    assert cfg["idle_timeout"] == "5m"
+    assert cfg.source("idle_timeout") == f"file {sqlite_dbmd.conf}:3:5"
 
 
 def test_test_manager_is_in_memory_sqlite_with_pool_size_from_dbmd_environment(sqlite_dbmd):
@@ -111,7 +114,7 @@ def test_permitted_override_is_applied_with_its_source(sqlite_dbmd):
                                            overrides={"statement_timeout": "7s"})
     assert m is not base
     assert m.config["statement_timeout"] == "7s"
-    assert m.config.source("statement_timeout") != "default"
+    assert m.config.source("statement_timeout") == "request"
     # statement_timeout defines the pool: another pool, another hash.
     assert m.pool_hash != base.pool_hash
     assert base.config["statement_timeout"] == "5m"

@@ -13,6 +13,7 @@ STREAM_BOUND = 64 * MIB
 # Runs in a fresh interpreter, so that its peak resident size is the streaming's alone.
 STREAM_SCRIPT = r"""
 import gc, json, sys
+import dbmclient
 
 def hwm():
     with open("/proc/self/status") as f:

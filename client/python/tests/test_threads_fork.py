@@ -4,7 +4,6 @@ import os
 import threading
 import time
 
-
 import dbmclient
 from conftest import WAIT_S, run_python, wait_pid, wait_until
 
@@ -40,7 +39,7 @@ def test_eight_threads_share_a_manager(target):
     def work(t):
         got = []
         for i in range(200):
-            r = m.execute("SELECT %s, %s * 2, %s", (t, i, f"t{t}-{i}"))
+            r = m.execute("SELECT %s + 0, %s * 2, %s", (t, i, f"t{t}-{i}"))
             got.append(r[0])
         return got
 
@@ -181,6 +180,64 @@ def test_forked_child_uses_a_new_session_and_leaves_the_parent_alone(target, tab
     conn.close()
 
 
+def fork_and_wait(child):
+    """Runs child() in a forked process: its exit code is 0 when it returns True, 1 when
+    it returns anything else, 2 when it raises.  Returns the code and what it wrote."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 2
+        try:
+            os.close(r)
+            code = 0 if child(lambda msg: os.write(w, f"{msg}\n".encode())) is True else 1
+        except BaseException as e:
+            try:
+                os.write(w, f"raised {e!r}\n".encode())
+            except BaseException:
+                pass
+        finally:
+            os._exit(code)
+    os.close(w)
+    try:
+        code = wait_pid(pid)
+        out = b""
+        while chunk := os.read(r, 4096):
+            out += chunk
+    finally:
+        os.close(r)
+    return code, out.decode()
+
+
+def test_connection_in_a_forked_child_is_an_interface_error(target, table):
+    target.manager().execute(f"CREATE TABLE {table} (v integer)")
+    conn = target.connect()
+    cur = conn.cursor()
+    cur.execute(f"INSERT INTO {table} VALUES (1)")
+
+    def child(say):
+        for name, call in (("conn.execute", lambda: conn.execute("SELECT 1")),
+                           ("cursor.execute", lambda: cur.execute("SELECT 1")),
+                           ("conn.commit", conn.commit)):
+            try:
+                call()
+            except dbmclient.InterfaceError:
+                continue
+            except BaseException as e:
+                say(f"{name}: {e!r}")
+                return False
+            say(f"{name}: no exception")
+            return False
+        return True
+
+    code, out = fork_and_wait(child)
+    assert code == 0, out
+    # The parent's transaction went on undisturbed: nothing was committed or rolled back.
+    cur.execute(f"INSERT INTO {table} VALUES (2)")
+    conn.commit()
+    assert sorted(target.outside(f"SELECT v FROM {table}")) == [(1,), (2,)]
+    conn.close()
+
+
 FORK_SCRIPT = r"""
 import os, sys
 import dbmclient
@@ -234,7 +291,7 @@ def test_gil_is_released_while_waiting_on_dbmd(pg_target):
     def running_on_server():
         return pg_target.pg.query(
             "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
-            "query LIKE %s", (f"%{marker}%",))[0][0]
+            "query LIKE %s AND pid <> pg_backend_pid()", (f"%{marker}%",))[0][0]
 
     s = threading.Thread(target=sleeper, daemon=True)
     c = threading.Thread(target=count, daemon=True)
