@@ -233,7 +233,7 @@ def handles():
 def handles_at_exit():
     # Registered before dbmclient is imported, so it runs after dbmclient's own handler,
     # while this process is still alive: what dbmclient released, it released itself.
-    end = time.monotonic() + 10
+    end = time.monotonic() + 5
     while (n := handles()) != 0 and time.monotonic() < end:
         time.sleep(0.01)
     print("at-exit handles", n, "closed", m.closed, flush=True)
@@ -259,7 +259,7 @@ def test_interpreter_exit_disposes(sqlite_dbmd):
         assert sqlite_dbmd.handles(pid) >= 1
         p.stdin.write("exit\n")
         p.stdin.flush()
-        out, err = p.communicate(timeout=WAIT_S)
+        out, err = p.communicate(timeout=3 * WAIT_S)
     finally:
         if p.poll() is None:
             p.kill()
