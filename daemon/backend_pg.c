@@ -988,6 +988,9 @@ pg_conn_exec(struct conn *c, struct request *r)
 		break;
 	case REQ_OPEN:
 		fatalx("%s: REQ_OPEN reached the backend", __func__);
+	case REQ_DESCRIBE:
+		put_error(pc, PROTO_E_SQL, "0A000", "Describe is not supported", "", "");
+		goto failed;
 	}
 	if (own != NULL && (pc->own = strdup(own)) == NULL)
 		goto nomem;
