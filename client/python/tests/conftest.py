@@ -1,6 +1,10 @@
 """Fixtures of the dbmclient tests: real dbmd daemons, one on SQLite and one on PostgreSQL.
 
-The environment comes from make check (or by hand, see the README's testing section):
+The environment comes from make check, or by hand from the top of the tree:
+
+  make all && TEST_DBMD_BIN=$PWD/build/dbmd TEST_BUILDDIR=$PWD/build TEST_SRCDIR=$PWD \
+    sh tests/pg_harness.sh sh -c \
+    'PYTHONPATH=$PWD/build/python /usr/bin/python3 -m pytest -q client/python/tests'
 
   TEST_DBMD_BIN   the dbmd to test
   TEST_BUILDDIR   the build directory, which holds dbmctl
@@ -31,12 +35,12 @@ import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import shutil
 import time
 
 import pytest
