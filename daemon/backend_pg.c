@@ -1,6 +1,7 @@
 /* backend_pg.c: PostgreSQL connections driven by the event loop through libpq's async API. */
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,12 @@
  */
 
 #define CHUNK_BYTES	(64 * 1024)
+
+/* A read_only role's BEGIN, sent in one message with a simple query (pg_simple). */
+#define PG_BEGIN_READ_ONLY	"BEGIN READ ONLY;"
+
+/* A request's parameter types go to libpq as they are. */
+_Static_assert(sizeof(Oid) == sizeof(uint32_t), "an Oid is not 32 bits");
 
 /* Connection parameters of a pool: the URI's, as libpq parsed them, plus dbmd's own. */
 struct pg_pool {
@@ -45,7 +52,8 @@ enum pg_phase {
  */
 enum pg_stage {
 	PG_STAGE_PRE,		/* BEGIN READ ONLY, before a parameterised statement */
-	PG_STAGE_MAIN,		/* the request's own query */
+	PG_STAGE_MAIN,		/* the request's own query (a describe's: preparing it) */
+	PG_STAGE_DESCRIBE,	/* describing the statement the main query prepared */
 	PG_STAGE_POST,		/* COMMIT, ROLLBACK, or making a transaction read-only */
 };
 
@@ -482,6 +490,42 @@ put_result_error(struct pg_conn *pc, const PGresult *res)
 	    PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
 }
 
+/*
+ * The described statement's parameters and columns (backend_describe): the columns
+ * as the server would send them in text, whatever the client later asks for at Bind.
+ */
+static void
+put_describe(struct pg_conn *pc, const PGresult *res)
+{
+	int np = PQnparams(res), nf = PQnfields(res), i, perr = PROTO_E_NOMEM;
+	struct proto_col *cols = NULL;
+	const char **names = NULL;
+	uint32_t *ptypes = NULL;
+
+	if ((np > 0 && (ptypes = calloc((size_t)np, sizeof(*ptypes))) == NULL) ||
+	    (nf > 0 && ((names = calloc((size_t)nf, sizeof(*names))) == NULL ||
+	    (cols = calloc((size_t)nf, sizeof(*cols))) == NULL)))
+		goto out;
+	for (i = 0; i < np; i++)
+		ptypes[i] = PQparamtype(res, i);
+	for (i = 0; i < nf; i++) {
+		names[i] = PQfname(res, i);
+		cols[i].type_oid = PQftype(res, i);
+		cols[i].typmod = PQfmod(res, i);
+		cols[i].format = PROTO_FORMAT_TEXT;
+	}
+	perr = backend_describe(&pc->out, pc->req, ptypes, (size_t)np, names, cols, (size_t)nf);
+out:
+	if (perr == PROTO_E_LIMIT)
+		put_error(pc, PROTO_E_LIMIT, "54000", "the description is larger than the "
+		    "client's frame limit", "", "");
+	else if (perr != PROTO_E_OK)
+		put_error(pc, PROTO_E_NOMEM, "53200", "out of memory", "", "");
+	free(ptypes);
+	free(names);
+	free(cols);
+}
+
 /* One result of the request in flight. */
 static void
 pg_result(struct pg_conn *pc, PGresult *res)
@@ -507,7 +551,11 @@ pg_result(struct pg_conn *pc, PGresult *res)
 		put_complete(pc, res);
 		break;
 	case PGRES_COMMAND_OK:
-		if (kind == REQ_EXEC)
+		if (kind == REQ_DESCRIBE) {
+			/* Preparing says nothing; describing what it prepared, everything. */
+			if (pc->stage == PG_STAGE_DESCRIBE)
+				put_describe(pc, res);
+		} else if (kind == REQ_EXEC)
 			put_complete(pc, res);
 		else if (kind == REQ_COMMIT && strcmp(PQcmdStatus(res), "ROLLBACK") == 0)
 			put_error(pc, PROTO_E_SQL, "25P02", "the transaction was rolled back, not "
@@ -547,12 +595,27 @@ pg_send_own(struct pg_conn *pc, enum pg_stage stage, const char *sql)
 	return true;
 }
 
+/* Asks for the description of the statement the main query prepared (unnamed). */
+static bool
+pg_send_describe(struct pg_conn *pc)
+{
+	pc->stage = PG_STAGE_DESCRIBE;
+	if (!PQsendDescribePrepared(pc->pg, "")) {
+		put_conn_error(pc);
+		return false;
+	}
+	pc->phase = PG_SENDING;
+	pg_send_step(pc);
+	return true;
+}
+
 /*
  * The query of a stage has returned all its results: the next stage starts, or the
- * request is over (false).  After a read_only role's statement the transaction dbmd
- * began is committed, or rolled back when the statement failed; a transaction the
- * client began there is made read-only, and a snapshot taken so that it cannot be
- * switched back (PostgreSQL refuses read-write once a query has run).
+ * request is over (false).  What a describe prepared is then described.  After a
+ * read_only role's statement the transaction dbmd began is committed, or rolled back
+ * when the statement failed; a transaction the client began there is made read-only,
+ * and a snapshot taken so that it cannot be switched back (PostgreSQL refuses
+ * read-write once a query has run).
  */
 static bool
 pg_next_stage(struct pg_conn *pc)
@@ -567,6 +630,8 @@ pg_next_stage(struct pg_conn *pc)
 			return false;
 		return pg_send_main(pc);
 	}
+	if (pc->stage == PG_STAGE_MAIN && pc->req->kind == REQ_DESCRIBE)
+		return !pc->failed && pg_send_describe(pc);
 	if (pc->stage != PG_STAGE_MAIN || post == PG_POST_NONE)
 		return false;
 	pc->post = PG_POST_NONE;
@@ -602,7 +667,8 @@ pg_process(struct pg_conn *pc)
 				pg_finish(pc);
 			return;
 		}
-		if (pc->stage != PG_STAGE_MAIN || pc->skip_first) {
+		if ((pc->stage != PG_STAGE_MAIN && pc->stage != PG_STAGE_DESCRIBE) ||
+		    pc->skip_first) {
 			/* dbmd's own query: only its failure reaches the client. */
 			pc->skip_first = false;
 			if (PQresultStatus(res) == PGRES_FATAL_ERROR && !pc->failed)
@@ -875,25 +941,41 @@ pg_formats(const struct request *r)
 }
 
 /*
- * The request's own query; single-row mode for a statement's rows.  A statement without
- * parameters that cannot be more than one goes as a simple query, which costs the server
- * one message instead of the extended protocol's five and is what libpq's PQexec sends;
- * anything else goes through the extended protocol, where the server itself refuses
- * several statements in one call.
+ * Whether a statement goes as a simple query: one without parameters or declared
+ * types that cannot be more than one.  That costs the server one message instead of
+ * the extended protocol's five and is what libpq's PQexec sends; anything else goes
+ * through the extended protocol, where the server itself refuses several statements
+ * in one call.
+ */
+static bool
+pg_simple(const struct request *r)
+{
+	return r->nparams == 0 && r->types == NULL && sqlscan_one_statement(r->sql);
+}
+
+/*
+ * The request's own query; single-row mode for a statement's rows.  A statement's
+ * parameters go with the types the request declares (0, or none: the server infers
+ * them).  A describe prepares the unnamed statement, with the types declared for its
+ * first parameters; pg_send_describe then asks what it is.
  */
 static bool
 pg_send_main(struct pg_conn *pc)
 {
 	struct request *r = pc->req;
+	const Oid *types = (const Oid *)r->types;
 	int *formats, sent;
 
 	pc->stage = PG_STAGE_MAIN;
 	if (pc->own != NULL)
 		sent = PQsendQuery(pc->pg, pc->own);
-	else if (r->nparams == 0 && sqlscan_one_statement(r->sql))
+	else if (r->kind == REQ_DESCRIBE)
+		sent = PQsendPrepare(pc->pg, "", r->sql, types != NULL ? (int)r->nparams : 0,
+		    types);
+	else if (pg_simple(r))
 		sent = PQsendQuery(pc->pg, r->sql);
 	else if (r->formats == NULL)
-		sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, NULL,
+		sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, types,
 		    (const char *const *)r->params, (const int *)r->lens, NULL, 0);
 	else if ((formats = pg_formats(r)) == NULL) {
 		/* dbmd's BEGIN may have run: the connection goes rather than keep it open. */
@@ -901,7 +983,7 @@ pg_send_main(struct pg_conn *pc)
 		pc->conn->broken = true;
 		return false;
 	} else {
-		sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, NULL,
+		sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, types,
 		    (const char *const *)r->params, (const int *)r->lens, formats, 0);
 		free(formats);
 	}
@@ -925,11 +1007,11 @@ pg_send_main(struct pg_conn *pc)
  * Runs a request.  A read_only role's statement outside a transaction runs inside one
  * dbmd begins READ ONLY: PostgreSQL then refuses every write, whatever the statement
  * says or calls, and refuses to make the transaction read-write once it has run a
- * query.  Without parameters BEGIN goes in the same message as the statement; with
- * them it goes first.  A statement that begins a transaction itself (BEGIN, START)
- * runs as it is and the transaction is made read-only after it.  Every client
- * statement may leave session state: the pool resets the connection before another
- * handle gets it (REQ_RESET with discard).
+ * query.  BEGIN goes in the same message as a simple query (pg_simple), else first.
+ * A statement that begins a transaction itself (BEGIN, START) runs as it is and the
+ * transaction is made read-only after it.  Every client statement may leave session
+ * state: the pool resets the connection before another handle gets it (REQ_RESET
+ * with discard).
  */
 static void
 pg_conn_exec(struct conn *c, struct request *r)
@@ -963,8 +1045,8 @@ pg_conn_exec(struct conn *c, struct request *r)
 			break;
 		}
 		pc->post = PG_POST_END;
-		if (r->nparams == 0 && sqlscan_one_statement(r->sql)) {
-			if (asprintf(&pc->own, "BEGIN READ ONLY;%s", r->sql) == -1) {
+		if (pg_simple(r)) {
+			if (asprintf(&pc->own, "%s%s", PG_BEGIN_READ_ONLY, r->sql) == -1) {
 				pc->own = NULL;
 				goto nomem;
 			}
@@ -989,8 +1071,14 @@ pg_conn_exec(struct conn *c, struct request *r)
 	case REQ_OPEN:
 		fatalx("%s: REQ_OPEN reached the backend", __func__);
 	case REQ_DESCRIBE:
-		put_error(pc, PROTO_E_SQL, "0A000", "Describe is not supported", "", "");
-		goto failed;
+		/*
+		 * Nothing runs, so a read_only role needs no transaction around it.  The
+		 * unnamed statement it leaves is session state, which a reset clears.
+		 */
+		r->res_cacheable = false;
+		r->res_wrote = false;
+		c->session_dirty = true;
+		break;
 	}
 	if (own != NULL && (pc->own = strdup(own)) == NULL)
 		goto nomem;
