@@ -71,6 +71,29 @@ enum pg_deferred {
 	PG_DEFER_CLOSED,	/* report a closed connection */
 };
 
+/* The fields of an error or notice dbmd passes on: every one PostgreSQL may send. */
+static const char pg_field_codes[] = {
+	PG_DIAG_SEVERITY, PG_DIAG_SEVERITY_NONLOCALIZED, PG_DIAG_SQLSTATE,
+	PG_DIAG_MESSAGE_PRIMARY, PG_DIAG_MESSAGE_DETAIL, PG_DIAG_MESSAGE_HINT,
+	PG_DIAG_STATEMENT_POSITION, PG_DIAG_INTERNAL_POSITION, PG_DIAG_INTERNAL_QUERY,
+	PG_DIAG_CONTEXT, PG_DIAG_SCHEMA_NAME, PG_DIAG_TABLE_NAME, PG_DIAG_COLUMN_NAME,
+	PG_DIAG_DATATYPE_NAME, PG_DIAG_CONSTRAINT_NAME, PG_DIAG_SOURCE_FILE,
+	PG_DIAG_SOURCE_LINE, PG_DIAG_SOURCE_FUNCTION,
+};
+#define PG_NFIELDS	sizeof(pg_field_codes)
+
+/*
+ * A notice the server sent during a client's statement, for an owner that takes them
+ * (request_pg_fields), kept from libpq's parsing until dbmd hands it on.
+ */
+struct pg_notice {
+	TAILQ_ENTRY(pg_notice)	 entry;
+	size_t			 n;
+	struct pg_field		 f[PG_NFIELDS];
+	char			 text[];	/* the values f points to */
+};
+TAILQ_HEAD(pg_notices, pg_notice);
+
 struct pg_conn {
 	struct conn		*conn;
 	PGconn			*pg;
@@ -94,6 +117,9 @@ struct pg_conn {
 	enum pg_post		 post;
 	bool			 skip_first;	/* the main query's first result is dbmd's BEGIN */
 	char			*own;		/* the main query when dbmd writes it */
+	size_t			 pos_offset;	/* what dbmd put before the client's text in it */
+	struct pg_notices	 notices;	/* parsed, not yet handed on */
+	size_t			 nnotices;
 };
 
 static void pg_io(evutil_socket_t, short, void *);
@@ -117,14 +143,90 @@ one_line(char *dst, size_t size, const char *msg)
 		dst[--n] = '\0';
 }
 
+/* Whether the owner of r takes the fields of errors and notices (the front door). */
+static bool
+pg_wants_fields(const struct request *r)
+{
+	return r != NULL && !r->cut && r->ops != NULL && r->ops->pg_fields != NULL;
+}
+
 /*
- * What the server says besides results (NOTICE, WARNING from any statement a client
- * runs) is not dbmd's to print: it would let any client write to dbmd's log.
+ * The fields of an error or notice, in f; returns how many.  The values point into
+ * res, but a statement position, which counts from the start of the text the server
+ * got, is moved back by what dbmd put before the client's text (into pos).
+ */
+static size_t
+pg_fields_of(const struct pg_conn *pc, const PGresult *res, struct pg_field *f, char *pos,
+    size_t possize)
+{
+	const char *v;
+	size_t i, n = 0;
+	long at;
+
+	for (i = 0; i < PG_NFIELDS; i++) {
+		if ((v = PQresultErrorField(res, pg_field_codes[i])) == NULL)
+			continue;
+		if (pg_field_codes[i] == PG_DIAG_STATEMENT_POSITION && pc->pos_offset > 0) {
+			if ((at = strtol(v, NULL, 10)) <= (long)pc->pos_offset)
+				continue;	/* in dbmd's text, not the client's */
+			snprintf(pos, possize, "%ld", at - (long)pc->pos_offset);
+			v = pos;
+		}
+		f[n].code = pg_field_codes[i];
+		f[n++].value = v;
+	}
+	return n;
+}
+
+/*
+ * What the server says besides results (NOTICE, WARNING) during a client's statement
+ * is kept for an owner that takes it, and handed on once libpq has returned to dbmd
+ * (pg_notices_deliver); libpq calls this from inside its parsing, where nothing may
+ * call back into it.  Everything else is dropped, never logged: printing it would let
+ * any client write to dbmd's log.  dbmd's own queries (BEGIN READ ONLY, COMMIT, a
+ * reset) tell no client anything.
  */
 static void
-pg_notice(void *arg, const char *msg)
+pg_notice_receiver(void *arg, const PGresult *res)
 {
-	(void)arg, (void)msg;
+	struct pg_conn *pc = arg;
+	struct request *r = pc->req;
+	struct pg_field f[PG_NFIELDS];
+	struct pg_notice *nt;
+	size_t n, i, len = 0;
+	char pos[24], *p;
+
+	if (!pg_wants_fields(r) || (r->kind != REQ_EXEC && r->kind != REQ_DESCRIBE) ||
+	    (pc->stage != PG_STAGE_MAIN && pc->stage != PG_STAGE_DESCRIBE) ||
+	    (n = pg_fields_of(pc, res, f, pos, sizeof(pos))) == 0)
+		return;
+	for (i = 0; i < n; i++)
+		len += strlen(f[i].value) + 1;
+	if ((nt = malloc(sizeof(*nt) + len)) == NULL)
+		return;		/* the notice is lost; the statement goes on */
+	p = nt->text;
+	for (i = 0; i < n; i++) {
+		len = strlen(f[i].value) + 1;
+		memcpy(p, f[i].value, len);
+		nt->f[i].code = f[i].code;
+		nt->f[i].value = p;
+		p += len;
+	}
+	nt->n = n;
+	TAILQ_INSERT_TAIL(&pc->notices, nt, entry);
+	pc->nnotices++;
+}
+
+static void
+pg_notices_clear(struct pg_conn *pc)
+{
+	struct pg_notice *nt;
+
+	while ((nt = TAILQ_FIRST(&pc->notices)) != NULL) {
+		TAILQ_REMOVE(&pc->notices, nt, entry);
+		free(nt);
+	}
+	pc->nnotices = 0;
 }
 
 /* Waits for what on the socket libpq uses now; persist keeps waiting after an event. */
@@ -215,6 +317,7 @@ pg_conn_free(struct pg_conn *pc)
 	if (pc->pg != NULL)
 		PQfinish(pc->pg);
 	proto_buf_free(&pc->out);
+	pg_notices_clear(pc);
 	free(pc->own);
 	free(pc);
 }
@@ -352,6 +455,31 @@ pg_flush_out(struct pg_conn *pc)
 	pc->out.max_payload = pc->req->max_frame;
 }
 
+/*
+ * Hands on the first n notices kept (pg_notice_receiver), the reply frames encoded
+ * before them first, so that each keeps its place among the rows.  The owner takes
+ * them even when its output is full; the reading stops after, as for any output.
+ */
+static void
+pg_notices_deliver(struct pg_conn *pc, size_t n)
+{
+	struct request *r = pc->req;
+	struct pg_notice *nt;
+
+	if (n == 0 || TAILQ_EMPTY(&pc->notices))
+		return;
+	if (r != NULL)
+		pg_flush_out(pc);
+	while (n-- > 0 && (nt = TAILQ_FIRST(&pc->notices)) != NULL) {
+		TAILQ_REMOVE(&pc->notices, nt, entry);
+		pc->nnotices--;
+		/* The owner may end the request in the call (it cancels): then it hears no more. */
+		if (r != NULL && pc->req == r)
+			request_pg_fields(r, true, nt->f, nt->n);
+		free(nt);
+	}
+}
+
 /* The request is over: the last frames go out and the pool gets the connection back. */
 static void
 pg_finish(struct pg_conn *pc)
@@ -364,8 +492,9 @@ pg_finish(struct pg_conn *pc)
 	if (pc->out.len > 0)
 		request_output(pc->req, pc->out.data, pc->out.len);
 	proto_buf_reset(&pc->out);
-	pg_drop_notifies(pc);
+	pg_notices_clear(pc);
 	pc->req = NULL;
+	pg_drop_notifies(pc);	/* what libpq parses now reaches no one */
 	pc->stalled = false;
 	c->in_txn = ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
 	if (PQstatus(pc->pg) != CONNECTION_OK || ts == PQTRANS_UNKNOWN ||
@@ -474,16 +603,30 @@ put_complete(struct pg_conn *pc, const PGresult *res)
 	proto_encode_complete(&pc->out, pc->req->reqid, &m);
 }
 
+/*
+ * A statement's error ends the reply.  An owner that takes the fields of errors gets
+ * every one the server sent first, the frames encoded before it handed on before them.
+ */
 static void
 put_result_error(struct pg_conn *pc, const PGresult *res)
 {
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	char msg[512];
+	struct request *r = pc->req;
+	struct pg_field f[PG_NFIELDS];
+	char msg[512], pos[24];
+	size_t n;
 
 	if (state == NULL && PQstatus(pc->pg) != CONNECTION_OK) {
 		put_conn_error(pc);
 		return;
+	}
+	if (pg_wants_fields(r) && (n = pg_fields_of(pc, res, f, pos, sizeof(pos))) > 0) {
+		pg_flush_out(pc);
+		if (pc->req == r)
+			request_pg_fields(r, false, f, n);
+		if (pc->req != r)
+			return;		/* the owner ended the request in the call */
 	}
 	one_line(msg, sizeof(msg), primary ? primary : PQresultErrorMessage(res));
 	put_error(pc, PROTO_E_SQL, state, msg, PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL),
@@ -646,25 +789,55 @@ pg_next_stage(struct pg_conn *pc)
 
 /*
  * Reads every result libpq has complete, without blocking; stops when the client's
- * output is full (conn_resume continues) or when the request is over.
+ * output is full (conn_resume continues) or when the request is over.  The owner may
+ * end the request from inside what it is handed (it cancels, its client has gone):
+ * nothing more is done for that request then.
  */
 static void
 pg_process(struct pg_conn *pc)
 {
+	struct request *r;
 	PGresult *res;
+	size_t before, parsed;
+	bool row;
 
-	while (pc->req != NULL && !pc->stalled) {
+	while ((r = pc->req) != NULL && !pc->stalled) {
 		if (PQisBusy(pc->pg)) {
+			/* No result is complete: the notices parsed all come before the next. */
+			pg_notices_deliver(pc, SIZE_MAX);
+			if (pc->req != r)
+				return;
 			pg_flush_out(pc);
-			if (!pc->stalled && pg_watch(pc, EV_READ | EV_PERSIST) == -1) {
+			if (pc->req == r && !pc->stalled &&
+			    pg_watch(pc, EV_READ | EV_PERSIST) == -1) {
 				put_conn_error(pc);
 				pg_finish(pc);
 			}
 			return;
 		}
-		if ((res = PQgetResult(pc->pg)) == NULL) {
+		before = pc->nnotices;
+		res = PQgetResult(pc->pg);
+		parsed = pc->nnotices;
+		if (res == NULL) {
+			pg_notices_deliver(pc, SIZE_MAX);
+			if (pc->req != r)
+				return;
 			if (!pg_next_stage(pc))
 				pg_finish(pc);
+			return;
+		}
+		/*
+		 * The notices PQgetResult parsed came after res.  Those parsed before it, by
+		 * the call that found res complete, came before or after it: libpq parses on
+		 * through the notices that follow a complete result, and does not say where
+		 * it was.  A statement's end is taken to follow them (a statement's notices
+		 * come before its end), a row to precede them (those of the next row).
+		 */
+		row = PQresultStatus(res) == PGRES_SINGLE_TUPLE;
+		if (!row)
+			pg_notices_deliver(pc, before);
+		if (pc->req != r) {
+			PQclear(res);
 			return;
 		}
 		if ((pc->stage != PG_STAGE_MAIN && pc->stage != PG_STAGE_DESCRIBE) ||
@@ -676,6 +849,10 @@ pg_process(struct pg_conn *pc)
 		} else
 			pg_result(pc, res);
 		PQclear(res);
+		if (pc->req == r)
+			pg_notices_deliver(pc, row ? parsed : parsed - before);
+		if (pc->req != r)
+			return;
 		pg_drop_notifies(pc);
 		if (pc->conn->broken) {
 			pg_finish(pc);		/* the connection is discarded: no more reading */
@@ -770,6 +947,7 @@ pg_conn_open(struct conn *c)
 	pc->ev_fd = -1;
 	pc->phase = PG_CONNECTING;
 	proto_buf_init(&pc->out);
+	TAILQ_INIT(&pc->notices);
 	pc->timer = evtimer_new(dbmd->base, pg_connect_timeout, pc);
 	pc->defer = evtimer_new(dbmd->base, pg_deferred_cb, pc);
 	if (pc->timer == NULL || pc->defer == NULL) {
@@ -788,7 +966,7 @@ pg_conn_open(struct conn *c)
 		return 0;
 	}
 	PQsetnonblocking(pc->pg, 1);
-	PQsetNoticeProcessor(pc->pg, pg_notice, NULL);
+	PQsetNoticeReceiver(pc->pg, pg_notice_receiver, pc);
 	tv.tv_sec = pp->connect_timeout / 1000;
 	tv.tv_usec = (pp->connect_timeout % 1000) * 1000;
 	evtimer_add(pc->timer, &tv);
@@ -1030,8 +1208,10 @@ pg_conn_exec(struct conn *c, struct request *r)
 	pc->rows = 0;
 	pc->post = PG_POST_NONE;
 	pc->skip_first = false;
+	pc->pos_offset = 0;
 	free(pc->own);
 	pc->own = NULL;
+	pg_notices_clear(pc);
 	proto_buf_reset(&pc->out);
 	pc->out.max_payload = r->max_frame;
 	switch (r->kind) {
@@ -1051,6 +1231,7 @@ pg_conn_exec(struct conn *c, struct request *r)
 				goto nomem;
 			}
 			pc->skip_first = true;
+			pc->pos_offset = strlen(PG_BEGIN_READ_ONLY);
 		} else if (pg_send_own(pc, PG_STAGE_PRE, "BEGIN READ ONLY"))
 			return;
 		else
