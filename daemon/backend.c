@@ -1,5 +1,4 @@
-/* backend.c: what both backends share: the ERROR frame that ends a failed request, and
-   the reply to a Describe. */
+/* backend.c: what both backends share: a failed request's ERROR and a Describe's reply. */
 
 #include <stdio.h>
 #include <stdlib.h>

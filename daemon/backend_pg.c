@@ -452,7 +452,8 @@ pg_flush_out(struct pg_conn *pc)
 	if (request_output(pc->req, pc->out.data, pc->out.len) == 1)
 		pc->stalled = true;
 	proto_buf_reset(&pc->out);
-	pc->out.max_payload = pc->req->max_frame;
+	if (pc->req != NULL)		/* the owner may have ended it in the call */
+		pc->out.max_payload = pc->req->max_frame;
 }
 
 /*

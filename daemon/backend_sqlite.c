@@ -1197,7 +1197,9 @@ describe_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 	}
 	n = st != NULL ? sqlite3_bind_parameter_count(st) : 0;
 	for (i = 1; i <= n; i++) {
-		if ((num = param_number(st, i, err, sizeof(err))) == -1) {
+		if ((num = param_number(st, i, err, sizeof(err))) < 1) {
+			if (num == 0)
+				snprintf(err, sizeof(err), "there is no parameter $0");
 			put_error(b, r->reqid, PROTO_E_SQL, "08P01", err);
 			goto out;
 		}
