@@ -56,6 +56,7 @@ enum cfg_type {
 	CFG_T_LOGLEVEL,		/* debug, info, notice, warning, error */
 	CFG_T_NAMES,		/* list of user or group names (or numeric ids) */
 	CFG_T_KEYS,		/* list of role key names */
+	CFG_T_POOLMODE,		/* transaction or session: how the front door pools */
 	CFG_T_MAX_
 };
 
@@ -143,8 +144,8 @@ TAILQ_HEAD(cfg_names, cfg_name);
  * the roles' follow.  They size the origin arrays below; config.c does not compile when
  * the table and these counts disagree.
  */
-#define DAEMON_KEYS	17
-#define ROLE_KEYS	20
+#define DAEMON_KEYS	19
+#define ROLE_KEYS	21
 
 struct daemon_config {
 	char		*socket;
@@ -162,9 +163,17 @@ struct daemon_config {
 	long long	 max_override_pools;
 	long long	 max_pinned_per_client;
 	long long	 sqlite_heap_limit;	/* bytes; 0: none */
+	char		*pg_socket_dir;		/* the front door's; "": the socket's */
+	long long	 pg_port;		/* its .s.PGSQL.<port>; 0: no front door */
 	struct cfg_value admin_users;
 	struct cfg_value admin_groups;
 	const struct cfg_setting *origin[DAEMON_KEYS];	/* per key, in key-table order */
+};
+
+/* How the PostgreSQL front door gives a client's statements connections. */
+enum pool_mode {
+	POOL_MODE_TRANSACTION,	/* any free connection per statement or transaction */
+	POOL_MODE_SESSION,	/* one connection for the client's life */
 };
 
 enum backend_kind {
@@ -192,6 +201,7 @@ struct role_config {
 	long long	 session_reset;		/* between handles of one user too */
 	long long	 max_value_size;	/* bytes: SQLite's SQLITE_LIMIT_LENGTH */
 	long long	 read_only;
+	long long	 pool_mode;		/* enum pool_mode */
 	long long	 cache_size;		/* entries; 0 disables the cache */
 	long long	 cache_ttl;
 	long long	 cache_max_bytes;
@@ -522,6 +532,11 @@ struct pool {
 	char			 last_error[256];
 	char			 last_sqlstate[6];	/* of last_error */
 	char			*db_key;	/* the database: pools on one share invalidations */
+	/* What the database says of itself (PostgreSQL's ParameterStatus); "" unknown. */
+	char			 server_version[64];
+	char			 timezone[64];
+	char			 datestyle[32];
+	char			 intervalstyle[32];
 	TAILQ_HEAD(, fill)	 fills;		/* cache fills in flight */
 };
 TAILQ_HEAD(pool_list, pool);
