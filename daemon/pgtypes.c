@@ -1,4 +1,4 @@
-/* pgtypes.c: PostgreSQL's text and binary wire forms of common types, each made from the other. */
+/* pgtypes.c: PostgreSQL's text and binary forms of common types, each made from the other. */
 
 /*
  * dbmd's backends give every value in text form (PostgreSQL's output form, SQLite's
@@ -54,10 +54,17 @@
 #define NUMERIC_NINF	0xF000
 #define NUMERIC_DSCALE_MAX 0x3FFF	/* digits after the point a numeric can keep */
 #define NUMERIC_NBASE	10000		/* a numeric digit holds four decimal ones */
+
+/*
+ * The dscale numeric_send gives an infinity: it reads the special value's header as
+ * a short numeric's, whose dscale bits 0xD000 and 0xF000 both hold as 32.  Clients
+ * ignore it; it is copied so that the bytes are the server's.
+ */
+#define NUMERIC_INF_DSCALE 32
 #define NUMERIC_EXP_LIMIT 1073741823	/* an exponent numeric_in refuses, in magnitude */
 
 #define FLOAT_TEXT_MAX	512		/* longer float text is refused; PostgreSQL prints <= 24 */
-#define FRAC_TEXT_MAX	64		/* digits of fractional seconds read */
+#define FRAC_TEXT_MAX	64		/* digits of fractional seconds read; more are refused */
 
 /* The output buffer. */
 
@@ -172,7 +179,7 @@ get_u64(const uint8_t *p)
 	return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
 }
 
-/* Two's complement reading of the wire's unsigned fields, without implementation-defined casts. */
+/* The wire's two's complement fields, read without implementation-defined casts. */
 static int64_t
 as_int64(uint64_t u)
 {
@@ -896,14 +903,67 @@ float_to_binary(const struct pgtype *t, const char *s, size_t n, struct pgbuf *o
 	return 0;
 }
 
-/* Whether m * 10^e reads back as v in v's own precision. */
+/*
+ * Whether m * 10^e is exactly n * 2^j, n odd: the two are compared by their factors
+ * of two and of five and what is left of each, so that no big number is needed.
+ */
+static bool
+decimal_is(uint64_t m, int e, uint64_t n, int j)
+{
+	int	 twos = 0, fives = 0, nfives = 0;
+
+	while (m % 2 == 0) {
+		m /= 2;
+		twos++;
+	}
+	while (m % 5 == 0) {
+		m /= 5;
+		fives++;
+	}
+	while (n % 5 == 0) {
+		n /= 5;
+		nfives++;
+	}
+	return m == n && twos + e == j && fives + e == nfives;
+}
+
+/*
+ * Whether m * 10^e stands for v (positive and finite) as PostgreSQL's Ryu code has
+ * it: it reads back as v, and it is not exactly halfway to a neighbouring float.
+ * strtod would read such a midpoint back as v when v's mantissa is even, but
+ * PostgreSQL never prints one (its STRICTLY_SHORTEST is 0, for readers that get
+ * round-half-even wrong), and the bytes must come out as the server's.
+ */
 static bool
 float_reads_back(uint64_t m, int e, double v, bool single)
 {
-	char	 buf[48];
+	char		 buf[48];
+	uint64_t	 bits, frac, mant;
+	uint32_t	 bits32;
+	float		 f = (float)v;
+	int		 exp, k, fracbits = single ? 23 : 52;
 
 	snprintf(buf, sizeof(buf), "%llue%d", (unsigned long long)m, e);
-	return single ? strtof(buf, NULL) == (float)v : strtod(buf, NULL) == v;
+	if (single ? strtof(buf, NULL) != f : strtod(buf, NULL) != v)
+		return false;
+	if (single) {
+		memcpy(&bits32, &f, sizeof(f));
+		bits = bits32;
+		exp = (int)(bits >> 23);
+		k = (exp == 0 ? 1 : exp) - 150;
+	} else {
+		memcpy(&bits, &v, sizeof(v));
+		exp = (int)(bits >> 52);
+		k = (exp == 0 ? 1 : exp) - 1075;
+	}
+	frac = bits & ((UINT64_C(1) << fracbits) - 1);
+	mant = exp == 0 ? frac : frac | UINT64_C(1) << fracbits;
+	/* v = mant * 2^k; the gap below a power of two is half the gap above. */
+	if (decimal_is(m, e, 2 * mant + 1, k - 1))
+		return false;
+	if (frac == 0 && exp > 1)
+		return !decimal_is(m, e, 4 * mant - 1, k - 2);
+	return !decimal_is(m, e, 2 * mant - 1, k - 1);
 }
 
 static bool
@@ -1194,7 +1254,7 @@ interval_to_binary(const struct pgtype *t, const char *s, size_t n, struct pgbuf
 	struct rd	 r;
 	const char	*start;
 	uint64_t	 mag;
-	int64_t		 v, h, m, sec, us, fields[3] = { 0, 0, 0 }, months, time = 0;
+	int64_t		 v, h, m, sec, us, fields[3] = { 0, 0, 0 }, months, usec = 0;
 	bool		 neg, seen[3] = { false, false, false }, any = false;
 	size_t		 u;
 
@@ -1223,7 +1283,7 @@ interval_to_binary(const struct pgtype *t, const char *s, size_t n, struct pgbuf
 			    (uint64_t)((m * 60 + sec) * USECS_PER_SEC + us);
 			if (mag > (uint64_t)INT64_MAX + neg)
 				return -1;
-			time = neg ? -(int64_t)(mag - 1) - 1 : (int64_t)mag;
+			usec = neg && mag > 0 ? -(int64_t)(mag - 1) - 1 : (int64_t)mag;
 			break;
 		}
 		if (rd_spaces(&r) == 0)
@@ -1243,7 +1303,7 @@ interval_to_binary(const struct pgtype *t, const char *s, size_t n, struct pgbuf
 	if (months < INT32_MIN || months > INT32_MAX || fields[2] < INT32_MIN ||
 	    fields[2] > INT32_MAX)
 		return -1;
-	pgbuf_u64(out, (uint64_t)time);
+	pgbuf_u64(out, (uint64_t)usec);
 	pgbuf_u32(out, (uint32_t)fields[2]);
 	pgbuf_u32(out, (uint32_t)months);
 	return 0;
@@ -1265,26 +1325,26 @@ interval_add_part(struct pgbuf *out, int64_t v, const char *unit, bool *first, b
 static int
 interval_to_text(const struct pgtype *t, const uint8_t *b, size_t n, struct pgbuf *out)
 {
-	int64_t	 time, hour, min, sec, us;
+	int64_t	 usec, hour, min, sec, us;
 	int32_t	 days, months;
 	bool	 first = true, before = false, minus;
 
 	(void)t;
 	if (n != 16)
 		return -1;
-	time = as_int64(get_u64(b));
+	usec = as_int64(get_u64(b));
 	days = as_int32(get_u32(b + 8));
 	months = as_int32(get_u32(b + 12));
 	interval_add_part(out, months / 12, "year", &first, &before);
 	interval_add_part(out, months % 12, "mon", &first, &before);
 	interval_add_part(out, days, "day", &first, &before);
 	/* Division truncates toward zero: every part has the sign of the whole. */
-	hour = time / (3600 * USECS_PER_SEC);
-	time -= hour * 3600 * USECS_PER_SEC;
-	min = time / (60 * USECS_PER_SEC);
-	time -= min * 60 * USECS_PER_SEC;
-	sec = time / USECS_PER_SEC;
-	us = time - sec * USECS_PER_SEC;
+	hour = usec / (3600 * USECS_PER_SEC);
+	usec -= hour * 3600 * USECS_PER_SEC;
+	min = usec / (60 * USECS_PER_SEC);
+	usec -= min * 60 * USECS_PER_SEC;
+	sec = usec / USECS_PER_SEC;
+	us = usec - sec * USECS_PER_SEC;
 	/* The time is left out when it is zero, unless it is all there is. */
 	if (!first && hour == 0 && min == 0 && sec == 0 && us == 0)
 		return 0;
@@ -1351,7 +1411,7 @@ numeric_to_binary(const struct pgtype *t, const char *s, size_t n, struct pgbuf 
 		pgbuf_u16(out, 0);
 		pgbuf_u16(out, 0);
 		pgbuf_u16(out, special);
-		pgbuf_u16(out, 0);
+		pgbuf_u16(out, special == NUMERIC_NAN ? 0 : NUMERIC_INF_DSCALE);
 		return 0;
 	}
 	if (s < end && (*s == '+' || *s == '-'))
