@@ -260,6 +260,7 @@ struct fill;
 struct hold;
 struct proto_frame;
 struct proto_buf;
+struct proto_col;
 struct hist;
 
 /* The result cache a pool owns; the factory is given the ops at creation. */
@@ -360,7 +361,8 @@ enum req_kind {
 	REQ_RESET,		/* internal: roll back what a handle left; with discard,
 				   also clear its session state */
 	REQ_DESCRIBE,		/* a statement's parameter and result types, without
-				   running it (the PostgreSQL front door's Describe) */
+				   running it (the PostgreSQL front door's Describe);
+				   its reply: backend_describe (backend.c) */
 };
 
 /*
@@ -530,6 +532,11 @@ struct pool {
 	char			 last_error[256];
 	char			 last_sqlstate[6];	/* of last_error */
 	char			*db_key;	/* the database: pools on one share invalidations */
+	/* What the database says of itself (PostgreSQL's ParameterStatus); "" unknown. */
+	char			 server_version[64];
+	char			 timezone[64];
+	char			 datestyle[32];
+	char			 intervalstyle[32];
 	TAILQ_HEAD(, fill)	 fills;		/* cache fills in flight */
 };
 TAILQ_HEAD(pool_list, pool);
@@ -742,6 +749,8 @@ void		 request_queue_init(struct request_queue *);
 /* backend.c */
 int		 backend_error(struct proto_buf *, uint32_t, int, const char *, const char *,
 		    const char *, const char *);
+int		 backend_describe(struct proto_buf *, const struct request *, const uint32_t *,
+		    size_t, const char *const *, const struct proto_col *, size_t);
 
 /* backend_pg.c */
 extern const struct backend_ops backend_pg;
