@@ -811,6 +811,33 @@ size_t		 sqlscan_keyword(struct sqlscan *, char *, size_t);
 size_t		 sqlscan_word(const char **, char *, size_t);
 bool		 sqlscan_one_statement(const char *);
 
+/* pgtypes.c */
+
+/*
+ * A growable byte buffer the conversions append to.  Out of memory it keeps what it
+ * had, sets failed and ignores further additions until a reset, so that a caller
+ * checks once per message.
+ */
+struct pgbuf {
+	uint8_t		*data;
+	size_t		 len, cap;
+	bool		 failed;	/* an addition did not fit in memory */
+};
+
+void		 pgbuf_init(struct pgbuf *);
+void		 pgbuf_free(struct pgbuf *);
+void		 pgbuf_reset(struct pgbuf *);
+void		 pgbuf_add(struct pgbuf *, const void *, size_t);
+void		 pgbuf_u8(struct pgbuf *, uint8_t);
+void		 pgbuf_u16(struct pgbuf *, uint16_t);
+void		 pgbuf_u32(struct pgbuf *, uint32_t);
+void		 pgbuf_str(struct pgbuf *, const char *);
+int16_t		 pgtype_len(uint32_t);
+bool		 pgtype_binary_ok(uint32_t);
+int		 pgtype_text_to_binary(uint32_t, const char *, size_t, struct pgbuf *);
+int		 pgtype_binary_to_text(uint32_t, const uint8_t *, size_t, struct pgbuf *);
+void		 pgtype_bytea_hex(const uint8_t *, size_t, struct pgbuf *);
+
 /* config.c */
 extern const struct cfg_key cfg_keys[];
 const struct cfg_key *config_key_find(enum cfg_scope, const char *);
