@@ -590,14 +590,24 @@ struct peer {
 };
 
 enum session_state {
-	SESSION_HELLO,		/* waiting for HELLO */
+	SESSION_HELLO,		/* waiting for HELLO (a startup packet) */
 	SESSION_READY,		/* serving requests */
 };
+
+/* The protocol a client speaks. */
+enum session_kind {
+	SESSION_NATIVE,		/* dbmd's own (proto/PROTOCOL.md) */
+	SESSION_PG,		/* PostgreSQL's, through the front door (pgwire.c) */
+};
+
+struct pgwire;
 
 struct session {
 	TAILQ_ENTRY(session)	 entry;
 	uint64_t		 id;
+	enum session_kind	 kind;
 	enum session_state	 state;
+	struct pgwire		*pg;		/* SESSION_PG: the front door's state */
 	int			 fd;
 	struct event		*rev;		/* readable: persistent while reading */
 	struct event		*wev;		/* writable: added while output waits */
@@ -636,11 +646,9 @@ struct dbmd {
 	int64_t			 started;	/* ms */
 	time_t			 started_wall;
 	bool			 stopping;
-	int			 listen_fd;
-	bool			 listen_inherited;
+	bool			 listen_inherited;	/* the socket came from systemd */
 	char			*socket_path;
-	struct event		*listen_ev;
-	struct event		*accept_pause;
+	char			*pg_socket_path;	/* the front door's; NULL: none */
 	struct event		*stop_timer;
 	struct event		*janitor;
 	struct event		*sigs[4];
@@ -665,12 +673,33 @@ int		 control_listen(const struct daemon_config *);
 void		 control_close(void);
 
 /* session.c */
-void		 session_new(int, uid_t, gid_t, pid_t);
+void		 session_new(int, uid_t, gid_t, pid_t, enum session_kind);
 void		 session_close(struct session *, int, const char *);
 int		 session_output(struct session *, const void *, size_t);
+void		 session_process(struct session *);
+struct handle	*session_handle_new(struct session *, const char *, const char *,
+		    const struct cfg_override *, size_t, int *, char **);
+void		 session_handle_free(struct session *, struct handle *);
+bool		 session_pin_refused(struct session *, struct handle *, char *, size_t);
+bool		 session_handle_refusal(struct handle *, int *, const char **, char *, size_t);
+struct request	*session_request(struct session *, struct handle *, enum req_kind,
+		    uint32_t);
+void		 session_run(struct session *, struct handle *, struct request *);
 void		 session_revoke(const struct config *);
 void		 session_goodbye_all(int, const char *);
 void		 session_reap(void);
+
+/* pgwire.c: the PostgreSQL front door's side of a session */
+int		 pgwire_start(struct session *);
+void		 pgwire_free(struct session *);
+void		 pgwire_process(struct session *);
+int		 pgwire_output(struct session *, struct request *, const void *, size_t);
+void		 pgwire_done(struct session *, struct request *);
+void		 pgwire_fields(struct session *, struct request *, bool, const struct pg_field *,
+		    size_t);
+void		 pgwire_stall_error(struct session *, struct request *, const char *);
+size_t		 pgwire_fatal(int, const char *, uint8_t *, size_t);
+size_t		 pgwire_input_limit(const struct session *);
 
 /* access.c */
 void		 access_peer_init(struct peer *, uid_t, gid_t);
