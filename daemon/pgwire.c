@@ -376,7 +376,7 @@ portal_free(struct pgwire *pg, struct pg_portal *po)
 	if (pg->portal == po)
 		pg->portal = NULL;
 	TAILQ_REMOVE(&pg->portals, po, entry);
-	for (i = 0; i < po->nparams; i++)
+	for (i = 0; po->values != NULL && i < po->nparams; i++)
 		free(po->values[i]);
 	free(po->values);
 	free(po->lens);
@@ -1844,6 +1844,7 @@ portal_to_request(struct pg_portal *po, struct request *r)
 	po->lens = NULL;
 	po->formats = NULL;
 	po->types = NULL;
+	po->nparams = 0;
 	for (i = 0; i < r->nparams; i++)
 		if (r->params[i] == NULL)
 			r->lens[i] = 0;

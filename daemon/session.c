@@ -1201,6 +1201,7 @@ session_reap(void)
 		next = TAILQ_NEXT(s, entry);
 		if (s->dead) {
 			TAILQ_REMOVE(&dbmd->sessions, s, entry);
+			pgwire_free(s);		/* the front door's state, NULL-safe */
 			free(s);
 		}
 	}
@@ -1281,8 +1282,6 @@ session_close(struct session *s, int code, const char *reason)
 	while ((h = TAILQ_FIRST(&s->handles)) != NULL)
 		session_handle_free(s, h);
 
-	if (s->kind == SESSION_PG)
-		pgwire_free(s);
 	access_peer_free(&s->peer);
 	dbmd->nsessions--;
 	event_active(dbmd->reaper, EV_TIMEOUT, 0);
