@@ -864,6 +864,15 @@ put_reply_error(struct session *s, const struct proto_error *e)
 	char pos[24];
 	long n;
 
+	if (pg->sqlite && pg->req != NULL && pg->req->sql != NULL &&
+	    strcasestr(pg->req->sql, "pg_catalog") != NULL) {
+		/* psql's \d and the like: say why rather than quote SQLite's parser. */
+		put_error(b, "ERROR", "0A000", "this environment is SQLite: PostgreSQL's "
+		    "system catalogs (pg_catalog) are not there, so catalog queries such as "
+		    "psql's \\d cannot work", e->message, "SQLite describes its tables in "
+		    "sqlite_schema: SELECT name, sql FROM sqlite_schema");
+		return;
+	}
 	if (pg->nefields == 0) {
 		put_error(b, "ERROR", sqlstate, e->message, e->detail, e->hint);
 		return;
