@@ -1901,11 +1901,15 @@ peek_next(struct session *s, size_t skip, char *type, char *name, size_t namesiz
 	    evbuffer_copyout_from(s->in, &pos, hdr, 5) != 5)
 		return 0;
 	len = (uint32_t)hdr[1] << 24 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 8 | hdr[4];
-	if (len < 4 || len > msg_limit() + 4 || have < skip + 1 + len)
-		return 0;
 	*type = (char)hdr[0];
 	name[0] = '\0';
-	if ((body = evbuffer_pullup(s->in, (ev_ssize_t)(skip + 1 + len))) == NULL)
+	if (*type != 'E')
+		return 1;	/* only an Execute's portal name matters */
+	/* An Execute is small; a longer one is malformed and fails when served. */
+	if (len < 4 || len - 4 > namesize + 4)
+		return 1;
+	if (have < skip + 1 + len ||
+	    (body = evbuffer_pullup(s->in, (ev_ssize_t)(skip + 1 + len))) == NULL)
 		return 0;
 	body += skip + 5;
 	if (len > 4 && memchr(body, 0, len - 4) != NULL)
