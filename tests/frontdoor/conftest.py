@@ -6,7 +6,7 @@ when node and the `pg` package are at hand.  make check runs them; by hand, from
 of the tree:
 
   make all && TEST_DBMD_BIN=$PWD/build/dbmd TEST_BUILDDIR=$PWD/build TEST_SRCDIR=$PWD \
-    sh tests/pg_harness.sh /usr/bin/python3 -m pytest -q tests/frontdoor
+    sh tests/pg_harness.sh sh tests/run_python_tests.sh tests/frontdoor
 
   TEST_DBMD_BIN   the dbmd to test
   TEST_BUILDDIR   the build directory: dbmctl, and where node's `pg` package is installed
@@ -301,8 +301,15 @@ def table(request):
 
 # psql and pgbench, Debian's.
 
+# What an ASan build's run gives the interpreter (tests/run_python_tests.sh), not for
+# the programs started from it.
+_NOT_INHERITED = {"LD_PRELOAD", "ASAN_OPTIONS", "PYTHONMALLOC"}
+
+
 def client_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    """The environment of psql and pgbench: no PG* variable of the caller's."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PG") and k not in _NOT_INHERITED}
     env.update({"PGCONNECT_TIMEOUT": "10", "PSQLRC": "/dev/null", "LC_ALL": "C.UTF-8"})
     env.update(extra)
     return env

@@ -497,7 +497,7 @@ def test_session_pooling_listen_notify(dbmd, pg):
         def arrived():
             c.poll()
             return len(c.notifies) >= 2
-        wait_until(arrived, "two notifications", timeout=3)
+        wait_until(arrived, "two notifications", timeout=2)
         assert [n.payload for n in c.notifies] == ["from myself", "from another"]
     finally:
         c.close()
