@@ -275,3 +275,23 @@ COMMIT;
     assert r.returncode == 0, r.stderr
     assert "UNIQUE constraint failed" in r.stderr
     assert one_value(dbmd, "development", f"SELECT group_concat(a) FROM {table}") == "1,2"
+
+
+def test_fetch_count_cursor_postgresql(dbmd, pg):
+    """FETCH_COUNT: psql reads a result through a cursor in a transaction of its own."""
+    out = ok(psql(dbmd, "production", """\\set FETCH_COUNT 3
+SELECT g FROM generate_series(1, 10) g;
+""", args=["-A", "-t"]))
+    assert out.split() == [str(i) for i in range(1, 11)]
+
+
+def test_copy_refused_postgresql(dbmd, pg, table):
+    r = psql(dbmd, "production", f"""CREATE TABLE {table} (a int);
+\\copy {table} FROM STDIN
+\\copy {table} TO STDOUT
+INSERT INTO {table} VALUES (1);
+SELECT count(*) FROM {table};
+""", args=["-A", "-t"])
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("COPY is not supported") == 2
+    assert r.stdout.split()[-1] == "1"

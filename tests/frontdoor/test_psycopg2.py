@@ -430,6 +430,38 @@ def test_transaction_pooling_refusals(conn, sql, word):
         assert cur.fetchone() == (1,)
 
 
+def test_set_session_in_autocommit(dbmd, pg):
+    """psycopg2 applies set_session() in autocommit mode with SET default_transaction_...:
+    refused in transaction pooling, where it would hold for one connection only."""
+    c = dbmd.psycopg2("production")
+    try:
+        with pytest.raises(psycopg2.errors.FeatureNotSupported):
+            c.set_session(isolation_level="SERIALIZABLE")
+    finally:
+        c.close()
+    c = dbmd.psycopg2("production/session")
+    try:
+        c.set_session(isolation_level="SERIALIZABLE", readonly=True)
+        with c.cursor() as cur:
+            cur.execute("SHOW transaction_isolation")
+            assert cur.fetchone() == ("serializable",)
+    finally:
+        c.close()
+
+
+@pytest.mark.xfail(strict=True, reason="front door: statements that leave session state "
+                   "without the words it looks for (set_config(..., false), SELECT ... INTO "
+                   "TEMP) are not refused in transaction pooling, and half-work")
+@pytest.mark.parametrize("sql", [
+    "SELECT set_config('search_path', 'pg_catalog', false)",
+    "SELECT 1 AS a INTO TEMP fd_select_into",
+])
+def test_transaction_pooling_refuses_session_state_in_other_words(conn, sql):
+    with conn.cursor() as cur:
+        with pytest.raises(psycopg2.errors.FeatureNotSupported):
+            cur.execute(sql)
+
+
 def test_transaction_scoped_state_allowed(dbmd, pg):
     c = dbmd.psycopg2("production", autocommit=False)
     try:
