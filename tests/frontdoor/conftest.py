@@ -39,6 +39,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -297,6 +298,46 @@ def table(request):
     """A table name of the test's own (not created)."""
     name = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_")
     return f"t_{name[:40]}_{next(_seq)}"
+
+
+class CancelWhenRunning(threading.Thread):
+    """Calls cancel() as soon as the server runs a statement holding marker, as seen in
+    pg_stat_activity on a direct connection; started before the statement is sent."""
+
+    def __init__(self, pg, marker, cancel):
+        super().__init__(daemon=True)
+        self.pg, self.marker, self.cancel = pg, marker, cancel
+        self.cancelled_at = None
+        self.error = None
+
+    def run(self):
+        try:
+            c = self.pg.connect()
+            try:
+                end = time.monotonic() + WAIT_S
+                with c.cursor() as cur:
+                    while time.monotonic() < end:
+                        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE state = "
+                                    "'active' AND pid <> pg_backend_pid() AND "
+                                    "strpos(query, %s) > 0", (self.marker,))
+                        if cur.fetchone()[0] > 0:
+                            break
+                        time.sleep(0.01)
+                    else:
+                        self.error = f"no statement with {self.marker!r} ran"
+                        return
+            finally:
+                c.close()
+            self.cancelled_at = time.monotonic()
+            self.cancel()
+        except Exception as e:  # noqa: BLE001 - reported by finish()
+            self.error = repr(e)
+
+    def finish(self):
+        """Joins; fails the test if the cancel was never sent.  Returns when it was."""
+        self.join(WAIT_S)
+        assert not self.is_alive() and self.error is None, self.error
+        return self.cancelled_at
 
 
 # psql and pgbench, Debian's.

@@ -116,24 +116,33 @@ async function postgresql() {
       third.length === 5 && third[4].g === 25 && fourth.length === 0,
     [first.length, second.length, third.length, fourth.length]);
 
-    const sleep = new Query('SELECT pg_sleep(5)');
+    const sleep = new Query('SELECT pg_sleep(5) -- fd-node-sleep');
     const cancelled = new Promise((resolve, reject) => {
       sleep.on('end', resolve);
       sleep.on('error', reject);
     });
     c.query(sleep);
-    const started = Date.now();
-    setTimeout(() => {
-      // node-postgres cancels from a second connection with the BackendKeyData.
-      const k = new Client({ host, port: 5432, user, database: 'production' });
-      k.cancel(c, sleep);
-    }, 300);
+    // The cancel goes once the server runs the statement, as another connection sees.
+    const watcher = await connect('production');
+    const deadline = Date.now() + 10000;
+    let running = false;
+    while (!running && Date.now() < deadline) {
+      const w = await watcher.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE " +
+        "state = 'active' AND pid <> pg_backend_pid() AND strpos(query, 'fd-node-sleep') > 0");
+      running = w.rows[0].n > 0;
+      if (!running) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await watcher.end();
+    check('statement seen running', running);
+    // node-postgres cancels from a second connection with the BackendKeyData.
+    const cancelAt = Date.now();
+    new Client({ host, port: 5432, user, database: 'production' }).cancel(c, sleep);
     try {
       await cancelled;
       check('cancel', false, 'not cancelled');
     } catch (err) {
-      check('cancel (SQLSTATE 57014)', err.code === '57014' && Date.now() - started < 2500,
-        { code: err.code, ms: Date.now() - started });
+      check('cancel (SQLSTATE 57014)', err.code === '57014' && Date.now() - cancelAt < 2000,
+        { code: err.code, ms: Date.now() - cancelAt });
     }
     n = await c.query('SELECT 1 AS one');
     check('usable after cancel', n.rows[0].one === 1);

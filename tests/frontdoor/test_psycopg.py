@@ -16,6 +16,8 @@ from psycopg import errors  # noqa: E402
 from psycopg.pq import TransactionStatus  # noqa: E402
 from psycopg.types.json import Json, Jsonb  # noqa: E402
 
+from conftest import CancelWhenRunning  # noqa: E402
+
 
 @pytest.fixture
 def conn(dbmd, pg):
@@ -475,14 +477,12 @@ def test_server_side_cursor_by_sql(dbmd, pg):
 def test_cancel(dbmd, pg):
     c = dbmd.psycopg("production")
     try:
-        started = time.monotonic()
-        t = threading.Timer(0.3, c.cancel)
+        t = CancelWhenRunning(pg, "fd-cancel-3", c.cancel)
         t.start()
         with pytest.raises(errors.QueryCanceled) as ei:
-            c.execute("SELECT pg_sleep(5)")
-        t.join()
+            c.execute("SELECT pg_sleep(%s) -- fd-cancel-3", (5,))
         assert ei.value.sqlstate == "57014"
-        assert time.monotonic() - started < 2.5
+        assert time.monotonic() - t.finish() < 2
         assert c.execute("SELECT %s::int", (5,)).fetchone() == (5,)
     finally:
         c.close()
