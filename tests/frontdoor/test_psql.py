@@ -295,3 +295,12 @@ SELECT count(*) FROM {table};
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("COPY is not supported") == 2
     assert r.stdout.split()[-1] == "1"
+
+
+def test_gdesc_postgresql(dbmd, pg):
+    """\\gdesc: the columns of a query from Describe, without running it."""
+    out = ok(psql(dbmd, "production",
+                  "SELECT 1 AS a, 'x'::text AS b, now() AS c, 1/0 AS d \\gdesc\n",
+                  args=["-A", "-t"]))
+    assert out.split() == ["a|integer", "b|text", "c|timestamp", "with", "time", "zone",
+                           "d|integer"]

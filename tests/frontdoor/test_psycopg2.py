@@ -110,6 +110,22 @@ def test_rowcount_and_description(conn, table):
         assert cur.fetchall() == [(5, "5"), (6, "6")]
 
 
+def test_batch_in_one_query_is_atomic(conn, pg, table):
+    """execute_batch sends its statements joined in one Query message: outside a
+    transaction PostgreSQL runs them all or none; several results give the last."""
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (a int PRIMARY KEY)")
+        with pytest.raises(psycopg2.errors.UniqueViolation):
+            psycopg2.extras.execute_batch(cur, f"INSERT INTO {table} VALUES (%s)",
+                                          [(1,), (2,), (2,), (3,)], page_size=10)
+        assert pg.query(f"SELECT count(*) FROM {table}") == [(0,)]
+        psycopg2.extras.execute_batch(cur, f"INSERT INTO {table} VALUES (%s)",
+                                      [(i,) for i in range(25)], page_size=10)
+        assert pg.query(f"SELECT count(*) FROM {table}") == [(25,)]
+        cur.execute("SELECT 1 AS one; SELECT 2 AS two")
+        assert cur.description[0].name == "two" and cur.fetchall() == [(2,)]
+
+
 def test_transactions(dbmd, pg, table):
     c = dbmd.psycopg2("production", autocommit=False)
     try:
