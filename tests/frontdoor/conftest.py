@@ -74,6 +74,15 @@ def wait_until(pred, what, timeout=WAIT_S, interval=0.01):
         time.sleep(interval)
 
 
+def import_or_skip(name):
+    """The module, or a skip without it; under CI=true a missing driver is an error (make
+    deps installs python3-psycopg2 and python3-psycopg)."""
+    if CI:
+        import importlib
+        return importlib.import_module(name)
+    return pytest.importorskip(name)
+
+
 def pg_params():
     """The private server's host and port, or skip (under CI=true: fail)."""
     host = os.environ.get("TEST_PGHOST")

@@ -11,7 +11,9 @@ import uuid
 
 import pytest
 
-psycopg = pytest.importorskip("psycopg")
+from conftest import import_or_skip
+
+psycopg = import_or_skip("psycopg")
 from psycopg import errors  # noqa: E402
 from psycopg.pq import TransactionStatus  # noqa: E402
 from psycopg.types.json import Json, Jsonb  # noqa: E402

@@ -11,7 +11,9 @@ import uuid
 
 import pytest
 
-psycopg2 = pytest.importorskip("psycopg2")
+from conftest import import_or_skip
+
+psycopg2 = import_or_skip("psycopg2")
 import psycopg2.errors  # noqa: E402
 import psycopg2.extras  # noqa: E402
 

@@ -10,8 +10,6 @@ import struct
 import subprocess
 import time
 
-import pytest
-
 from conftest import WAIT_S, client_env, psql, wait_until
 
 
