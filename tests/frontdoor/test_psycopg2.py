@@ -514,15 +514,16 @@ def test_session_pooling_allows_session_state(dbmd, pg):
             cur.execute("SELECT count(*) FROM fd_tmp")
             assert cur.fetchone() == (1,)
             cur.execute("LISTEN fd_channel")
+            cur.execute("SELECT pg_advisory_lock(4243)")    # left for dbmd to clean
     finally:
         c.close()
-    # The next client of the role's connection finds none of that.
+    # Its session ends with it: the lock goes (when dbmd has reset the connection), and
+    # the next client of the role finds none of that.
+    wait_until(lambda: pg.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                "AND objid = 4243") == [(0,)], "the advisory lock to go")
     c = dbmd.psycopg2("production/session")
     try:
         with c.cursor() as cur:
-            cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
-                        "objid = 4242")
-            assert cur.fetchone() == (0,)
             cur.execute("SELECT to_regclass('fd_tmp') IS NULL, current_setting('search_path')")
             assert cur.fetchone() == (True, '"$user", public')
     finally:
