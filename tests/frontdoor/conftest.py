@@ -25,7 +25,7 @@ Its environments:
                       here with psycopg2; pool_size 8, transaction pooling (the default)
   production/small    the same database, pool_size 2: more clients than connections
   production/session  the same database, pool_mode: session
-  production/locked   the same database, allowed to nobody: access refused
+  production/locked   the same database, open to the user nobody only: refused here
   development         SQLite in dbmd's state directory (the default)
 
 Tests name their tables after themselves (the `table` fixture) so they never meet.
