@@ -442,6 +442,7 @@ struct request {
 	bool			 was_in_txn;	/* its connection was in a transaction */
 	bool			 discard;	/* REQ_RESET: clear session state too */
 	bool			 cut;		/* its client stopped reading: output dropped */
+	bool			 cancelled;	/* pool_cancel stopped it on its connection */
 	uid_t			 uid;		/* the peer it runs for */
 	uint64_t		 sid;		/* its session's id, and */
 	uint32_t		 hid;		/* its handle's: whose session state it may see */

@@ -125,6 +125,7 @@ struct pgwire {
 	int		 wrap;		/* 0; 1: BEGIN sent; 2: statements; 3: COMMIT/ROLLBACK */
 	bool		 quiet;		/* the request is dbmd's own: only its errors show */
 	bool		 failed;	/* a statement of the query failed */
+	bool		 req_failed;	/* the request in flight ended with an error */
 	/* JOB_EXECUTE and JOB_DESCRIBE */
 	struct pg_portal *portal;
 	uint32_t	 max_rows;
@@ -1092,6 +1093,7 @@ exec_frame(struct session *s, const struct proto_frame *f)
 		else if (!pg->cut)
 			put_reply_error(s, &e);
 		pg->failed = true;
+		pg->req_failed = true;
 		return;
 	}
 	if (pg->cut || pg->quiet)
@@ -1175,6 +1177,7 @@ describe_frame(struct session *s, const struct proto_frame *f)
 		else if (!pg->cut)
 			put_reply_error(s, &e);
 		pg->failed = true;
+		pg->req_failed = true;
 		return;
 	case PROTO_MSG_ROW_DESC:
 		if (pg->cut)
@@ -1282,6 +1285,7 @@ pgwire_stall_error(struct session *s, struct request *r, const char *msg)
 	pg->cut = true;
 	pg->cut_state[0] = '\0';
 	pg->failed = true;
+	pg->req_failed = true;
 	flush(s);
 }
 
@@ -1419,6 +1423,7 @@ run(struct session *s, struct request *r)
 	}
 	pg->req = r;
 	pg->cut = false;
+	pg->req_failed = false;
 	pg->have_desc = false;
 	efields_clear(pg);
 	r->cache_max_age = r->kind == REQ_EXEC ? pg->cache_max_age : 0;
@@ -2217,16 +2222,18 @@ pgwire_done(struct session *s, struct request *r)
 	struct pgwire *pg = s->pg;
 	struct pg_portal *po;
 	char reason[320];
+	bool failed;
 
 	if (r != pg->req || s->dead)
 		return;
 	pg->req = NULL;
+	failed = r->failed || pg->req_failed;
 	/* PostgreSQL aborts a transaction at its first error; SQLite goes on. */
 	if (pg->h != NULL && !pg->h->hold.in_txn)
 		pg->txn_failed = false;
 	else if (!r->was_in_txn)
-		pg->txn_failed = r->failed && !pg->sqlite;	/* it began the transaction */
-	else if (r->failed && !pg->sqlite)
+		pg->txn_failed = failed && !pg->sqlite;	/* it began the transaction */
+	else if (failed && !pg->sqlite)
 		pg->txn_failed = true;
 	if (pg->cut && pg->cut_state[0] != '\0') {
 		/* The reply could not be translated: the client hears why instead. */
@@ -2238,7 +2245,7 @@ pgwire_done(struct session *s, struct request *r)
 	switch (pg->job) {
 	case JOB_OPEN:
 		pg->job = JOB_NONE;
-		if (r->failed) {
+		if (failed) {
 			snprintf(reason, sizeof(reason), "cannot open %s/%s: %s", pg->h->env,
 			    pg->h->role, pg->open_error[0] ? pg->open_error : "failed");
 			fatal_close(s, pg->open_state[0] ? pg->open_state : "08006", reason, NULL);
@@ -2247,14 +2254,14 @@ pgwire_done(struct session *s, struct request *r)
 		startup_done(s);
 		return;
 	case JOB_SIMPLE:
-		if (r->failed)
+		if (failed)
 			pg->failed = true;
 		simple_next(s);
 		return;
 	case JOB_EXECUTE:
 		po = pg->portal;
 		pg->job = JOB_NONE;
-		if (pg->failed || r->failed) {
+		if (pg->failed || failed) {
 			pg->skip_to_sync = true;
 			if (po != NULL)
 				portal_free(pg, po);
@@ -2266,7 +2273,7 @@ pgwire_done(struct session *s, struct request *r)
 		break;
 	case JOB_DESCRIBE:
 		pg->job = JOB_NONE;
-		if (pg->failed || r->failed)
+		if (pg->failed || failed)
 			pg->skip_to_sync = true;
 		pg->portal = NULL;
 		break;

@@ -291,6 +291,7 @@ pool_cancel(struct request *r)
 
 	if (r->state != REQ_RUNNING && r->state != REQ_STALLED)
 		return;
+	r->cancelled = true;
 	if (r->state == REQ_STALLED)
 		request_move(r, REQ_RUNNING, &r->pool->reqs[REQ_RUNNING]);
 	c->pool->be->conn_cancel(c);	/* may end the request at once */
@@ -568,6 +569,8 @@ pool_request_done(struct conn *c, struct request *r, bool ok)
 {
 	struct pool *p = c->pool;
 	struct hold *hd = r->hold;
+	bool held = hd != NULL && (hd->in_txn || hd->pinned || c->in_txn);
+	bool was_txn = hd != NULL && (hd->in_txn || c->in_txn);
 
 	c->req = NULL;
 	cacheflow_end(p, c, r, ok);
@@ -587,6 +590,19 @@ pool_request_done(struct conn *c, struct request *r, bool ok)
 			hd->conn = NULL;
 			hd->in_txn = false;
 		}
+		/*
+		 * A connection held for the handle went (a cancel, a lost server): the
+		 * handle's next request says so, for a transaction always, for a pinned
+		 * handle's session unless the failure of this request said it already.
+		 */
+		if (held && c->broken && hd->lost != NULL && (hd->in_txn || c->in_txn ||
+		    was_txn || ok || r->cancelled))
+			/* 08006: connection_failure; what lived on the connection is gone. */
+			hd->lost(hd, PROTO_E_BACKEND, "08006", c->in_txn ? "the connection "
+			    "holding this handle's transaction was lost; the transaction was "
+			    "rolled back" : "the connection pinned to this handle was lost; its "
+			    "session state (settings, temporary tables, prepared statements) "
+			    "is gone");
 		if (r->kind == REQ_RESET) {
 			if (!ok || c->in_txn)
 				c->broken = true;	/* a reset that failed */
