@@ -267,6 +267,28 @@ pg_connect_timeout(evutil_socket_t fd, short ev, void *arg)
 	pg_open_failed(pc, why);
 }
 
+/*
+ * What the server says of itself, kept by the pool for the PostgreSQL front door's
+ * ParameterStatus messages: the latest connection's word, since a server may be
+ * upgraded or a multi-host URI reach another.
+ */
+static void
+pg_server_params(struct pg_conn *pc)
+{
+	struct pool *p = pc->conn->pool;
+	static const char *const names[] = { "server_version", "TimeZone", "DateStyle",
+	    "IntervalStyle" };
+	char *const dst[] = { p->server_version, p->timezone, p->datestyle, p->intervalstyle };
+	const size_t sizes[] = { sizeof(p->server_version), sizeof(p->timezone),
+	    sizeof(p->datestyle), sizeof(p->intervalstyle) };
+	const char *v;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if ((v = PQparameterStatus(pc->pg, names[i])) != NULL)
+			snprintf(dst[i], sizes[i], "%s", v);
+}
+
 /* One step of PQconnectPoll, then wait for what it asks for. */
 static void
 pg_connect_step(struct pg_conn *pc)
@@ -282,6 +304,7 @@ pg_connect_step(struct pg_conn *pc)
 		return;
 	case PGRES_POLLING_OK:
 		evtimer_del(pc->timer);
+		pg_server_params(pc);
 		pc->phase = PG_IDLE;
 		if (pg_watch(pc, EV_READ | EV_PERSIST) == -1) {
 			pg_open_failed(pc, "cannot watch the server's socket");
@@ -988,6 +1011,9 @@ pg_conn_exec(struct conn *c, struct request *r)
 		break;
 	case REQ_OPEN:
 		fatalx("%s: REQ_OPEN reached the backend", __func__);
+	case REQ_DESCRIBE:
+		put_error(pc, PROTO_E_SQL, "0A000", "Describe is not supported", "", "");
+		goto failed;
 	}
 	if (own != NULL && (pc->own = strdup(own)) == NULL)
 		goto nomem;

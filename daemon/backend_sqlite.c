@@ -1257,6 +1257,10 @@ run_job(struct sq_conn *sc, struct request *r)
 	case REQ_OPEN:
 		ok = true;
 		break;
+	case REQ_DESCRIBE:
+		backend_error(&b, r->reqid, PROTO_E_SQL, "0A000", "Describe is not supported",
+		    NULL, NULL);
+		break;
 	}
 	pthread_mutex_lock(&sc->mu);
 	sc->job = NULL;

@@ -68,6 +68,10 @@ const struct cfg_key cfg_keys[] = {
 	  "than pool_size - 1" },
 	{ "sqlite_heap_limit", "SQLITE_HEAP_LIMIT", CFG_T_SIZE, D(sqlite_heap_limit), "1G",
 	  0, 64 * GIB, 0, "memory all SQLite connections together may use; 0: no limit" },
+	{ "pg_socket_dir", "PG_SOCKET_DIR", CFG_T_STR, D(pg_socket_dir), "", 0, 0, 0,
+	  "directory of the PostgreSQL-protocol socket; empty: the socket's directory" },
+	{ "pg_port", "PG_PORT", CFG_T_INT, D(pg_port), "5432", 0, 65535, 0,
+	  "port in the PostgreSQL-protocol socket's name (.s.PGSQL.<port>); 0: none" },
 	{ "admin.users", "ADMIN_USERS", CFG_T_NAMES, D(admin_users), "", 0, 0, 0,
 	  "users allowed to reload and dispose; empty: root and dbmd's user" },
 	{ "admin.groups", "ADMIN_GROUPS", CFG_T_NAMES, D(admin_groups), "", 0, 0, 0,
@@ -101,6 +105,9 @@ const struct cfg_key cfg_keys[] = {
 	  CFG_K_POOL, "largest string, blob or row a SQLite statement may make" },
 	{ "read_only", "READ_ONLY", CFG_T_BOOL, R(read_only), "false", 0, 1, CFG_K_POOL,
 	  "open the database read-only" },
+	{ "pool_mode", "POOL_MODE", CFG_T_POOLMODE, R(pool_mode), "transaction", 0, 1,
+	  CFG_K_POOL, "PostgreSQL-protocol clients: transaction (a connection per "
+	  "statement or transaction) or session (one connection for the client's life)" },
 	{ "cache.size", "CACHE_SIZE", CFG_T_INT, R(cache_size), "200", 0, 1000000, CFG_K_POOL,
 	  "cached results at most; 0 disables the result cache" },
 	{ "cache.ttl", "CACHE_TTL", CFG_T_DURATION, R(cache_ttl), "60s", 0, MS_DAY, CFG_K_POOL,
@@ -555,6 +562,17 @@ config_parse_value(const struct cfg_key *k, const char *text, int quoted, struct
 			return -1;
 		}
 		return 0;
+	case CFG_T_POOLMODE:
+		if (strcmp(text, "transaction") == 0)
+			v->num = POOL_MODE_TRANSACTION;
+		else if (strcmp(text, "session") == 0)
+			v->num = POOL_MODE_SESSION;
+		else {
+			config_error(errs, CFG_E_TYPE, where,
+			    "%s: \"%s\" is not one of transaction, session", k->name, text);
+			return -1;
+		}
+		return 0;
 	case CFG_T_NAMES:
 	case CFG_T_KEYS:
 		/* Text sources (variables, --set) write lists comma-separated. */
@@ -672,6 +690,8 @@ config_value_text(const struct cfg_key *k, const struct cfg_value *v)
 		return xasprintf("%04llo", v->num);
 	case CFG_T_LOGLEVEL:
 		return xstrdup(log_level_name((int)v->num));
+	case CFG_T_POOLMODE:
+		return xstrdup(v->num == POOL_MODE_SESSION ? "session" : "transaction");
 	case CFG_T_NAMES:
 	case CFG_T_KEYS:
 		strbuf_printf(&buf, &len, &cap, "[");

@@ -56,6 +56,7 @@ enum cfg_type {
 	CFG_T_LOGLEVEL,		/* debug, info, notice, warning, error */
 	CFG_T_NAMES,		/* list of user or group names (or numeric ids) */
 	CFG_T_KEYS,		/* list of role key names */
+	CFG_T_POOLMODE,		/* transaction or session: how the front door pools */
 	CFG_T_MAX_
 };
 
@@ -143,8 +144,8 @@ TAILQ_HEAD(cfg_names, cfg_name);
  * the roles' follow.  They size the origin arrays below; config.c does not compile when
  * the table and these counts disagree.
  */
-#define DAEMON_KEYS	17
-#define ROLE_KEYS	20
+#define DAEMON_KEYS	19
+#define ROLE_KEYS	21
 
 struct daemon_config {
 	char		*socket;
@@ -162,9 +163,17 @@ struct daemon_config {
 	long long	 max_override_pools;
 	long long	 max_pinned_per_client;
 	long long	 sqlite_heap_limit;	/* bytes; 0: none */
+	char		*pg_socket_dir;		/* the front door's; "": the socket's */
+	long long	 pg_port;		/* its .s.PGSQL.<port>; 0: no front door */
 	struct cfg_value admin_users;
 	struct cfg_value admin_groups;
 	const struct cfg_setting *origin[DAEMON_KEYS];	/* per key, in key-table order */
+};
+
+/* How the PostgreSQL front door gives a client's statements connections. */
+enum pool_mode {
+	POOL_MODE_TRANSACTION,	/* any free connection per statement or transaction */
+	POOL_MODE_SESSION,	/* one connection for the client's life */
 };
 
 enum backend_kind {
@@ -192,6 +201,7 @@ struct role_config {
 	long long	 session_reset;		/* between handles of one user too */
 	long long	 max_value_size;	/* bytes: SQLite's SQLITE_LIMIT_LENGTH */
 	long long	 read_only;
+	long long	 pool_mode;		/* enum pool_mode */
 	long long	 cache_size;		/* entries; 0 disables the cache */
 	long long	 cache_ttl;
 	long long	 cache_max_bytes;
@@ -349,6 +359,8 @@ enum req_kind {
 	REQ_OPEN,		/* a pinned handle's connection, or a new pool's first */
 	REQ_RESET,		/* internal: roll back what a handle left; with discard,
 				   also clear its session state */
+	REQ_DESCRIBE,		/* a statement's parameter and result types, without
+				   running it (the PostgreSQL front door's Describe) */
 };
 
 /*
@@ -375,6 +387,12 @@ struct request_queue {
 	int			 n;
 };
 
+/* One field of a PostgreSQL error or notice: its type ('S', 'C', 'M', 'P', ...) and text. */
+struct pg_field {
+	char		 code;
+	const char	*value;
+};
+
 /*
  * What a request's owner (whoever made it) is told.  A request with no ops (dbmd's
  * own, or one whose owner has gone) sends nothing anywhere and is freed when done.
@@ -384,6 +402,13 @@ struct request_ops {
 	int	(*output)(void *, struct request *, const void *, size_t);
 	/* The reply is complete (r->failed: it ended with ERROR); r is freed after. */
 	void	(*done)(void *, struct request *);
+	/*
+	 * NULL, or the PostgreSQL front door's: a notice the database sent while the
+	 * request ran (true), or every field of the error whose ERROR frame follows
+	 * (false), as PostgreSQL gave them.  Not part of the reply: never cached.
+	 */
+	void	(*pg_fields)(void *, struct request *, bool, const struct pg_field *,
+		    size_t);
 };
 
 /* One request of a client against a pool, from arrival to the end of its reply. */
@@ -406,6 +431,8 @@ struct request {
 	char			**params;	/* NULL entries are SQL NULL */
 	uint32_t		*lens;
 	uint8_t			*formats;	/* PROTO_FORMAT_* per param; NULL: all text */
+	uint32_t		*types;		/* PostgreSQL type OID per param, 0: let the
+						   server infer it; NULL: all inferred */
 	int64_t			 queued_at;	/* us */
 	int64_t			 started_at;	/* us, on its connection */
 	struct event		*timer;		/* acquire timeout while QUEUED */
@@ -503,6 +530,11 @@ struct pool {
 	char			 last_error[256];
 	char			 last_sqlstate[6];	/* of last_error */
 	char			*db_key;	/* the database: pools on one share invalidations */
+	/* What the database says of itself (PostgreSQL's ParameterStatus); "" unknown. */
+	char			 server_version[64];
+	char			 timezone[64];
+	char			 datestyle[32];
+	char			 intervalstyle[32];
 	TAILQ_HEAD(, fill)	 fills;		/* cache fills in flight */
 };
 TAILQ_HEAD(pool_list, pool);
@@ -704,6 +736,7 @@ bool		 pool_quiet(const struct pool *);
 struct request	*request_new(enum req_kind, uint32_t);
 void		 request_move(struct request *, enum req_state, struct request_queue *);
 int		 request_output(struct request *, const void *, size_t);
+void		 request_pg_fields(struct request *, bool, const struct pg_field *, size_t);
 void		 request_fail(struct request *, int, const char *, const char *);
 void		 request_done(struct request *, bool);
 void		 request_finish(struct request *);

@@ -102,6 +102,7 @@ request_free(struct request *r)
 	free(r->params);
 	free(r->lens);
 	free(r->formats);
+	free(r->types);
 	free(r->sql);
 	free(r);
 }
@@ -127,6 +128,18 @@ request_output(struct request *r, const void *data, size_t len)
 	if (r->state == REQ_RUNNING)
 		request_move(r, REQ_STALLED, &r->pool->reqs[REQ_STALLED]);
 	return 1;
+}
+
+/*
+ * A notice, or the fields of the error that ends the reply, for an owner that takes
+ * them whole (the PostgreSQL front door); the reply's frames carry what others need.
+ */
+void
+request_pg_fields(struct request *r, bool notice, const struct pg_field *f, size_t n)
+{
+	if (r->cut || r->ops == NULL || r->ops->pg_fields == NULL)
+		return;
+	r->ops->pg_fields(r->owner, r, notice, f, n);
 }
 
 /* Ends a request's reply with ERROR; the request is then finished or done. */

@@ -1259,6 +1259,7 @@ Test(config, every_pool_defining_difference_changes_the_hash)
 		"session_reset: false",
 		"max_value_size: 17M",
 		"read_only: true",
+		"pool_mode: session",
 		"cache: {size: 201}",
 		"cache: {ttl: 61s}",
 		"cache: {max_bytes: 65M}",
