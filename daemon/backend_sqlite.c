@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -1017,13 +1018,37 @@ out:
 	return perr;
 }
 
+/*
+ * A REAL as text that reads back as the same double, as PostgreSQL prints float8:
+ * SQLite's own text keeps 15 digits (0.1 + 0.2 would read 0.3, DBL_MAX infinity).
+ */
+static void
+real_text(double d, char *buf, size_t size)
+{
+	int prec;
+
+	if (isinf(d)) {
+		snprintf(buf, size, "%s", d > 0 ? "Infinity" : "-Infinity");
+		return;
+	}
+	if (isnan(d)) {
+		snprintf(buf, size, "NaN");
+		return;
+	}
+	for (prec = 15; prec <= 17; prec++) {
+		snprintf(buf, size, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			return;
+	}
+}
+
 /* Runs one statement and writes its whole reply into b (flushing full chunks). */
 static bool
 exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 {
 	sqlite3_stmt *st;
 	struct proto_complete done = { .cache_state = PROTO_CACHE_BYPASS };
-	char err[256], tag[64];
+	char err[256], tag[64], num[32];
 	uint64_t rows = 0, changes;
 	bool empty, ok = false, readonly = true, desc_due, ran = false;
 	int rc = SQLITE_OK, ncols, i, nprep;
@@ -1094,6 +1119,11 @@ exec_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
 		for (i = 0; i < ncols; i++) {
 			if (sqlite3_column_type(st, i) == SQLITE_NULL) {
 				proto_put_nstr(b, NULL, 0);
+				continue;
+			}
+			if (sqlite3_column_type(st, i) == SQLITE_FLOAT) {
+				real_text(sqlite3_column_double(st, i), num, sizeof(num));
+				proto_put_nstr(b, num, strlen(num));
 				continue;
 			}
 			const char *v = (const char *)sqlite3_column_text(st, i);

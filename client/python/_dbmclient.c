@@ -41,7 +41,7 @@ enum conv {
 	CV_INT,			/* int */
 	CV_FLOAT,		/* float */
 	CV_BOOL,		/* bool */
-	CV_NUMERIC,		/* PostgreSQL: Decimal; SQLite: int or float as the text reads */
+	CV_NUMERIC,		/* Decimal; on SQLite an integer's text gives an int */
 	CV_DATE,		/* datetime.date */
 	CV_TIME,		/* datetime.time */
 	CV_TIMETZ,		/* datetime.time with tzinfo */
@@ -430,10 +430,9 @@ conv_value(const struct session *s, enum conv cv, const char *v, size_t len)
 			Py_RETURN_FALSE;
 		break;
 	case CV_NUMERIC:
-		if (!s->sqlite)
+		/* SQLite's untyped and NUMERIC columns hold integers too: those stay int. */
+		if (!s->sqlite || (r = conv_int(v, len)) == NULL)
 			r = conv_call(Decimal, v, len);
-		else if ((r = conv_int(v, len)) == NULL && !PyErr_Occurred())
-			r = conv_float(v, len);
 		break;
 	case CV_DATE: case CV_TIME: case CV_TIMETZ: case CV_TIMESTAMP: case CV_TIMESTAMPTZ:
 		r = conv_datetime(cv, v, len);

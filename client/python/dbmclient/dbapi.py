@@ -136,11 +136,15 @@ def _skip(sql, i):
     return None
 
 
+_DOLLAR_NUM = re.compile(r"\$([0-9]+)")
+
+
 def _parse(sql):
-    """Splits sql into code and placeholders: (pieces, kinds), kinds of '%s', names, '%%'."""
+    """Splits sql into code and placeholders: (pieces, marks, highest $n in the code)."""
     out, marks = [], []
     i = start = 0
     n = len(sql)
+    top = 0
     while True:
         m = _SPECIAL.search(sql, i)
         if m is None:
@@ -148,6 +152,11 @@ def _parse(sql):
         i = m.start()
         if sql[i] != "%":
             j = _skip(sql, i)
+            if j is None and sql[i] == "$" and not (i > 0 and _IDENT.match(sql[i - 1])):
+                d = _DOLLAR_NUM.match(sql, i)
+                if d is not None:
+                    top = max(top, int(d.group(1)))
+                    j = d.end()
             i = j if j is not None else i + 1
             continue
         if sql.startswith("%s", i):
@@ -164,7 +173,7 @@ def _parse(sql):
         marks.append(mark)
         i = start = j
     out.append(sql[start:n])
-    return out, marks
+    return out, marks, top
 
 
 _converted = {}
@@ -181,13 +190,16 @@ def _convert(sql, params):
         if len(_converted) >= 512:
             _converted.clear()
         _converted[key] = parsed
-    pieces, marks = parsed
+    pieces, marks, top = parsed
     if not marks:
         if isinstance(params, dict):
             if params:
                 raise ProgrammingError("parameters given by name, but the statement has no "
                                        "%(name)s placeholder")
             return sql, None
+        if top != len(params):
+            raise ProgrammingError("the statement's placeholders go up to $%d but %d "
+                                   "parameters were given" % (top, len(params)))
         return sql, params
     named = isinstance(params, dict) or (hasattr(params, "keys") and
                                          hasattr(params, "__getitem__"))
@@ -594,6 +606,8 @@ class Cursor:
         return self
 
     def fetchone(self):
+        if self._closed:
+            raise InterfaceError("the cursor is closed")
         while True:
             if self._pos < len(self._rows):
                 row = self._rows[self._pos]
@@ -612,6 +626,8 @@ class Cursor:
         raise ProgrammingError("the statement returned no rows")
 
     def fetchmany(self, size=None):
+        if self._closed:
+            raise InterfaceError("the cursor is closed")
         if size is None:
             size = self.arraysize
         out = []
@@ -630,6 +646,8 @@ class Cursor:
         return out
 
     def fetchall(self):
+        if self._closed:
+            raise InterfaceError("the cursor is closed")
         if self.description is None:
             self._no_rows()
         out = self._rows[self._pos:] if self._pos else self._rows
