@@ -7,7 +7,9 @@ on one connection through a warm-up and then --reps timed repetitions of --durat
 seconds; every operation's latency is recorded, and the median over the
 repetitions of the throughput, p50, p99 and mean latency is printed as one
 tab-separated RESULT line, as build/bench prints its own (tests/bench/run.sh puts
-both into raw.tsv and the report).
+both into raw.tsv and the report).  Its last field adds client_cpu_us, the CPU time
+this process spent per operation (user and system, median over the repetitions): what
+the driver and the interpreter cost, apart from waiting for the server.
 
 Workloads:
   py-point     SELECT abalance FROM pgbench_accounts WHERE aid = %s with a random
@@ -126,10 +128,11 @@ def run(o):
         if clock() >= end:
             break
 
-    tput, p50, p99, mean = [], [], [], []
+    tput, p50, p99, mean, cpu = [], [], [], [], []
     total = 0
     for _ in range(o.reps):
         lat = []
+        cpu0 = time.process_time_ns()
         start = clock()
         end = start + int(o.duration * 1e9)
         while True:
@@ -143,6 +146,7 @@ def run(o):
             if t1 >= end and len(lat) >= MIN_OPS:
                 break
         elapsed = clock() - start
+        cpu.append((time.process_time_ns() - cpu0) / len(lat) / 1e3)
         lat.sort()
         tput.append(len(lat) / (elapsed / 1e9))
         p50.append(percentile(lat, 0.50) / 1e3)
@@ -154,7 +158,7 @@ def run(o):
     elif hasattr(conn, "dispose"):
         conn.dispose()
 
-    extra = "python=%d.%d.%d %s" % (sys.version_info[:3] + (version,))
+    extra = "python=%d.%d.%d %s client_cpu_us=%.1f" % (sys.version_info[:3] + (version, median(cpu)))
     if o.workload == "py-fetchall":
         extra += " rows=%d" % o.rows
     print("RESULT\t%s\t%s\t1\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%s" % (

@@ -396,6 +396,8 @@ function row(name, path, metric, value, ratio, target, met) {
 function verdict(ok) { if (ok) { return "met" } else { nunmet++; return "**not met**" } }
 # A Python cell that can be shown: measured; otherwise its row says skipped (and why) or
 # failed, with "skipped" as the verdict of a target it carries.
+# A Python figure: the p50, and the CPU time of the client per operation beside it.
+function pyv(k) { return ms(P50[k]) (X[k, "client_cpu_us"] != "" ? " (client CPU " ms(X[k, "client_cpu_us"]) ")" : "") }
 function pyhave(name, wl, path, label, metric, target,    k) {
 	k = wl SUBSEP path SUBSEP 1
 	if (have(k)) return 1
@@ -430,7 +432,8 @@ function tputrows(name, wl, c, label,    k, base, pgb, i, tg, met, pp) {
 		    have(base) ? f(TPUT[k] / TPUT[base]) "×" : "", tg, met)
 	}
 }
-# Rounds of one cell: the median of each figure, the worst of the memory and hit rate.
+# Rounds of one cell: the median of each figure (the CPU time of the client too), the worst of
+# the memory and hit rate.
 function med(A, k, n,    i, j, t, v) {
 	for (i = 1; i <= n; i++) v[i] = A[k, i]
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
@@ -447,6 +450,7 @@ $1 == "RESULT" {
 	for (j in kv) {
 		split(kv[j], kvp, "=")
 		if (kvp[1] == "hit_pct") { if (!((k, "hit_pct") in X) || kvp[2] < X[k, "hit_pct"]) X[k, "hit_pct"] = kvp[2] }
+		else if (kvp[1] == "client_cpu_us") CPU[k, c] = kvp[2]
 		else X[k, kvp[1]] = kvp[2]
 	}
 	if ((k, "server_hwm_kb") in X) {
@@ -467,6 +471,7 @@ END {
 		k = order[i]
 		TPUT[k] = med(RT, k, R[k]); P50[k] = med(R50, k, R[k])
 		P99[k] = med(R99, k, R[k]); MEAN[k] = med(RM, k, R[k])
+		if ((k, 1) in CPU) X[k, "client_cpu_us"] = med(CPU, k, R[k])
 	}
 	printf "# dbmd benchmark\n\n"
 	printf "Machine: %s.  \n", machine
@@ -571,37 +576,37 @@ END {
 	name = "Python point select, 1 client"; m = "p50 latency per statement"
 	b = "py-point" SUBSEP "psycopg2" SUBSEP 1; pb = "py-point" SUBSEP "psycopg2-pgbouncer" SUBSEP 1
 	if (pyhave(name, "py-point", "psycopg2", "psycopg2 direct", m, ""))
-		row(name, "psycopg2 direct", m, ms(P50[b]), "1×", "", "")
+		row(name, "psycopg2 direct", m, pyv(b), "1×", "", "")
 	if (pyhave(name, "py-point", "psycopg2-pgbouncer", "psycopg2 via PgBouncer", m, ""))
-		row(name, "psycopg2 via PgBouncer", m, ms(P50[pb]), have(b) ? f(P50[pb] / P50[b]) "×" : "", "", "")
+		row(name, "psycopg2 via PgBouncer", m, pyv(pb), have(b) ? f(P50[pb] / P50[b]) "×" : "", "", "")
 	k = "py-point" SUBSEP "dbmclient" SUBSEP 1
 	if (pyhave(name, "py-point", "dbmclient", "dbmclient cursor", m, "≤ psycopg2 via PgBouncer")) {
 		if (have(pb)) {
 			r = P50[k] / P50[pb]
-			row(name, "dbmclient cursor", m, ms(P50[k]), (have(b) ? f(P50[k] / P50[b]) "×; " : "") f(r) "× PgBouncer",
+			row(name, "dbmclient cursor", m, pyv(k), (have(b) ? f(P50[k] / P50[b]) "×; " : "") f(r) "× PgBouncer",
 			    "≤ psycopg2 via PgBouncer", verdict(r <= 1))
 			printf "\"py point\"\t%.3f\t1\n", r > chart
-		} else row(name, "dbmclient cursor", m, ms(P50[k]), have(b) ? f(P50[k] / P50[b]) "×" : "",
+		} else row(name, "dbmclient cursor", m, pyv(k), have(b) ? f(P50[k] / P50[b]) "×" : "",
 		    "≤ psycopg2 via PgBouncer", verdict(0))
 	}
 	k = "py-point" SUBSEP "dbmclient-manager" SUBSEP 1
 	if (pyhave(name, "py-point", "dbmclient-manager", "dbmclient manager.execute", m, ""))
-		row(name, "dbmclient manager.execute", m, ms(P50[k]),
+		row(name, "dbmclient manager.execute", m, pyv(k),
 		    (have(b) ? f(P50[k] / P50[b]) "×" : "") (have(pb) ? "; " f(P50[k] / P50[pb]) "× PgBouncer" : ""), "", "")
 	b = "py-fetchall" SUBSEP "psycopg2" SUBSEP 1; k = "py-fetchall" SUBSEP "dbmclient" SUBSEP 1
 	pk = "py-fetchall" SUBSEP "psycopg2-pgbouncer" SUBSEP 1
 	nrows = X[b, "rows"] != "" ? X[b, "rows"] : X[k, "rows"] != "" ? X[k, "rows"] : X[pk, "rows"]
 	name = sprintf("Python fetchall, %s rows × 4 columns", nrows != "" ? nrows : "100000"); m = "p50 time per fetchall"
 	if (pyhave(name, "py-fetchall", "psycopg2", "psycopg2 direct", m, ""))
-		row(name, "psycopg2 direct", m, ms(P50[b]), "1×", "", "")
+		row(name, "psycopg2 direct", m, pyv(b), "1×", "", "")
 	if (pyhave(name, "py-fetchall", "psycopg2-pgbouncer", "psycopg2 via PgBouncer", m, ""))
-		row(name, "psycopg2 via PgBouncer", m, ms(P50[pk]), have(b) ? f(P50[pk] / P50[b]) "×" : "", "", "")
+		row(name, "psycopg2 via PgBouncer", m, pyv(pk), have(b) ? f(P50[pk] / P50[b]) "×" : "", "", "")
 	if (pyhave(name, "py-fetchall", "dbmclient", "dbmclient cursor", m, "≤ 1.5× psycopg2 direct")) {
 		if (have(b)) {
 			r = P50[k] / P50[b]
-			row(name, "dbmclient cursor", m, ms(P50[k]), f(r) "×", "≤ 1.5× psycopg2 direct", verdict(r <= 1.5))
+			row(name, "dbmclient cursor", m, pyv(k), f(r) "×", "≤ 1.5× psycopg2 direct", verdict(r <= 1.5))
 			printf "\"py fetchall\"\t%.3f\t1\n", r / 1.5 > chart
-		} else row(name, "dbmclient cursor", m, ms(P50[k]), "", "≤ 1.5× psycopg2 direct", verdict(0))
+		} else row(name, "dbmclient cursor", m, pyv(k), "", "≤ 1.5× psycopg2 direct", verdict(0))
 	}
 
 	if (("dbmd" in MEMPER) && ("pgbouncer" in MEMPER)) {
