@@ -14,6 +14,23 @@ SYSTEMDUNITDIR ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 
 SYSUSERSDIR ?= $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
 DESTDIR ?=
 
+# The Python package is built for, tested with and installed for Debian's interpreter, to
+# which python3-dev, python3-pytest and python3-psycopg2 belong; a python3 earlier on PATH
+# (pyenv, a venv) may be another version without them.
+PYTHON ?= /usr/bin/python3
+# Read once: the extension's file name suffix, the header directories and the X.Y version.
+# Silently empty where there is no interpreter yet, so that make deps still works.
+PY_VARS := $(shell $(PYTHON) -c 'import sys, sysconfig as s; p = s.get_paths(); \
+	print(s.get_config_var("EXT_SUFFIX"), "%d.%d" % sys.version_info[:2], \
+	p["include"], p["platinclude"])' 2>/dev/null)
+PY_EXT_SUFFIX := $(word 1,$(PY_VARS))
+PY_VERSION := $(word 2,$(PY_VARS))
+PY_INCLUDES := $(sort $(wordlist 3,4,$(PY_VARS)))
+# Where Debian's interpreter finds packages: the system's directory for PREFIX=/usr, else
+# the prefix's versioned dist-packages, which for /usr/local is on the default sys.path.
+PYTHONDIR ?= $(strip $(if $(filter /usr,$(PREFIX)),/usr/lib/python3/dist-packages,\
+	$(PREFIX)/lib/python$(PY_VERSION)/dist-packages))
+
 # Out-of-tree build directory; `make asan` uses a directory of its own.
 B ?= build
 
@@ -66,12 +83,14 @@ LIB_SO := libdbmclient.so.$(LIB_MAJOR)
 # clang only recommends and an install without recommends leaves out.
 DEPS_PKGS := gcc make pkg-config libevent-dev libsqlite3-dev libpq-dev libyaml-dev \
 	libsystemd-dev libcriterion-dev postgresql valgrind systemd python3 pgbouncer \
-	gnuplot-nox clang libclang-rt-dev
+	gnuplot-nox clang libclang-rt-dev python3-dev python3-pytest python3-psycopg2 \
+	python3-psycopg python3-setuptools python3-wheel python3-venv python3-pip
 
-.PHONY: all check faults asan valgrind fuzz fuzz-build fuzz-seeds install uninstall clean \
-	deps help demo bench
+.PHONY: all python check check-python faults asan valgrind fuzz fuzz-build fuzz-seeds \
+	install uninstall clean deps help demo bench
 
-all: $(B)/dbmd $(B)/dbmctl $(B)/example $(B)/example_async $(B)/$(LIB_SO) $(B)/libdbmclient.a
+all: $(B)/dbmd $(B)/dbmctl $(B)/example $(B)/example_async $(B)/$(LIB_SO) $(B)/libdbmclient.a \
+	python
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -115,6 +134,33 @@ $(B)/example_async: $(B)/client/example_async.o $(B)/libdbmclient.a
 	$(qecho) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libevent)
 
+# The Python package dbmclient, importable with PYTHONPATH=$(B)/python: its modules and
+# the extension module, which links the static library with the project's compiler and
+# warnings.  Only PyInit__dbmclient is exported: the module is hidden by default and
+# --exclude-libs hides the library's dbm_*, which another module's libdbmclient.so could
+# otherwise interpose.
+PY_PKG := $(B)/python/dbmclient
+PY_EXT := $(PY_PKG)/_dbmclient$(PY_EXT_SUFFIX)
+PY_MODULES := $(patsubst client/python/dbmclient/%,$(PY_PKG)/%,\
+	$(wildcard client/python/dbmclient/*.py))
+
+python: $(PY_EXT) $(PY_MODULES)
+
+$(B)/client/python/_dbmclient.o: client/python/_dbmclient.c
+	@test -n "$(PY_EXT_SUFFIX)" || { echo "$(PYTHON) does not run (make deps)" >&2; exit 1; }
+	@mkdir -p $(@D)
+	$(qecho) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) -fvisibility=hidden $(PY_INCLUDES:%=-I%) -c -o $@ $<
+
+$(PY_EXT): $(B)/client/python/_dbmclient.o $(B)/libdbmclient.a
+	@mkdir -p $(@D)
+	$(qecho) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ $^
+
+$(PY_PKG)/%.py: client/python/dbmclient/%.py
+	@mkdir -p $(@D)
+	$(Q)cp $< $@
+
 # The benchmark: dbmd against direct libpq and PgBouncer (tests/bench/README).
 $(B)/bench: tests/bench/bench.c $(B)/libdbmclient.a
 	@mkdir -p $(@D)
@@ -137,14 +183,29 @@ $(B)/tests/libfault_alloc.so: tests/fault_alloc.c
 	$(qecho) CC $<
 	$(Q)$(CC) -O2 -Wall -fPIC -shared -o $@ $<
 
-# tests/run_tests.sh runs every test program and fails if any test failed or a sanitizer
-# or valgrind (TEST_RUN) reported anything; tests/pg_harness.sh gives the run a private
-# PostgreSQL server.
+# What every test run is told: the programs under test and the sources, the build's
+# sanitizer flags, what runs each test program (valgrind, or nothing), the interpreter,
+# and the sanitizer runtime that interpreter must preload to load an ASan-built extension.
 TEST_RUN ?=
+TEST_PRELOAD = $(if $(findstring -fsanitize=address,$(SANITIZE)),\
+	$(shell $(CC) -print-file-name=libasan.so))
+TEST_ENV = TEST_DBMD_BIN=$(abspath $(B)/dbmd) TEST_BUILDDIR=$(abspath $(B)) \
+	TEST_SRCDIR=$(CURDIR) TEST_CFLAGS='$(SANITIZE)' TEST_RUN='$(TEST_RUN)' \
+	TEST_ARGS='$(TEST_ARGS)' TEST_PYTHON='$(PYTHON)' TEST_PRELOAD='$(strip $(TEST_PRELOAD))'
+
+# tests/run_tests.sh runs every test program and fails if any test failed or a sanitizer
+# or valgrind (TEST_RUN) reported anything; then tests/run_python_tests.sh runs the Python
+# package's tests, whatever the C tests did, against the package in $(B)/python.  Both
+# share the private PostgreSQL server of tests/pg_harness.sh, and either failing fails
+# check.  The interpreter itself never runs under valgrind (too slow, and not ours).
 check: all $(TEST_BIN) $(B)/tests/libfault_alloc.so
-	@TEST_DBMD_BIN=$(abspath $(B)/dbmd) TEST_BUILDDIR=$(abspath $(B)) \
-		TEST_SRCDIR=$(CURDIR) TEST_CFLAGS='$(SANITIZE)' TEST_RUN='$(TEST_RUN)' \
-		TEST_ARGS='$(TEST_ARGS)' sh tests/pg_harness.sh sh tests/run_tests.sh $(TEST_BIN)
+	@$(TEST_ENV) sh tests/pg_harness.sh sh -c \
+		'sh tests/run_tests.sh "$$@"; rc=$$?; sh tests/run_python_tests.sh || rc=1; exit $$rc' \
+		sh $(TEST_BIN)
+
+# Only the Python package's tests.
+check-python: all
+	@$(TEST_ENV) sh tests/pg_harness.sh sh tests/run_python_tests.sh
 
 # The fault tests (tests/test_faults_*.c) with their whole table of cases: PostgreSQL
 # stopped every way in every situation, with one pool and three.  make check runs a cover
@@ -152,9 +213,7 @@ check: all $(TEST_BIN) $(B)/tests/libfault_alloc.so
 # minutes), and CI runs it too.  Running as root lets the SQLite tests mount a tmpfs.
 FAULT_BIN := $(filter $(B)/tests/test_faults%,$(TEST_BIN))
 faults: all $(FAULT_BIN)
-	@TEST_FAULTS_FULL=1 TEST_DBMD_BIN=$(abspath $(B)/dbmd) TEST_BUILDDIR=$(abspath $(B)) \
-		TEST_SRCDIR=$(CURDIR) TEST_CFLAGS='$(SANITIZE)' TEST_RUN='$(TEST_RUN)' \
-		TEST_ARGS='$(TEST_ARGS)' sh tests/pg_harness.sh sh tests/run_tests.sh $(FAULT_BIN)
+	@TEST_FAULTS_FULL=1 $(TEST_ENV) sh tests/pg_harness.sh sh tests/run_tests.sh $(FAULT_BIN)
 
 # dbmd's main job on the embedded default, start to stop: a private socket and state
 # directory, development on SQLite, statements through dbmctl, the status, a clean stop.
@@ -232,8 +291,11 @@ install: all
 	install -m 0644 systemd/dbmd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/dbmd.socket
 	test -e $(DESTDIR)$(SYSCONFDIR)/dbmd/dbmd.yaml || \
 		install -m 0640 etc/dbmd.yaml $(DESTDIR)$(SYSCONFDIR)/dbmd/dbmd.yaml
+	install -d $(DESTDIR)$(PYTHONDIR)/dbmclient
+	install -m 0644 $(PY_MODULES) $(PY_EXT) $(DESTDIR)$(PYTHONDIR)/dbmclient
 
-# The configuration in $(SYSCONFDIR)/dbmd is the operator's and stays.
+# The configuration in $(SYSCONFDIR)/dbmd is the operator's and stays.  The Python
+# package's directory goes whole, with the bytecode the interpreter wrote into it.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/dbmd $(DESTDIR)$(BINDIR)/dbmctl \
 		$(DESTDIR)$(LIBDIR)/$(LIB_SO) $(DESTDIR)$(LIBDIR)/libdbmclient.so \
@@ -242,6 +304,7 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man5/dbmd.yaml.5 $(DESTDIR)$(MANDIR)/man1/dbmctl.1 \
 		$(DESTDIR)$(MANDIR)/man3/libdbmclient.3 $(DESTDIR)$(SYSUSERSDIR)/dbmd.conf \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/dbmd.service $(DESTDIR)$(SYSTEMDUNITDIR)/dbmd.socket
+	rm -rf $(DESTDIR)$(PYTHONDIR)/dbmclient
 
 clean:
 	rm -rf build
@@ -261,7 +324,9 @@ deps:
 	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing
 
 help:
-	@echo 'targets: all check faults demo bench asan valgrind fuzz install uninstall clean deps'
-	@echo 'variables: WERROR=1 V=1 PREFIX DESTDIR SYSCONFDIR SYSTEMDUNITDIR B FUZZ_TIME'
+	@echo 'targets: all python check check-python faults demo bench asan valgrind fuzz' \
+		'install uninstall clean deps'
+	@echo 'variables: WERROR=1 V=1 PREFIX DESTDIR SYSCONFDIR SYSTEMDUNITDIR PYTHON PYTHONDIR' \
+		'B FUZZ_TIME'
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -301,13 +301,13 @@ static void
 clients_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 {
 	static const char *const cols[] = { "id", "pid", "uid", "gid", "name", "handles",
-	    "transactions", "age_s", "state" };
+	    "transactions", "age_s", "state", "protocol" };
 	struct rset rs;
 	struct session *s;
 	struct handle *h;
 	int txns;
 
-	rset_begin(&rs, b, reqid, v->version, cols, 9);
+	rset_begin(&rs, b, reqid, v->version, cols, 10);
 	TAILQ_FOREACH(s, &dbmd->sessions, entry) {
 		if (!session_visible(v, s))
 			continue;
@@ -323,6 +323,7 @@ clients_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 		rset_num(&rs, txns);
 		rset_num(&rs, (now_ms() - s->connected_at) / 1000);
 		rset_str(&rs, s->busy != NULL ? "active" : "idle");
+		rset_str(&rs, s->kind == SESSION_PG ? "postgresql" : "dbmd");
 		rset_row(&rs);
 	}
 	rset_end(&rs, "CLIENTS", false);

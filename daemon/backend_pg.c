@@ -1,6 +1,7 @@
 /* backend_pg.c: PostgreSQL connections driven by the event loop through libpq's async API. */
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,12 @@
  */
 
 #define CHUNK_BYTES	(64 * 1024)
+
+/* A read_only role's BEGIN, sent in one message with a simple query (pg_simple). */
+#define PG_BEGIN_READ_ONLY	"BEGIN READ ONLY;"
+
+/* A request's parameter types go to libpq as they are. */
+_Static_assert(sizeof(Oid) == sizeof(uint32_t), "an Oid is not 32 bits");
 
 /* Connection parameters of a pool: the URI's, as libpq parsed them, plus dbmd's own. */
 struct pg_pool {
@@ -45,7 +52,8 @@ enum pg_phase {
  */
 enum pg_stage {
 	PG_STAGE_PRE,		/* BEGIN READ ONLY, before a parameterised statement */
-	PG_STAGE_MAIN,		/* the request's own query */
+	PG_STAGE_MAIN,		/* the request's own query (a describe's: preparing it) */
+	PG_STAGE_DESCRIBE,	/* describing the statement the main query prepared */
 	PG_STAGE_POST,		/* COMMIT, ROLLBACK, or making a transaction read-only */
 };
 
@@ -62,6 +70,29 @@ enum pg_deferred {
 	PG_DEFER_FINISH,	/* report a finished request */
 	PG_DEFER_CLOSED,	/* report a closed connection */
 };
+
+/* The fields of an error or notice dbmd passes on: every one PostgreSQL may send. */
+static const char pg_field_codes[] = {
+	PG_DIAG_SEVERITY, PG_DIAG_SEVERITY_NONLOCALIZED, PG_DIAG_SQLSTATE,
+	PG_DIAG_MESSAGE_PRIMARY, PG_DIAG_MESSAGE_DETAIL, PG_DIAG_MESSAGE_HINT,
+	PG_DIAG_STATEMENT_POSITION, PG_DIAG_INTERNAL_POSITION, PG_DIAG_INTERNAL_QUERY,
+	PG_DIAG_CONTEXT, PG_DIAG_SCHEMA_NAME, PG_DIAG_TABLE_NAME, PG_DIAG_COLUMN_NAME,
+	PG_DIAG_DATATYPE_NAME, PG_DIAG_CONSTRAINT_NAME, PG_DIAG_SOURCE_FILE,
+	PG_DIAG_SOURCE_LINE, PG_DIAG_SOURCE_FUNCTION,
+};
+#define PG_NFIELDS	sizeof(pg_field_codes)
+
+/*
+ * A notice the server sent during a client's statement, for an owner that takes them
+ * (request_pg_fields), kept from libpq's parsing until dbmd hands it on.
+ */
+struct pg_notice {
+	TAILQ_ENTRY(pg_notice)	 entry;
+	size_t			 n;
+	struct pg_field		 f[PG_NFIELDS];
+	char			 text[];	/* the values f points to */
+};
+TAILQ_HEAD(pg_notices, pg_notice);
 
 struct pg_conn {
 	struct conn		*conn;
@@ -86,6 +117,9 @@ struct pg_conn {
 	enum pg_post		 post;
 	bool			 skip_first;	/* the main query's first result is dbmd's BEGIN */
 	char			*own;		/* the main query when dbmd writes it */
+	size_t			 pos_offset;	/* what dbmd put before the client's text in it */
+	struct pg_notices	 notices;	/* parsed, not yet handed on */
+	size_t			 nnotices;
 };
 
 static void pg_io(evutil_socket_t, short, void *);
@@ -109,14 +143,90 @@ one_line(char *dst, size_t size, const char *msg)
 		dst[--n] = '\0';
 }
 
+/* Whether the owner of r takes the fields of errors and notices (the front door). */
+static bool
+pg_wants_fields(const struct request *r)
+{
+	return r != NULL && !r->cut && r->ops != NULL && r->ops->pg_fields != NULL;
+}
+
 /*
- * What the server says besides results (NOTICE, WARNING from any statement a client
- * runs) is not dbmd's to print: it would let any client write to dbmd's log.
+ * The fields of an error or notice, in f; returns how many.  The values point into
+ * res, but a statement position, which counts from the start of the text the server
+ * got, is moved back by what dbmd put before the client's text (into pos).
+ */
+static size_t
+pg_fields_of(const struct pg_conn *pc, const PGresult *res, struct pg_field *f, char *pos,
+    size_t possize)
+{
+	const char *v;
+	size_t i, n = 0;
+	long at;
+
+	for (i = 0; i < PG_NFIELDS; i++) {
+		if ((v = PQresultErrorField(res, pg_field_codes[i])) == NULL)
+			continue;
+		if (pg_field_codes[i] == PG_DIAG_STATEMENT_POSITION && pc->pos_offset > 0) {
+			if ((at = strtol(v, NULL, 10)) <= (long)pc->pos_offset)
+				continue;	/* in dbmd's text, not the client's */
+			snprintf(pos, possize, "%ld", at - (long)pc->pos_offset);
+			v = pos;
+		}
+		f[n].code = pg_field_codes[i];
+		f[n++].value = v;
+	}
+	return n;
+}
+
+/*
+ * What the server says besides results (NOTICE, WARNING) during a client's statement
+ * is kept for an owner that takes it, and handed on once libpq has returned to dbmd
+ * (pg_notices_deliver); libpq calls this from inside its parsing, where nothing may
+ * call back into it.  Everything else is dropped, never logged: printing it would let
+ * any client write to dbmd's log.  dbmd's own queries (BEGIN READ ONLY, COMMIT, a
+ * reset) tell no client anything.
  */
 static void
-pg_notice(void *arg, const char *msg)
+pg_notice_receiver(void *arg, const PGresult *res)
 {
-	(void)arg, (void)msg;
+	struct pg_conn *pc = arg;
+	struct request *r = pc->req;
+	struct pg_field f[PG_NFIELDS];
+	struct pg_notice *nt;
+	size_t n, i, len = 0;
+	char pos[24], *p;
+
+	if (!pg_wants_fields(r) || (r->kind != REQ_EXEC && r->kind != REQ_DESCRIBE) ||
+	    (pc->stage != PG_STAGE_MAIN && pc->stage != PG_STAGE_DESCRIBE) ||
+	    (n = pg_fields_of(pc, res, f, pos, sizeof(pos))) == 0)
+		return;
+	for (i = 0; i < n; i++)
+		len += strlen(f[i].value) + 1;
+	if ((nt = malloc(sizeof(*nt) + len)) == NULL)
+		return;		/* the notice is lost; the statement goes on */
+	p = nt->text;
+	for (i = 0; i < n; i++) {
+		len = strlen(f[i].value) + 1;
+		memcpy(p, f[i].value, len);
+		nt->f[i].code = f[i].code;
+		nt->f[i].value = p;
+		p += len;
+	}
+	nt->n = n;
+	TAILQ_INSERT_TAIL(&pc->notices, nt, entry);
+	pc->nnotices++;
+}
+
+static void
+pg_notices_clear(struct pg_conn *pc)
+{
+	struct pg_notice *nt;
+
+	while ((nt = TAILQ_FIRST(&pc->notices)) != NULL) {
+		TAILQ_REMOVE(&pc->notices, nt, entry);
+		free(nt);
+	}
+	pc->nnotices = 0;
 }
 
 /* Waits for what on the socket libpq uses now; persist keeps waiting after an event. */
@@ -207,6 +317,7 @@ pg_conn_free(struct pg_conn *pc)
 	if (pc->pg != NULL)
 		PQfinish(pc->pg);
 	proto_buf_free(&pc->out);
+	pg_notices_clear(pc);
 	free(pc->own);
 	free(pc);
 }
@@ -364,7 +475,33 @@ pg_flush_out(struct pg_conn *pc)
 	if (request_output(pc->req, pc->out.data, pc->out.len) == 1)
 		pc->stalled = true;
 	proto_buf_reset(&pc->out);
-	pc->out.max_payload = pc->req->max_frame;
+	if (pc->req != NULL)		/* the owner may have ended it in the call */
+		pc->out.max_payload = pc->req->max_frame;
+}
+
+/*
+ * Hands on the first n notices kept (pg_notice_receiver), the reply frames encoded
+ * before them first, so that each keeps its place among the rows.  The owner takes
+ * them even when its output is full; the reading stops after, as for any output.
+ */
+static void
+pg_notices_deliver(struct pg_conn *pc, size_t n)
+{
+	struct request *r = pc->req;
+	struct pg_notice *nt;
+
+	if (n == 0 || TAILQ_EMPTY(&pc->notices))
+		return;
+	if (r != NULL)
+		pg_flush_out(pc);
+	while (n-- > 0 && (nt = TAILQ_FIRST(&pc->notices)) != NULL) {
+		TAILQ_REMOVE(&pc->notices, nt, entry);
+		pc->nnotices--;
+		/* The owner may end the request in the call (it cancels): then it hears no more. */
+		if (r != NULL && pc->req == r)
+			request_pg_fields(r, true, nt->f, nt->n);
+		free(nt);
+	}
 }
 
 /* The request is over: the last frames go out and the pool gets the connection back. */
@@ -379,8 +516,9 @@ pg_finish(struct pg_conn *pc)
 	if (pc->out.len > 0)
 		request_output(pc->req, pc->out.data, pc->out.len);
 	proto_buf_reset(&pc->out);
-	pg_drop_notifies(pc);
+	pg_notices_clear(pc);
 	pc->req = NULL;
+	pg_drop_notifies(pc);	/* what libpq parses now reaches no one */
 	pc->stalled = false;
 	c->in_txn = ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
 	if (PQstatus(pc->pg) != CONNECTION_OK || ts == PQTRANS_UNKNOWN ||
@@ -489,20 +627,70 @@ put_complete(struct pg_conn *pc, const PGresult *res)
 	proto_encode_complete(&pc->out, pc->req->reqid, &m);
 }
 
+/*
+ * A statement's error ends the reply.  An owner that takes the fields of errors gets
+ * every one the server sent first, the frames encoded before it handed on before them.
+ */
 static void
 put_result_error(struct pg_conn *pc, const PGresult *res)
 {
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	char msg[512];
+	struct request *r = pc->req;
+	struct pg_field f[PG_NFIELDS];
+	char msg[512], pos[24];
+	size_t n;
 
 	if (state == NULL && PQstatus(pc->pg) != CONNECTION_OK) {
 		put_conn_error(pc);
 		return;
 	}
+	if (pg_wants_fields(r) && (n = pg_fields_of(pc, res, f, pos, sizeof(pos))) > 0) {
+		pg_flush_out(pc);
+		if (pc->req == r)
+			request_pg_fields(r, false, f, n);
+		if (pc->req != r)
+			return;		/* the owner ended the request in the call */
+	}
 	one_line(msg, sizeof(msg), primary ? primary : PQresultErrorMessage(res));
 	put_error(pc, PROTO_E_SQL, state, msg, PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL),
 	    PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+}
+
+/*
+ * The described statement's parameters and columns (backend_describe): the columns
+ * as the server would send them in text, whatever the client later asks for at Bind.
+ */
+static void
+put_describe(struct pg_conn *pc, const PGresult *res)
+{
+	int np = PQnparams(res), nf = PQnfields(res), i, perr = PROTO_E_NOMEM;
+	struct proto_col *cols = NULL;
+	const char **names = NULL;
+	uint32_t *ptypes = NULL;
+
+	if ((np > 0 && (ptypes = calloc((size_t)np, sizeof(*ptypes))) == NULL) ||
+	    (nf > 0 && ((names = calloc((size_t)nf, sizeof(*names))) == NULL ||
+	    (cols = calloc((size_t)nf, sizeof(*cols))) == NULL)))
+		goto out;
+	for (i = 0; i < np; i++)
+		ptypes[i] = PQparamtype(res, i);
+	for (i = 0; i < nf; i++) {
+		names[i] = PQfname(res, i);
+		cols[i].type_oid = PQftype(res, i);
+		cols[i].typmod = PQfmod(res, i);
+		cols[i].format = PROTO_FORMAT_TEXT;
+	}
+	perr = backend_describe(&pc->out, pc->req, ptypes, (size_t)np, names, cols, (size_t)nf);
+out:
+	if (perr == PROTO_E_LIMIT)
+		put_error(pc, PROTO_E_LIMIT, "54000", "the description is larger than the "
+		    "client's frame limit", "", "");
+	else if (perr != PROTO_E_OK)
+		put_error(pc, PROTO_E_NOMEM, "53200", "out of memory", "", "");
+	free(ptypes);
+	free(names);
+	free(cols);
 }
 
 /* One result of the request in flight. */
@@ -530,7 +718,11 @@ pg_result(struct pg_conn *pc, PGresult *res)
 		put_complete(pc, res);
 		break;
 	case PGRES_COMMAND_OK:
-		if (kind == REQ_EXEC)
+		if (kind == REQ_DESCRIBE) {
+			/* Preparing says nothing; describing what it prepared, everything. */
+			if (pc->stage == PG_STAGE_DESCRIBE)
+				put_describe(pc, res);
+		} else if (kind == REQ_EXEC)
 			put_complete(pc, res);
 		else if (kind == REQ_COMMIT && strcmp(PQcmdStatus(res), "ROLLBACK") == 0)
 			put_error(pc, PROTO_E_SQL, "25P02", "the transaction was rolled back, not "
@@ -570,12 +762,27 @@ pg_send_own(struct pg_conn *pc, enum pg_stage stage, const char *sql)
 	return true;
 }
 
+/* Asks for the description of the statement the main query prepared (unnamed). */
+static bool
+pg_send_describe(struct pg_conn *pc)
+{
+	pc->stage = PG_STAGE_DESCRIBE;
+	if (!PQsendDescribePrepared(pc->pg, "")) {
+		put_conn_error(pc);
+		return false;
+	}
+	pc->phase = PG_SENDING;
+	pg_send_step(pc);
+	return true;
+}
+
 /*
  * The query of a stage has returned all its results: the next stage starts, or the
- * request is over (false).  After a read_only role's statement the transaction dbmd
- * began is committed, or rolled back when the statement failed; a transaction the
- * client began there is made read-only, and a snapshot taken so that it cannot be
- * switched back (PostgreSQL refuses read-write once a query has run).
+ * request is over (false).  What a describe prepared is then described.  After a
+ * read_only role's statement the transaction dbmd began is committed, or rolled back
+ * when the statement failed; a transaction the client began there is made read-only,
+ * and a snapshot taken so that it cannot be switched back (PostgreSQL refuses
+ * read-write once a query has run).
  */
 static bool
 pg_next_stage(struct pg_conn *pc)
@@ -590,6 +797,8 @@ pg_next_stage(struct pg_conn *pc)
 			return false;
 		return pg_send_main(pc);
 	}
+	if (pc->stage == PG_STAGE_MAIN && pc->req->kind == REQ_DESCRIBE)
+		return !pc->failed && pg_send_describe(pc);
 	if (pc->stage != PG_STAGE_MAIN || post == PG_POST_NONE)
 		return false;
 	pc->post = PG_POST_NONE;
@@ -604,28 +813,59 @@ pg_next_stage(struct pg_conn *pc)
 
 /*
  * Reads every result libpq has complete, without blocking; stops when the client's
- * output is full (conn_resume continues) or when the request is over.
+ * output is full (conn_resume continues) or when the request is over.  The owner may
+ * end the request from inside what it is handed (it cancels, its client has gone):
+ * nothing more is done for that request then.
  */
 static void
 pg_process(struct pg_conn *pc)
 {
+	struct request *r;
 	PGresult *res;
+	size_t before, parsed;
+	bool row;
 
-	while (pc->req != NULL && !pc->stalled) {
+	while ((r = pc->req) != NULL && !pc->stalled) {
 		if (PQisBusy(pc->pg)) {
+			/* No result is complete: the notices parsed all come before the next. */
+			pg_notices_deliver(pc, SIZE_MAX);
+			if (pc->req != r)
+				return;
 			pg_flush_out(pc);
-			if (!pc->stalled && pg_watch(pc, EV_READ | EV_PERSIST) == -1) {
+			if (pc->req == r && !pc->stalled &&
+			    pg_watch(pc, EV_READ | EV_PERSIST) == -1) {
 				put_conn_error(pc);
 				pg_finish(pc);
 			}
 			return;
 		}
-		if ((res = PQgetResult(pc->pg)) == NULL) {
+		before = pc->nnotices;
+		res = PQgetResult(pc->pg);
+		parsed = pc->nnotices;
+		if (res == NULL) {
+			pg_notices_deliver(pc, SIZE_MAX);
+			if (pc->req != r)
+				return;
 			if (!pg_next_stage(pc))
 				pg_finish(pc);
 			return;
 		}
-		if (pc->stage != PG_STAGE_MAIN || pc->skip_first) {
+		/*
+		 * The notices PQgetResult parsed came after res.  Those parsed before it, by
+		 * the call that found res complete, came before or after it: libpq parses on
+		 * through the notices that follow a complete result, and does not say where
+		 * it was.  A statement's end is taken to follow them (a statement's notices
+		 * come before its end), a row to precede them (those of the next row).
+		 */
+		row = PQresultStatus(res) == PGRES_SINGLE_TUPLE;
+		if (!row)
+			pg_notices_deliver(pc, before);
+		if (pc->req != r) {
+			PQclear(res);
+			return;
+		}
+		if ((pc->stage != PG_STAGE_MAIN && pc->stage != PG_STAGE_DESCRIBE) ||
+		    pc->skip_first) {
 			/* dbmd's own query: only its failure reaches the client. */
 			pc->skip_first = false;
 			if (PQresultStatus(res) == PGRES_FATAL_ERROR && !pc->failed)
@@ -633,6 +873,10 @@ pg_process(struct pg_conn *pc)
 		} else
 			pg_result(pc, res);
 		PQclear(res);
+		if (pc->req == r)
+			pg_notices_deliver(pc, row ? parsed : parsed - before);
+		if (pc->req != r)
+			return;
 		pg_drop_notifies(pc);
 		if (pc->conn->broken) {
 			pg_finish(pc);		/* the connection is discarded: no more reading */
@@ -727,6 +971,7 @@ pg_conn_open(struct conn *c)
 	pc->ev_fd = -1;
 	pc->phase = PG_CONNECTING;
 	proto_buf_init(&pc->out);
+	TAILQ_INIT(&pc->notices);
 	pc->timer = evtimer_new(dbmd->base, pg_connect_timeout, pc);
 	pc->defer = evtimer_new(dbmd->base, pg_deferred_cb, pc);
 	if (pc->timer == NULL || pc->defer == NULL) {
@@ -745,7 +990,7 @@ pg_conn_open(struct conn *c)
 		return 0;
 	}
 	PQsetnonblocking(pc->pg, 1);
-	PQsetNoticeProcessor(pc->pg, pg_notice, NULL);
+	PQsetNoticeReceiver(pc->pg, pg_notice_receiver, pc);
 	tv.tv_sec = pp->connect_timeout / 1000;
 	tv.tv_usec = (pp->connect_timeout % 1000) * 1000;
 	evtimer_add(pc->timer, &tv);
@@ -898,25 +1143,41 @@ pg_formats(const struct request *r)
 }
 
 /*
- * The request's own query; single-row mode for a statement's rows.  A statement without
- * parameters that cannot be more than one goes as a simple query, which costs the server
- * one message instead of the extended protocol's five and is what libpq's PQexec sends;
- * anything else goes through the extended protocol, where the server itself refuses
- * several statements in one call.
+ * Whether a statement goes as a simple query: one without parameters or declared
+ * types that cannot be more than one.  That costs the server one message instead of
+ * the extended protocol's five and is what libpq's PQexec sends; anything else goes
+ * through the extended protocol, where the server itself refuses several statements
+ * in one call.
+ */
+static bool
+pg_simple(const struct request *r)
+{
+	return r->nparams == 0 && r->types == NULL && sqlscan_one_statement(r->sql);
+}
+
+/*
+ * The request's own query; single-row mode for a statement's rows.  A statement's
+ * parameters go with the types the request declares (0, or none: the server infers
+ * them).  A describe prepares the unnamed statement, with the types declared for its
+ * first parameters; pg_send_describe then asks what it is.
  */
 static bool
 pg_send_main(struct pg_conn *pc)
 {
 	struct request *r = pc->req;
+	const Oid *types = (const Oid *)r->types;
 	int *formats, sent;
 
 	pc->stage = PG_STAGE_MAIN;
 	if (pc->own != NULL)
 		sent = PQsendQuery(pc->pg, pc->own);
-	else if (r->nparams == 0 && sqlscan_one_statement(r->sql))
+	else if (r->kind == REQ_DESCRIBE)
+		sent = PQsendPrepare(pc->pg, "", r->sql, types != NULL ? (int)r->nparams : 0,
+		    types);
+	else if (pg_simple(r))
 		sent = PQsendQuery(pc->pg, r->sql);
 	else if (r->formats == NULL)
-		sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, NULL,
+		sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, types,
 		    (const char *const *)r->params, (const int *)r->lens, NULL, 0);
 	else if ((formats = pg_formats(r)) == NULL) {
 		/* dbmd's BEGIN may have run: the connection goes rather than keep it open. */
@@ -924,7 +1185,7 @@ pg_send_main(struct pg_conn *pc)
 		pc->conn->broken = true;
 		return false;
 	} else {
-		sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, NULL,
+		sent = PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, types,
 		    (const char *const *)r->params, (const int *)r->lens, formats, 0);
 		free(formats);
 	}
@@ -948,11 +1209,11 @@ pg_send_main(struct pg_conn *pc)
  * Runs a request.  A read_only role's statement outside a transaction runs inside one
  * dbmd begins READ ONLY: PostgreSQL then refuses every write, whatever the statement
  * says or calls, and refuses to make the transaction read-write once it has run a
- * query.  Without parameters BEGIN goes in the same message as the statement; with
- * them it goes first.  A statement that begins a transaction itself (BEGIN, START)
- * runs as it is and the transaction is made read-only after it.  Every client
- * statement may leave session state: the pool resets the connection before another
- * handle gets it (REQ_RESET with discard).
+ * query.  BEGIN goes in the same message as a simple query (pg_simple), else first.
+ * A statement that begins a transaction itself (BEGIN, START) runs as it is and the
+ * transaction is made read-only after it.  Every client statement may leave session
+ * state: the pool resets the connection before another handle gets it (REQ_RESET
+ * with discard).
  */
 static void
 pg_conn_exec(struct conn *c, struct request *r)
@@ -971,8 +1232,10 @@ pg_conn_exec(struct conn *c, struct request *r)
 	pc->rows = 0;
 	pc->post = PG_POST_NONE;
 	pc->skip_first = false;
+	pc->pos_offset = 0;
 	free(pc->own);
 	pc->own = NULL;
+	pg_notices_clear(pc);
 	proto_buf_reset(&pc->out);
 	pc->out.max_payload = r->max_frame;
 	switch (r->kind) {
@@ -986,12 +1249,13 @@ pg_conn_exec(struct conn *c, struct request *r)
 			break;
 		}
 		pc->post = PG_POST_END;
-		if (r->nparams == 0 && sqlscan_one_statement(r->sql)) {
-			if (asprintf(&pc->own, "BEGIN READ ONLY;%s", r->sql) == -1) {
+		if (pg_simple(r)) {
+			if (asprintf(&pc->own, "%s%s", PG_BEGIN_READ_ONLY, r->sql) == -1) {
 				pc->own = NULL;
 				goto nomem;
 			}
 			pc->skip_first = true;
+			pc->pos_offset = strlen(PG_BEGIN_READ_ONLY);
 		} else if (pg_send_own(pc, PG_STAGE_PRE, "BEGIN READ ONLY"))
 			return;
 		else
@@ -1012,8 +1276,14 @@ pg_conn_exec(struct conn *c, struct request *r)
 	case REQ_OPEN:
 		fatalx("%s: REQ_OPEN reached the backend", __func__);
 	case REQ_DESCRIBE:
-		put_error(pc, PROTO_E_SQL, "0A000", "Describe is not supported", "", "");
-		goto failed;
+		/*
+		 * Nothing runs, so a read_only role needs no transaction around it.  The
+		 * unnamed statement it leaves is session state, which a reset clears.
+		 */
+		r->res_cacheable = false;
+		r->res_wrote = false;
+		c->session_dirty = true;
+		break;
 	}
 	if (own != NULL && (pc->own = strdup(own)) == NULL)
 		goto nomem;

@@ -809,30 +809,40 @@ bind_value(sqlite3_stmt *st, int i, const struct request *r, uint32_t k)
 }
 
 /*
- * Binds the parameters.  $1, $2, … bind by their number (SQLite sees them as named
- * parameters) so that one statement runs on both backends; ? binds by position.  As
- * in PostgreSQL, the parameters given must match those the statement uses.  Returns
- * NULL, or the SQLSTATE of the error written into err.
+ * The parameter number SQLite's parameter i stands for: $1, $2, … and ?1, ?2, … their
+ * number (SQLite sees them as named parameters), ? its position.  -1 for a named
+ * parameter, with the error written into err.
+ */
+static int
+param_number(sqlite3_stmt *st, int i, char *err, size_t errlen)
+{
+	const char *name = sqlite3_bind_parameter_name(st, i);
+
+	if (name == NULL)
+		return i;
+	if ((name[0] == '$' || name[0] == '?') && name[1] != '\0' &&
+	    strspn(name + 1, "0123456789") == strlen(name + 1) && strlen(name) < 6)
+		return atoi(name + 1);
+	snprintf(err, errlen, "named parameter %s is not supported: use $1, $2, … or ?",
+	    name);
+	return -1;
+}
+
+/*
+ * Binds the parameters.  $1, $2, … bind by their number so that one statement runs on
+ * both backends; ? binds by position.  As in PostgreSQL, the parameters given must
+ * match those the statement uses.  Returns NULL, or the SQLSTATE of the error written
+ * into err.
  */
 static const char *
 stmt_bind(sqlite3_stmt *st, const struct request *r, char *err, size_t errlen)
 {
 	int n = sqlite3_bind_parameter_count(st), i, num, maxnum = 0;
-	const char *name;
 	uint32_t k;
 
 	for (i = 1; i <= n; i++) {
-		name = sqlite3_bind_parameter_name(st, i);
-		if (name == NULL)
-			num = i;
-		else if ((name[0] == '$' || name[0] == '?') && name[1] != '\0' &&
-		    strspn(name + 1, "0123456789") == strlen(name + 1) && strlen(name) < 6)
-			num = atoi(name + 1);
-		else {
-			snprintf(err, errlen, "named parameter %s is not supported: use $1, $2, "
-			    "… or ?", name);
+		if ((num = param_number(st, i, err, errlen)) == -1)
 			return "08P01";
-		}
 		if (num < 1 || (uint32_t)num > r->nparams) {
 			snprintf(err, errlen, "there is no parameter $%d (%u given)", num,
 			    r->nparams);
@@ -1183,6 +1193,82 @@ out:
 	return ok;
 }
 
+/*
+ * Describes a statement without running it (backend_describe has the reply).  Its
+ * parameters are numbered as stmt_bind numbers them and typed as the client declared
+ * them, text where it did not: SQLite has no parameter types.  Its columns have the
+ * types their declarations give, as a ROW_DESC of exec_stmt's says, and text for an
+ * expression, whose type only a value would tell.  The statement is prepared as
+ * exec_stmt prepares it, through the authorizer, and stays in the connection's cache
+ * for the execution that usually follows.
+ */
+static bool
+describe_stmt(struct sq_conn *sc, struct request *r, struct proto_buf *b)
+{
+	sqlite3_stmt *st;
+	struct sq_info *info;
+	struct proto_col *cols = NULL;
+	const char **names = NULL;
+	uint32_t *ptypes = NULL;
+	bool empty, made_temp = sc->made_temp, ok = false;
+	int rc = SQLITE_OK, n, i, num, nparams = 0, ncols = 0, perr = PROTO_E_OK;
+	char err[256];
+
+	st = stmt_get(sc, r->sql, &empty, &rc, &info);
+	/* Preparing makes nothing: a CREATE TEMP TABLE described leaves no session state. */
+	sc->made_temp = made_temp;
+	if (st == NULL && !empty) {
+		if (rc == -1)
+			put_error(b, r->reqid, PROTO_E_SQL, "42601", "cannot run several statements "
+			    "in one call: send them one at a time");
+		else
+			put_sql_error(sc, b, r->reqid, rc);
+		return false;
+	}
+	n = st != NULL ? sqlite3_bind_parameter_count(st) : 0;
+	for (i = 1; i <= n; i++) {
+		if ((num = param_number(st, i, err, sizeof(err))) < 1) {
+			if (num == 0)
+				snprintf(err, sizeof(err), "there is no parameter $0");
+			put_error(b, r->reqid, PROTO_E_SQL, "08P01", err);
+			goto out;
+		}
+		if (num > nparams)
+			nparams = num;
+	}
+	ncols = st != NULL ? sqlite3_column_count(st) : 0;
+	if ((nparams > 0 && (ptypes = calloc((size_t)nparams, sizeof(*ptypes))) == NULL) ||
+	    (ncols > 0 && ((names = calloc((size_t)ncols, sizeof(*names))) == NULL ||
+	    (cols = calloc((size_t)ncols, sizeof(*cols))) == NULL))) {
+		perr = PROTO_E_NOMEM;
+		goto encoded;
+	}
+	for (i = 0; i < nparams; i++)
+		ptypes[i] = r->types != NULL && (uint32_t)i < r->nparams && r->types[i] != 0 ?
+		    r->types[i] : PROTO_OID_TEXT;
+	for (i = 0; i < ncols; i++) {
+		names[i] = sqlite3_column_name(st, i);
+		column_type(st, i, false, &cols[i]);
+		cols[i].format = PROTO_FORMAT_TEXT;
+	}
+	perr = backend_describe(b, r, ptypes, (size_t)nparams, names, cols, (size_t)ncols);
+encoded:
+	if (perr == PROTO_E_OK)
+		ok = true;
+	else if (perr == PROTO_E_LIMIT)
+		put_error(b, r->reqid, PROTO_E_LIMIT, "54000", "the description is larger than "
+		    "the client's frame limit");
+	else
+		put_error(b, r->reqid, PROTO_E_NOMEM, "53200", "out of memory");
+out:
+	free(ptypes);
+	free(names);
+	free(cols);
+	if (st != NULL && !stmt_cached(sc, st))
+		sqlite3_finalize(st);
+	return ok;
+}
+
 /* BEGIN, COMMIT, ROLLBACK: answered with OK or ERROR. */
 static bool
 exec_simple(struct sq_conn *sc, struct request *r, const char *sql, struct proto_buf *b)
@@ -1288,8 +1374,7 @@ run_job(struct sq_conn *sc, struct request *r)
 		ok = true;
 		break;
 	case REQ_DESCRIBE:
-		backend_error(&b, r->reqid, PROTO_E_SQL, "0A000", "Describe is not supported",
-		    NULL, NULL);
+		ok = describe_stmt(sc, r, &b);
 		break;
 	}
 	pthread_mutex_lock(&sc->mu);

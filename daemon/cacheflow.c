@@ -63,8 +63,9 @@ names_add(char ***names, size_t *n, const char *name)
 /*
  * The full key: the statement, the protocol version (its reply's layout: a version 1
  * client must never be served a version 2 reply, nor the reverse), then each
- * parameter with its length or NULL and its format (the same bytes bound as text or
- * as a blob are different values to SQLite).
+ * parameter with its length or NULL, its format (the same bytes bound as text or as a
+ * blob are different values to SQLite) and its declared type, 0 when none (the same
+ * bytes read as int8 or as text are different values to PostgreSQL).
  */
 static uint8_t *
 cache_key(const struct request *r, size_t *len)
@@ -73,7 +74,7 @@ cache_key(const struct request *r, size_t *len)
 	uint8_t *k, *p;
 
 	for (i = 0; i < r->nparams; i++)
-		n += 4 + 1 + (r->params[i] ? r->lens[i] : 0);
+		n += 4 + 1 + 4 + (r->params[i] ? r->lens[i] : 0);
 	if ((k = malloc(n)) == NULL)
 		return NULL;
 	p = k;
@@ -84,11 +85,14 @@ cache_key(const struct request *r, size_t *len)
 	memcpy(p, &r->nparams, 4);
 	p += 4;
 	for (i = 0; i < r->nparams; i++) {
-		uint32_t l = r->params[i] ? r->lens[i] : PROTO_NULL_LEN;
+		uint32_t l = r->params[i] ? r->lens[i] : PROTO_NULL_LEN, type;
 
 		memcpy(p, &l, 4);
 		p += 4;
 		*p++ = r->formats != NULL ? r->formats[i] : PROTO_FORMAT_TEXT;
+		type = r->types != NULL ? r->types[i] : 0;
+		memcpy(p, &type, 4);
+		p += 4;
 		if (r->params[i] != NULL) {
 			memcpy(p, r->params[i], r->lens[i]);
 			p += r->lens[i];

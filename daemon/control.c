@@ -93,80 +93,89 @@ make_parent(const char *path)
 }
 
 /*
- * The socket systemd passed (socket activation): the one named "dbmd", or the only
- * one.  Returns the descriptor, -1 when there is none, -2 on error.
+ * A socket clients connect to: dbmd's own protocol, or PostgreSQL's (the front door).
+ * Both take clients the same way and hand them to a session of their kind.
+ */
+struct listener {
+	enum session_kind	 kind;
+	int			 fd;
+	bool			 inherited;	/* from systemd: not ours to remove */
+	char			*path;
+	struct event		*ev;
+	struct event		*pause;		/* accepting resumes after running out */
+};
+
+static struct listener listeners[2] = {
+	{ .kind = SESSION_NATIVE, .fd = -1 },
+	{ .kind = SESSION_PG, .fd = -1 },
+};
+
+/*
+ * The socket systemd passed for a kind (socket activation): the one named "dbmd" (or
+ * the only one) for dbmd's protocol, the one named "pg" for PostgreSQL's.  Returns the
+ * descriptor, -1 when there is none, -2 on error.
  */
 static int
-inherited_socket(void)
+inherited_socket(enum session_kind kind)
 {
+	const char *want = kind == SESSION_PG ? "pg" : "dbmd";
 	char **names = NULL;
 	int n, i, fd = -1;
 
-	if ((n = sd_listen_fds_with_names(1, &names)) <= 0)
+	if ((n = sd_listen_fds_with_names(0, &names)) <= 0)
 		return n < 0 ? (log_warnx("LISTEN_FDS: %s", strerror(-n)), -2) : -1;
 	for (i = 0; i < n; i++)
-		if (n == 1 || (names != NULL && strcmp(names[i], "dbmd") == 0))
+		if ((n == 1 && kind == SESSION_NATIVE) ||
+		    (names != NULL && strcmp(names[i], want) == 0))
 			fd = SD_LISTEN_FDS_START + i;
 	for (i = 0; names != NULL && i < n; i++)
 		free(names[i]);
 	free(names);
 	if (fd == -1) {
+		if (kind == SESSION_PG)
+			return -1;
 		log_warnx("systemd passed %d sockets and none is named dbmd", n);
 		return -2;
 	}
 	if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
-		log_warnx("the socket systemd passed is not a listening Unix stream socket");
+		log_warnx("the socket systemd passed as %s is not a listening Unix stream socket",
+		    want);
 		return -2;
 	}
 	return fd;
 }
 
-/* Serves on fd: from now on every connection on it is a client. */
+/* Serves on fd: from now on every connection on it is a client of the listener's kind. */
 static int
-control_serve(int fd)
+control_serve(struct listener *l, int fd)
 {
-	dbmd->listen_fd = fd;
+	l->fd = fd;
 	spare_take();
-	dbmd->listen_ev = event_new(dbmd->base, fd, EV_READ | EV_PERSIST, control_accept, NULL);
-	if (dbmd->listen_ev == NULL || event_add(dbmd->listen_ev, NULL) == -1) {
-		log_warnx("cannot watch the socket");
-		control_close();
+	l->ev = event_new(dbmd->base, fd, EV_READ | EV_PERSIST, control_accept, l);
+	if (l->ev == NULL || event_add(l->ev, NULL) == -1) {
+		log_warnx("cannot watch the socket %s", l->path);
 		return -1;
 	}
 	return 0;
 }
 
 /*
- * Listens on the socket systemd passed, or on the configured one, created under a
- * restrictive umask and then given the configured mode and group, so that no one can
- * connect before its permissions are final.
+ * Binds path, created under a restrictive umask and then given the configured mode and
+ * group, so that no one can connect before its permissions are final.  The descriptor,
+ * or -1.
  */
-int
-control_listen(const struct daemon_config *dc)
+static int
+bind_socket(const char *path, const struct daemon_config *dc)
 {
 	struct sockaddr_un sun;
-	socklen_t sl = sizeof(sun);
 	struct group *gr;
 	mode_t old;
 	int fd;
 
-	if ((fd = inherited_socket()) == -2)
+	if (sockaddr_for(path, &sun) == -1)
 		return -1;
-	if (fd >= 0) {
-		evutil_make_socket_nonblocking(fd);
-		evutil_make_socket_closeonexec(fd);
-		dbmd->listen_inherited = true;
-		memset(&sun, 0, sizeof(sun));
-		if (getsockname(fd, (struct sockaddr *)&sun, &sl) == 0 && sun.sun_path[0] != '\0')
-			dbmd->socket_path = xstrdup(sun.sun_path);
-		else
-			dbmd->socket_path = xstrdup(dc->socket);
-		return control_serve(fd);
-	}
-	if (sockaddr_for(dc->socket, &sun) == -1)
-		return -1;
-	make_parent(dc->socket);
-	if (check_existing(dc->socket, &sun) == -1)
+	make_parent(path);
+	if (check_existing(path, &sun) == -1)
 		return -1;
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
 		log_warn("socket");
@@ -174,69 +183,167 @@ control_listen(const struct daemon_config *dc)
 	}
 	old = umask(0177);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		log_warn("bind %s", dc->socket);
+		log_warn("bind %s", path);
 		umask(old);
 		close(fd);
 		return -1;
 	}
 	umask(old);
-	if (chmod(dc->socket, (mode_t)dc->socket_mode) == -1)
-		log_warn("chmod %s", dc->socket);
+	if (chmod(path, (mode_t)dc->socket_mode) == -1)
+		log_warn("chmod %s", path);
 	if (dc->socket_group[0] != '\0') {
 		if ((gr = getgrnam(dc->socket_group)) == NULL)
 			log_warnx("socket_group %s: no such group", dc->socket_group);
-		else if (chown(dc->socket, (uid_t)-1, gr->gr_gid) == -1)
-			log_warn("chown %s to group %s", dc->socket, dc->socket_group);
+		else if (chown(path, (uid_t)-1, gr->gr_gid) == -1)
+			log_warn("chown %s to group %s", path, dc->socket_group);
 	}
 	if (listen(fd, 128) == -1) {
-		log_warn("listen %s", dc->socket);
+		log_warn("listen %s", path);
 		close(fd);
-		unlink(dc->socket);
+		unlink(path);
 		return -1;
 	}
-	dbmd->socket_path = xstrdup(dc->socket);
-	return control_serve(fd);
+	return fd;
 }
 
-/* Stops accepting and removes the socket file. */
+/*
+ * Where the front door listens: .s.PGSQL.<port> as libpq names it, in pg_socket_dir
+ * or else beside dbmd's socket; NULL when pg_port is 0.
+ */
+static char *
+pg_socket_path(const struct daemon_config *dc, const char *socket)
+{
+	char *copy, *path;
+
+	if (dc->pg_port == 0)
+		return NULL;
+	if (dc->pg_socket_dir[0] != '\0')
+		return xasprintf("%s/.s.PGSQL.%lld", dc->pg_socket_dir, dc->pg_port);
+	copy = xstrdup(socket);
+	path = xasprintf("%s/.s.PGSQL.%lld", dirname(copy), dc->pg_port);
+	free(copy);
+	return path;
+}
+
+/* Listens for one kind of client: on the socket systemd passed, or on path. */
+static int
+listener_open(struct listener *l, const char *path, const struct daemon_config *dc)
+{
+	struct sockaddr_un sun;
+	socklen_t sl = sizeof(sun);
+	int fd;
+
+	if ((fd = inherited_socket(l->kind)) == -2)
+		return -1;
+	if (fd >= 0) {
+		evutil_make_socket_nonblocking(fd);
+		evutil_make_socket_closeonexec(fd);
+		l->inherited = true;
+		memset(&sun, 0, sizeof(sun));
+		if (getsockname(fd, (struct sockaddr *)&sun, &sl) == 0 && sun.sun_path[0] != '\0')
+			l->path = xstrdup(sun.sun_path);
+		else
+			l->path = xstrdup(path);
+		return control_serve(l, fd);
+	}
+	if ((fd = bind_socket(path, dc)) == -1)
+		return -1;
+	l->path = xstrdup(path);
+	return control_serve(l, fd);
+}
+
+/*
+ * Listens on dbmd's socket and, unless pg_port is 0, on the PostgreSQL front door's.
+ * Either failing is fatal: an operator who configured a socket expects it served.
+ */
+int
+control_listen(const struct daemon_config *dc)
+{
+	char *pg;
+	int rc;
+
+	if (listener_open(&listeners[0], dc->socket, dc) == -1) {
+		control_close();
+		return -1;
+	}
+	dbmd->listen_inherited = listeners[0].inherited;
+	dbmd->socket_path = xstrdup(listeners[0].path);
+	if ((pg = pg_socket_path(dc, listeners[0].path)) == NULL)
+		return 0;
+	if (pg[0] != '/') {
+		log_warnx("pg_socket_dir: \"%s\" is not an absolute path", dc->pg_socket_dir);
+		free(pg);
+		control_close();
+		return -1;
+	}
+	rc = listener_open(&listeners[1], pg, dc);
+	free(pg);
+	if (rc == -1) {
+		control_close();
+		return -1;
+	}
+	dbmd->pg_socket_path = xstrdup(listeners[1].path);
+	return 0;
+}
+
+/* Stops accepting and removes the socket files. */
 void
 control_close(void)
 {
+	struct listener *l;
+	size_t i;
+
 	if (spare_fd != -1) {
 		close(spare_fd);
 		spare_fd = -1;
 	}
-	if (dbmd->listen_ev != NULL) {
-		event_free(dbmd->listen_ev);
-		dbmd->listen_ev = NULL;
-	}
-	if (dbmd->accept_pause != NULL) {
-		event_free(dbmd->accept_pause);
-		dbmd->accept_pause = NULL;
-	}
-	if (dbmd->listen_fd != -1) {
-		close(dbmd->listen_fd);
-		dbmd->listen_fd = -1;
-		if (dbmd->socket_path != NULL && !dbmd->listen_inherited)
-			unlink(dbmd->socket_path);
+	for (i = 0; i < sizeof(listeners) / sizeof(listeners[0]); i++) {
+		l = &listeners[i];
+		if (l->ev != NULL)
+			event_free(l->ev);
+		if (l->pause != NULL)
+			event_free(l->pause);
+		l->ev = l->pause = NULL;
+		if (l->fd != -1) {
+			close(l->fd);
+			if (l->path != NULL && !l->inherited)
+				unlink(l->path);
+		}
+		l->fd = -1;
+		l->inherited = false;
+		free(l->path);
+		l->path = NULL;
 	}
 }
 
 static void
 accept_resume(evutil_socket_t fd, short ev, void *arg)
 {
-	(void)fd, (void)ev, (void)arg;
-	if (dbmd->listen_ev != NULL)
-		event_add(dbmd->listen_ev, NULL);
+	struct listener *l = arg;
+
+	(void)fd, (void)ev;
+	if (l->ev != NULL)
+		event_add(l->ev, NULL);
 }
 
-/* Refuses a client with a GOODBYE it can read, without a session. */
+/*
+ * Refuses a client without a session: a GOODBYE it can read, or for a PostgreSQL
+ * client the FATAL ErrorResponse libpq reads in place of the authentication request.
+ */
 static void
-refuse(int fd, int code, const char *reason)
+refuse(const struct listener *l, int fd, int code, const char *reason)
 {
 	struct proto_buf b;
 	struct proto_goodbye g = { .code = (uint16_t)code, .reason = reason };
+	uint8_t pg[512];
+	size_t n;
 
+	if (l->kind == SESSION_PG) {
+		if ((n = pgwire_fatal(code, reason, pg, sizeof(pg))) > 0)
+			(void)!send(fd, pg, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		close(fd);
+		return;
+	}
 	proto_buf_init(&b);
 	if (proto_encode_goodbye(&b, 0, &g) == PROTO_E_OK)
 		(void)!send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -251,7 +358,7 @@ refuse(int fd, int code, const char *reason)
  * waiting: the kernel says EMFILE before it looks at the queue.
  */
 static bool
-refuse_out_of_fds(int lfd)
+refuse_out_of_fds(const struct listener *l, int lfd)
 {
 	int fd;
 
@@ -259,7 +366,7 @@ refuse_out_of_fds(int lfd)
 	spare_fd = -1;
 	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
 		log_warnx("accept: out of file descriptors (RLIMIT_NOFILE): a client refused");
-		refuse(fd, PROTO_E_LIMIT, "dbmd has no file descriptor free (its open-files "
+		refuse(l, fd, PROTO_E_LIMIT, "dbmd has no file descriptor free (its open-files "
 		    "limit): try again later");
 	}
 	spare_take();
@@ -283,15 +390,16 @@ control_accept(evutil_socket_t lfd, short ev, void *arg)
 	struct ucred cred;
 	socklen_t len;
 	struct timeval tv = { ACCEPT_BACKOFF_MS / 1000, (ACCEPT_BACKOFF_MS % 1000) * 1000 };
+	struct listener *l = arg;
 	int fd;
 
-	(void)ev, (void)arg;
+	(void)ev;
 	for (;;) {
 		if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
 			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
 				return;
 			if ((errno == EMFILE || errno == ENFILE) && spare_fd != -1) {
-				if (refuse_out_of_fds(lfd))
+				if (refuse_out_of_fds(l, lfd))
 					continue;
 				return;
 			}
@@ -299,12 +407,11 @@ control_accept(evutil_socket_t lfd, short ev, void *arg)
 			    errno == ENOMEM) {
 				/* Waiting beats spinning: the listen queue holds the clients. */
 				log_warn("accept: pausing for %dms", ACCEPT_BACKOFF_MS);
-				event_del(dbmd->listen_ev);
-				if (dbmd->accept_pause == NULL)
-					dbmd->accept_pause = evtimer_new(dbmd->base, accept_resume,
-					    NULL);
-				if (dbmd->accept_pause != NULL)
-					evtimer_add(dbmd->accept_pause, &tv);
+				event_del(l->ev);
+				if (l->pause == NULL)
+					l->pause = evtimer_new(dbmd->base, accept_resume, l);
+				if (l->pause != NULL)
+					evtimer_add(l->pause, &tv);
 				return;
 			}
 			log_warn("accept");
@@ -320,16 +427,16 @@ control_accept(evutil_socket_t lfd, short ev, void *arg)
 			log_warnx("client pid %ld uid %lu refused: %d clients connected "
 			    "(daemon.max_clients)", (long)cred.pid, (unsigned long)cred.uid,
 			    dbmd->nsessions);
-			refuse(fd, PROTO_E_LIMIT, "too many clients");
+			refuse(l, fd, PROTO_E_LIMIT, "too many clients");
 			continue;
 		}
 		if (clients_of(cred.uid) >= dbmd->cfg->daemon.max_clients_per_uid) {
 			log_warnx("client pid %ld uid %lu refused: the user has %lld clients "
 			    "connected (daemon.max_clients_per_uid)", (long)cred.pid,
 			    (unsigned long)cred.uid, dbmd->cfg->daemon.max_clients_per_uid);
-			refuse(fd, PROTO_E_LIMIT, "too many clients of this user");
+			refuse(l, fd, PROTO_E_LIMIT, "too many clients of this user");
 			continue;
 		}
-		session_new(fd, cred.uid, cred.gid, cred.pid);
+		session_new(fd, cred.uid, cred.gid, cred.pid, l->kind);
 	}
 }

@@ -109,7 +109,8 @@ static void
 warn_restart_keys(const struct daemon_config *old, const struct daemon_config *new)
 {
 	if (strcmp(old->socket, new->socket) != 0 || old->socket_mode != new->socket_mode ||
-	    strcmp(old->socket_group, new->socket_group) != 0)
+	    strcmp(old->socket_group, new->socket_group) != 0 ||
+	    strcmp(old->pg_socket_dir, new->pg_socket_dir) != 0 || old->pg_port != new->pg_port)
 		log_warnx("reload: the socket settings changed; they apply at the next restart");
 	if (strcmp(old->state_dir, new->state_dir) != 0)
 		log_warnx("reload: state_dir changed; it applies at the next restart");
@@ -217,7 +218,6 @@ daemon_run(struct config *cfg, const struct config_inputs *in)
 	dbmd = xcalloc(1, sizeof(*dbmd));
 	dbmd->cfg = cfg;
 	dbmd->inputs = *in;
-	dbmd->listen_fd = -1;
 	dbmd->started = now_ms();
 	dbmd->started_wall = time(NULL);
 	TAILQ_INIT(&dbmd->sessions);
@@ -245,8 +245,10 @@ daemon_run(struct config *cfg, const struct config_inputs *in)
 		goto out;
 	if (notify_start() == -1)
 		goto out;
-	log_info("dbmd %s serving on %s (state in %s)%s", DBMD_VERSION, dbmd->socket_path,
-	    cfg->daemon.state_dir, dbmd->listen_inherited ? ", socket from systemd" : "");
+	log_info("dbmd %s serving on %s%s%s (state in %s)%s", DBMD_VERSION, dbmd->socket_path,
+	    dbmd->pg_socket_path ? " and, for PostgreSQL clients, " : "",
+	    dbmd->pg_socket_path ? dbmd->pg_socket_path : "", cfg->daemon.state_dir,
+	    dbmd->listen_inherited ? ", socket from systemd" : "");
 	notify_ready();
 	event_base_dispatch(dbmd->base);
 	/*
@@ -281,6 +283,7 @@ out:
 	if (dbmd->base != NULL)
 		event_base_free(dbmd->base);
 	free(dbmd->socket_path);
+	free(dbmd->pg_socket_path);
 	config_free(dbmd->cfg);
 	free(dbmd);
 	dbmd = NULL;

@@ -260,6 +260,7 @@ struct fill;
 struct hold;
 struct proto_frame;
 struct proto_buf;
+struct proto_col;
 struct hist;
 
 /* The result cache a pool owns; the factory is given the ops at creation. */
@@ -360,7 +361,8 @@ enum req_kind {
 	REQ_RESET,		/* internal: roll back what a handle left; with discard,
 				   also clear its session state */
 	REQ_DESCRIBE,		/* a statement's parameter and result types, without
-				   running it (the PostgreSQL front door's Describe) */
+				   running it (the PostgreSQL front door's Describe);
+				   its reply: backend_describe (backend.c) */
 };
 
 /*
@@ -588,14 +590,24 @@ struct peer {
 };
 
 enum session_state {
-	SESSION_HELLO,		/* waiting for HELLO */
+	SESSION_HELLO,		/* waiting for HELLO (a startup packet) */
 	SESSION_READY,		/* serving requests */
 };
+
+/* The protocol a client speaks. */
+enum session_kind {
+	SESSION_NATIVE,		/* dbmd's own (proto/PROTOCOL.md) */
+	SESSION_PG,		/* PostgreSQL's, through the front door (pgwire.c) */
+};
+
+struct pgwire;
 
 struct session {
 	TAILQ_ENTRY(session)	 entry;
 	uint64_t		 id;
+	enum session_kind	 kind;
 	enum session_state	 state;
+	struct pgwire		*pg;		/* SESSION_PG: the front door's state */
 	int			 fd;
 	struct event		*rev;		/* readable: persistent while reading */
 	struct event		*wev;		/* writable: added while output waits */
@@ -634,11 +646,9 @@ struct dbmd {
 	int64_t			 started;	/* ms */
 	time_t			 started_wall;
 	bool			 stopping;
-	int			 listen_fd;
-	bool			 listen_inherited;
+	bool			 listen_inherited;	/* the socket came from systemd */
 	char			*socket_path;
-	struct event		*listen_ev;
-	struct event		*accept_pause;
+	char			*pg_socket_path;	/* the front door's; NULL: none */
 	struct event		*stop_timer;
 	struct event		*janitor;
 	struct event		*sigs[4];
@@ -663,12 +673,33 @@ int		 control_listen(const struct daemon_config *);
 void		 control_close(void);
 
 /* session.c */
-void		 session_new(int, uid_t, gid_t, pid_t);
+void		 session_new(int, uid_t, gid_t, pid_t, enum session_kind);
 void		 session_close(struct session *, int, const char *);
 int		 session_output(struct session *, const void *, size_t);
+void		 session_process(struct session *);
+struct handle	*session_handle_new(struct session *, const char *, const char *,
+		    const struct cfg_override *, size_t, int *, char **);
+void		 session_handle_free(struct session *, struct handle *);
+bool		 session_pin_refused(struct session *, struct handle *, char *, size_t);
+bool		 session_handle_refusal(struct handle *, int *, const char **, char *, size_t);
+struct request	*session_request(struct session *, struct handle *, enum req_kind,
+		    uint32_t);
+void		 session_run(struct session *, struct handle *, struct request *);
 void		 session_revoke(const struct config *);
 void		 session_goodbye_all(int, const char *);
 void		 session_reap(void);
+
+/* pgwire.c: the PostgreSQL front door's side of a session */
+int		 pgwire_start(struct session *);
+void		 pgwire_free(struct session *);
+void		 pgwire_process(struct session *);
+int		 pgwire_output(struct session *, struct request *, const void *, size_t);
+void		 pgwire_done(struct session *, struct request *);
+void		 pgwire_fields(struct session *, struct request *, bool, const struct pg_field *,
+		    size_t);
+void		 pgwire_stall_error(struct session *, struct request *, const char *);
+size_t		 pgwire_fatal(int, const char *, uint8_t *, size_t);
+size_t		 pgwire_input_limit(const struct session *);
 
 /* access.c */
 void		 access_peer_init(struct peer *, uid_t, gid_t);
@@ -747,6 +778,8 @@ void		 request_queue_init(struct request_queue *);
 /* backend.c */
 int		 backend_error(struct proto_buf *, uint32_t, int, const char *, const char *,
 		    const char *, const char *);
+int		 backend_describe(struct proto_buf *, const struct request *, const uint32_t *,
+		    size_t, const char *const *, const struct proto_col *, size_t);
 
 /* backend_pg.c */
 extern const struct backend_ops backend_pg;
@@ -806,6 +839,33 @@ enum sqlscan_token sqlscan_next(struct sqlscan *);
 size_t		 sqlscan_keyword(struct sqlscan *, char *, size_t);
 size_t		 sqlscan_word(const char **, char *, size_t);
 bool		 sqlscan_one_statement(const char *);
+
+/* pgtypes.c */
+
+/*
+ * A growable byte buffer the conversions append to.  Out of memory it keeps what it
+ * had, sets failed and ignores further additions until a reset, so that a caller
+ * checks once per message.
+ */
+struct pgbuf {
+	uint8_t		*data;
+	size_t		 len, cap;
+	bool		 failed;	/* an addition did not fit in memory */
+};
+
+void		 pgbuf_init(struct pgbuf *);
+void		 pgbuf_free(struct pgbuf *);
+void		 pgbuf_reset(struct pgbuf *);
+void		 pgbuf_add(struct pgbuf *, const void *, size_t);
+void		 pgbuf_u8(struct pgbuf *, uint8_t);
+void		 pgbuf_u16(struct pgbuf *, uint16_t);
+void		 pgbuf_u32(struct pgbuf *, uint32_t);
+void		 pgbuf_str(struct pgbuf *, const char *);
+int16_t		 pgtype_len(uint32_t);
+bool		 pgtype_binary_ok(uint32_t);
+int		 pgtype_text_to_binary(uint32_t, const char *, size_t, struct pgbuf *);
+int		 pgtype_binary_to_text(uint32_t, const uint8_t *, size_t, struct pgbuf *);
+void		 pgtype_bytea_hex(const uint8_t *, size_t, struct pgbuf *);
 
 /* config.c */
 extern const struct cfg_key cfg_keys[];

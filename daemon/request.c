@@ -94,7 +94,8 @@ request_free(struct request *r)
 	cacheflow_release(r);
 	if (r->timer != NULL)
 		event_free(r->timer);
-	for (i = 0; i < r->nparams; i++)
+	/* A describe may declare types for parameters it has no values of. */
+	for (i = 0; r->params != NULL && i < r->nparams; i++)
 		free(r->params[i]);
 	free(r->cap);
 	request_names_free(r->res_read, r->nres_read);

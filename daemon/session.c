@@ -30,7 +30,6 @@
  * client's socket, no epoll changes.
  */
 
-static void session_process(struct session *);
 static void session_read_cb(evutil_socket_t, short, void *);
 static void session_write_cb(evutil_socket_t, short, void *);
 static void session_hello_timeout(evutil_socket_t, short, void *);
@@ -38,10 +37,20 @@ static void session_stall_timeout(evutil_socket_t, short, void *);
 static int session_req_output(void *, struct request *, const void *, size_t);
 static void session_req_done(void *, struct request *);
 
+static void session_req_pg_fields(void *, struct request *, bool, const struct pg_field *,
+    size_t);
+
 /* How a session hears from its requests. */
 static const struct request_ops session_request_ops = {
 	.output = session_req_output,
 	.done = session_req_done,
+};
+
+/* A PostgreSQL-protocol client's requests also pass on PostgreSQL's error fields. */
+static const struct request_ops session_pg_request_ops = {
+	.output = session_req_output,
+	.done = session_req_done,
+	.pg_fields = session_req_pg_fields,
 };
 
 static const struct daemon_config *
@@ -54,6 +63,8 @@ dc(void)
 static size_t
 input_limit(const struct session *s)
 {
+	if (s->kind == SESSION_PG)
+		return pgwire_input_limit(s);
 	return PROTO_HDR_SIZE + (s->state == SESSION_HELLO ? PROTO_HANDSHAKE_MAX_FRAME :
 	    (size_t)dc()->max_frame_size);
 }
@@ -71,7 +82,7 @@ reading(struct session *s, bool on)
 }
 
 void
-session_new(int fd, uid_t uid, gid_t gid, pid_t pid)
+session_new(int fd, uid_t uid, gid_t gid, pid_t pid, enum session_kind kind)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	struct timeval tv = { HELLO_TIMEOUT_S, 0 };
@@ -89,12 +100,27 @@ session_new(int fd, uid_t uid, gid_t gid, pid_t pid)
 		return;
 	}
 	s->fd = fd;
+	s->kind = kind;
+	if (kind == SESSION_PG && pgwire_start(s) == -1) {
+		log_warnx("client (pid %ld uid %lu) refused: out of memory", (long)pid,
+		    (unsigned long)uid);
+		event_free(s->rev);
+		event_free(s->hello_timer);
+		free(s);
+		close(fd);
+		return;
+	}
 	s->id = ++dbmd->next_session_id;
 	access_peer_init(&s->peer, uid, gid);
 	s->pid = pid;
 	s->connected_at = now_ms();
 	s->max_frame = PROTO_HANDSHAKE_MAX_FRAME;
 	s->version = PROTO_VERSION_MIN;
+	if (kind == SESSION_PG) {
+		/* Replies are translated in dbmd: a row is as large as PostgreSQL allows. */
+		s->max_frame = PROTO_MAX_FRAME_LIMIT;
+		s->version = PROTO_VERSION_MAX;
+	}
 	s->state = SESSION_HELLO;
 	TAILQ_INIT(&s->handles);
 	evtimer_add(s->hello_timer, &tv);
@@ -280,8 +306,8 @@ handle_find(struct session *s, uint32_t id)
 }
 
 /* Releases a handle: its connection is cleaned and returned, its pool told. */
-static void
-handle_free(struct session *s, struct handle *h)
+void
+session_handle_free(struct session *s, struct handle *h)
 {
 	struct pool *p = h->pool;
 
@@ -312,17 +338,33 @@ handle_lost(struct hold *hd, int code, const char *sqlstate, const char *msg)
  * A handle whose transaction dbmd ended (idle_in_transaction_timeout) or whose access a
  * reload revoked answers its next request with the reason; true when it did.
  */
-static bool
-handle_refuses(struct session *s, struct handle *h, uint32_t reqid)
+bool
+session_handle_refusal(struct handle *h, int *code, const char **sqlstate, char *msg,
+    size_t len)
 {
 	if (h->lost == NULL && !h->revoked)
 		return false;
-	reply_sql_error(s, reqid, h->lost_code, h->lost_sqlstate, h->lost ? h->lost :
+	*code = h->lost_code;
+	*sqlstate = h->lost_sqlstate;
+	snprintf(msg, len, "%s", h->lost ? h->lost :
 	    "access was revoked by a reload of the configuration");
 	if (!h->revoked) {
 		free(h->lost);
 		h->lost = NULL;
 	}
+	return true;
+}
+
+static bool
+handle_refuses(struct session *s, struct handle *h, uint32_t reqid)
+{
+	const char *sqlstate;
+	char msg[256];
+	int code;
+
+	if (!session_handle_refusal(h, &code, &sqlstate, msg, sizeof(msg)))
+		return false;
+	reply_sql_error(s, reqid, code, sqlstate, msg);
 	return true;
 }
 
@@ -402,6 +444,13 @@ pin_refused(struct session *s, struct handle *self, struct pool *p, bool for_lif
 	return false;
 }
 
+/* Whether the handle may not take a connection to hold now; the reason in msg. */
+bool
+session_pin_refused(struct session *s, struct handle *h, char *msg, size_t len)
+{
+	return pin_refused(s, h, h->pool, h->hold.pinned, msg, len);
+}
+
 static bool
 pin_allowed(struct session *s, struct handle *self, struct pool *p, uint32_t reqid)
 {
@@ -443,14 +492,14 @@ pin_check_after(struct session *s, struct handle *h)
 }
 
 /* A request of the session's, on a handle; NULL when out of memory. */
-static struct request *
+struct request *
 session_request(struct session *s, struct handle *h, enum req_kind kind, uint32_t reqid)
 {
 	struct request *r;
 
 	if ((r = request_new(kind, reqid)) == NULL)
 		return NULL;
-	r->ops = &session_request_ops;
+	r->ops = s->kind == SESSION_PG ? &session_pg_request_ops : &session_request_ops;
 	r->owner = s;
 	r->handle = h;
 	r->hold = &h->hold;
@@ -463,8 +512,8 @@ session_request(struct session *s, struct handle *h, enum req_kind kind, uint32_
 }
 
 /* Where a request runs: the cache may answer it, else the pool places it. */
-static void
-run_request(struct session *s, struct handle *h, struct request *r)
+void
+session_run(struct session *s, struct handle *h, struct request *r)
 {
 	s->busy = r;
 	if (h->pool->disposing) {
@@ -479,6 +528,48 @@ run_request(struct session *s, struct handle *h, struct request *r)
 	pool_submit(h->pool, r);
 }
 
+/*
+ * A new handle on the pool environment/role (with overrides) resolves to, if the
+ * peer may open it; NULL with the reason (code, and msg to free; NULL msg: out of
+ * memory) when not.  Taking a connection (a pinned handle, a new pool) is the
+ * caller's: a REQ_OPEN request.
+ */
+struct handle *
+session_handle_new(struct session *s, const char *env, const char *role,
+    const struct cfg_override *ov, size_t n, int *code, char **msg)
+{
+	struct handle *h;
+	struct pool *p;
+
+	*msg = NULL;
+	p = factory_open(dbmd->factory, dbmd->cfg, env, role, ov, n, &s->peer, code, msg);
+	if (p == NULL) {
+		if (*msg == NULL)
+			*code = PROTO_E_NOMEM;
+		log_warnx("client %llu (pid %ld uid %lu): open refused: %s",
+		    (unsigned long long)s->id, (long)s->pid, (unsigned long)s->peer.uid,
+		    *msg ? *msg : "out of memory");
+		return NULL;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		factory_release(dbmd->factory, p);
+		*code = PROTO_E_NOMEM;
+		return NULL;
+	}
+	h->id = ++s->next_handle;
+	h->session = s;
+	h->pool = p;
+	h->hold.lost = handle_lost;
+	TAILQ_INSERT_TAIL(&s->handles, h, entry);
+	s->nhandles++;
+	if ((h->env = strdup(env)) == NULL || (h->role = strdup(role)) == NULL) {
+		session_handle_free(s, h);
+		*code = PROTO_E_NOMEM;
+		return NULL;
+	}
+	return h;
+}
+
 static void
 do_open(struct session *s, const struct proto_frame *f)
 {
@@ -487,7 +578,6 @@ do_open(struct session *s, const struct proto_frame *f)
 	struct proto_value k, v;
 	struct request *r;
 	struct handle *h;
-	struct pool *p;
 	enum proto_derr derr;
 	char *msg = NULL;
 	size_t n = 0;
@@ -515,50 +605,27 @@ do_open(struct session *s, const struct proto_frame *f)
 		ov[n].value = v.ptr;
 		n++;
 	}
-	p = factory_open(dbmd->factory, dbmd->cfg, m.environment, m.role, ov, n, &s->peer,
-	    &code, &msg);
-	if (p == NULL) {
-		if (msg == NULL)
-			code = PROTO_E_NOMEM;
-		log_warnx("client %llu (pid %ld uid %lu): open refused: %s",
-		    (unsigned long long)s->id, (long)s->pid, (unsigned long)s->peer.uid,
-		    msg ? msg : "out of memory");
+	if ((h = session_handle_new(s, m.environment, m.role, ov, n, &code, &msg)) == NULL) {
 		reply_error(s, f->hdr.request_id, code, msg ? msg : "out of memory");
 		free(msg);
 		return;
 	}
-	if ((h = calloc(1, sizeof(*h))) == NULL) {
-		factory_release(dbmd->factory, p);
-		reply_error(s, f->hdr.request_id, PROTO_E_NOMEM, "out of memory");
-		return;
-	}
-	h->id = ++s->next_handle;
-	h->session = s;
-	h->pool = p;
 	h->hold.pinned = (m.flags & PROTO_OPEN_PINNED) != 0;
-	h->hold.lost = handle_lost;
-	TAILQ_INSERT_TAIL(&s->handles, h, entry);
-	s->nhandles++;
-	if ((h->env = strdup(m.environment)) == NULL || (h->role = strdup(m.role)) == NULL) {
-		handle_free(s, h);
-		reply_error(s, f->hdr.request_id, PROTO_E_NOMEM, "out of memory");
+	if (h->hold.pinned && !pin_allowed(s, h, h->pool, f->hdr.request_id)) {
+		session_handle_free(s, h);
 		return;
 	}
-	if (h->hold.pinned && !pin_allowed(s, h, p, f->hdr.request_id)) {
-		handle_free(s, h);
-		return;
-	}
-	if (!h->hold.pinned && p->connected) {
+	if (!h->hold.pinned && h->pool->connected) {
 		reply_open_ok(s, f->hdr.request_id, h);
 		return;
 	}
 	/* A pinned handle takes its connection now; a new pool proves it can connect. */
 	if ((r = session_request(s, h, REQ_OPEN, f->hdr.request_id)) == NULL) {
-		handle_free(s, h);
+		session_handle_free(s, h);
 		reply_error(s, f->hdr.request_id, PROTO_E_NOMEM, "out of memory");
 		return;
 	}
-	run_request(s, h, r);
+	session_run(s, h, r);
 }
 
 /*
@@ -621,7 +688,7 @@ do_exec(struct session *s, const struct proto_frame *f)
 	}
 	if (exec_formats(r, &m) == -1)
 		goto nomem;
-	run_request(s, h, r);
+	session_run(s, h, r);
 	return;
 nomem:
 	if (r != NULL) {
@@ -668,7 +735,7 @@ do_txn(struct session *s, const struct proto_frame *f)
 		reply_error(s, f->hdr.request_id, PROTO_E_NOMEM, "out of memory");
 		return;
 	}
-	run_request(s, h, r);
+	session_run(s, h, r);
 }
 
 static void
@@ -686,7 +753,7 @@ do_dispose(struct session *s, const struct proto_frame *f)
 		reply_error(s, f->hdr.request_id, PROTO_E_NO_HANDLE, "no such handle");
 		return;
 	}
-	handle_free(s, h);
+	session_handle_free(s, h);
 	reply_empty(s, PROTO_MSG_OK, f->hdr.request_id);
 }
 
@@ -851,8 +918,12 @@ serve_frame(struct session *s, const unsigned char *p, size_t total)
 static void
 session_settle(struct session *s)
 {
-	/* max_queued counts the request being served too. */
-	if (!s->dead && s->busy != NULL &&
+	/*
+	 * max_queued counts the request being served too.  A PostgreSQL client's
+	 * pipelined messages are held back by not reading instead: its protocol has
+	 * no way to refuse them.
+	 */
+	if (!s->dead && s->busy != NULL && s->kind == SESSION_NATIVE &&
 	    queued_frames(s->in) >= (size_t)dc()->max_queued_per_client)
 		session_close(s, PROTO_E_LIMIT, "too many requests queued "
 		    "(daemon.max_queued_per_client)");
@@ -874,16 +945,13 @@ session_settle(struct session *s)
  * request order.
  */
 static void
-session_process(struct session *s)
+native_process(struct session *s)
 {
 	struct proto_frame f;
 	const unsigned char *p;
 	unsigned char hdr[PROTO_HDR_SIZE];
 	size_t len, total;
 
-	if (s->in_read || s->dead)
-		return;
-	s->in_read = true;
 	while (serving(s) && (len = buffered(s->in)) >= PROTO_HDR_SIZE) {
 		if ((p = evbuffer_pullup(s->in, PROTO_HDR_SIZE)) == NULL) {
 			session_close(s, PROTO_E_NOMEM, "out of memory for input");
@@ -905,6 +973,19 @@ session_process(struct session *s)
 		if (!s->dead)
 			evbuffer_drain(s->in, total);
 	}
+}
+
+/* Serves what the input buffer holds, in the client's protocol, then reads on. */
+void
+session_process(struct session *s)
+{
+	if (s->in_read || s->dead)
+		return;
+	s->in_read = true;
+	if (s->kind == SESSION_PG)
+		pgwire_process(s);
+	else
+		native_process(s);
 	s->in_read = false;
 	session_settle(s);
 }
@@ -940,13 +1021,13 @@ session_req_done(void *arg, struct request *r)
 	struct session *s = arg;
 	struct handle *h = r->handle;
 
-	if (r->kind == REQ_OPEN && h != NULL) {
+	if (r->kind == REQ_OPEN && h != NULL && s->kind == SESSION_NATIVE) {
 		if (r->failed) {
 			log_warnx("client %llu (pid %ld uid %lu): cannot open a handle on pool "
 			    "%016llx: %s", (unsigned long long)s->id, (long)s->pid,
 			    (unsigned long)s->peer.uid, (unsigned long long)h->pool->rc->hash,
 			    h->pool->last_error[0] ? h->pool->last_error : "failed");
-			handle_free(s, h);
+			session_handle_free(s, h);
 		} else
 			reply_open_ok(s, r->reqid, h);
 	} else if (r->kind == REQ_EXEC && h != NULL)
@@ -958,7 +1039,19 @@ session_req_done(void *arg, struct request *r)
 		if (s->stall_timer != NULL)
 			evtimer_del(s->stall_timer);
 	}
+	if (s->kind == SESSION_PG)
+		pgwire_done(s, r);	/* may start the client's next request */
 	session_process(s);
+}
+
+static void
+session_req_pg_fields(void *arg, struct request *r, bool notice, const struct pg_field *f,
+    size_t n)
+{
+	struct session *s = arg;
+
+	if (!s->dead)
+		pgwire_fields(s, r, notice, f, n);
 }
 
 /*
@@ -972,8 +1065,10 @@ session_req_output(void *arg, struct request *r, const void *data, size_t len)
 	long long ms = r->pool != NULL ? r->pool->rc->stall_timeout : 0;
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
-	if (session_output(s, data, len) == 0 || s->dead ||
-	    (r->state != REQ_RUNNING && r->state != REQ_STALLED))
+	int full = s->kind == SESSION_PG ? pgwire_output(s, r, data, len) :
+	    session_output(s, data, len);
+
+	if (full == 0 || s->dead || (r->state != REQ_RUNNING && r->state != REQ_STALLED))
 		return 0;
 	if (s->stalled == r)
 		return 1;	/* more output the backend had ready: the wait goes on */
@@ -1005,7 +1100,10 @@ session_stall_timeout(evutil_socket_t fd, short ev, void *arg)
 	    "for %lldms (stall_timeout)", p->rc->stall_timeout);
 	log_info("client %llu (pid %ld uid %lu): %s", (unsigned long long)s->id, (long)s->pid,
 	    (unsigned long)s->peer.uid, msg);
-	reply_sql_error(s, r->reqid, PROTO_E_TIMEOUT, "57014", msg);
+	if (s->kind == SESSION_PG)
+		pgwire_stall_error(s, r, msg);
+	else
+		reply_sql_error(s, r->reqid, PROTO_E_TIMEOUT, "57014", msg);
 	r->cut = true;
 	r->failed = true;
 	pool_cancel(r);		/* resumes it; may end it at once */
@@ -1026,6 +1124,10 @@ session_read_cb(evutil_socket_t fd, short ev, void *arg)
 	ssize_t n;
 
 	(void)ev;
+	if (s->in == NULL && s->kind == SESSION_PG && (s->in = evbuffer_new()) == NULL) {
+		session_close(s, PROTO_E_NOMEM, "out of memory for input");
+		return;
+	}
 	if (s->in == NULL) {
 		if ((n = recv(fd, rbuf, sizeof(rbuf), 0)) > 0) {
 			session_process_read(s, rbuf, (size_t)n);
@@ -1099,9 +1201,20 @@ session_reap(void)
 		next = TAILQ_NEXT(s, entry);
 		if (s->dead) {
 			TAILQ_REMOVE(&dbmd->sessions, s, entry);
+			pgwire_free(s);		/* the front door's state, NULL-safe */
 			free(s);
 		}
 	}
+}
+
+/* The last bytes for a closing client: after its pending output, as much as fits now. */
+static void
+send_last(struct session *s, const void *data, size_t len)
+{
+	if (s->out == NULL)
+		(void)send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	else if (evbuffer_add(s->out, data, len) == 0)
+		evbuffer_write(s->out, s->fd);
 }
 
 /*
@@ -1117,6 +1230,8 @@ session_close(struct session *s, int code, const char *reason)
 	struct handle *h;
 	struct proto_buf b;
 	struct proto_goodbye g = { .code = (uint16_t)code, .reason = reason };
+	uint8_t pgbye[512];
+	size_t len;
 
 	if (s->dead)
 		return;
@@ -1128,15 +1243,15 @@ session_close(struct session *s, int code, const char *reason)
 	 * The socket goes first: its descriptor is free again before the cleanup below
 	 * needs one (a cancel for the statement in flight opens a connection).
 	 */
-	if (code != 0) {
+	if (code != 0 && s->kind == SESSION_PG) {
+		/* A PostgreSQL client is told with a FATAL ErrorResponse instead. */
+		if ((len = pgwire_fatal(code, reason, pgbye, sizeof(pgbye))) > 0)
+			send_last(s, pgbye, len);
+	} else if (code != 0) {
 		/* Best effort: the pending output and the GOODBYE, as much as fits now. */
 		proto_buf_init(&b);
-		if (proto_encode_goodbye(&b, 0, &g) == PROTO_E_OK) {
-			if (s->out == NULL)
-				(void)send(s->fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-			else if (evbuffer_add(s->out, b.data, b.len) == 0)
-				evbuffer_write(s->out, s->fd);
-		}
+		if (proto_encode_goodbye(&b, 0, &g) == PROTO_E_OK)
+			send_last(s, b.data, b.len);
 		proto_buf_free(&b);
 	}
 	event_free(s->rev);
@@ -1165,7 +1280,7 @@ session_close(struct session *s, int code, const char *reason)
 		request_abandon(r);
 	}
 	while ((h = TAILQ_FIRST(&s->handles)) != NULL)
-		handle_free(s, h);
+		session_handle_free(s, h);
 
 	access_peer_free(&s->peer);
 	dbmd->nsessions--;

@@ -92,16 +92,28 @@ enum proto_msg {
 /* A column's type in a version 2 ROW_DESC; PostgreSQL's numbers on both backends. */
 #define PROTO_OID_BOOL			16
 #define PROTO_OID_BYTEA			17
+#define PROTO_OID_CHAR			18	/* "char", one byte */
+#define PROTO_OID_NAME			19
 #define PROTO_OID_INT8			20
+#define PROTO_OID_INT2			21
+#define PROTO_OID_INT4			23
 #define PROTO_OID_TEXT			25
+#define PROTO_OID_OID			26
 #define PROTO_OID_JSON			114
+#define PROTO_OID_FLOAT4		700
 #define PROTO_OID_FLOAT8		701
+#define PROTO_OID_UNKNOWN		705
+#define PROTO_OID_BPCHAR		1042	/* char(n) */
+#define PROTO_OID_VARCHAR		1043
 #define PROTO_OID_DATE			1082
 #define PROTO_OID_TIME			1083
 #define PROTO_OID_TIMESTAMP		1114
 #define PROTO_OID_TIMESTAMPTZ		1184
+#define PROTO_OID_INTERVAL		1186
+#define PROTO_OID_TIMETZ		1266
 #define PROTO_OID_NUMERIC		1700
 #define PROTO_OID_UUID			2950
+#define PROTO_OID_JSONB			3802
 
 /* Payload flags of EXEC.  None are defined in version 1; the field must be zero. */
 #define PROTO_EXEC_FLAGS_MASK		0x00000000u

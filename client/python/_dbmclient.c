@@ -20,11 +20,17 @@
 #include <datetime.h>
 #include <structmember.h>
 
+#include <sys/socket.h>
+
+#include <poll.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dbmclient.h"
+
+#define SLICE_MS	100	/* how long a wait goes without looking for signals */
 
 /* Set once by _setup from the Python layer. */
 static PyObject *errors_make;	/* errors._make_error(code, message, sqlstate, detail, hint) */
@@ -57,7 +63,8 @@ struct session {
 	dbm_handle		*h;
 	PyThread_type_lock	 lock;		/* one call at a time on the conn */
 	unsigned long		 owner;		/* the thread holding lock, 0: none */
-	pid_t			 pid;		/* the process that opened it */
+	pid_t			 pid;		/* the process that opened it; 0: not yet */
+	unsigned long		 timeout_ms;	/* each wait for dbmd; 0: none */
 	int			 sqlite;	/* the backend is SQLite */
 	int			 active;	/* a request's results are not all taken */
 	dbm_result		*ahead;		/* the result read ahead, not yet returned */
@@ -69,6 +76,15 @@ struct session {
 /* Errors. */
 
 /* Raises the exception the Python layer makes of a dbmd error. */
+/* Text as str, undecodable bytes replaced; NULL or "" as None. */
+static PyObject *
+text_or_none(const char *v)
+{
+	if (v == NULL || *v == '\0')
+		Py_RETURN_NONE;
+	return PyUnicode_DecodeUTF8(v, (Py_ssize_t)strlen(v), "replace");
+}
+
 static void
 raise_dbm(int code, const char *msg, const char *sqlstate, const char *detail,
     const char *hint)
@@ -79,9 +95,9 @@ raise_dbm(int code, const char *msg, const char *sqlstate, const char *detail,
 		PyErr_Format(PyExc_RuntimeError, "dbmclient: %s", msg);
 		return;
 	}
-	e = PyObject_CallFunction(errors_make, "isszz", code, msg, sqlstate,
-	    detail != NULL && *detail != '\0' ? detail : NULL,
-	    hint != NULL && *hint != '\0' ? hint : NULL);
+	/* A server in another encoding may send bytes that are not UTF-8: replaced. */
+	e = PyObject_CallFunction(errors_make, "iNsNN", code, text_or_none(msg), sqlstate,
+	    text_or_none(detail), text_or_none(hint));
 	if (e == NULL)
 		return;
 	PyErr_SetObject((PyObject *)Py_TYPE(e), e);
@@ -390,6 +406,38 @@ conv_text(const char *v, size_t len)
 	return r;
 }
 
+/* Whether text is a number as SQL writes one: 12, -1.5, .5, 1e10, Infinity, NaN. */
+static int
+sql_number(const char *v, size_t len)
+{
+	const char *p = v, *end = v + len;
+	int digits = 0;
+
+	if (p < end && (*p == '+' || *p == '-'))
+		p++;
+	if ((size_t)(end - p) == 8 && memcmp(p, "Infinity", 8) == 0)
+		return 1;
+	if (len == 3 && memcmp(v, "NaN", 3) == 0)
+		return 1;
+	while (p < end && *p >= '0' && *p <= '9')
+		p++, digits++;
+	if (p < end && *p == '.')
+		for (p++; p < end && *p >= '0' && *p <= '9'; p++)
+			digits++;
+	if (digits == 0)
+		return 0;
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return 0;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	return p == end;
+}
+
 /* Calls f(str(value)); NULL if it raised. */
 static PyObject *
 conv_call(PyObject *f, const char *v, size_t len)
@@ -430,8 +478,13 @@ conv_value(const struct session *s, enum conv cv, const char *v, size_t len)
 			Py_RETURN_FALSE;
 		break;
 	case CV_NUMERIC:
-		/* SQLite's untyped and NUMERIC columns hold integers too: those stay int. */
-		if (!s->sqlite || (r = conv_int(v, len)) == NULL)
+		/*
+		 * SQLite's untyped and NUMERIC columns hold integers too: those stay int;
+		 * other text becomes a Decimal only if it reads as an SQL number.
+		 */
+		if (!s->sqlite)
+			r = conv_call(Decimal, v, len);
+		else if ((r = conv_int(v, len)) == NULL && sql_number(v, len))
 			r = conv_call(Decimal, v, len);
 		break;
 	case CV_DATE: case CV_TIME: case CV_TIMETZ: case CV_TIMESTAMP: case CV_TIMESTAMPTZ:
@@ -446,8 +499,16 @@ conv_value(const struct session *s, enum conv cv, const char *v, size_t len)
 	}
 	if (r != NULL)
 		return r;
-	/* json_loads failing on what PostgreSQL calls JSON is the program's to see. */
-	if (cv == CV_JSON && !s->sqlite)
+	/*
+	 * Text that does not read as the type: ValueError (Decimal's InvalidOperation
+	 * is an ArithmeticError) on SQLite, whose values need not fit their columns.
+	 * Anything else (MemoryError, KeyboardInterrupt, dbmclient.Error from a
+	 * json_loads) and every failure on PostgreSQL is the program's to see.
+	 */
+	if (PyErr_Occurred() && (cv == CV_JSON || cv == CV_NUMERIC || cv == CV_UUID) &&
+	    (!s->sqlite || !(PyErr_ExceptionMatches(PyExc_ValueError) ||
+	    PyErr_ExceptionMatches(PyExc_ArithmeticError) ||
+	    PyErr_ExceptionMatches(PyExc_TypeError))))
 		return NULL;
 	PyErr_Clear();
 	return conv_text(v, len);
@@ -468,7 +529,8 @@ make_description(const dbm_result *r)
 		mod = dbm_coltypmod(r, i);
 		if (dbm_coltype(r, i) == DBM_OID_NUMERIC && mod >= 4) {
 			prec = ((mod - 4) >> 16) & 0xffff;
-			scale = (mod - 4) & 0xffff;
+			/* An 11-bit two's complement: numeric(5,-2) has scale -2. */
+			scale = ((((mod - 4) & 0x7ff) ^ 1024) - 1024);
 			p = PyLong_FromLong(prec);
 			sc = PyLong_FromLong(scale);
 		} else {
@@ -551,8 +613,14 @@ params_set(struct params *p, int k, PyObject *o)
 	Py_ssize_t	 len;
 
 	if (PyUnicode_Check(o)) {
-		if ((u = PyUnicode_AsUTF8AndSize(o, &len)) == NULL)
+		if ((u = PyUnicode_AsUTF8AndSize(o, &len)) == NULL) {
+			if (PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+				PyErr_Clear();
+				PyErr_Format(DataError, "parameter %d: a text value must be valid "
+				    "Unicode (it holds a lone surrogate)", k + 1);
+			}
 			return -1;
+		}
 		if (strlen(u) != (size_t)len) {
 			PyErr_Format(DataError, "parameter %d: a text value cannot contain a NUL "
 			    "character; pass bytes for binary data", k + 1);
@@ -564,9 +632,6 @@ params_set(struct params *p, int k, PyObject *o)
 	if (PyBytes_Check(o)) {
 		len = PyBytes_GET_SIZE(o);
 		p->values[k] = PyBytes_AS_STRING(o);
-	} else if (PyByteArray_Check(o)) {
-		len = PyByteArray_GET_SIZE(o);
-		p->values[k] = PyByteArray_AS_STRING(o);
 	} else {
 		PyErr_Format(PyExc_TypeError, "parameter %d: the adapter gave %.100s, not str "
 		    "or bytes", k + 1, Py_TYPE(o)->tp_name);
@@ -594,7 +659,17 @@ params_make(struct session *s, PyObject *seq, struct params *p)
 	memset(p, 0, sizeof(*p));
 	if (seq == Py_None)
 		return 0;
-	if ((fast = PySequence_Fast(seq, "parameters must be a sequence")) == NULL)
+	/*
+	 * A tuple of its own, holding every item, so that nothing a callback does to
+	 * the caller's list (an adapter, another thread while the GIL is released)
+	 * can free what the values point into.
+	 */
+	if (!PySequence_Check(seq) || PyUnicode_Check(seq) || PyBytes_Check(seq) ||
+	    PyByteArray_Check(seq)) {
+		PyErr_SetString(PyExc_TypeError, "parameters must be a sequence such as a tuple");
+		return -1;
+	}
+	if ((fast = PySequence_Tuple(seq)) == NULL)
 		return -1;
 	n = PySequence_Fast_GET_SIZE(fast);
 	if (n > 65535) {
@@ -640,8 +715,19 @@ params_make(struct session *s, PyObject *seq, struct params *p)
 			snprintf(p->num[k], sizeof(p->num[k]), "%s", txt);
 			PyMem_Free(txt);
 			p->values[k] = p->num[k];
-		} else if (PyUnicode_Check(o) || PyBytes_Check(o) || PyByteArray_Check(o)) {
+		} else if (PyUnicode_Check(o) || PyBytes_Check(o)) {
 			if (params_set(p, k, o) < 0)
+				goto fail;
+		} else if (PyByteArray_Check(o)) {
+			/* A copy: a bytearray may change size under the pointer. */
+			if ((a = PyBytes_FromObject(o)) == NULL)
+				goto fail;
+			if (PyList_Append(p->keep, a) < 0) {
+				Py_DECREF(a);
+				goto fail;
+			}
+			Py_DECREF(a);
+			if (params_set(p, k, a) < 0)
 				goto fail;
 		} else {
 			if ((a = PyObject_CallFunctionObjArgs(adapt_param, o, s->backend,
@@ -666,23 +752,114 @@ fail:
 
 /* Session. */
 
-/* Drops the results of a request nobody will read, without the GIL. */
+static void session_free_conn(struct session *);
+
+/*
+ * Ends the connection at once, without disposing (the reply of a request in
+ * flight could still come, and nothing waits for it): dbmd sees the client
+ * leave, cancels its statement and rolls back its transaction.
+ */
 static void
+session_drop(struct session *s)
+{
+	int	 fd;
+
+	if (s->conn != NULL && s->pid == getpid() && (fd = dbm_socket(s->conn)) != -1)
+		shutdown(fd, SHUT_RDWR);	/* dbm_disconnect then sends nothing */
+	session_free_conn(s);
+}
+
+/*
+ * Waits until dbm_get_result would not wait, without the GIL, in slices of
+ * SLICE_MS so that the main thread sees a signal (Ctrl-C) and the session's
+ * timeout is kept.  -1 with the exception set: the session is then dropped,
+ * for the reply may still come and nothing could tell it apart.
+ */
+static int
+session_await(struct session *s)
+{
+	struct pollfd	 pfd;
+	struct timespec	 t0, t;
+	int		 busy = 1, fl, rc = 0;
+	long long	 ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		Py_BEGIN_ALLOW_THREADS
+		while ((busy = dbm_is_busy(s->h)) && dbm_connected(s->conn)) {
+			fl = dbm_flush(s->conn);
+			pfd.fd = dbm_socket(s->conn);
+			pfd.events = POLLIN | (fl == 1 ? POLLOUT : 0);
+			pfd.revents = 0;
+			rc = poll(&pfd, 1, SLICE_MS);
+			if (rc > 0 && dbm_consume_input(s->conn) != DBM_OK)
+				break;
+			if (rc <= 0)
+				break;		/* a slice passed, or a signal came */
+		}
+		Py_END_ALLOW_THREADS
+		if (!busy || !dbm_connected(s->conn))
+			return 0;
+		if (PyErr_CheckSignals() < 0) {
+			session_drop(s);
+			return -1;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		ms = (t.tv_sec - t0.tv_sec) * 1000LL + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (s->timeout_ms > 0 && ms >= (long long)s->timeout_ms) {
+			session_drop(s);
+			raise_dbm(DBM_E_TIMEOUT, "no reply from dbmd in time (timeout); the "
+			    "session is closed", "", NULL, NULL);
+			return -1;
+		}
+	}
+}
+
+/*
+ * The next result of the handle's requests (NULL: that request has no more),
+ * waiting as session_await does; *failed is set when it raised instead.
+ */
+static dbm_result *
+session_result(struct session *s, int *failed)
+{
+	dbm_result	*r;
+
+	*failed = 0;
+	if (session_await(s) < 0) {
+		*failed = 1;
+		return NULL;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	r = dbm_get_result(s->h);
+	Py_END_ALLOW_THREADS
+	return r;
+}
+
+/*
+ * Drops the results of every request sent and not read (a statement left
+ * unread, the reply of a statement sent behind a refused BEGIN).  -1 when a
+ * signal or the timeout dropped the session (exception set).
+ */
+static int
 session_drain(struct session *s)
 {
 	dbm_result	*r;
+	int		 failed;
 
 	if (s->ahead != NULL) {
 		dbm_result_free(s->ahead);
 		s->ahead = NULL;
 	}
-	if (!s->active)
-		return;
-	Py_BEGIN_ALLOW_THREADS
-	while ((r = dbm_get_result(s->h)) != NULL)
-		dbm_result_free(r);
-	Py_END_ALLOW_THREADS
 	s->active = 0;
+	while (s->conn != NULL && dbm_pending(s->h) > 0) {
+		r = session_result(s, &failed);
+		if (failed)
+			return -1;
+		dbm_result_free(r);
+		if (r == NULL && !dbm_connected(s->conn))
+			break;
+	}
+	return 0;
 }
 
 static void
@@ -701,10 +878,16 @@ session_free_conn(struct session *s)
 		return;
 	Py_BEGIN_ALLOW_THREADS
 	/* In a forked child dbm_disconnect only closes the child's descriptor. */
-	if (h != NULL && s->pid == getpid() && dbm_connected(c))
+	if (h != NULL && s->pid == getpid() && dbm_connected(c) && dbm_pending(h) == 0)
 		(void)dbm_dispose(h);
 	dbm_disconnect(c);
 	Py_END_ALLOW_THREADS
+}
+
+static int
+seconds_ok(double v)
+{
+	return v >= 0 && v <= 1e9;	/* false for NaN too */
 }
 
 static int
@@ -726,11 +909,11 @@ session_init(struct session *s, PyObject *args, PyObject *kw)
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzzOpddO:Session", kwlist, &sock, &env,
 	    &role, &ovr, &pinned, &cto, &to, &jl))
 		return -1;
-	if (s->conn != NULL) {
-		PyErr_SetString(InterfaceError, "the session is open already");
+	if (s->pid != 0) {
+		PyErr_SetString(InterfaceError, "a session is opened once");
 		return -1;
 	}
-	if (cto < 0 || to < 0 || cto > 1e9 || to > 1e9) {
+	if (!seconds_ok(cto) || !seconds_ok(to)) {
 		PyErr_SetString(PyExc_ValueError, "timeouts are seconds, 0 or more");
 		return -1;
 	}
@@ -768,6 +951,7 @@ session_init(struct session *s, PyObject *args, PyObject *kw)
 	s->conn = c;
 	s->h = h;
 	s->pid = getpid();
+	s->timeout_ms = co.timeout_ms;
 	s->sqlite = strcmp(dbm_handle_backend(h), "sqlite") == 0;
 	if ((s->backend = PyUnicode_FromString(dbm_handle_backend(h))) == NULL)
 		goto done;
@@ -804,6 +988,8 @@ session_dealloc(struct session *s)
 	PyObject_GC_UnTrack(s);
 	if (s->weakrefs != NULL)
 		PyObject_ClearWeakRefs((PyObject *)s);
+	if (s->active || s->ahead != NULL)
+		session_drop(s);	/* an unread reply: nothing waits for it */
 	session_free_conn(s);
 	Py_CLEAR(s->json_loads);
 	Py_CLEAR(s->backend);
@@ -826,6 +1012,13 @@ session_clear(struct session *s)
 	return 0;
 }
 
+/* The command tag, decoded whatever bytes it holds. */
+static PyObject *
+text_or_replace(const char *v)
+{
+	return PyUnicode_DecodeUTF8(v, (Py_ssize_t)strlen(v), "replace");
+}
+
 /*
  * The next result of the request in progress as a piece:
  * (description, rows, partial, cmdtag, affected, cache_state, done),
@@ -837,15 +1030,12 @@ session_piece(struct session *s)
 {
 	dbm_result	*r, *next = NULL;
 	PyObject	*desc, *rows, *piece;
-	int		 partial, done;
+	int		 partial, done, failed;
 
 	if ((r = s->ahead) != NULL)
 		s->ahead = NULL;
-	else {
-		Py_BEGIN_ALLOW_THREADS
-		r = dbm_get_result(s->h);
-		Py_END_ALLOW_THREADS
-	}
+	else if ((r = session_result(s, &failed)) == NULL && failed)
+		return NULL;
 	if (r == NULL) {
 		s->active = 0;
 		if (!dbm_connected(s->conn)) {
@@ -857,15 +1047,17 @@ session_piece(struct session *s)
 	if (dbm_result_status(r) != DBM_OK) {
 		raise_result(r);
 		dbm_result_free(r);
-		session_drain(s);
+		if (s->conn != NULL && session_drain(s) < 0)
+			PyErr_Clear();	/* the statement's error says more */
 		return NULL;
 	}
 	partial = dbm_result_partial(r);
 	if (!partial) {
 		/* The end of a result set: whether another follows decides "done". */
-		Py_BEGIN_ALLOW_THREADS
-		next = dbm_get_result(s->h);
-		Py_END_ALLOW_THREADS
+		if ((next = session_result(s, &failed)) == NULL && failed) {
+			dbm_result_free(r);
+			return NULL;
+		}
 		s->ahead = next;
 	}
 	done = !partial && next == NULL;
@@ -876,11 +1068,12 @@ session_piece(struct session *s)
 	if (rows == NULL) {
 		Py_XDECREF(desc);
 		dbm_result_free(r);
-		session_drain(s);
+		if (s->conn != NULL)
+			session_drop(s);	/* a conversion failed: the rest is unread */
 		return NULL;
 	}
-	piece = Py_BuildValue("(NNisLii)", desc, rows, partial, dbm_cmdtag(r), dbm_affected(r),
-	    dbm_cache_state(r), done);
+	piece = Py_BuildValue("(NNiNLii)", desc, rows, partial, text_or_replace(dbm_cmdtag(r)),
+	    dbm_affected(r), dbm_cache_state(r), done);
 	dbm_result_free(r);
 	return piece;
 }
@@ -894,7 +1087,9 @@ ms_of(double secs)
 /*
  * execute(sql, params=None, cache_max_age=0, timeout=0, row_chunk=0,
  * begin=False): sends the statement (after BEGIN, in one go, when begin is
- * true) and returns its first piece.
+ * true) and returns its first piece.  A BEGIN dbmd refuses because a
+ * transaction is open already (one the program began with SQL) is no error:
+ * the statement runs in that transaction.
  */
 static PyObject *
 session_execute(struct session *s, PyObject *args, PyObject *kw)
@@ -908,7 +1103,7 @@ session_execute(struct session *s, PyObject *args, PyObject *kw)
 	Py_ssize_t		 sqllen;
 	double			 age = 0, to = 0;
 	long			 chunk = 0;
-	int			 begin = 0, rc = DBM_OK;
+	int			 begin = 0, rc = DBM_OK, failed;
 	dbm_result		*r = NULL;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "s#|Oddlp:execute", kwlist, &sql, &sqllen,
@@ -918,15 +1113,14 @@ session_execute(struct session *s, PyObject *args, PyObject *kw)
 		PyErr_SetString(DataError, "the statement contains a NUL character");
 		return NULL;
 	}
-	if (chunk < 0 || age < 0 || to < 0) {
+	if (chunk < 0 || !seconds_ok(age) || !seconds_ok(to)) {
 		PyErr_SetString(PyExc_ValueError, "cache_max_age, timeout and row_chunk are "
 		    "0 or more");
 		return NULL;
 	}
 	if (session_enter(s) < 0)
 		return NULL;
-	session_drain(s);
-	if (params_make(s, params, &p) < 0)
+	if (session_drain(s) < 0 || params_make(s, params, &p) < 0)
 		goto out;
 	o.cache_max_age_ms = ms_of(age);
 	o.timeout_ms = ms_of(to);
@@ -936,31 +1130,33 @@ session_execute(struct session *s, PyObject *args, PyObject *kw)
 		rc = dbm_send_begin(s->h);
 	if (rc == DBM_OK)
 		rc = dbm_send_exec_params(s->h, sql, p.n, p.values, p.lengths, p.formats, &o);
-	if (rc == DBM_OK && begin) {
-		/* BEGIN's own result, then the end of its request. */
-		if ((r = dbm_get_result(s->h)) == NULL)
-			rc = DBM_E_CONNECTION;
-		else if (dbm_result_status(r) != DBM_OK)
-			rc = -1;
-		else {
-			dbm_result_free(r);
-			r = dbm_get_result(s->h);
-			dbm_result_free(r);
-		}
-	}
 	Py_END_ALLOW_THREADS
 	params_free(&p);
-	if (rc == -1) {
-		/* The statement was sent behind the failed BEGIN: drop its reply too. */
-		raise_result(r);
-		dbm_result_free(r);
-		s->active = 1;
-		session_drain(s);
-		goto out;
-	}
 	if (rc != DBM_OK) {
 		raise_conn(s->conn);
+		if (s->conn != NULL && session_drain(s) < 0)
+			PyErr_Clear();
 		goto out;
+	}
+	if (begin) {
+		/* BEGIN's own result, then the end of its request. */
+		if ((r = session_result(s, &failed)) == NULL) {
+			if (!failed)
+				raise_conn(s->conn);
+			goto out;
+		}
+		if (dbm_result_status(r) != DBM_OK &&
+		    dbm_result_status(r) != DBM_E_TXN_STATE) {
+			raise_result(r);
+			dbm_result_free(r);
+			if (session_drain(s) < 0)
+				PyErr_Clear();	/* the BEGIN's error says more */
+			goto out;
+		}
+		dbm_result_free(r);
+		if ((r = session_result(s, &failed)) == NULL && failed)
+			goto out;
+		dbm_result_free(r);
 	}
 	s->active = 1;
 	piece = session_piece(s);
@@ -986,57 +1182,90 @@ session_next(struct session *s, PyObject *unused)
 	return piece;
 }
 
-/* discard(): drops what is left of the request in progress. */
+/*
+ * discard(): drops what is left of the request in progress.  abandon=True
+ * drops the connection instead of reading the rest (the session is then
+ * closed): dbmd cancels the statement; for a long result, far quicker.
+ */
 static PyObject *
-session_discard(struct session *s, PyObject *unused)
+session_discard(struct session *s, PyObject *args, PyObject *kw)
 {
-	(void)unused;
+	static char	*kwlist[] = { "abandon", NULL };
+	int		 abandon = 0, rc = 0;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|p:discard", kwlist, &abandon))
+		return NULL;
 	if (session_enter(s) < 0)
 		return NULL;
-	session_drain(s);
+	if (abandon && (s->active || s->ahead != NULL))
+		session_drop(s);
+	else
+		rc = session_drain(s);
 	session_leave(s);
+	if (rc < 0)
+		return NULL;
 	Py_RETURN_NONE;
 }
 
 /* BEGIN, COMMIT or ROLLBACK. */
 static PyObject *
-session_txn(struct session *s, int (*f)(dbm_handle *))
+session_txn(struct session *s, int (*send)(dbm_handle *))
 {
-	int	 rc;
+	dbm_result	*r = NULL;
+	int		 rc, failed = 0;
 
 	if (session_enter(s) < 0)
 		return NULL;
-	session_drain(s);
+	if (session_drain(s) < 0)
+		goto fail;
 	Py_BEGIN_ALLOW_THREADS
-	rc = f(s->h);
+	rc = send(s->h);
 	Py_END_ALLOW_THREADS
-	if (rc != DBM_OK)
+	if (rc != DBM_OK) {
 		raise_conn(s->conn);
+		goto fail;
+	}
+	if ((r = session_result(s, &failed)) == NULL) {
+		if (!failed)
+			raise_conn(s->conn);
+		goto fail;
+	}
+	if (dbm_result_status(r) != DBM_OK) {
+		raise_result(r);
+		dbm_result_free(r);
+		if (session_drain(s) < 0)
+			PyErr_Clear();
+		goto fail;
+	}
+	dbm_result_free(r);
+	if (session_drain(s) < 0)
+		goto fail;
 	session_leave(s);
-	if (rc != DBM_OK)
-		return NULL;
 	Py_RETURN_NONE;
+fail:
+	session_leave(s);
+	return NULL;
 }
 
 static PyObject *
 session_begin(struct session *s, PyObject *unused)
 {
 	(void)unused;
-	return session_txn(s, dbm_begin);
+	return session_txn(s, dbm_send_begin);
 }
 
 static PyObject *
 session_commit(struct session *s, PyObject *unused)
 {
 	(void)unused;
-	return session_txn(s, dbm_commit);
+	return session_txn(s, dbm_send_commit);
 }
 
 static PyObject *
 session_rollback(struct session *s, PyObject *unused)
 {
 	(void)unused;
-	return session_txn(s, dbm_rollback);
+	return session_txn(s, dbm_send_rollback);
 }
 
 /* resolve(environment, role): dbmd's resolved configuration, rows of text. */
@@ -1086,6 +1315,8 @@ session_close(struct session *s, PyObject *unused)
 		PyThread_acquire_lock(s->lock, WAIT_LOCK);
 		Py_END_ALLOW_THREADS
 	}
+	if (s->active || s->ahead != NULL)
+		session_drop(s);	/* nobody reads the rest: dbmd cancels it */
 	session_free_conn(s);
 	PyThread_release_lock(s->lock);
 	Py_RETURN_NONE;
@@ -1140,7 +1371,8 @@ static PyMethodDef session_methods[] = {
 	{ "execute", (PyCFunction)(void (*)(void))session_execute, METH_VARARGS | METH_KEYWORDS,
 	  "execute(sql, params=None, cache_max_age=0, timeout=0, row_chunk=0, begin=False)" },
 	{ "next", (PyCFunction)session_next, METH_NOARGS, "the next piece, or None" },
-	{ "discard", (PyCFunction)session_discard, METH_NOARGS, "drop the rest of a result" },
+	{ "discard", (PyCFunction)(void (*)(void))session_discard, METH_VARARGS | METH_KEYWORDS,
+	  "discard(abandon=False): drop the rest of a result" },
 	{ "begin", (PyCFunction)session_begin, METH_NOARGS, "BEGIN" },
 	{ "commit", (PyCFunction)session_commit, METH_NOARGS, "COMMIT" },
 	{ "rollback", (PyCFunction)session_rollback, METH_NOARGS, "ROLLBACK" },

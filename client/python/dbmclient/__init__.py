@@ -68,7 +68,7 @@ class Rows(list):
 
 def _run(session, sql, params, cache_max_age):
     """Runs one statement on session and returns the rows of its last result set."""
-    sql, args = _convert(sql, params if params else None)
+    sql, args = _convert(sql, params if params else None, session.backend == "sqlite")
     piece = session.execute(sql, args, cache_max_age or 0.0, 0.0, _ROW_CHUNK, False)
     desc, rows, partial, tag, aff, cache, done = piece
     while not done:

@@ -21,8 +21,10 @@ import datetime
 import decimal
 import json
 import re
+import threading
 import time
 import uuid
+import weakref
 
 from . import _dbmclient
 from .errors import (  # noqa: F401 - re-exported
@@ -79,13 +81,16 @@ _dbmclient._setup(_make_error, _adapt, decimal.Decimal, uuid.UUID, InterfaceErro
 
 # Where something other than plain code may start: quotes, comments, dollar quotes, %.
 _SPECIAL = re.compile(r"""['"%$]|--|/\*""")
-_TAG = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
+_TAG = re.compile(r"\$((?:[^\W\d]|[^\x00-\x7f])(?:\w|[^\x00-\x7f])*)?\$")
 _NAMED = re.compile(r"%\(([^)]*)\)s")
-_IDENT = re.compile(r"[A-Za-z0-9_$\x80-\uffff]")
+_IDENT = re.compile(r"[\w$]|[^\x00-\x7f]")
 
 
-def _skip(sql, i):
-    """The index after the literal, identifier or comment starting at sql[i], or None."""
+def _skip(sql, i, nested=True):
+    """The index after the literal, identifier or comment starting at sql[i], or None.
+
+    nested: block comments nest (PostgreSQL); SQLite's do not.
+    """
     c = sql[i]
     n = len(sql)
     if c == "'":
@@ -118,7 +123,7 @@ def _skip(sql, i):
     if sql.startswith("/*", i):
         depth, j = 1, i + 2
         while j < n and depth:
-            if sql.startswith("/*", j):
+            if nested and sql.startswith("/*", j):
                 depth, j = depth + 1, j + 2
             elif sql.startswith("*/", j):
                 depth, j = depth - 1, j + 2
@@ -139,7 +144,7 @@ def _skip(sql, i):
 _DOLLAR_NUM = re.compile(r"\$([0-9]+)")
 
 
-def _parse(sql):
+def _parse(sql, nested=True):
     """Splits sql into code and placeholders: (pieces, marks, highest $n in the code)."""
     out, marks = [], []
     i = start = 0
@@ -151,7 +156,7 @@ def _parse(sql):
             break
         i = m.start()
         if sql[i] != "%":
-            j = _skip(sql, i)
+            j = _skip(sql, i, nested)
             if j is None and sql[i] == "$" and not (i > 0 and _IDENT.match(sql[i - 1])):
                 d = _DOLLAR_NUM.match(sql, i)
                 if d is not None:
@@ -179,14 +184,14 @@ def _parse(sql):
 _converted = {}
 
 
-def _convert(sql, params):
+def _convert(sql, params, sqlite=False):
     """dbmd's statement and parameter list for a statement and PEP 249 parameters."""
     if params is None:
         return sql, None
-    key = sql
+    key = (sql, sqlite)
     parsed = _converted.get(key)
     if parsed is None:
-        parsed = _parse(sql)
+        parsed = _parse(sql, not sqlite)
         if len(_converted) >= 512:
             _converted.clear()
         _converted[key] = parsed
@@ -327,12 +332,16 @@ class Connection:
     def __init__(self, environment=None, role=None, *, socket=None, overrides=None,
                  pinned=False, autocommit=False, connect_timeout=None, timeout=None,
                  json_loads=None):
-        self._session = _open_session(environment, role, socket, overrides, pinned,
-                                      connect_timeout, timeout, json_loads)
+        self._args = (environment, role, socket, overrides, pinned, connect_timeout,
+                      timeout, json_loads)
+        self._session = _open_session(*self._args)
+        self._sqlite = self._session.backend == "sqlite"
         self._autocommit = bool(autocommit)
         self._in_txn = False
-        self._reader = None      # the cursor whose result is still being read
+        self._reader = None      # weakref to the cursor whose result is still being read
         self._closed = False
+        # One call at a time: cursors of one connection share its session and state.
+        self._lock = threading.RLock()
         if _open_connections is not None:
             _open_connections.add(self)
 
@@ -343,18 +352,41 @@ class Connection:
             raise InterfaceError("the connection is closed")
         return self._session
 
+    def _current_reader(self):
+        return self._reader() if self._reader is not None else None
+
     def _take_session(self, cursor):
         """The session, for cursor's next request: another cursor's unread rest is kept."""
         s = self._check()
-        r = self._reader
+        r = self._current_reader()
+        if r is None and self._reader is not None:
+            self._abandon(None)     # its cursor is gone: nobody will read the rest
+        self._reader = None
         if r is not None and r is not cursor:
-            self._reader = None
             r._keep_rest()
+        if s.closed and not self._in_txn and not self._session_lost:
+            # Dropped to abandon a result (no transaction lived on it): a fresh one.
+            s = self._session = _open_session(*self._args)
         return s
+
+    _session_lost = False   # the session went with a transaction on it: closed for good
+
+    def _abandon(self, cursor):
+        """Stops reading cursor's result: outside a transaction by dropping the session
+        (dbmd cancels the statement; a new session opens on the next call), inside one
+        by reading the rest, which the transaction needs."""
+        self._reader = None
+        if self._closed:
+            return
+        if self._in_txn:
+            self._session.discard()
+        else:
+            self._session.discard(abandon=True)
 
     @property
     def closed(self):
-        return self._closed or self._session.closed
+        return self._closed or (self._session.closed and
+                                (self._in_txn or self._session_lost))
 
     @property
     def backend(self):
@@ -372,11 +404,12 @@ class Connection:
 
     @autocommit.setter
     def autocommit(self, value):
-        self._check()
-        if self._in_txn:
-            raise ProgrammingError("autocommit cannot change while a transaction is open; "
-                                   "commit or roll back first")
-        self._autocommit = bool(value)
+        with self._lock:
+            self._check()
+            if self._in_txn:
+                raise ProgrammingError("autocommit cannot change while a transaction is "
+                                       "open; commit or roll back first")
+            self._autocommit = bool(value)
 
     @property
     def in_transaction(self):
@@ -393,17 +426,18 @@ class Connection:
         return self.cursor().execute(sql, params, **kw)
 
     def _end(self, commit):
-        s = self._take_session(None)
-        if not self._in_txn:
-            return
-        try:
-            s.commit() if commit else s.rollback()
-        except ProgrammingError as e:
-            # The program ended the transaction with SQL of its own.
-            if e.codename != "TXN_STATE":
-                raise
-        finally:
-            self._in_txn = False
+        with self._lock:
+            s = self._take_session(None)
+            if not self._in_txn:
+                return
+            try:
+                s.commit() if commit else s.rollback()
+            except ProgrammingError as e:
+                # The program ended the transaction with SQL of its own.
+                if e.codename != "TXN_STATE":
+                    raise
+            finally:
+                self._in_txn = False
 
     def commit(self):
         self._end(True)
@@ -413,16 +447,18 @@ class Connection:
 
     def close(self):
         """Closes the handle; an open transaction is rolled back by dbmd.  Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._in_txn = False
-        if self._reader is not None:
-            self._reader._lost()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._in_txn = False
+            r = self._current_reader()
             self._reader = None
-        self._session.close()
-        if _open_connections is not None:
-            _open_connections.discard(self)
+            if r is not None:
+                r._lost()
+            self._session.close()
+            if _open_connections is not None:
+                _open_connections.discard(self)
 
     def __enter__(self):
         self._check()
@@ -439,13 +475,6 @@ class Connection:
             except Error:
                 pass
 
-    def __del__(self):
-        try:
-            if not self._closed and _open_connections is not None:
-                _open_connections.discard(self)
-        except Exception:
-            pass
-
 
 class Cursor:
     """A statement's results on a Connection (PEP 249's cursor)."""
@@ -456,6 +485,7 @@ class Cursor:
         self.connection = connection
         self.arraysize = 1
         self._closed = False
+        self._gone = False      # the connection closed under an unread result
         self._clear()
 
     def _clear(self):
@@ -469,6 +499,7 @@ class Cursor:
         self._done = True       # the request has no more result sets on the session
         self._sets = []         # later result sets already read: (desc, rows, tag, aff, cache)
         self._nseen = 0
+        self._gone = False
 
     @property
     def closed(self):
@@ -486,6 +517,8 @@ class Cursor:
     def _check(self):
         if self._closed:
             raise InterfaceError("the cursor is closed")
+        if self._gone:
+            raise InterfaceError("the connection was closed before the result was read")
         self.connection._check()
 
     # Pieces.
@@ -517,6 +550,7 @@ class Cursor:
     def _read_piece(self):
         """Replaces the rows read with the next piece of this result set."""
         conn = self.connection
+        self._check()
         try:
             piece = conn._session.next()
         except BaseException:
@@ -524,6 +558,11 @@ class Cursor:
             self._done = True
             conn._reader = None
             raise
+        if piece is None:
+            self._more = False
+            self._done = True
+            conn._reader = None
+            return
         desc, rows, partial, tag, aff, cache, done = piece
         self._rows = rows
         self._pos = 0
@@ -542,7 +581,10 @@ class Cursor:
         self._rows, self._pos = rows, 0
         try:
             while self._more:
-                desc, more, partial, tag, aff, cache, done = s.next()
+                piece = s.next()
+                if piece is None:
+                    break
+                desc, more, partial, tag, aff, cache, done = piece
                 rows.extend(more)
                 self._nseen += len(more)
                 self._more, self._done = partial, done
@@ -555,7 +597,10 @@ class Cursor:
                 desc, srows, partial, tag, aff, cache, done = piece
                 srows = list(srows)
                 while partial:
-                    _, more, partial, tag, aff, cache, done = s.next()
+                    piece = s.next()
+                    if piece is None:
+                        break
+                    _, more, partial, tag, aff, cache, done = piece
                     srows.extend(more)
                 self._sets.append((desc, srows, tag, aff, cache))
                 self._done = done
@@ -563,61 +608,74 @@ class Cursor:
             self._more = False
             self._done = True
             raise
+        self._more = False
+        self._done = True
 
     def _lost(self):
+        """The connection closed under this cursor's unread result."""
+        if self._more or self._sets:
+            self._gone = True
         self._more = False
         self._done = True
 
     # PEP 249.
 
     def execute(self, sql, params=None, *, cache_max_age=None):
-        self._check()
         conn = self.connection
-        s = conn._take_session(self)
-        sql, args = _convert(sql, params)
-        begin = not conn._autocommit and not conn._in_txn
-        self._clear()
-        if begin:
-            conn._in_txn = True
-        try:
-            piece = s.execute(sql, args, cache_max_age or 0.0, 0.0, self.itersize, begin)
-        except BaseException:
-            if begin and s.closed:
-                conn._in_txn = False
-            raise
-        finally:
-            conn._reader = None
-        self._set_start(piece)
-        if not self._done:
-            conn._reader = self
-        return self
+        with conn._lock:
+            self._check()
+            s = conn._take_session(self)
+            sql, args = _convert(sql, params, conn._sqlite)
+            begin = not conn._autocommit and not conn._in_txn
+            self._clear()
+            try:
+                piece = s.execute(sql, args, cache_max_age or 0.0, 0.0, self.itersize, begin)
+            except BaseException as e:
+                # A BEGIN went only if dbmd answered something (a dbmd error has a code).
+                if begin and getattr(e, "code", None) is not None and not s.closed:
+                    conn._in_txn = True
+                elif s.closed and conn._in_txn:
+                    conn._session_lost = True
+                raise
+            if begin:
+                conn._in_txn = True
+            self._set_start(piece)
+            if not self._done:
+                conn._reader = weakref.ref(self)
+            return self
 
     def executemany(self, sql, seq_of_params):
-        self._check()
-        total = 0
-        known = True
-        for params in seq_of_params:
-            self.execute(sql, params)
-            if self.rowcount < 0:
-                known = False
-            else:
-                total += self.rowcount
-        self.rowcount = total if known else -1
-        return self
+        with self.connection._lock:
+            self._check()
+            total = 0
+            known = True
+            for params in seq_of_params:
+                self.execute(sql, params)
+                if self.rowcount < 0:
+                    known = False
+                else:
+                    total += self.rowcount
+            self.rowcount = total if known else -1
+            return self
 
     def fetchone(self):
-        if self._closed:
-            raise InterfaceError("the cursor is closed")
-        while True:
-            if self._pos < len(self._rows):
-                row = self._rows[self._pos]
-                self._pos += 1
-                return row
-            if not self._more:
-                if self.description is None and not self._closed:
-                    self._no_rows()
-                return None
-            self._read_piece()
+        if self._pos < len(self._rows):       # the common case, without the lock
+            row = self._rows[self._pos]
+            self._pos += 1
+            return row
+        with self.connection._lock:
+            if self._closed or self._gone:
+                self._check()
+            while True:
+                if self._pos < len(self._rows):
+                    row = self._rows[self._pos]
+                    self._pos += 1
+                    return row
+                if not self._more:
+                    if self.description is None:
+                        self._no_rows()
+                    return None
+                self._read_piece()
 
     def _no_rows(self):
         self._check()
@@ -626,37 +684,39 @@ class Cursor:
         raise ProgrammingError("the statement returned no rows")
 
     def fetchmany(self, size=None):
-        if self._closed:
-            raise InterfaceError("the cursor is closed")
-        if size is None:
-            size = self.arraysize
-        out = []
-        while len(out) < size:
-            avail = len(self._rows) - self._pos
-            if avail <= 0:
-                if not self._more:
-                    if self.description is None:
-                        self._no_rows()
-                    break
-                self._read_piece()
-                continue
-            take = min(avail, size - len(out))
-            out.extend(self._rows[self._pos:self._pos + take])
-            self._pos += take
-        return out
+        with self.connection._lock:
+            if self._closed or self._gone:
+                self._check()
+            if size is None:
+                size = self.arraysize
+            out = []
+            while len(out) < size:
+                avail = len(self._rows) - self._pos
+                if avail <= 0:
+                    if not self._more:
+                        if self.description is None:
+                            self._no_rows()
+                        break
+                    self._read_piece()
+                    continue
+                take = min(avail, size - len(out))
+                out.extend(self._rows[self._pos:self._pos + take])
+                self._pos += take
+            return out
 
     def fetchall(self):
-        if self._closed:
-            raise InterfaceError("the cursor is closed")
-        if self.description is None:
-            self._no_rows()
-        out = self._rows[self._pos:] if self._pos else self._rows
-        self._rows, self._pos = [], 0
-        while self._more:
-            self._read_piece()
-            out.extend(self._rows)
-            self._rows = []
-        return out
+        with self.connection._lock:
+            if self._closed or self._gone:
+                self._check()
+            if self.description is None:
+                self._no_rows()
+            out = self._rows[self._pos:] if self._pos else self._rows
+            self._rows, self._pos = [], 0
+            while self._more:
+                self._read_piece()
+                out.extend(self._rows)
+                self._rows = []
+            return out
 
     def __iter__(self):
         return self
@@ -669,47 +729,47 @@ class Cursor:
 
     def nextset(self):
         """Moves to the next result set of a multi-statement request; None when none."""
-        self._check()
         conn = self.connection
-        if self._sets:
-            desc, rows, tag, aff, cache = self._sets.pop(0)
-            self.description, self._rows, self._pos, self._nseen = desc, rows, 0, len(rows)
-            self._more = False
-            self._set_end(tag, aff, cache)
+        with conn._lock:
+            self._check()
+            if self._sets:
+                desc, rows, tag, aff, cache = self._sets.pop(0)
+                self.description, self._rows, self._pos, self._nseen = desc, rows, 0, len(rows)
+                self._more = False
+                self._set_end(tag, aff, cache)
+                return True
+            if conn._current_reader() is not self:
+                return None
+            while self._more:
+                self._read_piece()
+            if self._done:
+                conn._reader = None
+                return None
+            piece = conn._session.next()
+            if piece is None:
+                conn._reader = None
+                self._done = True
+                return None
+            self._nseen = 0
+            self._set_start(piece)
+            if self._done:
+                conn._reader = None
             return True
-        if conn._reader is not self:
-            return None
-        while self._more:
-            self._read_piece()
-        if self._done:
-            conn._reader = None
-            return None
-        piece = conn._session.next()
-        if piece is None:
-            conn._reader = None
-            self._done = True
-            return None
-        self._nseen = 0
-        self._set_start(piece)
-        if self._done:
-            conn._reader = None
-        return True
 
     def close(self):
-        if self._closed:
-            return
         conn = self.connection
-        if conn._reader is self:
-            conn._reader = None
-            if not conn._closed:
+        with conn._lock:
+            if self._closed:
+                return
+            if conn._current_reader() is self:
                 try:
-                    conn._session.discard()
+                    conn._abandon(self)
                 except Error:
                     pass
-        self._closed = True
-        self._rows = []
-        self._sets = []
-        self._more = False
+            self._closed = True
+            self._rows = []
+            self._sets = []
+            self._more = False
 
     def setinputsizes(self, sizes):
         pass
