@@ -33,6 +33,10 @@ POOL=${BENCH_POOL:-8}
 ROWS=${BENCH_ROWS:-1000000}
 IDLE=${BENCH_IDLE:-10000}
 ACCOUNTS=100000			# pgbench -i -s 1
+# The pgbench rows: whole seconds (pgbench -T), at least 1; at most 3 rounds by default.
+PGB_DURATION=${BENCH_PGBENCH_DURATION:-$(awk -v d="$DURATION" 'BEGIN { t = int(d); if (t < d) t++; print t < 1 ? 1 : t }')}
+PGB_REPS=${BENCH_PGBENCH_REPS:-$([ "$REPS" -lt 3 ] && echo "$REPS" || echo 3)}
+FDPORT=5432			# dbmd's front door: .s.PGSQL.5432 beside its socket (pg_port)
 FETCH_ROWS=100000		# the Python fetchall's table, bench_fetch
 PGPORT=5432
 PGBPORT=6432
@@ -204,6 +208,13 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
 	[ -x "$base_bench" ] || base_bench=$bench
 	say "baseline: $BENCH_BASELINE (${base:-unknown commit})"
 fi
+# The pgbench rows reach dbmd by its PostgreSQL-protocol front door; a baseline built
+# before it has none, and its pgbench cells are shown as skipped.
+base_fd_skip=
+if [ -n "${BENCH_BASELINE:-}" ] && [ ! -S "$tmp/base/.s.PGSQL.$FDPORT" ]; then
+	base_fd_skip="the baseline dbmd (${base:-unknown commit}) has no PostgreSQL-protocol front door (no .s.PGSQL.$FDPORT beside its socket)"
+	say "pgbench rows of the baseline skipped: $base_fd_skip"
+fi
 
 direct="host=$tmp/pg port=$PGPORT dbname=bench user=postgres connect_timeout=10"
 viapgb="host=$tmp/pgbouncer port=$PGBPORT dbname=bench user=postgres connect_timeout=10"
@@ -261,7 +272,10 @@ say "descriptor limits: dbmd $(awk '/open files/ { print $4 }' /proc/$dbmd_pid/l
 if [ -n "${BENCH_SHELL:-}" ]; then
 	export BENCH_DIRECT="$direct" BENCH_PGBOUNCER="$viapgb" BENCH_DBMD_SOCKET="$tmp/dbmd/dbmd.sock" \
 	    BENCH_DBMD_PID=$dbmd_pid BENCH_PGBOUNCER_PID=$pgb_pid BENCH_SQLITE_DB="$tmp/dbmd/bench.db" \
-	    BENCH_BASE_SOCKET="$tmp/base/dbmd.sock" BENCH_PYTHON="env PYTHONPATH=$B/python $py -s"
+	    BENCH_BASE_SOCKET="$tmp/base/dbmd.sock" BENCH_PYTHON="env PYTHONPATH=$B/python $py -s" \
+	    BENCH_PGBENCH_DIRECT="-h $tmp/pg -p $PGPORT -U postgres bench" \
+	    BENCH_PGBENCH_PGBOUNCER="-h $tmp/pgbouncer -p $PGBPORT -U postgres bench" \
+	    BENCH_PGBENCH_DBMD="-h $tmp/dbmd -p $FDPORT production"
 	sh -c "$BENCH_SHELL"
 	exit
 fi
@@ -362,6 +376,100 @@ for p in dbmd pgbouncer; do
 	fi
 done
 
+
+# --- pgbench: PostgreSQL's own client through dbmd's front door, beside PgBouncer and
+# direct.  Last: the TPC-B-like script writes to the tables the point selects read. ---
+# One pgbench run: pgcell SCRIPT MODE CLIENTS PATH ROUND appends a PGBENCH line to raw.tsv
+# (status ok, failed or unsupported; TPS, latency average in ms, transactions, failed
+# transactions, aborted clients, the first error) and pgbench's output to logs/pgbench.log.
+pgbench=$pgbin/pgbench
+pgbunsupported=
+pgcell() {
+	script=$1 mode=$2 nc=$3 path=$4 round=$5
+	case $path in
+	direct) conn="-h $tmp/pg -p $PGPORT -U postgres bench" ;;
+	pgbouncer) conn="-h $tmp/pgbouncer -p $PGBPORT -U postgres bench" ;;
+	dbmd) conn="-h $tmp/dbmd -p $FDPORT production" ;;
+	dbmd@base) conn="-h $tmp/base -p $FDPORT production" ;;
+	esac
+	sopt=
+	[ "$script" = select-only ] && sopt=-S
+	if [ "$script" = tpcb ]; then
+		# What pgbench does before a run unless -n, here for every path alike and
+		# directly: the updated tables vacuumed, the history emptied.
+		"$pgbin/psql" -X -q -h "$tmp/pg" -p $PGPORT -U postgres -d bench \
+		    -c "SET lock_timeout = '10s'" -c 'VACUUM pgbench_branches, pgbench_tellers' \
+		    -c 'TRUNCATE pgbench_history' >>"$out/logs/pgbench.log" 2>&1
+	fi
+	# -n: no vacuum of its own (above); -j 2 (pgbench uses no more threads than clients).
+	timeout $((PGB_DURATION + 120)) "$pgbench" -n $sopt -M "$mode" -c "$nc" -j 2 \
+	    -T "$PGB_DURATION" $conn >"$tmp/pgbench.out" 2>&1 </dev/null
+	rc=$?
+	{
+		printf '=== pgbench -n %s -M %s -c %s -j 2 -T %s (%s, round %s): exit %s\n' \
+		    "${sopt:-(TPC-B)}" "$mode" "$nc" "$PGB_DURATION" "$path" "$round" "$rc"
+		cat "$tmp/pgbench.out"
+	} >>"$out/logs/pgbench.log"
+	line=$(awk -v rc="$rc" -v s="$script" -v m="$mode" -v p="$path" -v c="$nc" '
+	/^tps = / { tps = $3 }
+	/^latency average = / { lat = $4 }
+	/^number of transactions actually processed: / { split($6, x, "/"); done = x[1] }
+	/^number of failed transactions: / { failed = $5 }
+	/aborted in command/ { aborted++ }
+	/Run was aborted/ { runaborted = 1 }
+	/error: / && why == "" { why = $0; sub(/^pgbench: error: /, "", why); gsub(/[ \t]+/, " ", why) }
+	END {
+		ok = rc == 0 && tps != "" && !runaborted && aborted == 0
+		if (!ok && why == "") why = rc == 124 ? "timed out" : "exit " rc
+		printf "PGBENCH\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s, m, p, c,
+		    ok ? "ok" : "failed", tps != "" ? tps : "-", lat != "" ? lat : "-",
+		    done != "" ? done : 0, failed != "" ? failed : 0, aborted, ok ? "-" : why
+	}' "$tmp/pgbench.out")
+	# PgBouncer in transaction pooling has no protocol-level prepared statements (1.21
+	# added them): -M prepared through it fails, and that is its figure, not the bench's.
+	case $path/$mode/$line in
+	pgbouncer/prepared/*"	failed	"*"prepared statement"*)
+		line=$(printf '%s\n' "$line" | sed 's/\tfailed\t/\tunsupported\t/')
+		pgbunsupported="$pgbunsupported $script/$mode/$nc"
+		;;
+	*/*/*"	failed	"*)
+		say "FAILED: pgbench $script -M $mode -c $nc $path: ${line##*	}"
+		failures=$((failures + 1))
+		;;
+	esac
+	printf '%s\n' "$line" >>"$raw"
+}
+# The cells of one script, mode and number of clients, in rounds like the other rows.  A
+# PgBouncer cell found unsupported is not run again; the baseline's cells without a front
+# door are skipped.
+pggroup() {
+	round=1
+	while [ "$round" -le "$PGB_REPS" ]; do
+		for p in direct pgbouncer dbmd ${BENCH_BASELINE:+dbmd@base}; do
+			case "$p $pgbunsupported " in
+			"pgbouncer "*" $1/$2/$3 "*) continue ;;
+			esac
+			if [ "$p" = dbmd@base ] && [ -n "$base_fd_skip" ]; then
+				[ "$round" = 1 ] && printf 'PGBENCH\t%s\t%s\t%s\t%s\tskipped\t-\t-\t0\t0\t0\t%s\n' \
+				    "$1" "$2" "$p" "$3" "$base_fd_skip" >>"$raw"
+				continue
+			fi
+			pgcell "$1" "$2" "$3" "$p" "$round"
+		done
+		round=$((round + 1))
+	done
+}
+if [ "$PGB_REPS" -gt 0 ]; then
+	say "pgbench: $PGB_REPS rounds of ${PGB_DURATION}s per cell, -S and TPC-B, -M simple and prepared, 1, 8, 64 clients"
+	for script in select-only tpcb; do
+		for mode in simple prepared; do
+			for c in 1 8 64; do
+				pggroup $script $mode $c
+			done
+		done
+	done
+fi
+
 # --- The machine, for the report. ---
 pgver=$("$pgbin/postgres" --version | awk '{print $3}')
 pgbver=$("$pgbouncer" --version 2>/dev/null | head -1 | awk '{print $2}')
@@ -378,8 +486,9 @@ elapsed=$(( $(date +%s) - started ))
 
 # --- The report: results.md and the data of the chart. ---
 awk -F '\t' -v machine="$machine" -v date="$(date -u '+%Y-%m-%d %H:%M UTC')" -v basecommit="$base" \
-    -v setup="$REPS rounds of ${DURATION}s per cell after a ${WARMUP}s warm-up; medians; pool size $POOL; $ROWS rows streamed; $IDLE idle clients" \
-    -v elapsed="$elapsed" -v chart="$out/chart.dat" -v chart2="$out/latency.dat" '
+    -v setup="$REPS rounds of ${DURATION}s per cell after a ${WARMUP}s warm-up; medians; pool size $POOL; $ROWS rows streamed; $IDLE idle clients; pgbench: $PGB_REPS rounds of ${PGB_DURATION}s per cell" \
+    -v elapsed="$elapsed" -v chart="$out/chart.dat" -v chart2="$out/latency.dat" \
+    -v pgbver="$pgbver" -v pgbdur="$PGB_DURATION" '
 function have(k) { return (k in P50) }
 function f(x) { return sprintf(x >= 100 ? "%.0f" : x >= 10 ? "%.1f" : "%.2f", x) }
 function ms(us) { return sprintf(us >= 1000 ? "%.2f ms" : "%.1f µs", us >= 1000 ? us / 1000 : us) }
@@ -432,6 +541,29 @@ function tputrows(name, wl, c, label,    k, base, pgb, i, tg, met, pp) {
 		    have(base) ? f(TPUT[k] / TPUT[base]) "×" : "", tg, met)
 	}
 }
+# pgbench cells: SCRIPT MODE PATH CLIENTS.  A cell counts as measured when every round of
+# it ran clean (exit 0, no client aborted); its figures are the medians of its rounds.
+function pgk(s, m, p, c) { return s SUBSEP m SUBSEP p SUBSEP c }
+function pgok(k) { return (k in PGN) && PGOK[k] == PGN[k] }
+function pgname(s, m, c) {
+	return sprintf("pgbench %s -M %s, %d client%s", s == "select-only" ? "-S" : "TPC-B", m, c, c == 1 ? "" : "s")
+}
+function pgmetric(c) { return c == 1 ? "latency average; TPS; failed transactions" : "TPS; failed transactions" }
+function pgval(k, c,    v) {
+	if (k in PGSKIP) return "skipped: " PGSKIP[k]
+	if (!(k in PGN)) return "not run"
+	if (!pgok(k)) {
+		v = (PGST[k] == "unsupported" ? "unsupported: " : "failed: ") PGWHY[k]
+		v = v sprintf(" (round %d of %d run%s", PGRND[k], PGN[k], PGAB[k] > 0 ? sprintf("; %d of %d clients aborted", PGAB[k], c) : "")
+		if (PGST[k] == "unsupported")
+			v = v "; PgBouncer " pgbver " in transaction pooling keeps no protocol-level prepared statements, so a transaction meets a server connection that lacks them or has another client'"'"'s"
+		return v ")"
+	}
+	v = sprintf("%.0f tps; %d failed", PGTPS[k], PGFAIL[k])
+	return c == 1 ? sprintf("%.3f ms; ", PGLAT[k]) v : v
+}
+# The figure a ratio compares: the latency average at one client, else the TPS.
+function pgfig(k, c) { return c == 1 ? PGLAT[k] : PGTPS[k] }
 # Rounds of one cell: the median of each figure (the CPU time of the client too), the worst of
 # the memory and hit rate.
 function med(A, k, n,    i, j, t, v) {
@@ -466,12 +598,33 @@ $1 == "RESULT" {
 # A cell that was not measured, and why (a Python module missing).
 $1 == "SKIP" { SKIP[$2 SUBSEP $3 SUBSEP $4] = $5 }
 $1 == "MEMPROBE" { MEMN[$2] = $3; MEMB[$2] = $4; MEMA[$2] = $5; MEMPER[$2] = $6; MEMNOTE[$2] = $7 }
+# pgbench, one line per run: PGBENCH script mode path clients status tps latency_ms
+# transactions failed aborted why.
+$1 == "PGBENCH" {
+	k = pgk($2, $3, $4, $5)
+	if (!((k in PGN) || (k in PGSKIP))) pgorder[++npg] = k
+	if ($6 == "skipped") { PGSKIP[k] = $12; next }
+	n = ++PGN[k]; PGXACT[k] += $9; PGFAIL[k] += $10
+	if ($6 == "ok") {
+		m = ++PGOK[k]; PGT[k, m] = $7; PGL[k, m] = $8
+		if (m == 1 || $7 < PGLO[k]) PGLO[k] = $7
+		if (m == 1 || $7 > PGHI[k]) PGHI[k] = $7
+	} else if (!(k in PGST)) {
+		# The first round that did not run clean says why.
+		why = $12; gsub(/\|/, "\\|", why)
+		PGST[k] = $6; PGWHY[k] = why; PGAB[k] = $11; PGRND[k] = n
+	}
+}
 END {
 	for (i = 1; i <= nres; i++) {
 		k = order[i]
 		TPUT[k] = med(RT, k, R[k]); P50[k] = med(R50, k, R[k])
 		P99[k] = med(R99, k, R[k]); MEAN[k] = med(RM, k, R[k])
 		if ((k, 1) in CPU) X[k, "client_cpu_us"] = med(CPU, k, R[k])
+	}
+	for (i = 1; i <= npg; i++) {
+		k = pgorder[i]
+		if (PGOK[k] > 0) { PGTPS[k] = med(PGT, k, PGOK[k]); PGLAT[k] = med(PGL, k, PGOK[k]) }
 	}
 	printf "# dbmd benchmark\n\n"
 	printf "Machine: %s.  \n", machine
@@ -622,6 +775,35 @@ END {
 		}
 	} else row("idle clients", "dbmd", "memory per client", "failed", "", "≤ PgBouncer", verdict(0))
 
+	# pgbench through dbmd'"'"'s front door beside PgBouncer and direct: at 1 client the
+	# latency average <= PgBouncer'"'"'s, at 8 and 64 the TPS >= PgBouncer'"'"'s, and no failed
+	# transaction.  Where PgBouncer cannot run the cell there is nothing to compare with.
+	for (si = 1; si <= 2; si++) for (mi = 1; mi <= 2; mi++) for (ci = 1; ci <= 3; ci++) {
+		sc = si == 1 ? "select-only" : "tpcb"; md = mi == 1 ? "simple" : "prepared"; c = ci == 1 ? 1 : ci == 2 ? 8 : 64
+		d = pgk(sc, md, "direct", c); pb = pgk(sc, md, "pgbouncer", c); k = pgk(sc, md, "dbmd", c)
+		if (!((d in PGN) || (pb in PGN) || (k in PGN))) continue
+		name = pgname(sc, md, c); m = pgmetric(c)
+		row(name, "direct", m, pgval(d, c), pgok(d) ? "1×" : "", "", "")
+		row(name, "pgbouncer", m, pgval(pb, c), pgok(pb) && pgok(d) ? f(pgfig(pb, c) / pgfig(d, c)) "×" : "", "", "")
+		tg = (c == 1 ? "latency ≤ PgBouncer" : "TPS ≥ PgBouncer") ", 0 failed"
+		if (!pgok(k)) { row(name, "dbmd", m, pgval(k, c), "", tg, verdict(0)); continue }
+		ratio = pgok(d) ? f(pgfig(k, c) / pgfig(d, c)) "×" : ""
+		if (pgok(pb)) {
+			r = pgfig(k, c) / pgfig(pb, c)
+			ratio = ratio (ratio != "" ? "; " : "") f(r) "× PgBouncer"
+			met = verdict((c == 1 ? r <= 1 : r >= 1) && PGFAIL[k] == 0)
+			printf "\"pgbench %s %s %s\"\t%.3f\t1\n", (sc == "select-only" ? "-S" : "TPC-B"), md, (c == 1 ? "lat" : "×" c), (c == 1 ? r : 1 / r) > chart
+		} else {
+			# PgBouncer has no figure: the same script in simple mode through it, for reference.
+			ps = pgk(sc, "simple", "pgbouncer", c)
+			if (md != "simple" && pgok(ps))
+				ratio = ratio (ratio != "" ? "; " : "") f(pgfig(k, c) / pgfig(ps, c)) "× PgBouncer -M simple"
+			if (PGFAIL[k] == 0) { met = "no PgBouncer figure (0 failed)"; npgna++ }
+			else met = verdict(0)
+		}
+		row(name, "dbmd", m, pgval(k, c), ratio, tg, met)
+	}
+
 	# The baseline (BENCH_BASELINE), measured in the same rounds: this build beside it.
 	nb = split("select1 dbmd 1 p50;select1 dbmd 8 tput;select1 dbmd 64 tput;point dbmd 1 p50;point dbmd 8 tput;open-dispose dbmd 1 p50;point dbmd-sqlite 1 p50;cached dbmd 1 p50;py-point dbmclient 1 p50;py-point dbmclient-manager 1 p50;py-fetchall dbmclient 1 p50", BB, ";")
 	for (i = 1; i <= nb; i++) {
@@ -640,7 +822,25 @@ END {
 			row(name, q[2], "throughput", kops(TPUT[k]) " (was " kops(TPUT[bk]) ")", f(TPUT[k] / TPUT[bk]) "×", "", "")
 	}
 
-	printf "\nTargets not met: %d.%s\n\n", nunmet, nskip ? sprintf("  Not measured (skipped): %d.", nskip) : ""
+	# pgbench on the baseline'"'"'s front door: this build beside it, or one row saying why not.
+	bname = "this build vs " (basecommit != "" ? basecommit : "the baseline")
+	for (si = 1; si <= 2; si++) for (mi = 1; mi <= 2; mi++) for (ci = 1; ci <= 3; ci++) {
+		sc = si == 1 ? "select-only" : "tpcb"; md = mi == 1 ? "simple" : "prepared"; c = ci == 1 ? 1 : ci == 2 ? 8 : 64
+		k = pgk(sc, md, "dbmd", c); bk = pgk(sc, md, "dbmd@base", c)
+		if (bk in PGSKIP) {
+			if (!pgbaseskip++) row(bname ": pgbench", "dbmd", "", "skipped: " PGSKIP[bk], "", "", "")
+			continue
+		}
+		if (!(bk in PGN)) continue
+		name = bname ": " pgname(sc, md, c)
+		if (!pgok(k) || !pgok(bk)) { row(name, "dbmd", pgmetric(c), pgval(k, c) " (was " pgval(bk, c) ")", "", "", ""); continue }
+		row(name, "dbmd", c == 1 ? "latency average" : "TPS",
+		    (c == 1 ? sprintf("%.3f ms (was %.3f ms)", PGLAT[k], PGLAT[bk]) : sprintf("%.0f tps (was %.0f tps)", PGTPS[k], PGTPS[bk])),
+		    f(pgfig(k, c) / pgfig(bk, c)) "×", "", "")
+	}
+
+	printf "\nTargets not met: %d.%s%s\n\n", nunmet, nskip ? sprintf("  Not measured (skipped): %d.", nskip) : "",
+	    npgna ? sprintf("  pgbench targets with no PgBouncer figure to compare with: %d.", npgna) : ""
 	printf "## Every measurement\n\n"
 	printf "| workload | path | clients | ops/s | p50 | p50 range | p99 | mean | operations | rounds |\n"
 	printf "|---|---|---|---|---|---|---|---|---|---|\n"
@@ -652,13 +852,30 @@ END {
 	}
 	for (p in MEMPER)
 		printf "| idle clients | %s | %d | | | | | | RSS %d → %d kB, %.0f bytes each%s | 1 |\n", p, MEMN[p], MEMB[p], MEMA[p], MEMPER[p], MEMNOTE[p] != "-" ? "; " MEMNOTE[p] : ""
+	if (npg) {
+		printf "\n## pgbench, every cell\n\n"
+		printf "pgbench -n -j 2 -T %s, each cell its rounds in turn with the other paths; TPS without the initial connection time.\n\n", pgbdur
+		printf "| script | mode | clients | path | TPS | TPS range | latency average | transactions | failed | rounds |\n"
+		printf "|---|---|---|---|---|---|---|---|---|---|\n"
+		for (i = 1; i <= npg; i++) {
+			k = pgorder[i]; split(k, kk, SUBSEP)
+			sname = kk[1] == "select-only" ? "-S (select only)" : "TPC-B-like"
+			if (!pgok(k)) {
+				printf "| %s | %s | %s | %s | %s | | | %s | %s | %s |\n", sname, kk[2], kk[4], kk[3], pgval(k, kk[4]),
+				    (k in PGN) ? PGXACT[k] : "", (k in PGN) ? PGFAIL[k] : "", (k in PGN) ? PGN[k] : 0
+				continue
+			}
+			printf "| %s | %s | %s | %s | %.0f | %.0f – %.0f | %.3f ms | %d | %d | %d |\n", sname, kk[2], kk[4], kk[3],
+			    PGTPS[k], PGLO[k], PGHI[k], PGLAT[k], PGXACT[k], PGFAIL[k], PGN[k]
+		}
+	}
 	printf "\nReproduce: `make bench` (tests/bench/run.sh; tests/bench/README explains the rows).\n"
 }' "$raw" >"$out/results.md"
 
 # --- The chart. ---
 if command -v gnuplot >/dev/null 2>&1 && [ -s "$out/chart.dat" ]; then
 	gnuplot <<EOF 2>"$out/logs/gnuplot.log" || say "gnuplot failed: see $out/logs/gnuplot.log"
-set terminal pngcairo size 1200,520 font ",10" noenhanced
+set terminal pngcairo size 1600,560 font ",10" noenhanced
 set output "$out/results.png"
 set multiplot layout 1,2 title "dbmd benchmark: $(echo "$machine" | sed 's/"/\\"/g')"
 set style fill solid 0.8 border -1
