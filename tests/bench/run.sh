@@ -3,7 +3,8 @@
 # in a temporary directory of its own and on a Unix socket only, runs the benchmark
 # matrix with build/bench and, for the Python rows, tests/bench/python_bench.py under
 # Debian's /usr/bin/python3 (dbmclient from BUILD_DIR/python, psycopg2 from
-# python3-psycopg2), stops everything, and writes build/bench-results/results.md
+# python3-psycopg2), then pgbench through dbmd's front door, PgBouncer and direct, stops
+# everything, and writes build/bench-results/results.md
 # (the table), results.png (the chart), raw.tsv (every measurement) and the servers' logs.
 # A Python row whose module is missing is reported as skipped, not measured.
 #
@@ -16,11 +17,15 @@
 # dbmd, run beside this one with the same settings and measured by that build's own
 # bench if it has one: each dbmd row is measured on both in the same rounds, and the
 # report compares them; its Python rows run that build's own python/ directory, and are
-# skipped when it has none).  BENCH_SHELL=command runs the
+# skipped when it has none; its pgbench cells use its front door, and are skipped when
+# it has none).  BENCH_PGBENCH_DURATION (whole seconds per pgbench run: BENCH_DURATION
+# rounded up, at least 1), BENCH_PGBENCH_REPS (its rounds: BENCH_REPS, at most 3; 0: no
+# pgbench rows).  BENCH_SHELL=command runs the
 # command with the servers up instead of the matrix, for profiling: it sees BENCH_DIRECT,
 # BENCH_PGBOUNCER (conninfos), BENCH_DBMD_SOCKET, BENCH_DBMD_PID, BENCH_PGBOUNCER_PID,
 # BENCH_SQLITE_DB, BENCH_PYTHON (the interpreter and its options, with PYTHONPATH set to
-# BUILD_DIR/python) and, with a baseline, BENCH_BASE_SOCKET.
+# BUILD_DIR/python), BENCH_PGBENCH_DIRECT, BENCH_PGBENCH_PGBOUNCER, BENCH_PGBENCH_DBMD
+# (pgbench's connection arguments) and, with a baseline, BENCH_BASE_SOCKET.
 # tests/bench/README says how to read the results.
 set -u
 
@@ -859,6 +864,7 @@ END {
 		printf "|---|---|---|---|---|---|---|---|---|---|\n"
 		for (i = 1; i <= npg; i++) {
 			k = pgorder[i]; split(k, kk, SUBSEP)
+			if (k in PGSKIP) continue	# said once in the table above
 			sname = kk[1] == "select-only" ? "-S (select only)" : "TPC-B-like"
 			if (!pgok(k)) {
 				printf "| %s | %s | %s | %s | %s | | | %s | %s | %s |\n", sname, kk[2], kk[4], kk[3], pgval(k, kk[4]),
