@@ -68,7 +68,7 @@ backend_describe(struct proto_buf *b, const struct request *r, const uint32_t *p
 		    (pbuf = malloc(nparams * 8)) == NULL)
 			goto fail;
 		for (i = 0; i < nparams; i++) {
-			snprintf(pbuf + i * 8, 8, "$%zu", i + 1);
+			snprintf(pbuf + i * 8, 8, "$%u", (unsigned)(uint16_t)(i + 1));
 			pnames[i] = pbuf + i * 8;
 			pcols[i].type_oid = ptypes[i];
 			pcols[i].typmod = -1;

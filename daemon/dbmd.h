@@ -502,6 +502,9 @@ struct hold {
 	bool		 in_txn;
 	bool		 pinned;	/* opened pinned: one connection for life */
 	void		(*lost)(struct hold *, int, const char *, const char *);
+	/* NULL, or told each notification (LISTEN) on the held connection: the
+	   sending backend's pid, the channel, the payload. */
+	void		(*notify)(struct hold *, int, const char *, const char *);
 };
 
 struct pool {

@@ -245,9 +245,6 @@ def test_application_name_and_server_version(dbmd, pg):
     assert "SQLite" in r.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="front door: ReadyForQuery says 'T', not 'E', after "
-                   "the server's error in a transaction, so psql releases its savepoint "
-                   "instead of rolling back to it")
 def test_on_error_rollback_postgresql(dbmd, pg, table):
     r = psql(dbmd, "production", f"""\\set ON_ERROR_ROLLBACK on
 CREATE TABLE {table} (a int);

@@ -276,9 +276,6 @@ def test_prepared_statements_from_many_threads(dbmd, pg, table):
     assert pg.query(f"SELECT count(*) FROM {table}") == [(180,)]
 
 
-@pytest.mark.xfail(strict=True, reason="front door: psycopg's DEALLOCATE of a protocol-level "
-                   "statement (its prepared_max cache overflowing) goes to the server, which "
-                   "never had it: 26000 (SQLite: a syntax error)")
 @pytest.mark.parametrize("env", ["production", "development"])
 def test_prepared_cache_overflow(dbmd, request, env):
     if env == "production":
@@ -310,9 +307,6 @@ def test_large_values(dbmd, pg):
         c.close()
 
 
-@pytest.mark.xfail(strict=True, reason="front door: a message over daemon.max_frame_size "
-                   "closes the connection before libpq can read why (the client sees 'server "
-                   "closed the connection unexpectedly'); PostgreSQL takes up to 1 GB")
 def test_parameter_over_frame_size(dbmd, pg):
     c = dbmd.psycopg("production")
     try:
@@ -439,12 +433,6 @@ def test_notices(conn):
     assert got == [("NOTICE", "note 7"), ("WARNING", "careful")]
 
 
-SERVER_CURSOR_XFAIL = pytest.mark.xfail(
-    strict=True, reason="front door: Describe of a portal made by SQL DECLARE fails with "
-    "34000 'portal does not exist' (psycopg describes its server-side cursors so)")
-
-
-@SERVER_CURSOR_XFAIL
 @pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
 def test_server_side_cursor(dbmd, pg, binary):
     c = dbmd.psycopg("production", autocommit=False)
@@ -618,12 +606,6 @@ def test_sqlite_transactions(dbmd, table):
         c.close()
 
 
-SQLITE_PARAMS_XFAIL = pytest.mark.xfail(
-    strict=True, reason="front door: on SQLite, text parameters bind as text whatever type "
-    "Parse declared: True is stored as 't' (false to SQLite), 9 > 10 is true")
-
-
-@SQLITE_PARAMS_XFAIL
 def test_sqlite_typed_parameters(dbmd, table):
     c = dbmd.psycopg("development")
     try:
@@ -635,9 +617,6 @@ def test_sqlite_typed_parameters(dbmd, table):
         c.close()
 
 
-@pytest.mark.xfail(strict=True, reason="front door: a SQLite boolean column's values are "
-                   "sent as '1'/'0' under type bool, whose text form is 't'/'f'; psycopg "
-                   "reads '1' as False")
 def test_sqlite_boolean_column_text(dbmd, table):
     c = dbmd.psycopg("development")
     try:
