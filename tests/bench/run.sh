@@ -559,7 +559,8 @@ function pgval(k, c,    v) {
 	if (!(k in PGN)) return "not run"
 	if (!pgok(k)) {
 		v = (PGST[k] == "unsupported" ? "unsupported: " : "failed: ") PGWHY[k]
-		v = v sprintf(" (round %d of %d run%s", PGRND[k], PGN[k], PGAB[k] > 0 ? sprintf("; %d of %d clients aborted", PGAB[k], c) : "")
+		v = v sprintf(" (failed in round %d of %d%s%s", PGRND[k], PGN[k], PGOK[k] > 0 ? sprintf(", %d clean", PGOK[k]) : "",
+		    PGAB[k] > 0 ? sprintf("; %d of %d clients aborted", PGAB[k], c) : "")
 		if (PGST[k] == "unsupported")
 			v = v "; PgBouncer " pgbver " in transaction pooling keeps no protocol-level prepared statements, so a transaction meets a server connection that lacks them or has another client'"'"'s"
 		return v ")"
