@@ -115,6 +115,8 @@ struct pgwire {
 	bool		 skip_to_sync;	/* an extended-query error: ignore until Sync */
 	size_t		 discard;	/* bytes of a message too large, still to drop */
 	bool		 txn_failed;	/* PostgreSQL's transaction is aborted: 'E' */
+	bool		 txn_gone;	/* dbmd ended it (a cancel, a lost connection): 'E'
+					   until the client ends it too */
 	uint32_t	 next_reqid;
 
 	enum pgw_job	 job;
@@ -318,6 +320,8 @@ put_param_status(struct pgbuf *b, const char *name, const char *value)
 static char
 txn_status(const struct pgwire *pg)
 {
+	if (pg->txn_gone)
+		return 'E';
 	if (pg->h == NULL || !pg->h->hold.in_txn)
 		return 'I';
 	return pg->txn_failed ? 'E' : 'T';
@@ -871,7 +875,7 @@ serve_startup(struct session *s, const uint8_t *p, size_t len)
 		size_t at = s->pg->out.len;
 
 		msg_begin(&s->pg->out, 'v');
-		pgbuf_u32(&s->pg->out, 0);
+		pgbuf_u32(&s->pg->out, PG_PROTO_3);
 		pgbuf_u32(&s->pg->out, 0);
 		msg_end(&s->pg->out, at);
 	}
@@ -1120,6 +1124,30 @@ put_complete_tag(struct pgbuf *b, const char *tag)
 	msg_end(b, at);
 }
 
+/*
+ * The column types a portal's Describe sent, for its rows: SQLite types an
+ * expression from its first value, which a Describe, running nothing, cannot see.
+ */
+static void
+described_types(struct pgwire *pg, const struct pg_portal *po)
+{
+	struct rd r = { po->desc + 5, po->desc + po->desclen, false };
+	uint16_t n = rd_u16(&r), i;
+	uint32_t oid;
+
+	for (i = 0; i < n && i < pg->ncols && !r.bad; i++) {
+		(void)rd_str(&r);
+		(void)rd_u32(&r);
+		(void)rd_u16(&r);
+		oid = rd_u32(&r);
+		(void)rd_u16(&r);
+		(void)rd_u32(&r);
+		(void)rd_u16(&r);
+		if (!r.bad && !pg->cols[i].raw)
+			pg->cols[i].oid = oid;
+	}
+}
+
 /* One frame of an Execute's or a simple query's reply. */
 static void
 exec_frame(struct session *s, const struct proto_frame *f)
@@ -1151,6 +1179,12 @@ exec_frame(struct session *s, const struct proto_frame *f)
 		put_row_desc(pg, f, &pg->out, po);
 		if (pg->cut)
 			break;
+		if (po->desc != NULL && !po->describe_due) {
+			/* Described before it ran: its rows keep the types the client was given. */
+			described_types(pg, po);
+			pg->out.len = at;
+			break;
+		}
 		free(po->desc);
 		po->desclen = pg->out.len - at;
 		if ((po->desc = malloc(po->desclen)) != NULL)
@@ -1536,6 +1570,34 @@ own_deallocate(struct session *s, const char *sql)
 /* Running requests. */
 
 /*
+ * In a transaction dbmd ended: ROLLBACK, ABORT, COMMIT or END finish it for the
+ * client (PostgreSQL answers a COMMIT of an aborted transaction with ROLLBACK).
+ * True when sql was one of them, answered here.
+ */
+static bool
+ends_gone_txn(struct session *s, const char *sql)
+{
+	struct pgwire *pg = s->pg;
+	struct sqlscan sc;
+	const char *sqlstate;
+	char msg[256];
+	int code;
+
+	sqlscan_init(&sc, sql, SQLSCAN_PG);
+	if (sqlscan_next(&sc) != SQLSCAN_WORD || !(word_is(&sc, "ROLLBACK") ||
+	    word_is(&sc, "ABORT") || word_is(&sc, "COMMIT") || word_is(&sc, "END")))
+		return false;
+	sqlscan_next(&sc);
+	if (word_is(&sc, "TO") || word_is(&sc, "PREPARED"))
+		return false;
+	(void)session_handle_refusal(pg->h, &code, &sqlstate, msg, sizeof(msg));
+	pg->txn_gone = false;
+	pg->txn_failed = false;
+	put_complete_tag(&pg->out, "ROLLBACK");
+	return true;
+}
+
+/*
  * Starts a request of the job on the session's handle, unless the handle refuses (dbmd
  * ended its transaction, or a reload revoked access): then the client is told and
  * false is returned.
@@ -1548,6 +1610,20 @@ run(struct session *s, struct request *r)
 	char msg[256];
 	int code;
 
+	if (pg->txn_gone && r->sql != NULL && ends_gone_txn(s, r->sql)) {
+		r->ops = NULL;
+		request_finish(r);
+		return false;
+	}
+	if (pg->txn_gone && pg->h->lost == NULL) {
+		r->ops = NULL;
+		request_finish(r);
+		put_error(&pg->out, "ERROR", "25P02", "current transaction is aborted, commands "
+		    "ignored until end of transaction block", NULL, NULL);
+		pg->failed = true;
+		pg->req_failed = true;
+		return false;
+	}
 	if (session_handle_refusal(pg->h, &code, &sqlstate, msg, sizeof(msg))) {
 		r->ops = NULL;
 		request_finish(r);
@@ -1653,7 +1729,8 @@ serve_query(struct session *s, struct rd *r)
 	bool control = false;
 
 	if (r->bad) {
-		fatal_close(s, "08P01", "invalid Query message", NULL);
+		put_error(&pg->out, "ERROR", "08P01", "invalid Query message", NULL, NULL);
+		put_ready(s);
 		return;
 	}
 	free(pg->query);
@@ -1771,7 +1848,7 @@ serve_parse(struct session *s, struct rd *r)
 	char msg[160];
 
 	if (r->bad) {
-		fatal_close(s, "08P01", "invalid Parse message", NULL);
+		ext_error(s, "08P01", "invalid Parse message");
 		return;
 	}
 	if (*name != '\0' && stmt_find(pg, name) != NULL) {
@@ -1810,7 +1887,7 @@ serve_parse(struct session *s, struct rd *r)
 	pg->stmt_bytes += strlen(sql);
 	if (r->bad) {
 		stmt_free(pg, st);
-		fatal_close(s, "08P01", "invalid Parse message", NULL);
+		ext_error(s, "08P01", "invalid Parse message");
 		return;
 	}
 	put_simple(&pg->out, '1');	/* ParseComplete */
@@ -1862,7 +1939,7 @@ serve_bind(struct session *s, struct rd *r)
 
 	nparams = rd_u16(r);
 	if (r->bad) {
-		fatal_close(s, "08P01", "invalid Bind message", NULL);
+		ext_error(s, "08P01", "invalid Bind message");
 		return;
 	}
 	if ((st = stmt_find(pg, sname)) == NULL) {
@@ -1908,7 +1985,7 @@ serve_bind(struct session *s, struct rd *r)
 			continue;		/* NULL */
 		if (len > msg_limit() || (v = rd_bytes(r, len)) == NULL) {
 			portal_free(pg, po);
-			fatal_close(s, "08P01", "invalid Bind message", NULL);
+			ext_error(s, "08P01", "invalid Bind message");
 			return;
 		}
 		if (fmt != 0 && fmt != 1) {
@@ -1940,7 +2017,7 @@ serve_bind(struct session *s, struct rd *r)
 	if (r->bad || (nres > 0 && (po->resfmt = calloc(nres, sizeof(int16_t))) == NULL)) {
 		if (r->bad) {
 			portal_free(pg, po);
-			fatal_close(s, "08P01", "invalid Bind message", NULL);
+			ext_error(s, "08P01", "invalid Bind message");
 			return;
 		}
 		goto nomem;
@@ -1958,7 +2035,7 @@ serve_bind(struct session *s, struct rd *r)
 	}
 	if (r->bad) {
 		portal_free(pg, po);
-		fatal_close(s, "08P01", "invalid Bind message", NULL);
+		ext_error(s, "08P01", "invalid Bind message");
 		return;
 	}
 	for (k = 0; k < nparams && po->formats != NULL; k++)
@@ -2021,10 +2098,17 @@ send_held(struct session *s, struct pg_portal *po, uint32_t max)
 	if (po->held.len > 0 || (max > 0 && n == max && !po->complete))
 		put_simple(&pg->out, 's');		/* PortalSuspended */
 	else if (po->complete) {
-		if (po->tag[0] == '\0')
+		char tag[64];
+
+		/* As PostgreSQL counts it: the rows this Execute sent. */
+		if (strncmp(po->tag, "SELECT ", 7) == 0)
+			snprintf(tag, sizeof(tag), "SELECT %u", n);
+		else
+			snprintf(tag, sizeof(tag), "%s", po->tag);
+		if (tag[0] == '\0')
 			put_simple(&pg->out, 'I');
 		else
-			put_complete_tag(&pg->out, po->tag);
+			put_complete_tag(&pg->out, tag);
 	}
 }
 
@@ -2144,7 +2228,7 @@ serve_describe(struct session *s, struct rd *r, size_t msglen)
 	const char *n = rd_str(r);
 
 	if (r->bad || (what != 'S' && what != 'P') || strlen(n) >= sizeof(name)) {
-		fatal_close(s, "08P01", "invalid Describe message", NULL);
+		ext_error(s, "08P01", "invalid Describe message");
 		return true;
 	}
 	/* A copy: looking at the next message may move the input buffer. */
@@ -2197,7 +2281,7 @@ serve_execute(struct session *s, struct rd *r)
 	char msg[256];
 
 	if (r->bad) {
-		fatal_close(s, "08P01", "invalid Execute message", NULL);
+		ext_error(s, "08P01", "invalid Execute message");
 		return;
 	}
 	if ((po = portal_find(pg, name)) == NULL) {
@@ -2241,7 +2325,7 @@ serve_execute(struct session *s, struct rd *r)
 	pg->stmt_off = 0;
 	if (!run(s, req)) {
 		pg->job = JOB_NONE;
-		pg->skip_to_sync = true;
+		pg->skip_to_sync = pg->failed;	/* else answered here (ends_gone_txn) */
 	}
 }
 
@@ -2255,7 +2339,7 @@ serve_close(struct session *s, struct rd *r)
 	struct pg_portal *po;
 
 	if (r->bad || (what != 'S' && what != 'P')) {
-		fatal_close(s, "08P01", "invalid Close message", NULL);
+		ext_error(s, "08P01", "invalid Close message");
 		return;
 	}
 	if (what == 'S' && (st = stmt_find(pg, name)) != NULL)
@@ -2432,8 +2516,15 @@ pgwire_done(struct session *s, struct request *r)
 		pg->txn_failed = false;
 	else if (!r->was_in_txn)
 		pg->txn_failed = failed && !pg->sqlite;	/* it began the transaction */
-	else if (failed && !pg->sqlite)
-		pg->txn_failed = true;
+	else if (!pg->sqlite)
+		pg->txn_failed = failed;	/* a success there: ROLLBACK TO SAVEPOINT */
+	/*
+	 * The connection holding the client's transaction went (a cancel, a COPY, a lost
+	 * server) and the handle says so: to the client the transaction is aborted, as
+	 * PostgreSQL would have it, until it ends it (ended_gone_txn).
+	 */
+	if (pg->h != NULL && !pg->h->hold.in_txn && r->was_in_txn && pg->h->lost != NULL)
+		pg->txn_gone = true;
 	if (pg->cut && pg->cut_state[0] != '\0') {
 		/* The reply could not be translated: the client hears why instead. */
 		put_error(&pg->out, "ERROR", pg->cut_state, pg->cut_msg, NULL, NULL);
