@@ -864,6 +864,15 @@ put_reply_error(struct session *s, const struct proto_error *e)
 	char pos[24];
 	long n;
 
+	if (pg->sqlite && pg->req != NULL && pg->req->sql != NULL &&
+	    strcasestr(pg->req->sql, "pg_catalog") != NULL) {
+		/* psql's \d and the like: say why rather than quote SQLite's parser. */
+		put_error(b, "ERROR", "0A000", "this environment is SQLite: PostgreSQL's "
+		    "system catalogs (pg_catalog) are not there, so catalog queries such as "
+		    "psql's \\d cannot work", e->message, "SQLite describes its tables in "
+		    "sqlite_schema: SELECT name, sql FROM sqlite_schema");
+		return;
+	}
 	if (pg->nefields == 0) {
 		put_error(b, "ERROR", sqlstate, e->message, e->detail, e->hint);
 		return;
@@ -1892,11 +1901,15 @@ peek_next(struct session *s, size_t skip, char *type, char *name, size_t namesiz
 	    evbuffer_copyout_from(s->in, &pos, hdr, 5) != 5)
 		return 0;
 	len = (uint32_t)hdr[1] << 24 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 8 | hdr[4];
-	if (len < 4 || len > msg_limit() + 4 || have < skip + 1 + len)
-		return 0;
 	*type = (char)hdr[0];
 	name[0] = '\0';
-	if ((body = evbuffer_pullup(s->in, (ev_ssize_t)(skip + 1 + len))) == NULL)
+	if (*type != 'E')
+		return 1;	/* only an Execute's portal name matters */
+	/* An Execute is small; a longer one is malformed and fails when served. */
+	if (len < 4 || len - 4 > namesize + 4)
+		return 1;
+	if (have < skip + 1 + len ||
+	    (body = evbuffer_pullup(s->in, (ev_ssize_t)(skip + 1 + len))) == NULL)
 		return 0;
 	body += skip + 5;
 	if (len > 4 && memchr(body, 0, len - 4) != NULL)
