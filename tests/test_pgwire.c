@@ -2923,8 +2923,10 @@ Test(pgw_cancel, pqcancel_cancels_the_running_statement)
 	PQclear(r);
 	cr_assert_null(PQgetResult(c));
 	cr_assert_lt(t_now_ms() - t0, 5000LL * t_slow(), "the cancel took too long");
-	/* The server stopped it too. */
-	cr_assert_eq(pq_count_active(pg.check, pg.db, "SELECT pg_sleep%"), 0);
+	/* The server stops it too. */
+	cr_assert_eq(pq_wait_num(pg.check, "SELECT count(*) FROM pg_stat_activity WHERE "
+	    "datname = current_database() AND state = 'active' AND query LIKE "
+	    "'SELECT pg_sleep%'", 0), 0, "the statement runs on on the server");
 	r = PQexec(c, "SELECT 1");
 	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
 	PQclear(r);
@@ -3415,4 +3417,214 @@ Test(pgw_hostile, terminate_ends_the_connection)
 	seq_free(&s);
 	pw_free(c);
 	cr_assert(t_dbmd_logged(&d, "client closed the connection", NULL));
+}
+
+/* More of what drivers do. */
+
+/* Several queries sent at once, without waiting: each answered in turn. */
+Test(pgw_simple, pipelined_queries_are_answered_in_order)
+{
+	struct t_dbmd	 d;
+	struct pw	*c;
+	struct pw_seq	 s;
+	char		 sql[32];
+	int		 t, i;
+
+	both_start(&d);
+	for (t = FRONT_PG; t <= FRONT_SQLITE; t++) {
+		c = pw_target(t);
+		for (i = 0; i < 50; i++) {
+			snprintf(sql, sizeof(sql), "SELECT %d", i);
+			m_query(c, sql);
+			m_parse(c, "", sql, 0, NULL);
+			m_bind_text(c, "", "", 0, NULL);
+			m_execute(c, "", 0);
+			m_bare(c, 'S');
+		}
+		cr_assert_eq(pw_send(c), 0);
+		for (i = 0; i < 50; i++) {
+			s = pw_ready(c);
+			seq_expect(&s, "TDCZ", 'I');
+			cr_assert_eq(atoi(row_text(seq_get(&s, 'D', 0), 0)), i);
+			seq_free(&s);
+			s = pw_ready(c);
+			seq_expect(&s, "12DCZ", 'I');
+			cr_assert_eq(atoi(row_text(seq_get(&s, 'D', 0), 0)), i);
+			seq_free(&s);
+		}
+		pw_close(c);
+	}
+}
+
+/* libpq's pipeline mode: many statements, one Sync, results in order. */
+Test(pgw_extended, libpq_pipeline_mode)
+{
+	struct t_dbmd	 d;
+	PGconn		*c;
+	PGresult	*r;
+	char		 v[16];
+	int		 t, i;
+
+	both_start(&d);
+	for (t = FRONT_PG; t <= FRONT_SQLITE; t++) {
+		c = pq_front(t == FRONT_PG ? "production" : "test", "pipeline");
+		cr_assert_eq(PQenterPipelineMode(c), 1);
+		for (i = 0; i < 20; i++) {
+			snprintf(v, sizeof(v), "%d", i);
+			cr_assert_eq(PQsendQueryParams(c, i == 10 ? "SELECT * FROM nosuch" :
+			    "SELECT $1", 1, NULL, (const char *[]){ v }, NULL, NULL, 0), 1,
+			    "%s", PQerrorMessage(c));
+		}
+		cr_assert_eq(PQpipelineSync(c), 1);
+		for (i = 0; i < 20; i++) {
+			r = PQgetResult(c);
+			if (i < 10) {
+				cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%d: %s", i,
+				    PQresultErrorMessage(r));
+				cr_assert_eq(atoi(PQgetvalue(r, 0, 0)), i);
+			} else if (i == 10) {
+				cr_assert_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
+				cr_assert_str_eq(pq_state(r), "42P01");
+			} else
+				cr_assert_eq(PQresultStatus(r), PGRES_PIPELINE_ABORTED, "%d: %s", i,
+				    PQresStatus(PQresultStatus(r)));
+			PQclear(r);
+			cr_assert_null(PQgetResult(c));
+		}
+		r = PQgetResult(c);
+		cr_assert_eq(PQresultStatus(r), PGRES_PIPELINE_SYNC);
+		PQclear(r);
+		cr_assert_eq(PQexitPipelineMode(c), 1, "%s", PQerrorMessage(c));
+		PQfinish(c);
+	}
+}
+
+/* Rows, then an error mid-result: the rows sent stand, the error ends the result. */
+Test(pgw_simple, an_error_after_some_rows)
+{
+	struct t_dbmd	 d;
+	struct pw	*c;
+	struct pw_seq	 s;
+	int		 t;
+
+	both_start(&d);
+	for (t = DIRECT; t <= FRONT_PG; t++) {
+		c = pw_target(t);
+		s = pw_query(c, "SELECT 1 / (3 - g) FROM generate_series(1, 5) g");
+		seq_expect(&s, "TDDEZ", 'I');
+		err_expect(seq_get(&s, 'E', 0), "ERROR", "22012");
+		seq_free(&s);
+		pw_close(c);
+	}
+}
+
+Test(pgw_simple, null_and_the_empty_string_are_distinct)
+{
+	struct t_dbmd	 d;
+	struct pw	*c;
+	struct pw_seq	 s;
+	const uint8_t	*v;
+	int32_t		 len;
+	int		 t;
+
+	both_start(&d);
+	for (t = FRONT_PG; t <= FRONT_SQLITE; t++) {
+		c = pw_target(t);
+		m_parse(c, "", "SELECT $1 IS NULL, $2 IS NULL, $1, $2", 2,
+		    (const uint32_t[]){ 25, 25 });
+		m_bind_text(c, "", "", 2, (const char *[]){ NULL, "" });
+		m_execute(c, "", 0);
+		s = pw_sync(c);
+		seq_expect(&s, "12DCZ", 'I');
+		cr_assert_str_eq(row_text(&s.m[2], 0), t == FRONT_PG ? "t" : "1");
+		cr_assert_str_eq(row_text(&s.m[2], 1), t == FRONT_PG ? "f" : "0");
+		v = row_val(&s.m[2], 2, &len);
+		cr_assert(v == NULL && len == -1, "%s: NULL came as %d bytes", target_name[t], len);
+		v = row_val(&s.m[2], 3, &len);
+		cr_assert(v != NULL && len == 0, "%s: '' came as %d", target_name[t], len);
+		seq_free(&s);
+		pw_close(c);
+	}
+}
+
+Test(pgw_simple, a_statement_over_statement_timeout_is_canceled_57014)
+{
+	struct t_dbmd	 d;
+	struct pw	*c;
+	struct pw_seq	 s;
+
+	pgd_start(&d, "production.statement_timeout=200ms", NULL);
+	c = pw_dbmd("production");
+	s = pw_query(c, "SELECT pg_sleep(5)");
+	cr_assert(strcmp(s.types, "EZ") == 0 || strcmp(s.types, "TEZ") == 0, "\"%s\"",
+	    s.types);
+	err_expect(seq_get(&s, 'E', 0), "ERROR", "57014");
+	seq_free(&s);
+	pw_query_expect(c, "SELECT 1", "TDCZ", 'I');
+	pw_close(c);
+}
+
+/*
+ * A startup on test: the connection served, or NULL when refused with sqlstate, which
+ * may come before the startup packet is even sent.
+ */
+static struct pw *
+pw_try_dbmd(const char *sqlstate)
+{
+	char		*path = front_path();
+	struct pw	*c = pw_connect(path);
+	struct pw_seq	 s;
+
+	free(path);
+	m_startup(c, PG_PROTO_3, (const char *[]){ "user", "root", "database", "test",
+	    NULL });
+	(void)pw_send(c);
+	cr_assert_eq(pw_next(c, PW_WAIT), 1, "no answer to the startup");
+	if (c->m.type == 'R') {
+		c->inpos = 0;		/* read it again, whole */
+		pw_started(c);
+		return c;
+	}
+	s = (struct pw_seq){ 0 };
+	seq_add(&s, &c->m);
+	err_expect(&s.m[0], "FATAL", sqlstate);
+	seq_free(&s);
+	s = pw_until_close(c);
+	seq_expect(&s, "", 0);
+	seq_free(&s);
+	pw_free(c);
+	return NULL;
+}
+
+Test(pgw_startup, too_many_clients_is_fatal_53300)
+{
+	struct t_dbmd	 d;
+	struct pw	*a, *b;
+	int64_t		 end;
+
+	sq_start(&d, (const char *[]){ "daemon.max_clients=2", NULL });
+	/* The harness's ping may still count a moment: the second is served in time. */
+	a = pw_dbmd("test");
+	end = t_now_ms() + 5000LL * t_slow();
+	while ((b = pw_try_dbmd("53300")) == NULL) {
+		cr_assert_lt(t_now_ms(), end, "a second client is never served");
+		t_sleep_ms(20);
+	}
+	cr_assert_null(pw_try_dbmd("53300"), "a third client was served");
+	pw_close(b);
+	pw_close(a);
+}
+
+/* dbmd shutting down tells an idle client as PostgreSQL does: FATAL 57P01. */
+Test(pgw_startup, shutdown_is_fatal_57p01_to_an_idle_client)
+{
+	struct t_dbmd	 d;
+	struct pw	*c;
+
+	sq_start(&d, NULL);
+	c = pw_dbmd("test");
+	pw_query_expect(c, "SELECT 1", "TDCZ", 'I');
+	cr_assert_eq(t_dbmd_stop(&d), 0);
+	refused(c, "57P01");
+	pw_free(c);
 }
