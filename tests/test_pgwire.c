@@ -821,6 +821,21 @@ sq_start(struct t_dbmd *d, const char *const *sets)
 	pg_dbmd_start((d), NULL, __VA_ARGS__);		\
 } while (0)
 
+/*
+ * Stops the test's dbmd, which must exit 0 with nothing from a sanitizer in its log:
+ * under make valgrind and make asan its leaks and errors show here.
+ */
+static void
+dbmd_end(struct t_dbmd *d)
+{
+	int	 code = t_dbmd_stop(d);
+	char	*log = t_dbmd_log(d);
+
+	cr_assert(code == 0 && strstr(log, "Sanitizer") == NULL &&
+	    strstr(log, "runtime error") == NULL, "dbmd exited %d; its log:\n%s", code, log);
+	free(log);
+}
+
 /* libpq through the front door; fails unless it connects. */
 static PGconn *
 pq_front(const char *db, const char *app)
@@ -942,6 +957,7 @@ Test(pgw_startup, ssl_and_gss_requests_are_declined_then_the_startup_is_served)
 	pw_query_expect(c, "SELECT 1", "TDCZ", 'I');
 	pw_close(c);
 	free(path);
+	dbmd_end(&d);
 }
 
 Test(pgw_startup, on_postgresql_the_parameters_are_the_servers)
@@ -969,6 +985,7 @@ Test(pgw_startup, on_postgresql_the_parameters_are_the_servers)
 	pw_query_expect(c, "SELECT 1", "TDCZ", 'I');
 	pw_close(c);
 	pw_close(direct);
+	dbmd_end(&d);
 }
 
 Test(pgw_startup, a_newer_minor_version_is_negotiated_down_to_3_0)
@@ -1000,6 +1017,7 @@ Test(pgw_startup, a_newer_minor_version_is_negotiated_down_to_3_0)
 		pw_close(c);
 		free(path);
 	}
+	dbmd_end(&d);
 }
 
 Test(pgw_startup, an_unknown_environment_or_role_is_fatal_3d000)
@@ -1015,6 +1033,7 @@ Test(pgw_startup, an_unknown_environment_or_role_is_fatal_3d000)
 	startup_refused("3D000", "user", "root", NULL);
 	/* Still serving. */
 	pw_close(pw_dbmd("test"));
+	dbmd_end(&d);
 }
 
 Test(pgw_startup, env_slash_role_selects_the_role_and_read_only_refuses_writes)
@@ -1041,6 +1060,7 @@ Test(pgw_startup, env_slash_role_selects_the_role_and_read_only_refuses_writes)
 	free(v);
 	pw_close(ro);
 	pw_close(rw);
+	dbmd_end(&d);
 }
 
 Test(pgw_startup, a_read_only_role_on_postgresql_refuses_writes_with_25006)
@@ -1058,6 +1078,7 @@ Test(pgw_startup, a_read_only_role_on_postgresql_refuses_writes_with_25006)
 	err_expect(&s.m[0], "ERROR", "25006");
 	seq_free(&s);
 	pw_close(ro);
+	dbmd_end(&d);
 }
 
 /*
@@ -1142,6 +1163,7 @@ Test(pgw_startup, the_peer_decides_access_and_the_user_parameter_grants_nothing)
 	cr_assert_eq(t_exit_code(st), 0, "nobody was not served (exit %d: 1 refused, 2 other, "
 	    "3 setuid)", t_exit_code(st));
 	free(path);
+	dbmd_end(&d);
 }
 
 Test(pgw_startup, other_protocol_versions_are_refused)
@@ -1188,6 +1210,7 @@ Test(pgw_startup, other_protocol_versions_are_refused)
 	seq_free(&s);
 	pw_free(c);
 	free(path);
+	dbmd_end(&d);
 }
 
 Test(pgw_startup, a_startup_packet_over_10000_bytes_is_refused)
@@ -1247,6 +1270,7 @@ Test(pgw_startup, a_startup_packet_over_10000_bytes_is_refused)
 	pw_free(c);
 	free(pad);
 	free(path);
+	dbmd_end(&d);
 }
 
 Test(pgw_startup, replication_connections_are_refused)
@@ -1262,6 +1286,7 @@ Test(pgw_startup, replication_connections_are_refused)
 	pw_close(pw_open(path, (const char *[]){ "user", "root", "database", "test",
 	    "replication", "false", NULL }));
 	free(path);
+	dbmd_end(&d);
 }
 
 Test(pgw_startup, client_encoding_must_be_utf8_or_sql_ascii)
@@ -1283,6 +1308,7 @@ Test(pgw_startup, client_encoding_must_be_utf8_or_sql_ascii)
 	cr_assert_str_eq(param(c, "client_encoding") ?: "", "SQL_ASCII");
 	pw_close(c);
 	free(path);
+	dbmd_end(&d);
 }
 
 /* The cache hits of the pool env/primary, by its hash, through the native STATUS. */
@@ -1323,6 +1349,7 @@ Test(pgw_startup, options_carry_only_dbmds_own_settings)
 	cr_assert_eq(cache_hits(&d, "test"), hits + 1, "the second read was no cache hit");
 	pw_close(c);
 	free(path);
+	dbmd_end(&d);
 }
 
 Test(pgw_startup, dbmctl_clients_shows_the_client_as_postgresql_with_its_application_name)
@@ -1358,6 +1385,7 @@ Test(pgw_startup, dbmctl_clients_shows_the_client_as_postgresql_with_its_applica
 	dbm_result_free(r);
 	dbm_disconnect(n);
 	pw_close(c);
+	dbmd_end(&d);
 }
 
 /* The simple query protocol. */
@@ -1414,6 +1442,7 @@ Test(pgw_simple, several_statements_in_one_query_answer_in_order)
 		pw_query_expect(c, "SELECT 1;; ;SELECT 2;", "TDCTDCZ", 'I');
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 Test(pgw_simple, an_empty_query_is_an_empty_query_response)
@@ -1432,6 +1461,7 @@ Test(pgw_simple, an_empty_query_is_an_empty_query_response)
 		pw_query_expect(c, "/* nor here */", "IZ", 'I');
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 /*
@@ -1465,6 +1495,7 @@ Test(pgw_simple, an_error_mid_query_rolls_back_on_postgresql_and_not_on_sqlite)
 		free(v);
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 /* ReadyForQuery follows the transaction: T inside, E once it failed, I after its end. */
@@ -1514,6 +1545,7 @@ Test(pgw_simple, ready_for_query_tells_the_transaction_status)
 	pw_query_expect(c, "SELECT 1", "TDCZ", 'T');
 	pw_query_expect(c, "ROLLBACK", "CZ", 'I');
 	pw_close(c);
+	dbmd_end(&d);
 }
 
 Test(pgw_simple, rollback_to_a_savepoint_recovers_a_failed_transaction)
@@ -1533,6 +1565,7 @@ Test(pgw_simple, rollback_to_a_savepoint_recovers_a_failed_transaction)
 		pw_query_expect(c, "COMMIT", "CZ", 'I');
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 Test(pgw_simple, notices_are_passed_on)
@@ -1559,6 +1592,7 @@ Test(pgw_simple, notices_are_passed_on)
 		seq_free(&s);
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 /* Every field of an error, as the server gave it. */
@@ -1595,6 +1629,7 @@ Test(pgw_simple, errors_carry_every_field_the_server_gave)
 		seq_free(&s[t]);
 		pw_close(c[t]);
 	}
+	dbmd_end(&d);
 }
 
 /* Characters (not bytes) from the start of q to the start of what, plus one. */
@@ -1632,6 +1667,7 @@ Test(pgw_simple, an_error_position_in_a_later_statement_counts_from_the_query_st
 		pw_close(c);
 	}
 	free(want);
+	dbmd_end(&d);
 }
 
 /*
@@ -1663,6 +1699,7 @@ Test(pgw_simple, a_syntax_error_in_a_later_statement_runs_nothing)
 		pw_close(c);
 	}
 	free(want);
+	dbmd_end(&d);
 }
 
 /* The extended query protocol. */
@@ -1737,6 +1774,7 @@ Test(pgw_extended, the_unnamed_statement_parse_bind_describe_execute_sync)
 		pw_sync_expect(c, "Z", 'I');
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 Test(pgw_extended, named_statements_outlive_their_cycle_and_their_portals)
@@ -1780,6 +1818,7 @@ Test(pgw_extended, named_statements_outlive_their_cycle_and_their_portals)
 		seq_free(&s);
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 /* The OIDs of a ParameterDescription. */
@@ -1867,6 +1906,7 @@ Test(pgw_extended, describe_statement_gives_parameter_and_column_types_on_postgr
 		seq_free(&s);
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 Test(pgw_extended, describe_statement_gives_the_declared_types_on_sqlite)
@@ -1898,6 +1938,7 @@ Test(pgw_extended, describe_statement_gives_the_declared_types_on_sqlite)
 	params_expect(&s.m[4], 2, 25, 25);
 	seq_free(&s);
 	pw_close(c);
+	dbmd_end(&d);
 }
 
 Test(pgw_extended, describe_portal_before_execute)
@@ -1938,6 +1979,7 @@ Test(pgw_extended, describe_portal_before_execute)
 		seq_free(&s);
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 /*
@@ -1979,6 +2021,7 @@ Test(pgw_extended, a_portal_described_before_execute_agrees_with_its_rows_on_sql
 		cr_assert_fail("described as type %u", col.oid);
 	seq_free(&s);
 	pw_close(c);
+	dbmd_end(&d);
 }
 
 /* A statement of five rows, 1 to 5, for the target. */
@@ -2034,6 +2077,7 @@ Test(pgw_extended, execute_with_a_row_limit_suspends_the_portal)
 		pw_query_expect(c, "COMMIT", "CZ", 'I');
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 /* Each Execute's CommandComplete counts the rows that Execute sent, as PostgreSQL's. */
@@ -2073,6 +2117,7 @@ Test(pgw_extended, a_suspended_portals_command_tag_counts_the_last_executes_rows
 		pw_query_expect(c, "COMMIT", "CZ", 'I');
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 Test(pgw_extended, an_error_skips_everything_up_to_sync)
@@ -2116,6 +2161,7 @@ Test(pgw_extended, an_error_skips_everything_up_to_sync)
 		pw_query_expect(c, "ROLLBACK", "CZ", 'I');
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 /* PostgreSQL checks a statement at Parse: an error there, and the rest skipped. */
@@ -2149,6 +2195,7 @@ Test(pgw_extended, a_statement_that_does_not_parse_fails_at_parse)
 		seq_free(&s);
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 Test(pgw_extended, close_of_statements_and_portals)
@@ -2195,6 +2242,7 @@ Test(pgw_extended, close_of_statements_and_portals)
 		seq_free(&s);
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 Test(pgw_extended, bind_and_execute_of_what_does_not_exist)
@@ -2241,6 +2289,7 @@ Test(pgw_extended, bind_and_execute_of_what_does_not_exist)
 		seq_free(&s);
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 /* A named statement belongs to the client: it works on whichever connection runs it. */
@@ -2338,6 +2387,7 @@ Test(pgw_extended, a_named_statement_works_on_another_server_connection)
 	cr_assert_eq(pq_num(pg.check, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
 	    "$1 AND state = 'idle in transaction'", 1, (const char *[]){ pg.db }), 0);
 	pw_close(a);
+	dbmd_end(&d);
 }
 
 Test(pgw_extended, a_client_keeps_at_most_10000_prepared_statements)
@@ -2384,6 +2434,7 @@ Test(pgw_extended, a_client_keeps_at_most_10000_prepared_statements)
 	m_parse(c, "one_more", "SELECT 1", 0, NULL);
 	pw_sync_expect(c, "31Z", 'I');
 	pw_close(c);
+	dbmd_end(&d);
 }
 
 /* Types in binary. */
@@ -2491,6 +2542,7 @@ Test(pgw_types, binary_parameters_on_postgresql_read_as_the_server_reads_them)
 	PQclear(r[1]);
 	/* Through the raw protocol too, declared at Parse, with NULLs among them. */
 	PQfinish(c);
+	dbmd_end(&d);
 }
 
 Test(pgw_types, binary_parameters_on_sqlite_are_stored_as_their_values)
@@ -2550,6 +2602,7 @@ Test(pgw_types, binary_parameters_on_sqlite_are_stored_as_their_values)
 	cr_assert_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
 	PQclear(r);
 	PQfinish(c);
+	dbmd_end(&d);
 }
 
 /* Values of every type dbmd converts, for the server and dbmd to send in binary. */
@@ -2598,6 +2651,7 @@ Test(pgw_types, binary_results_are_the_bytes_postgresql_sends)
 	PQclear(r[0]);
 	PQclear(r[1]);
 	PQfinish(c);
+	dbmd_end(&d);
 }
 
 Test(pgw_types, binary_results_of_other_types_are_refused_and_the_client_goes_on)
@@ -2617,6 +2671,7 @@ Test(pgw_types, binary_results_of_other_types_are_refused_and_the_client_goes_on
 	cr_assert_str_eq(PQgetvalue(r, 0, 0), "{1,2}");
 	PQclear(r);
 	PQfinish(c);
+	dbmd_end(&d);
 }
 
 /* libpq's own ways: prepared statements, their description, one row at a time. */
@@ -2669,6 +2724,7 @@ Test(pgw_types, libpq_prepare_describe_execute_and_single_row_mode)
 		cr_assert_null(PQgetResult(c));
 		PQfinish(c);
 	}
+	dbmd_end(&d);
 }
 
 /* Pooling. */
@@ -2735,6 +2791,7 @@ Test(pgw_pooling, session_state_is_refused_in_transaction_pooling)
 	c = pw_dbmd("test");
 	pw_query_expect(c, "CREATE TEMP TABLE tt (a int)", "CZ", 'I');
 	pw_close(c);
+	dbmd_end(&d);
 }
 
 Test(pgw_pooling, session_pooling_keeps_one_connection_for_the_clients_life)
@@ -2775,6 +2832,7 @@ Test(pgw_pooling, session_pooling_keeps_one_connection_for_the_clients_life)
 	cr_assert_eq(pq_wait_num(pg.check, "SELECT count(*) FROM pg_locks WHERE locktype = "
 	    "'advisory'", 0), 0, "the client's advisory lock outlived it");
 	free(pid);
+	dbmd_end(&d);
 }
 
 /* LISTEN in session pooling is for hearing NOTIFY: the notification reaches the client. */
@@ -2803,6 +2861,7 @@ Test(pgw_pooling, a_listener_in_session_pooling_gets_notifications)
 		seq_free(&s);
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 /* A setting the server reports (GUC_REPORT) is reported to the client when it changes. */
@@ -2826,6 +2885,7 @@ Test(pgw_pooling, a_reported_setting_changed_in_session_pooling_is_a_parameter_s
 		seq_free(&s);
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 Test(pgw_pooling, set_dbmd_cache_max_age_makes_reads_cache_hits)
@@ -2871,6 +2931,7 @@ Test(pgw_pooling, set_dbmd_cache_max_age_makes_reads_cache_hits)
 	err_expect(&s.m[0], "ERROR", "22023");
 	seq_free(&s);
 	pw_close(c);
+	dbmd_end(&d);
 }
 
 /* Cancel. */
@@ -2931,6 +2992,7 @@ Test(pgw_cancel, pqcancel_cancels_the_running_statement)
 	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
 	PQclear(r);
 	PQfinish(c);
+	dbmd_end(&d);
 }
 
 /* A CancelRequest on a connection of its own; dbmd closes it without a word. */
@@ -3002,6 +3064,7 @@ Test(pgw_cancel, only_the_right_key_cancels)
 		pw_query_expect(c, "SELECT 1", "TDCZ", 'I');
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 /* Hostile and broken clients. */
@@ -3053,6 +3116,7 @@ Test(pgw_hostile, a_message_length_under_4_is_fatal)
 	closed(c, "08P01");
 	pw_free(c);
 	still_serving("test");
+	dbmd_end(&d);
 }
 
 Test(pgw_hostile, a_message_over_max_frame_size_is_fatal_54000)
@@ -3083,6 +3147,7 @@ Test(pgw_hostile, a_message_over_max_frame_size_is_fatal_54000)
 	free(q);
 	pw_close(c);
 	still_serving("test");
+	dbmd_end(&d);
 }
 
 Test(pgw_hostile, an_unknown_message_type_is_fatal_08p01)
@@ -3100,6 +3165,7 @@ Test(pgw_hostile, an_unknown_message_type_is_fatal_08p01)
 		pw_free(c);
 	}
 	still_serving("test");
+	dbmd_end(&d);
 }
 
 /*
@@ -3170,6 +3236,7 @@ Test(pgw_hostile, a_message_whose_content_ends_early_is_an_error)
 		pw_query_expect(c, "SELECT 1", "TDCZ", 'I');
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 /* Half a message, then gone: nothing is left waiting for the rest. */
@@ -3197,6 +3264,7 @@ Test(pgw_hostile, a_client_that_leaves_mid_message)
 	free(path);
 	still_serving("test");
 	cr_assert(t_dbmd_logged(&d, "client 4", "closed", NULL), "the clients' ends not logged");
+	dbmd_end(&d);
 }
 
 /*
@@ -3250,6 +3318,7 @@ Test(pgw_hostile, a_client_that_pipelines_100_mb_and_never_reads)
 		    rss - base, total);
 	pw_free(c);
 	still_serving("test");
+	dbmd_end(&d);
 }
 
 /* A forked client that runs sql on production and waits, reading, to be killed. */
@@ -3316,6 +3385,7 @@ Test(pgw_hostile, a_client_killed_mid_result)
 	c = pw_dbmd("production");
 	pw_query_expect(c, "SELECT 1", "TDCZ", 'I');
 	pw_close(c);
+	dbmd_end(&d);
 }
 
 Test(pgw_hostile, a_client_gone_in_a_transaction_leaves_none_open)
@@ -3342,6 +3412,7 @@ Test(pgw_hostile, a_client_gone_in_a_transaction_leaves_none_open)
 	cr_assert_str_eq(v, "0");
 	free(v);
 	pw_close(c);
+	dbmd_end(&d);
 }
 
 Test(pgw_hostile, copy_is_refused_and_the_connection_goes_on)
@@ -3392,6 +3463,7 @@ Test(pgw_hostile, copy_is_refused_and_the_connection_goes_on)
 	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(q));
 	PQclear(r);
 	PQfinish(q);
+	dbmd_end(&d);
 }
 
 Test(pgw_hostile, the_function_call_message_is_refused)
@@ -3416,6 +3488,7 @@ Test(pgw_hostile, the_function_call_message_is_refused)
 	seq_free(&s);
 	pw_query_expect(c, "SELECT 1", "TDCZ", 'I');
 	pw_close(c);
+	dbmd_end(&d);
 }
 
 Test(pgw_hostile, terminate_ends_the_connection)
@@ -3433,6 +3506,7 @@ Test(pgw_hostile, terminate_ends_the_connection)
 	seq_free(&s);
 	pw_free(c);
 	cr_assert(t_dbmd_logged(&d, "client closed the connection", NULL));
+	dbmd_end(&d);
 }
 
 /* More of what drivers do. */
@@ -3470,6 +3544,7 @@ Test(pgw_simple, pipelined_queries_are_answered_in_order)
 		}
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 /* libpq's pipeline mode: many statements, one Sync, results in order. */
@@ -3513,6 +3588,7 @@ Test(pgw_extended, libpq_pipeline_mode)
 		cr_assert_eq(PQexitPipelineMode(c), 1, "%s", PQerrorMessage(c));
 		PQfinish(c);
 	}
+	dbmd_end(&d);
 }
 
 /* Rows, then an error mid-result: the rows sent stand, the error ends the result. */
@@ -3532,6 +3608,7 @@ Test(pgw_simple, an_error_after_some_rows)
 		seq_free(&s);
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 Test(pgw_simple, null_and_the_empty_string_are_distinct)
@@ -3561,6 +3638,7 @@ Test(pgw_simple, null_and_the_empty_string_are_distinct)
 		seq_free(&s);
 		pw_close(c);
 	}
+	dbmd_end(&d);
 }
 
 Test(pgw_simple, a_statement_over_statement_timeout_is_canceled_57014)
@@ -3578,6 +3656,7 @@ Test(pgw_simple, a_statement_over_statement_timeout_is_canceled_57014)
 	seq_free(&s);
 	pw_query_expect(c, "SELECT 1", "TDCZ", 'I');
 	pw_close(c);
+	dbmd_end(&d);
 }
 
 /*
@@ -3629,6 +3708,7 @@ Test(pgw_startup, too_many_clients_is_fatal_53300)
 	cr_assert_null(pw_try_dbmd("53300"), "a third client was served");
 	pw_close(b);
 	pw_close(a);
+	dbmd_end(&d);
 }
 
 /* dbmd shutting down tells an idle client as PostgreSQL does: FATAL 57P01. */
@@ -3678,4 +3758,5 @@ Test(pgw_hostile, a_large_result_streams_to_a_slow_reader)
 	cr_assert_eq(pw_next(c, PW_WAIT), 1);
 	cr_assert_eq(c->m.type, 'Z');
 	pw_close(c);
+	dbmd_end(&d);
 }
