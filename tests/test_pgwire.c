@@ -13,8 +13,6 @@
  * its roles); PostgreSQL on production, pointed at the test's own database.
  */
 
-#include <sys/resource.h>
-
 #include <grp.h>
 #include <pwd.h>
 #include <sqlite3.h>
@@ -1750,7 +1748,7 @@ Test(pgw_extended, the_unnamed_statement_parse_bind_describe_execute_sync)
 		cr_assert_str_eq(row_text(seq_get(&s, 'D', 0), 0), "42");
 		cr_assert_str_eq(tag(seq_get(&s, 'C', 0)), "SELECT 1");
 		seq_free(&s);
-		/* Rebound, the unnamed statement runs again; without Describe, no RowDescription. */
+		/* Bound again, it runs again; without Describe there is no RowDescription. */
 		m_bind_text(c, "", "", 1, (const char *[]){ "1" });
 		m_execute(c, "", 0);
 		s = pw_sync(c);
@@ -1835,7 +1833,8 @@ params_expect_at(int line, const struct pw_msg *m, int n, const uint32_t *oids)
 		    "of type %u, not %u", line, i + 1, get_u32(m->body + 2 + 4 * i), oids[i]);
 }
 
-#define params_expect(m, n, ...) params_expect_at(__LINE__, (m), (n), (const uint32_t[]){ __VA_ARGS__ })
+#define params_expect(m, n, ...) \
+	params_expect_at(__LINE__, (m), (n), (const uint32_t[]){ __VA_ARGS__ })
 
 static void
 cols_expect_at(int line, const struct pw_msg *m, int n, const uint32_t *oids)
@@ -1854,7 +1853,8 @@ cols_expect_at(int line, const struct pw_msg *m, int n, const uint32_t *oids)
 	}
 }
 
-#define cols_expect(m, n, ...) cols_expect_at(__LINE__, (m), (n), (const uint32_t[]){ __VA_ARGS__ })
+#define cols_expect(m, n, ...) \
+	cols_expect_at(__LINE__, (m), (n), (const uint32_t[]){ __VA_ARGS__ })
 
 Test(pgw_extended, describe_statement_gives_parameter_and_column_types_on_postgresql)
 {
@@ -1885,7 +1885,8 @@ Test(pgw_extended, describe_statement_gives_parameter_and_column_types_on_postgr
 		params_expect(&s.m[1], 2, 20, 25);
 		cols_expect(&s.m[2], 7, 23, 25, 17, 701, 1184, 1700, 2950);
 		cr_assert_eq(rowdesc_col(&s.m[2], 5).typmod, (10 << 16 | 2) + 4,
-		    "%s: numeric(10,2)'s typmod %d", target_name[t], rowdesc_col(&s.m[2], 5).typmod);
+		    "%s: numeric(10,2)'s typmod %d", target_name[t],
+		    rowdesc_col(&s.m[2], 5).typmod);
 		seq_free(&s);
 		m_parse(c, "s3", "SELECT $1 AS x", 0, NULL);
 		m_describe(c, 'S', "s3");
@@ -2460,7 +2461,7 @@ be64(uint8_t *p, uint64_t v)
 	be32(p + 4, (uint32_t)v);
 }
 
-/* Parameters of every type the brief names, in binary: int4, int8, text, bytea, bool, float8, uuid, timestamptz. */
+/* Parameters in binary: int4, int8, text, bytea, bool, float8, uuid, timestamptz. */
 #define NBIN	8
 static const Oid bin_types[NBIN] = { 23, 20, 25, 17, 16, 701, 2950, 1184 };
 static const uint8_t bin_uuid[16] = { 0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb,
@@ -2514,6 +2515,28 @@ pq_params(PGconn *c, const char *sql, int n, const Oid *types, const char *const
 	return r;
 }
 
+/* Binary values bound through the raw protocol, typed at Parse, a NULL among them. */
+static void
+binparams_raw(enum target t, const struct binparams *b)
+{
+	static const int16_t fmts[] = { 1, 1, 1 };
+	struct pw	*c = pw_target(t);
+	struct pw_seq	 s;
+
+	m_parse(c, "", t == FRONT_SQLITE ? "SELECT $1 + 1, $2 IS NULL, hex($3)" :
+	    "SELECT $1 + 1, $2 IS NULL, $3", 3, (const uint32_t[]){ 23, 25, 17 });
+	m_bind(c, "", "", 3, fmts, 3, (const char *[]){ b->values[0], NULL, b->values[3] },
+	    (const int[]){ b->lens[0], 0, b->lens[3] }, 0, NULL);
+	m_execute(c, "", 0);
+	s = pw_sync(c);
+	seq_expect(&s, "12DCZ", 'I');
+	cr_assert_str_eq(row_text(&s.m[2], 0), "43");
+	cr_assert_str_eq(row_text(&s.m[2], 1), t == FRONT_SQLITE ? "1" : "t");
+	cr_assert_str_eq(row_text(&s.m[2], 2), t == FRONT_SQLITE ? "00FF10" : "\\x00ff10");
+	seq_free(&s);
+	pw_close(c);
+}
+
 Test(pgw_types, binary_parameters_on_postgresql_read_as_the_server_reads_them)
 {
 	static const char q[] = "SELECT $1, $2, $3, $4, $5, $6, $7, $8, pg_typeof($8)::text";
@@ -2540,8 +2563,8 @@ Test(pgw_types, binary_parameters_on_postgresql_read_as_the_server_reads_them)
 	}
 	PQclear(r[0]);
 	PQclear(r[1]);
-	/* Through the raw protocol too, declared at Parse, with NULLs among them. */
 	PQfinish(c);
+	binparams_raw(FRONT_PG, &b);
 	dbmd_end(&d);
 }
 
@@ -2549,7 +2572,6 @@ Test(pgw_types, binary_parameters_on_sqlite_are_stored_as_their_values)
 {
 	static const char *const want[] = { "42", "-9000000000", "h\xc3\xa9llo", "00FF10",
 	    "t", "1.5", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11" };
-	static const int rf[NBIN] = { 1, 1, 1, 1, 1, 1, 1, 1 };
 	struct binparams b;
 	struct t_dbmd	 d;
 	PGconn		*c;
@@ -2577,7 +2599,6 @@ Test(pgw_types, binary_parameters_on_sqlite_are_stored_as_their_values)
 	/* In binary they come back as they went, int4 as SQLite's int8. */
 	r = pq_params(c, "SELECT i4, i8, tx, by, bo, f8, u, ts FROM t", 0, NULL, NULL, NULL,
 	    NULL, 1);
-	(void)rf;
 	be64(i4as8, 42);
 	cr_assert_eq(PQftype(r, 0), 20);
 	cr_assert(PQgetlength(r, 0, 0) == 8 && memcmp(PQgetvalue(r, 0, 0), i4as8, 8) == 0);
@@ -2602,6 +2623,7 @@ Test(pgw_types, binary_parameters_on_sqlite_are_stored_as_their_values)
 	cr_assert_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
 	PQclear(r);
 	PQfinish(c);
+	binparams_raw(FRONT_SQLITE, &b);
 	dbmd_end(&d);
 }
 
@@ -2849,7 +2871,7 @@ Test(pgw_pooling, a_listener_in_session_pooling_gets_notifications)
 		c = pw_target(t);
 		pw_query_expect(c, "LISTEN ch", "CZ", 'I');
 		pq_exec0(pg.check, "NOTIFY ch, 'payload'", 0, NULL);
-		/* PostgreSQL sends it at once to an idle client; at the latest with the next reply. */
+		/* PostgreSQL sends it to an idle client at once; here, by the next reply. */
 		m_query(c, "SELECT 1");
 		cr_assert_eq(pw_send(c), 0);
 		s = pw_ready(c);
@@ -3676,7 +3698,7 @@ pw_try_dbmd(const char *sqlstate)
 	(void)pw_send(c);
 	cr_assert_eq(pw_next(c, PW_WAIT), 1, "no answer to the startup");
 	if (c->m.type == 'R') {
-		c->inpos = 0;		/* read it again, whole */
+		c->inpos -= c->m.len + 5;	/* unread: pw_started reads it */
 		pw_started(c);
 		return c;
 	}
