@@ -195,12 +195,14 @@ TEST_ENV = TEST_DBMD_BIN=$(abspath $(B)/dbmd) TEST_BUILDDIR=$(abspath $(B)) \
 
 # tests/run_tests.sh runs every test program and fails if any test failed or a sanitizer
 # or valgrind (TEST_RUN) reported anything; then tests/run_python_tests.sh runs the Python
-# package's tests, whatever the C tests did, against the package in $(B)/python.  Both
-# share the private PostgreSQL server of tests/pg_harness.sh, and either failing fails
+# package's tests, whatever the C tests did, against the package in $(B)/python, and the
+# front door's (tests/frontdoor: psql, pgbench, psycopg2, psycopg, node-postgres).  All
+# share the private PostgreSQL server of tests/pg_harness.sh, and any failing fails
 # check.  The interpreter itself never runs under valgrind (too slow, and not ours).
 check: all $(TEST_BIN) $(B)/tests/libfault_alloc.so
 	@$(TEST_ENV) sh tests/pg_harness.sh sh -c \
-		'sh tests/run_tests.sh "$$@"; rc=$$?; sh tests/run_python_tests.sh || rc=1; exit $$rc' \
+		'sh tests/run_tests.sh "$$@"; rc=$$?; sh tests/run_python_tests.sh || rc=1; \
+		sh tests/run_python_tests.sh tests/frontdoor || rc=1; exit $$rc' \
 		sh $(TEST_BIN)
 
 # Only the Python package's tests.

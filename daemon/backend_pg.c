@@ -460,10 +460,19 @@ put_conn_error(struct pg_conn *pc)
 static void
 pg_drop_notifies(struct pg_conn *pc)
 {
+	struct hold *hd;
 	PGnotify *n;
 
-	while ((n = PQnotifies(pc->pg)) != NULL)
+	while ((n = PQnotifies(pc->pg)) != NULL) {
+		/*
+		 * A handle holding the connection for life may listen (the front door's).
+		 * Looked up each time: a client that leaves in the callback lets go.
+		 */
+		hd = pc->conn->held_by;
+		if (hd != NULL && hd->pinned && hd->notify != NULL && hd->conn == pc->conn)
+			hd->notify(hd, n->be_pid, n->relname, n->extra);
 		PQfreemem(n);
+	}
 }
 
 /* Hands the frames written so far to the client; a full client stalls the reading. */

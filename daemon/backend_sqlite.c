@@ -803,9 +803,41 @@ stmt_cached(const struct sq_conn *sc, const sqlite3_stmt *st)
 static int
 bind_value(sqlite3_stmt *st, int i, const struct request *r, uint32_t k)
 {
+	const char *v = r->params[k];
+	char *end;
+	long long n;
+	double d;
+
 	if (r->formats != NULL && r->formats[k] == PROTO_FORMAT_BINARY)
-		return sqlite3_bind_blob(st, i, r->params[k], (int)r->lens[k], SQLITE_STATIC);
-	return sqlite3_bind_text(st, i, r->params[k], (int)r->lens[k], SQLITE_STATIC);
+		return sqlite3_bind_blob(st, i, v, (int)r->lens[k], SQLITE_STATIC);
+	/*
+	 * A type the client declared (the PostgreSQL front door's Parse) binds a number
+	 * as one, so that 9 > 10 compares numbers as PostgreSQL would; text that does not
+	 * read as the type stays text, for SQLite to take as it takes any value.
+	 */
+	switch (r->types != NULL ? r->types[k] : 0) {
+	case PROTO_OID_INT2: case PROTO_OID_INT4: case PROTO_OID_INT8: case PROTO_OID_OID:
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (end != v && *end == '\0' && errno == 0)
+			return sqlite3_bind_int64(st, i, n);
+		break;
+	case PROTO_OID_FLOAT4: case PROTO_OID_FLOAT8:
+		errno = 0;
+		d = strtod(v, &end);
+		if (end != v && *end == '\0' && errno == 0)
+			return sqlite3_bind_double(st, i, d);
+		break;
+	case PROTO_OID_BOOL:
+		if (strcmp(v, "t") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+			return sqlite3_bind_int(st, i, 1);
+		if (strcmp(v, "f") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+			return sqlite3_bind_int(st, i, 0);
+		break;
+	default:
+		break;
+	}
+	return sqlite3_bind_text(st, i, v, (int)r->lens[k], SQLITE_STATIC);
 }
 
 /*

@@ -442,6 +442,7 @@ struct request {
 	bool			 was_in_txn;	/* its connection was in a transaction */
 	bool			 discard;	/* REQ_RESET: clear session state too */
 	bool			 cut;		/* its client stopped reading: output dropped */
+	bool			 cancelled;	/* pool_cancel stopped it on its connection */
 	uid_t			 uid;		/* the peer it runs for */
 	uint64_t		 sid;		/* its session's id, and */
 	uint32_t		 hid;		/* its handle's: whose session state it may see */
@@ -501,6 +502,9 @@ struct hold {
 	bool		 in_txn;
 	bool		 pinned;	/* opened pinned: one connection for life */
 	void		(*lost)(struct hold *, int, const char *, const char *);
+	/* NULL, or told each notification (LISTEN) on the held connection: the
+	   sending backend's pid, the channel, the payload. */
+	void		(*notify)(struct hold *, int, const char *, const char *);
 };
 
 struct pool {

@@ -113,6 +113,7 @@ struct pgwire {
 	bool		 session_mode;	/* pool_mode: session */
 	uint32_t	 cache_max_age;	/* ms; SET dbmd.cache_max_age */
 	bool		 skip_to_sync;	/* an extended-query error: ignore until Sync */
+	size_t		 discard;	/* bytes of a message too large, still to drop */
 	bool		 txn_failed;	/* PostgreSQL's transaction is aborted: 'E' */
 	uint32_t	 next_reqid;
 
@@ -125,6 +126,7 @@ struct pgwire {
 	int		 wrap;		/* 0; 1: BEGIN sent; 2: statements; 3: COMMIT/ROLLBACK */
 	bool		 quiet;		/* the request is dbmd's own: only its errors show */
 	bool		 failed;	/* a statement of the query failed */
+	bool		 req_failed;	/* the request in flight ended with an error */
 	/* JOB_EXECUTE and JOB_DESCRIBE */
 	struct pg_portal *portal;
 	uint32_t	 max_rows;
@@ -709,6 +711,30 @@ cancel_request(uint32_t pid, uint32_t key)
 	}
 }
 
+/*
+ * A notification on the connection a session-pooled client holds (it LISTENs):
+ * NotificationResponse, which the protocol lets come at any time.
+ */
+static void
+notify(struct hold *hd, int pid, const char *channel, const char *payload)
+{
+	struct handle *h = (struct handle *)((char *)hd - offsetof(struct handle, hold));
+	struct session *s = h->session;
+	struct pgbuf *b;
+	size_t at;
+
+	if (s->dead || s->kind != SESSION_PG || s->pg == NULL)
+		return;
+	b = &s->pg->out;
+	at = b->len;
+	msg_begin(b, 'A');
+	pgbuf_u32(b, (uint32_t)pid);
+	pgbuf_str(b, channel);
+	pgbuf_str(b, payload != NULL ? payload : "");
+	msg_end(b, at);
+	flush(s);
+}
+
 /* The startup packet's parameters: who, which environment and role, then the open. */
 static void
 startup(struct session *s, struct rd *r)
@@ -786,6 +812,7 @@ startup(struct session *s, struct rd *r)
 	pg->session_mode = pg->h->pool->rc->pool_mode == POOL_MODE_SESSION;
 	if (pg->session_mode) {
 		pg->h->hold.pinned = true;
+		pg->h->hold.notify = notify;
 		if (session_pin_refused(s, pg->h, err, sizeof(err))) {
 			fatal_close(s, "53300", err, NULL);
 			return;
@@ -1021,6 +1048,21 @@ put_row_desc(struct pgwire *pg, const struct proto_frame *f, struct pgbuf *b,
 	msg_end(b, at);
 }
 
+/*
+ * A SQLite boolean (its 1 and 0) as PostgreSQL writes one, t and f, which is what a
+ * column of type bool promises a client; other text goes as it is.
+ */
+static void
+sqlite_bool(const char *v, size_t len, struct pgbuf *b)
+{
+	if ((len == 1 && *v == '1') || (len == 4 && strncasecmp(v, "true", 4) == 0))
+		pgbuf_add(b, "t", 1);
+	else if ((len == 1 && *v == '0') || (len == 5 && strncasecmp(v, "false", 5) == 0))
+		pgbuf_add(b, "f", 1);
+	else
+		pgbuf_add(b, v, len);
+}
+
 /* A DataRow for a DATA_ROW, values in the forms the client asked for; into b. */
 static void
 put_data_row(struct pgwire *pg, const struct proto_frame *f, struct pgbuf *b)
@@ -1046,6 +1088,8 @@ put_data_row(struct pgwire *pg, const struct proto_frame *f, struct pgbuf *b)
 		pgbuf_u32(b, 0);
 		if (pg->cols[i].raw && !pg->cols[i].binary)
 			pgtype_bytea_hex((const uint8_t *)v.ptr, v.len, b);
+		else if (pg->sqlite && pg->cols[i].oid == PROTO_OID_BOOL && !pg->cols[i].binary)
+			sqlite_bool(v.ptr, v.len, b);
 		else if (pg->cols[i].raw || !pg->cols[i].binary)
 			pgbuf_add(b, v.ptr, v.len);
 		else if (pgtype_text_to_binary(pg->cols[i].oid, v.ptr, v.len, b) == -1) {
@@ -1092,6 +1136,7 @@ exec_frame(struct session *s, const struct proto_frame *f)
 		else if (!pg->cut)
 			put_reply_error(s, &e);
 		pg->failed = true;
+		pg->req_failed = true;
 		return;
 	}
 	if (pg->cut || pg->quiet)
@@ -1175,6 +1220,7 @@ describe_frame(struct session *s, const struct proto_frame *f)
 		else if (!pg->cut)
 			put_reply_error(s, &e);
 		pg->failed = true;
+		pg->req_failed = true;
 		return;
 	case PROTO_MSG_ROW_DESC:
 		if (pg->cut)
@@ -1282,6 +1328,7 @@ pgwire_stall_error(struct session *s, struct request *r, const char *msg)
 	pg->cut = true;
 	pg->cut_state[0] = '\0';
 	pg->failed = true;
+	pg->req_failed = true;
 	flush(s);
 }
 
@@ -1295,6 +1342,37 @@ word_is(const struct sqlscan *sc, const char *w)
 }
 
 /*
+ * Whether the set_config( call the scanner is at has a third argument of literally
+ * true (is_local: the setting ends with the transaction).  Moves past the call.
+ */
+static bool
+set_config_local(struct sqlscan *sc)
+{
+	int depth = 0, arg = 1;
+	bool local = false, last_true = false;
+
+	if (sqlscan_next(sc) != SQLSCAN_OTHER || sc->text[0] != '(')
+		return true;	/* not a call */
+	while (sqlscan_next(sc) != SQLSCAN_END) {
+		if (sc->token == SQLSCAN_OTHER && sc->text[0] == '(')
+			depth++;
+		else if (sc->token == SQLSCAN_OTHER && sc->text[0] == ')') {
+			if (depth-- == 0)
+				break;
+		} else if (depth == 0 && sc->token == SQLSCAN_OTHER && sc->text[0] == ',') {
+			arg++;
+			last_true = false;
+			continue;
+		}
+		if (depth == 0 && arg == 3) {
+			last_true = !last_true && word_is(sc, "true");
+			local = last_true;
+		}
+	}
+	return local;
+}
+
+/*
  * Whether a statement would leave state on its connection that the client's later
  * statements, on other connections, would miss; the reason in msg.  Only in
  * transaction pooling, on PostgreSQL (SQLite has none of these).  This reading is for
@@ -1305,7 +1383,7 @@ session_state_refused(struct pgwire *pg, const char *sql, char *msg, size_t len)
 {
 	struct sqlscan sc;
 	const char *what = NULL;
-	bool first = true, declare = false, create = false, with = false;
+	bool first = true, declare = false, create = false, with = false, into = false;
 
 	if (pg->session_mode || pg->sqlite)
 		return false;
@@ -1331,17 +1409,20 @@ session_state_refused(struct pgwire *pg, const char *sql, char *msg, size_t len)
 				create = true;
 			continue;
 		}
-		if (create && (word_is(&sc, "TEMP") || word_is(&sc, "TEMPORARY")) &&
+		if ((create || into) && (word_is(&sc, "TEMP") || word_is(&sc, "TEMPORARY")) &&
 		    !pg->h->hold.in_txn)
 			what = "a temporary table outside a transaction";
 		create = false;
+		into = word_is(&sc, "INTO");
 		if (declare && word_is(&sc, "WITH"))
 			with = true;
 		else if (with && word_is(&sc, "HOLD"))
 			what = "a WITH HOLD cursor";
 		else
 			with = false;
-		if (sc.token == SQLSCAN_WORD && (word_is(&sc, "pg_advisory_lock") ||
+		if (word_is(&sc, "set_config") && !set_config_local(&sc))
+			what = "set_config() with is_local false (set_config(..., true) works)";
+		else if (sc.token == SQLSCAN_WORD && (word_is(&sc, "pg_advisory_lock") ||
 		    word_is(&sc, "pg_advisory_lock_shared") ||
 		    word_is(&sc, "pg_try_advisory_lock") ||
 		    word_is(&sc, "pg_try_advisory_lock_shared")))
@@ -1394,6 +1475,64 @@ own_setting(struct session *s, const char *sql)
 	return true;
 }
 
+/*
+ * DEALLOCATE: the client's prepared statements are dbmd's (Parse keeps them here, no
+ * server has them), so DEALLOCATE of one of them, or ALL, is answered here.  In
+ * session pooling the server may hold statements of SQL PREPARE too: a name dbmd does
+ * not know, and ALL, go on to it.  Returns true when answered (output added).
+ */
+static bool
+own_deallocate(struct session *s, const char *sql)
+{
+	struct pgwire *pg = s->pg;
+	struct sqlscan sc;
+	struct pg_stmt *st, *next;
+	char name[128], msg[192];
+
+	sqlscan_init(&sc, sql, SQLSCAN_PG);
+	if (sqlscan_next(&sc) != SQLSCAN_WORD || !word_is(&sc, "DEALLOCATE"))
+		return false;
+	sqlscan_next(&sc);
+	if (word_is(&sc, "PREPARE"))
+		sqlscan_next(&sc);
+	if (sc.token != SQLSCAN_WORD && sc.token != SQLSCAN_QUOTED)
+		return false;		/* the server says what is wrong with it */
+	if (sc.token == SQLSCAN_WORD && word_is(&sc, "ALL")) {
+		if (sqlscan_next(&sc) != SQLSCAN_END && sc.token != SQLSCAN_SEMICOLON)
+			return false;
+		for (st = TAILQ_FIRST(&pg->stmts); st != NULL; st = next) {
+			next = TAILQ_NEXT(st, entry);
+			stmt_free(pg, st);
+		}
+		if (pg->session_mode)
+			return false;	/* and the server's own */
+		put_complete_tag(&pg->out, "DEALLOCATE ALL");
+		return true;
+	}
+	if (sc.token == SQLSCAN_QUOTED && sc.len >= 2)
+		snprintf(name, sizeof(name), "%.*s", (int)(sc.len - 2 < sizeof(name) - 1 ?
+		    sc.len - 2 : sizeof(name) - 1), sc.text + 1);
+	else
+		snprintf(name, sizeof(name), "%.*s", (int)(sc.len < sizeof(name) - 1 ? sc.len :
+		    sizeof(name) - 1), sc.text);
+	if (sc.token == SQLSCAN_WORD)
+		for (char *c = name; *c != '\0'; c++)
+			*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+	if (sqlscan_next(&sc) != SQLSCAN_END && sc.token != SQLSCAN_SEMICOLON)
+		return false;
+	if ((st = stmt_find(pg, name)) != NULL) {
+		stmt_free(pg, st);
+		put_complete_tag(&pg->out, "DEALLOCATE");
+		return true;
+	}
+	if (pg->session_mode)
+		return false;
+	snprintf(msg, sizeof(msg), "prepared statement \"%.64s\" does not exist", name);
+	put_error(&pg->out, "ERROR", "26000", msg, NULL, NULL);
+	pg->failed = true;
+	return true;
+}
+
 /* Running requests. */
 
 /*
@@ -1419,6 +1558,7 @@ run(struct session *s, struct request *r)
 	}
 	pg->req = r;
 	pg->cut = false;
+	pg->req_failed = false;
 	pg->have_desc = false;
 	efields_clear(pg);
 	r->cache_max_age = r->kind == REQ_EXEC ? pg->cache_max_age : 0;
@@ -1574,7 +1714,7 @@ simple_next(struct session *s)
 			continue;
 		if ((r = text_request(s, REQ_EXEC, q + start, end - start)) == NULL)
 			continue;
-		if (own_setting(s, r->sql)) {
+		if (own_setting(s, r->sql) || own_deallocate(s, r->sql)) {
 			r->ops = NULL;
 			request_finish(r);
 			continue;
@@ -1953,6 +2093,43 @@ start_describe(struct session *s, const char *sql, uint32_t ntypes, const uint32
 }
 
 /*
+ * The columns of a cursor DECLAREd in SQL, in the client's transaction: FETCH FORWARD
+ * 0 moves nothing and says them (its row, if it gives one, is dropped).
+ */
+static void
+describe_cursor(struct session *s, const char *name)
+{
+	struct pgwire *pg = s->pg;
+	struct request *r;
+	struct pgbuf q;
+	const char *c;
+
+	pgbuf_init(&q);
+	pgbuf_add(&q, "FETCH FORWARD 0 FROM \"", 22);
+	for (c = name; *c != '\0'; c++) {
+		if (*c == '"')
+			pgbuf_u8(&q, '"');
+		pgbuf_u8(&q, (uint8_t)*c);
+	}
+	pgbuf_u8(&q, '"');
+	if (q.failed || (r = text_request(s, REQ_EXEC, (const char *)q.data, q.len)) == NULL) {
+		pgbuf_free(&q);
+		ext_error(s, "53200", "out of memory");
+		return;
+	}
+	pgbuf_free(&q);
+	pg->job = JOB_DESCRIBE;
+	pg->describe_stmt = false;
+	pg->portal = NULL;
+	pg->desc_set = 1;		/* no parameters: the columns come first */
+	pg->failed = false;
+	if (!run(s, r)) {
+		pg->job = JOB_NONE;
+		pg->skip_to_sync = true;
+	}
+}
+
+/*
  * Describe.  A portal's columns come with its Execute when one follows at once (the
  * usual Bind, Describe, Execute): the message after is looked at, and waited for.
  * Returns false when the message must wait for more input.
@@ -1983,6 +2160,11 @@ serve_describe(struct session *s, struct rd *r, size_t msglen)
 		return true;
 	}
 	if ((po = portal_find(pg, name)) == NULL) {
+		if (!pg->sqlite && pg->h->hold.in_txn) {
+			/* A cursor of SQL's DECLARE is a portal too: its columns, no rows. */
+			describe_cursor(s, name);
+			return true;
+		}
 		snprintf(msg, sizeof(msg), "portal \"%.64s\" does not exist", name);
 		ext_error(s, "34000", msg);
 		return true;
@@ -2028,12 +2210,13 @@ serve_execute(struct session *s, struct rd *r)
 		return;
 	}
 	po->started = true;
+	pg->failed = false;
 	if (blank_statement(po->sql, strlen(po->sql), pg->sqlite)) {
 		po->complete = true;
 		put_simple(&pg->out, 'I');
 		return;
 	}
-	if (own_setting(s, po->sql)) {
+	if (own_setting(s, po->sql) || own_deallocate(s, po->sql)) {
 		po->complete = true;
 		pg->skip_to_sync = pg->failed;
 		pg->failed = false;
@@ -2165,6 +2348,12 @@ pgwire_process(struct session *s)
 	while (!s->dead && s->busy == NULL && pg->job == JOB_NONE &&
 	    (s->out == NULL || evbuffer_get_length(s->out) <= OUT_HIGH) &&
 	    (have = s->in != NULL ? evbuffer_get_length(s->in) : 0) > 0) {
+		if (pg->discard > 0) {
+			len = (uint32_t)(have < pg->discard ? have : pg->discard);
+			evbuffer_drain(s->in, len);
+			pg->discard -= len;
+			continue;
+		}
 		if (!pg->started) {
 			if (have < 4 || evbuffer_copyout(s->in, hdr, 4) != 4)
 				break;
@@ -2190,11 +2379,26 @@ pgwire_process(struct session *s)
 			break;
 		len = (uint32_t)hdr[1] << 24 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 8 |
 		    hdr[4];
-		if (len < 4 || len - 4 > msg_limit()) {
-			snprintf(msg, sizeof(msg), "invalid message length %u (the most is %zu "
-			    "bytes: daemon.max_frame_size)", len, msg_limit());
-			fatal_close(s, len < 4 ? "08P01" : "54000", msg, NULL);
+		if (len < 4) {
+			fatal_close(s, "08P01", "invalid message length", NULL);
 			break;
+		}
+		if (len - 4 > msg_limit()) {
+			/*
+			 * Too large to hold: its bytes are dropped as they come, and the client,
+			 * which may still be writing them, reads an error it can act on.
+			 */
+			snprintf(msg, sizeof(msg), "message of %u bytes is larger than dbmd "
+			    "accepts (%zu bytes: daemon.max_frame_size)", len, msg_limit());
+			if (!pg->skip_to_sync)
+				put_error(&pg->out, "ERROR", "54000", msg, NULL, NULL);
+			if (hdr[0] == 'Q')
+				put_ready(s);
+			else
+				pg->skip_to_sync = true;
+			pg->discard = (size_t)len + 1;
+			flush(s);
+			continue;
 		}
 		if (have < (size_t)len + 1)
 			break;
@@ -2217,16 +2421,18 @@ pgwire_done(struct session *s, struct request *r)
 	struct pgwire *pg = s->pg;
 	struct pg_portal *po;
 	char reason[320];
+	bool failed;
 
 	if (r != pg->req || s->dead)
 		return;
 	pg->req = NULL;
+	failed = r->failed || pg->req_failed;
 	/* PostgreSQL aborts a transaction at its first error; SQLite goes on. */
 	if (pg->h != NULL && !pg->h->hold.in_txn)
 		pg->txn_failed = false;
 	else if (!r->was_in_txn)
-		pg->txn_failed = r->failed && !pg->sqlite;	/* it began the transaction */
-	else if (r->failed && !pg->sqlite)
+		pg->txn_failed = failed && !pg->sqlite;	/* it began the transaction */
+	else if (failed && !pg->sqlite)
 		pg->txn_failed = true;
 	if (pg->cut && pg->cut_state[0] != '\0') {
 		/* The reply could not be translated: the client hears why instead. */
@@ -2238,7 +2444,7 @@ pgwire_done(struct session *s, struct request *r)
 	switch (pg->job) {
 	case JOB_OPEN:
 		pg->job = JOB_NONE;
-		if (r->failed) {
+		if (failed) {
 			snprintf(reason, sizeof(reason), "cannot open %s/%s: %s", pg->h->env,
 			    pg->h->role, pg->open_error[0] ? pg->open_error : "failed");
 			fatal_close(s, pg->open_state[0] ? pg->open_state : "08006", reason, NULL);
@@ -2247,14 +2453,14 @@ pgwire_done(struct session *s, struct request *r)
 		startup_done(s);
 		return;
 	case JOB_SIMPLE:
-		if (r->failed)
+		if (failed)
 			pg->failed = true;
 		simple_next(s);
 		return;
 	case JOB_EXECUTE:
 		po = pg->portal;
 		pg->job = JOB_NONE;
-		if (pg->failed || r->failed) {
+		if (pg->failed || failed) {
 			pg->skip_to_sync = true;
 			if (po != NULL)
 				portal_free(pg, po);
@@ -2266,7 +2472,7 @@ pgwire_done(struct session *s, struct request *r)
 		break;
 	case JOB_DESCRIBE:
 		pg->job = JOB_NONE;
-		if (pg->failed || r->failed)
+		if (pg->failed || failed)
 			pg->skip_to_sync = true;
 		pg->portal = NULL;
 		break;

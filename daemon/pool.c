@@ -291,6 +291,7 @@ pool_cancel(struct request *r)
 
 	if (r->state != REQ_RUNNING && r->state != REQ_STALLED)
 		return;
+	r->cancelled = true;
 	if (r->state == REQ_STALLED)
 		request_move(r, REQ_RUNNING, &r->pool->reqs[REQ_RUNNING]);
 	c->pool->be->conn_cancel(c);	/* may end the request at once */
@@ -559,6 +560,29 @@ conn_reset(struct conn *c)
 }
 
 /*
+ * Tells a handle that the connection it held went: a cancel's connection is never
+ * reused (the cancel may land on a later statement), and a lost server's is gone.
+ * A transaction on it is over, as its next request says (25P02, as PostgreSQL
+ * says of an aborted one, after a cancel; 08006 after a failure); a pinned handle
+ * loses its session state.
+ */
+static void
+pool_hold_lost(struct hold *hd, bool txn, bool cancelled)
+{
+	if (txn)
+		hd->lost(hd, cancelled ? PROTO_E_CANCELED : PROTO_E_BACKEND,
+		    cancelled ? "25P02" : "08006", cancelled ? "the transaction was rolled "
+		    "back: a statement in it was cancelled, and its connection discarded" :
+		    "the connection holding this handle's transaction was lost; the "
+		    "transaction was rolled back");
+	else
+		hd->lost(hd, cancelled ? PROTO_E_CANCELED : PROTO_E_BACKEND, "08006",
+		    "the connection pinned to this handle was discarded (a cancel, or a lost "
+		    "server); its session state (settings, temporary tables, prepared "
+		    "statements) is gone");
+}
+
+/*
  * A request on the connection is done (request_done).  Decides where the connection
  * goes: it stays held for a handle inside a transaction or opened pinned, is rolled
  * back when its handle is gone, or returns.
@@ -568,6 +592,8 @@ pool_request_done(struct conn *c, struct request *r, bool ok)
 {
 	struct pool *p = c->pool;
 	struct hold *hd = r->hold;
+	bool held = hd != NULL && (hd->in_txn || hd->pinned || c->in_txn);
+	bool was_txn = hd != NULL && (hd->in_txn || c->in_txn);
 
 	c->req = NULL;
 	cacheflow_end(p, c, r, ok);
@@ -587,6 +613,13 @@ pool_request_done(struct conn *c, struct request *r, bool ok)
 			hd->conn = NULL;
 			hd->in_txn = false;
 		}
+		/*
+		 * A connection held for the handle went (a cancel, a lost server): the
+		 * handle's next request says so, for a transaction always, for a pinned
+		 * handle's session unless the failure of this request said it already.
+		 */
+		if (held && c->broken && hd->lost != NULL && (was_txn || ok || r->cancelled))
+			pool_hold_lost(hd, was_txn, r->cancelled);
 		if (r->kind == REQ_RESET) {
 			if (!ok || c->in_txn)
 				c->broken = true;	/* a reset that failed */

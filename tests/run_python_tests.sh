@@ -1,15 +1,21 @@
 #!/bin/sh
-# Runs the Python package's tests (client/python/tests) with pytest under $TEST_PYTHON,
-# which imports the package built in $TEST_BUILDDIR/python (PYTHONPATH).  Fails if a
-# test failed, pytest could not run, the run took longer than $TEST_PY_TIMEOUT seconds,
-# or a sanitizer's report is in its output.  The summary lists failed tests and
-# skipped ones with their reasons (-rfEs); under CI=true the tests' helper fails a
-# PostgreSQL test instead of skipping it.  With TEST_PRELOAD (an ASan build) the
+# Runs the pytest suite in directory $1 (relative to the top of the tree; default the
+# Python package's tests, client/python/tests) under $TEST_PYTHON, which imports the
+# package built in $TEST_BUILDDIR/python (PYTHONPATH); tests/frontdoor, PostgreSQL's
+# clients against the front door, runs the same way.  Fails if a test failed, pytest
+# could not run, the run took longer than $TEST_PY_TIMEOUT seconds, or a sanitizer's
+# report is in its output.  The summary lists failed tests, and skipped tests and
+# expected failures with their reasons (-rfEsx); under CI=true the tests' helpers fail
+# a PostgreSQL test instead of skipping it.  With TEST_PRELOAD (an ASan build) the
 # interpreter, which is not instrumented, preloads the sanitizer's runtime so that the
 # extension loads.  The interpreter never runs under $TEST_RUN (valgrind).
 set -u
 py=${TEST_PYTHON:-/usr/bin/python3}
-log=$TEST_BUILDDIR/tests/pytest.log
+dir=${1:-client/python/tests}
+case $dir in
+client/python/tests) log=$TEST_BUILDDIR/tests/pytest.log ;;
+*) log=$TEST_BUILDDIR/tests/pytest-$(echo "$dir" | tr / -).log ;;
+esac
 
 capture=
 if [ -n "${TEST_PRELOAD:-}" ]; then
@@ -33,12 +39,12 @@ export PYTHONPATH PYTHONDONTWRITEBYTECODE
 # From the top of the tree, which holds no dbmclient: the interpreter puts its working
 # directory first on sys.path, and client/python's package has no extension module.
 cd "$TEST_SRCDIR" || exit 1
-echo "== pytest $TEST_SRCDIR/client/python/tests"
+echo "== pytest $TEST_SRCDIR/$dir"
 mkdir -p "$(dirname "$log")"
 # Shown as it runs; the exit status travels past tee in a file.
 {
-	timeout -k 10 "${TEST_PY_TIMEOUT:-1200}" "$py" -m pytest -p no:cacheprovider -rfEs \
-		$capture "$TEST_SRCDIR/client/python/tests" 2>&1
+	timeout -k 10 "${TEST_PY_TIMEOUT:-1200}" "$py" -m pytest -p no:cacheprovider -rfEsx \
+		$capture "$TEST_SRCDIR/$dir" 2>&1
 	echo $? >"$log.rc"
 } | tee "$log"
 rc=$(cat "$log.rc")

@@ -1,8 +1,11 @@
 #!/bin/sh
 # run.sh: what `make bench` runs.  Starts a private PostgreSQL, PgBouncer and dbmd, each
 # in a temporary directory of its own and on a Unix socket only, runs the benchmark
-# matrix with build/bench, stops everything, and writes build/bench-results/results.md
+# matrix with build/bench and, for the Python rows, tests/bench/python_bench.py under
+# Debian's /usr/bin/python3 (dbmclient from BUILD_DIR/python, psycopg2 from
+# python3-psycopg2), stops everything, and writes build/bench-results/results.md
 # (the table), results.png (the chart), raw.tsv (every measurement) and the servers' logs.
+# A Python row whose module is missing is reported as skipped, not measured.
 #
 #   sh tests/bench/run.sh BUILD_DIR
 #
@@ -12,10 +15,12 @@
 # BENCH_OUT (where the results go, BUILD_DIR/bench-results), BENCH_BASELINE (another build's
 # dbmd, run beside this one with the same settings and measured by that build's own
 # bench if it has one: each dbmd row is measured on both in the same rounds, and the
-# report compares them).  BENCH_SHELL=command runs the
+# report compares them; its Python rows run that build's own python/ directory, and are
+# skipped when it has none).  BENCH_SHELL=command runs the
 # command with the servers up instead of the matrix, for profiling: it sees BENCH_DIRECT,
 # BENCH_PGBOUNCER (conninfos), BENCH_DBMD_SOCKET, BENCH_DBMD_PID, BENCH_PGBOUNCER_PID,
-# BENCH_SQLITE_DB and, with a baseline, BENCH_BASE_SOCKET.
+# BENCH_SQLITE_DB, BENCH_PYTHON (the interpreter and its options, with PYTHONPATH set to
+# BUILD_DIR/python) and, with a baseline, BENCH_BASE_SOCKET.
 # tests/bench/README says how to read the results.
 set -u
 
@@ -28,6 +33,7 @@ POOL=${BENCH_POOL:-8}
 ROWS=${BENCH_ROWS:-1000000}
 IDLE=${BENCH_IDLE:-10000}
 ACCOUNTS=100000			# pgbench -i -s 1
+FETCH_ROWS=100000		# the Python fetchall's table, bench_fetch
 PGPORT=5432
 PGBPORT=6432
 
@@ -110,6 +116,17 @@ $runas "$pgbin/pg_ctl" -D "$tmp/pgdata" -l "$tmp/pgdata/pg.log" -w -t 60 start \
 $runas "$pgbin/createdb" -h "$tmp/pg" -p $PGPORT -U postgres bench || die "createdb failed"
 $runas "$pgbin/pgbench" -i -s 1 -q -h "$tmp/pg" -p $PGPORT -U postgres bench >"$tmp/pgbench.log" 2>&1 ||
 	{ cat "$tmp/pgbench.log" >&2; die "pgbench -i failed"; }
+# The Python fetchall reads this table whole: an int, a 32-byte text, a float and a
+# timestamp with microseconds per row, the same values in every run (setseed).
+$runas "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h "$tmp/pg" -p $PGPORT -U postgres -d bench \
+    >"$tmp/fetch.log" 2>&1 <<EOF || { cat "$tmp/fetch.log" >&2; die "cannot make bench_fetch"; }
+SELECT setseed(0.5);
+CREATE TABLE bench_fetch AS
+    SELECT i AS id, md5(i::text) AS txt, random() AS val,
+        timestamp '2024-01-01' - random() * interval '365 days' AS ts
+    FROM generate_series(1, $FETCH_ROWS) AS i;
+VACUUM ANALYZE bench_fetch;
+EOF
 
 # --- PgBouncer: transaction pooling, the same pool size, Unix socket only. ---
 cat >"$tmp/pgbouncer/pgbouncer.ini" <<EOF
@@ -190,6 +207,53 @@ fi
 
 direct="host=$tmp/pg port=$PGPORT dbname=bench user=postgres connect_timeout=10"
 viapgb="host=$tmp/pgbouncer port=$PGBPORT dbname=bench user=postgres connect_timeout=10"
+
+# --- Python: Debian's interpreter (never one first on PATH), without the user's site
+# directory; dbmclient from the build's python/ (the baseline's from its own), psycopg2
+# from python3-psycopg2.  A path whose module is not there is skipped: pyskip holds the
+# SKIP lines the report shows in its place. ---
+py=/usr/bin/python3
+pybench=$(cd "$(dirname "$0")" && pwd)/python_bench.py
+have_psycopg2= have_dbmclient= have_base_dbmclient= pyskip=
+# skip_py REASON WORKLOAD:PATH...: those Python cells are not measured, for REASON.
+skip_py() {
+	why=$1; shift
+	for wp in "$@"; do
+		pyskip="$pyskip$(printf 'SKIP\t%s\t%s\t1\t%s' "${wp%%:*}" "${wp#*:}" "$why")
+"
+	done
+	say "Python rows skipped ($*): $why"
+}
+if [ ! -x "$py" ]; then
+	skip_py "no $py" py-point:psycopg2 py-point:psycopg2-pgbouncer py-point:dbmclient \
+	    py-point:dbmclient-manager py-fetchall:psycopg2 py-fetchall:psycopg2-pgbouncer \
+	    py-fetchall:dbmclient
+else
+	if "$py" -s -c 'import psycopg2' 2>/dev/null; then
+		have_psycopg2=1
+	else
+		skip_py "no psycopg2 for $py (apt-get install python3-psycopg2)" py-point:psycopg2 \
+		    py-point:psycopg2-pgbouncer py-fetchall:psycopg2 py-fetchall:psycopg2-pgbouncer
+	fi
+	# The package directory, not just an import that works: an installed dbmclient must
+	# not stand in for the build's.  One that is there and does not import fails its cells.
+	if [ -d "$B/python/dbmclient" ]; then
+		have_dbmclient=1
+	else
+		skip_py "no dbmclient in $B/python (make python)" py-point:dbmclient \
+		    py-point:dbmclient-manager py-fetchall:dbmclient
+	fi
+	if [ -n "${BENCH_BASELINE:-}" ]; then
+		base_python=$(dirname "$BENCH_BASELINE")/python
+		if [ -d "$base_python/dbmclient" ]; then
+			have_base_dbmclient=1
+		else
+			skip_py "the baseline has no $base_python/dbmclient" py-point:dbmclient@base \
+			    py-point:dbmclient-manager@base py-fetchall:dbmclient@base
+		fi
+	fi
+fi
+
 say "descriptor limits: dbmd $(awk '/open files/ { print $4 }' /proc/$dbmd_pid/limits)," \
     "pgbouncer $(awk '/open files/ { print $4 }' /proc/$pgb_pid/limits)"
 
@@ -197,7 +261,7 @@ say "descriptor limits: dbmd $(awk '/open files/ { print $4 }' /proc/$dbmd_pid/l
 if [ -n "${BENCH_SHELL:-}" ]; then
 	export BENCH_DIRECT="$direct" BENCH_PGBOUNCER="$viapgb" BENCH_DBMD_SOCKET="$tmp/dbmd/dbmd.sock" \
 	    BENCH_DBMD_PID=$dbmd_pid BENCH_PGBOUNCER_PID=$pgb_pid BENCH_SQLITE_DB="$tmp/dbmd/bench.db" \
-	    BENCH_BASE_SOCKET="$tmp/base/dbmd.sock"
+	    BENCH_BASE_SOCKET="$tmp/base/dbmd.sock" BENCH_PYTHON="env PYTHONPATH=$B/python $py -s"
 	sh -c "$BENCH_SHELL"
 	exit
 fi
@@ -209,21 +273,29 @@ common="-d $DURATION -w $WARMUP -p $POOL -n $ROWS --accounts $ACCOUNTS"
 common="$common --direct '$direct' --pgbouncer '$viapgb' --dbmd $tmp/dbmd/dbmd.sock"
 common="$common --sqlite-db $tmp/dbmd/bench.db"
 raw=$out/raw.tsv
-: >"$raw"
+printf '%s' "$pyskip" >"$raw"
+pycommon="-d $DURATION -w $WARMUP --accounts $ACCOUNTS --rows $FETCH_ROWS --table bench_fetch"
+pycommon="$pycommon --direct '$direct' --pgbouncer '$viapgb' --dbmd $tmp/dbmd/dbmd.sock"
 failures=0
 
 # One cell of the matrix: bench [extra options] WORKLOAD PATH; its RESULT line goes to raw.tsv.
 # A cell of the baseline (on_base) runs the baseline build's own bench, which speaks its
-# dbmd's protocol.
+# dbmd's protocol.  The Python workloads (py-*) run python_bench.py, the baseline's with
+# the baseline's own dbmclient.
 cell() {
-	b=$bench args=$*
+	b=$bench args=$* pypath=$B/python
 	case " $* " in
 	*" @base "*)
 		b=$base_bench
+		pypath=${base_python:-}
 		args=$(printf '%s\n' "$*" | sed 's/@base //')
 		;;
 	esac
-	if ! eval "\"$b\" $common $args" >>"$raw"; then
+	case " $args " in
+	*" py-"*) run="PYTHONPATH='$pypath' '$py' -s '$pybench' $pycommon $args" ;;
+	*) run="\"$b\" $common $args" ;;
+	esac
+	if ! eval "$run" >>"$raw"; then
 		say "FAILED: $*"
 		failures=$((failures + 1))
 	fi
@@ -270,6 +342,15 @@ group "-c 1 ping dbmd" "-c 1 cached dbmd" "-c 1 cached-miss dbmd" \
 # report the client's peak memory beside dbmd's.
 group "-c 1 stream direct" "-c 1 --pid $dbmd_pid stream dbmd" \
     "-c 1 stream-chunk direct" "-c 1 --pid $dbmd_pid stream-chunk dbmd"
+# Python, one client: dbmclient (DB-API cursor and the manager) beside psycopg2 direct and
+# through PgBouncer; then fetchall of bench_fetch.
+group "${have_psycopg2:+py-point psycopg2}" "${have_psycopg2:+py-point psycopg2-pgbouncer}" \
+    "${have_dbmclient:+py-point dbmclient}" "${have_dbmclient:+py-point dbmclient-manager}" \
+    "${have_base_dbmclient:+$(on_base "py-point dbmclient")}" \
+    "${have_base_dbmclient:+$(on_base "py-point dbmclient-manager")}"
+group "${have_psycopg2:+py-fetchall psycopg2}" "${have_psycopg2:+py-fetchall psycopg2-pgbouncer}" \
+    "${have_dbmclient:+py-fetchall dbmclient}" \
+    "${have_base_dbmclient:+$(on_base "py-fetchall dbmclient")}"
 say "idle clients: $IDLE to each server"
 for p in dbmd pgbouncer; do
 	pid=$dbmd_pid
@@ -287,6 +368,8 @@ pgbver=$("$pgbouncer" --version 2>/dev/null | head -1 | awk '{print $2}')
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 machine="$(nproc) CPUs ($cpu), $mem, Linux $(uname -r), PostgreSQL $pgver, PgBouncer $pgbver, dbmd $commit"
+[ -x "$py" ] && machine="$machine, $("$py" --version 2>&1)$([ -n "$have_psycopg2" ] &&
+    "$py" -s -c 'import psycopg2; print(", psycopg2", psycopg2.__version__.split()[0])')"
 
 # Stop the servers before writing the report: the measurements are done.
 cleanup
@@ -311,6 +394,17 @@ function row(name, path, metric, value, ratio, target, met) {
 	printf "| %s | %s | %s | %s | %s | %s | %s |\n", name, path, metric, value, ratio, target, met
 }
 function verdict(ok) { if (ok) { return "met" } else { nunmet++; return "**not met**" } }
+# A Python cell that can be shown: measured; otherwise its row says skipped (and why) or
+# failed, with "skipped" as the verdict of a target it carries.
+# A Python figure: the p50, and the CPU time of the client per operation beside it.
+function pyv(k) { return ms(P50[k]) (X[k, "client_cpu_us"] != "" ? " (client CPU " ms(X[k, "client_cpu_us"]) ")" : "") }
+function pyhave(name, wl, path, label, metric, target,    k) {
+	k = wl SUBSEP path SUBSEP 1
+	if (have(k)) return 1
+	if (k in SKIP) { nskip++; row(name, label, metric, "skipped: " SKIP[k], "", target, target != "" ? "skipped" : "") }
+	else row(name, label, metric, "failed", "", target, target != "" ? verdict(0) : "")
+	return 0
+}
 # A latency row: every path of one workload and client count, ratio to direct.
 function latrows(name, wl, c, paths,    n, i, k, base, pp) {
 	n = split(paths, pp, " ")
@@ -338,7 +432,8 @@ function tputrows(name, wl, c, label,    k, base, pgb, i, tg, met, pp) {
 		    have(base) ? f(TPUT[k] / TPUT[base]) "×" : "", tg, met)
 	}
 }
-# Rounds of one cell: the median of each figure, the worst of the memory and hit rate.
+# Rounds of one cell: the median of each figure (the CPU time of the client too), the worst of
+# the memory and hit rate.
 function med(A, k, n,    i, j, t, v) {
 	for (i = 1; i <= n; i++) v[i] = A[k, i]
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
@@ -355,6 +450,7 @@ $1 == "RESULT" {
 	for (j in kv) {
 		split(kv[j], kvp, "=")
 		if (kvp[1] == "hit_pct") { if (!((k, "hit_pct") in X) || kvp[2] < X[k, "hit_pct"]) X[k, "hit_pct"] = kvp[2] }
+		else if (kvp[1] == "client_cpu_us") CPU[k, c] = kvp[2]
 		else X[k, kvp[1]] = kvp[2]
 	}
 	if ((k, "server_hwm_kb") in X) {
@@ -367,12 +463,15 @@ $1 == "RESULT" {
 		if (!((k, "client_growth_kb") in X) || g > X[k, "client_growth_kb"]) { X[k, "client_growth_kb"] = g; X[k, "client_peak_kb"] = X[k, "client_hwm_kb"] }
 	}
 }
+# A cell that was not measured, and why (a Python module missing).
+$1 == "SKIP" { SKIP[$2 SUBSEP $3 SUBSEP $4] = $5 }
 $1 == "MEMPROBE" { MEMN[$2] = $3; MEMB[$2] = $4; MEMA[$2] = $5; MEMPER[$2] = $6; MEMNOTE[$2] = $7 }
 END {
 	for (i = 1; i <= nres; i++) {
 		k = order[i]
 		TPUT[k] = med(RT, k, R[k]); P50[k] = med(R50, k, R[k])
 		P99[k] = med(R99, k, R[k]); MEAN[k] = med(RM, k, R[k])
+		if ((k, 1) in CPU) X[k, "client_cpu_us"] = med(CPU, k, R[k])
 	}
 	printf "# dbmd benchmark\n\n"
 	printf "Machine: %s.  \n", machine
@@ -472,6 +571,44 @@ END {
 		    sprintf("%.1f MiB (peak %.1f MiB)", X[k, "growth_kb"] / 1024, X[k, "peak_kb"] / 1024), "", "", "")
 	} else row(name, "dbmd, row_chunk", "time", "failed", "", "", "")
 
+	# Python, one client (python_bench.py): ratios to psycopg2 direct, the targets to
+	# psycopg2 through PgBouncer (point select) and to psycopg2 direct (fetchall).
+	name = "Python point select, 1 client"; m = "p50 latency per statement"
+	b = "py-point" SUBSEP "psycopg2" SUBSEP 1; pb = "py-point" SUBSEP "psycopg2-pgbouncer" SUBSEP 1
+	if (pyhave(name, "py-point", "psycopg2", "psycopg2 direct", m, ""))
+		row(name, "psycopg2 direct", m, pyv(b), "1×", "", "")
+	if (pyhave(name, "py-point", "psycopg2-pgbouncer", "psycopg2 via PgBouncer", m, ""))
+		row(name, "psycopg2 via PgBouncer", m, pyv(pb), have(b) ? f(P50[pb] / P50[b]) "×" : "", "", "")
+	k = "py-point" SUBSEP "dbmclient" SUBSEP 1
+	if (pyhave(name, "py-point", "dbmclient", "dbmclient cursor", m, "≤ psycopg2 via PgBouncer")) {
+		if (have(pb)) {
+			r = P50[k] / P50[pb]
+			row(name, "dbmclient cursor", m, pyv(k), (have(b) ? f(P50[k] / P50[b]) "×; " : "") f(r) "× PgBouncer",
+			    "≤ psycopg2 via PgBouncer", verdict(r <= 1))
+			printf "\"py point\"\t%.3f\t1\n", r > chart
+		} else row(name, "dbmclient cursor", m, pyv(k), have(b) ? f(P50[k] / P50[b]) "×" : "",
+		    "≤ psycopg2 via PgBouncer", verdict(0))
+	}
+	k = "py-point" SUBSEP "dbmclient-manager" SUBSEP 1
+	if (pyhave(name, "py-point", "dbmclient-manager", "dbmclient manager.execute", m, ""))
+		row(name, "dbmclient manager.execute", m, pyv(k),
+		    (have(b) ? f(P50[k] / P50[b]) "×" : "") (have(pb) ? "; " f(P50[k] / P50[pb]) "× PgBouncer" : ""), "", "")
+	b = "py-fetchall" SUBSEP "psycopg2" SUBSEP 1; k = "py-fetchall" SUBSEP "dbmclient" SUBSEP 1
+	pk = "py-fetchall" SUBSEP "psycopg2-pgbouncer" SUBSEP 1
+	nrows = X[b, "rows"] != "" ? X[b, "rows"] : X[k, "rows"] != "" ? X[k, "rows"] : X[pk, "rows"]
+	name = sprintf("Python fetchall, %s rows × 4 columns", nrows != "" ? nrows : "100000"); m = "p50 time per fetchall"
+	if (pyhave(name, "py-fetchall", "psycopg2", "psycopg2 direct", m, ""))
+		row(name, "psycopg2 direct", m, pyv(b), "1×", "", "")
+	if (pyhave(name, "py-fetchall", "psycopg2-pgbouncer", "psycopg2 via PgBouncer", m, ""))
+		row(name, "psycopg2 via PgBouncer", m, pyv(pk), have(b) ? f(P50[pk] / P50[b]) "×" : "", "", "")
+	if (pyhave(name, "py-fetchall", "dbmclient", "dbmclient cursor", m, "≤ 1.5× psycopg2 direct")) {
+		if (have(b)) {
+			r = P50[k] / P50[b]
+			row(name, "dbmclient cursor", m, pyv(k), f(r) "×", "≤ 1.5× psycopg2 direct", verdict(r <= 1.5))
+			printf "\"py fetchall\"\t%.3f\t1\n", r / 1.5 > chart
+		} else row(name, "dbmclient cursor", m, pyv(k), "", "≤ 1.5× psycopg2 direct", verdict(0))
+	}
+
 	if (("dbmd" in MEMPER) && ("pgbouncer" in MEMPER)) {
 		for (i = 1; i <= 2; i++) {
 			p = i == 1 ? "pgbouncer" : "dbmd"
@@ -486,10 +623,15 @@ END {
 	} else row("idle clients", "dbmd", "memory per client", "failed", "", "≤ PgBouncer", verdict(0))
 
 	# The baseline (BENCH_BASELINE), measured in the same rounds: this build beside it.
-	nb = split("select1 dbmd 1 p50;select1 dbmd 8 tput;select1 dbmd 64 tput;point dbmd 1 p50;point dbmd 8 tput;open-dispose dbmd 1 p50;point dbmd-sqlite 1 p50;cached dbmd 1 p50", BB, ";")
+	nb = split("select1 dbmd 1 p50;select1 dbmd 8 tput;select1 dbmd 64 tput;point dbmd 1 p50;point dbmd 8 tput;open-dispose dbmd 1 p50;point dbmd-sqlite 1 p50;cached dbmd 1 p50;py-point dbmclient 1 p50;py-point dbmclient-manager 1 p50;py-fetchall dbmclient 1 p50", BB, ";")
 	for (i = 1; i <= nb; i++) {
 		split(BB[i], q, " ")
 		k = q[1] SUBSEP q[2] SUBSEP q[3]; bk = q[1] SUBSEP q[2] "@base" SUBSEP q[3]
+		if (have(k) && (bk in SKIP)) {
+			row("this build vs " (basecommit != "" ? basecommit : "the baseline") ": " q[1] ", " q[3] " client" (q[3] == 1 ? "" : "s"),
+			    q[2], "", "skipped: " SKIP[bk], "", "", "")
+			continue
+		}
 		if (!have(k) || !have(bk)) continue
 		name = "this build vs " (basecommit != "" ? basecommit : "the baseline") ": " q[1] ", " q[3] " client" (q[3] == 1 ? "" : "s")
 		if (q[4] == "p50")
@@ -498,7 +640,7 @@ END {
 			row(name, q[2], "throughput", kops(TPUT[k]) " (was " kops(TPUT[bk]) ")", f(TPUT[k] / TPUT[bk]) "×", "", "")
 	}
 
-	printf "\nTargets not met: %d.\n\n", nunmet
+	printf "\nTargets not met: %d.%s\n\n", nunmet, nskip ? sprintf("  Not measured (skipped): %d.", nskip) : ""
 	printf "## Every measurement\n\n"
 	printf "| workload | path | clients | ops/s | p50 | p50 range | p99 | mean | operations | rounds |\n"
 	printf "|---|---|---|---|---|---|---|---|---|---|\n"
