@@ -2762,6 +2762,8 @@ static const char *const session_state[] = {
 	"SELECT pg_try_advisory_lock_shared(1)",
 	"CREATE TEMP TABLE tt (a int)",
 	"CREATE TEMPORARY TABLE tt (a int)",
+	"SELECT 1 AS a INTO TEMP tt",
+	"SELECT set_config('search_path', 'x', false)",
 };
 
 Test(pgw_pooling, session_state_is_refused_in_transaction_pooling)
@@ -3141,7 +3143,26 @@ Test(pgw_hostile, a_message_length_under_4_is_fatal)
 	dbmd_end(&d);
 }
 
-Test(pgw_hostile, a_message_over_max_frame_size_is_fatal_54000)
+/* Sends a message of type with a body of n bytes of 'x', header and all, while dbmd reads. */
+static void
+send_huge(struct pw *c, char type, size_t n)
+{
+	size_t	 at = msg_begin(c, type);
+	char	*body = malloc(n);
+
+	cr_assert_not_null(body);
+	memset(body, 'x', n);
+	out_add(c, body, n);
+	msg_end(c, at);
+	free(body);
+	cr_assert_eq(pw_send(c), 0, "dbmd closed the connection");
+}
+
+/*
+ * A message over daemon.max_frame_size: dropped as it arrives, answered with 54000,
+ * and the connection goes on.
+ */
+Test(pgw_hostile, a_message_over_max_frame_size_is_dropped_with_54000)
 {
 	struct t_dbmd	 d;
 	struct pw	*c;
@@ -3150,13 +3171,23 @@ Test(pgw_hostile, a_message_over_max_frame_size_is_fatal_54000)
 	size_t		 n = 900 * 1024;
 
 	sq_start(&d, (const char *[]){ "daemon.max_frame_size=1M", NULL });
-	/* Only announced: refused at its header. */
 	c = pw_dbmd("test");
-	pw_send_raw(c, "Q\0\x20\0\0", 5);
-	refused(c, "54000");
-	pw_free(c);
+	/* A Query: its error, then ReadyForQuery. */
+	send_huge(c, 'Q', 2u << 20);
+	s = pw_ready(c);
+	seq_expect(&s, "EZ", 'I');
+	err_expect(&s.m[0], "ERROR", "54000");
+	seq_free(&s);
+	pw_query_expect(c, "SELECT 1", "TDCZ", 'I');
+	/* Extended: the error, and the rest skipped up to Sync. */
+	send_huge(c, 'P', 3u << 20);
+	m_bind_text(c, "", "", 0, NULL);
+	m_execute(c, "", 0);
+	s = pw_sync(c);
+	seq_expect(&s, "EZ", 'I');
+	err_expect(&s.m[0], "ERROR", "54000");
+	seq_free(&s);
 	/* One that fits is served. */
-	c = pw_dbmd("test");
 	q = malloc(n + 64);
 	cr_assert_not_null(q);
 	strcpy(q, "SELECT length('");
@@ -3780,5 +3811,132 @@ Test(pgw_hostile, a_large_result_streams_to_a_slow_reader)
 	cr_assert_eq(pw_next(c, PW_WAIT), 1);
 	cr_assert_eq(c->m.type, 'Z');
 	pw_close(c);
+	dbmd_end(&d);
+}
+
+/* DEALLOCATE names the protocol's statements, as on PostgreSQL, where they are one. */
+Test(pgw_extended, deallocate_closes_the_clients_statements)
+{
+	struct t_dbmd	 d;
+	struct pw	*c;
+	struct pw_seq	 s;
+	int		 t;
+
+	both_start(&d);
+	for (t = DIRECT; t <= FRONT_SQLITE; t++) {
+		c = pw_target(t);
+		m_parse(c, "s1", "SELECT 1", 0, NULL);
+		m_parse(c, "s2", "SELECT 2", 0, NULL);
+		m_parse(c, "s3", "SELECT 3", 0, NULL);
+		pw_sync_expect(c, "111Z", 'I');
+		s = pw_query(c, "DEALLOCATE s1");
+		seq_expect(&s, "CZ", 'I');
+		cr_assert_str_eq(tag(&s.m[0]), "DEALLOCATE");
+		seq_free(&s);
+		m_bind_text(c, "", "s1", 0, NULL);
+		s = pw_sync(c);
+		seq_expect(&s, "EZ", 'I');
+		err_expect(&s.m[0], "ERROR", "26000");
+		seq_free(&s);
+		s = pw_query(c, "DEALLOCATE nosuch");
+		seq_expect(&s, "EZ", 'I');
+		err_expect(&s.m[0], "ERROR", "26000");
+		seq_free(&s);
+		m_bind_text(c, "", "s2", 0, NULL);
+		m_execute(c, "", 0);
+		pw_sync_expect(c, "2DCZ", 'I');
+		s = pw_query(c, "DEALLOCATE ALL");
+		seq_expect(&s, "CZ", 'I');
+		cr_assert_str_eq(tag(&s.m[0]), "DEALLOCATE ALL");
+		seq_free(&s);
+		m_bind_text(c, "", "s3", 0, NULL);
+		s = pw_sync(c);
+		seq_expect(&s, "EZ", 'I');
+		err_expect(&s.m[0], "ERROR", "26000");
+		seq_free(&s);
+		pw_close(c);
+	}
+	dbmd_end(&d);
+}
+
+/* A cursor DECLAREd in SQL is a portal: Describe gives its columns. */
+Test(pgw_extended, a_declared_cursor_is_described_like_a_portal)
+{
+	struct t_dbmd	 d;
+	struct pw	*c;
+	struct pw_seq	 s;
+	int		 t;
+
+	both_start(&d);
+	for (t = DIRECT; t <= FRONT_PG; t++) {
+		c = pw_target(t);
+		pw_query_expect(c, "BEGIN", "CZ", 'T');
+		pw_query_expect(c, "DECLARE cur CURSOR FOR SELECT g AS n, 'x'::text AS s FROM "
+		    "generate_series(1, 3) g", "CZ", 'T');
+		m_describe(c, 'P', "cur");
+		s = pw_sync(c);
+		seq_expect(&s, "TZ", 'T');
+		cr_assert_eq(ncols(&s.m[0]), 2);
+		cr_assert_str_eq(rowdesc_col(&s.m[0], 0).name, "n");
+		cr_assert_eq(rowdesc_col(&s.m[0], 0).oid, 23);
+		cr_assert_eq(rowdesc_col(&s.m[0], 1).oid, 25);
+		seq_free(&s);
+		s = pw_query(c, "FETCH 2 FROM cur");
+		seq_expect(&s, "TDDCZ", 'T');
+		cr_assert_str_eq(tag(seq_get(&s, 'C', 0)), "FETCH 2");
+		seq_free(&s);
+		pw_query_expect(c, "COMMIT", "CZ", 'I');
+		pw_close(c);
+	}
+	dbmd_end(&d);
+}
+
+/* A statement cancelled in a transaction fails it, as on PostgreSQL. */
+Test(pgw_cancel, a_cancel_in_a_transaction_fails_the_transaction)
+{
+	struct t_dbmd	 d;
+	struct pw	*c;
+	struct pw_seq	 s;
+	char		*v;
+	int		 t;
+
+	both_start(&d);
+	pq_exec0(pg.check, "CREATE TABLE t (a int)", 0, NULL);
+	for (t = DIRECT; t <= FRONT_PG; t++) {
+		c = pw_target(t);
+		pw_query_expect(c, "BEGIN", "CZ", 'T');
+		pw_query_expect(c, "INSERT INTO t VALUES (1)", "CZ", 'T');
+		m_query(c, "SELECT pg_sleep(30)");
+		cr_assert_eq(pw_send(c), 0);
+		cr_assert_neq(pq_wait_active(pg.check, pg.db, "SELECT pg_sleep%", 5000), 0);
+		if (t == DIRECT) {
+			char	*path = direct_path();
+			struct pw *k = pw_connect(path);
+
+			m_cancel(k, c->pid, c->key);
+			cr_assert_eq(pw_send(k), 0);
+			s = pw_until_close(k);
+			seq_free(&s);
+			pw_free(k);
+			free(path);
+		} else
+			send_cancel(c->pid, c->key);
+		s = pw_ready(c);
+		cr_assert(strcmp(s.types, "EZ") == 0 || strcmp(s.types, "TEZ") == 0,
+		    "%s: \"%s\"", target_name[t], s.types);
+		err_expect(seq_get(&s, 'E', 0), "ERROR", "57014");
+		cr_assert_eq(c->status, 'E', "%s: '%c' after the cancel", target_name[t],
+		    c->status);
+		seq_free(&s);
+		s = pw_query(c, "SELECT 1");
+		seq_expect(&s, "EZ", 'E');
+		err_expect(&s.m[0], "ERROR", "25P02");
+		seq_free(&s);
+		pw_query_expect(c, "ROLLBACK", "CZ", 'I');
+		v = pw_value(c, "SELECT count(*) FROM t");
+		cr_assert_str_eq(v, "0");
+		free(v);
+		pw_close(c);
+	}
 	dbmd_end(&d);
 }
