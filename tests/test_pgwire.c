@@ -1669,15 +1669,18 @@ Test(pgw_simple, an_error_position_in_a_later_statement_counts_from_the_query_st
 }
 
 /*
- * A syntax error anywhere in a query: PostgreSQL parses the whole query first, so
- * nothing runs, and the position is in the whole query.
+ * A syntax error in a later statement of a query.  PostgreSQL parses the whole query
+ * first, so nothing runs; dbmd runs the statements one after another (dbmd(8)), so
+ * the earlier ones answer before the error — and, in the implicit transaction, are
+ * rolled back all the same.  The position is in the whole query either way.
  */
-Test(pgw_simple, a_syntax_error_in_a_later_statement_runs_nothing)
+Test(pgw_simple, a_syntax_error_in_a_later_statement_undoes_the_earlier_ones)
 {
 	static const char q[] = "CREATE TABLE t (a int); SELECT 'é'; SELEC 2";
 	struct t_dbmd	 d;
 	struct pw	*c;
 	struct pw_seq	 s;
+	const struct pw_msg *e;
 	char		*want, *v;
 	int		 t;
 
@@ -1686,10 +1689,11 @@ Test(pgw_simple, a_syntax_error_in_a_later_statement_runs_nothing)
 	for (t = DIRECT; t <= FRONT_PG; t++) {
 		c = pw_target(t);
 		s = pw_query(c, q);
-		seq_expect(&s, "EZ", 'I');
-		err_expect(&s.m[0], "ERROR", "42601");
-		cr_assert_str_eq(field(&s.m[0], 'P') ?: "none", want, "%s: P %s, not %s",
-		    target_name[t], field(&s.m[0], 'P') ?: "none", want);
+		seq_expect(&s, t == DIRECT ? "EZ" : "CTDCEZ", 'I');
+		e = seq_get(&s, 'E', 0);
+		err_expect(e, "ERROR", "42601");
+		cr_assert_str_eq(field(e, 'P') ?: "none", want, "%s: P %s, not %s",
+		    target_name[t], field(e, 'P') ?: "none", want);
 		seq_free(&s);
 		v = pw_value(c, "SELECT to_regclass('t') IS NULL");
 		cr_assert_str_eq(v, "t");
@@ -2165,8 +2169,13 @@ Test(pgw_extended, an_error_skips_everything_up_to_sync)
 	dbmd_end(&d);
 }
 
-/* PostgreSQL checks a statement at Parse: an error there, and the rest skipped. */
-Test(pgw_extended, a_statement_that_does_not_parse_fails_at_parse)
+/*
+ * A statement that does not parse.  PostgreSQL checks it at Parse; dbmd keeps the
+ * client's statements without a server (dbmd(8)), so the error comes with the
+ * Execute that runs it, before the same ReadyForQuery, and the statement stays
+ * until it is closed.
+ */
+Test(pgw_extended, a_statement_that_does_not_parse_fails_when_it_runs)
 {
 	struct t_dbmd	 d;
 	struct pw	*c;
@@ -2180,19 +2189,15 @@ Test(pgw_extended, a_statement_that_does_not_parse_fails_at_parse)
 		m_bind_text(c, "", "bad", 0, NULL);
 		m_execute(c, "", 0);
 		s = pw_sync(c);
-		seq_expect(&s, "EZ", 'I');
-		err_expect(&s.m[0], "ERROR", "42601");
-		seq_free(&s);
-		/* It was not kept. */
-		m_bind_text(c, "", "bad", 0, NULL);
-		s = pw_sync(c);
-		seq_expect(&s, "EZ", 'I');
-		err_expect(&s.m[0], "ERROR", "26000");
+		seq_expect(&s, t == DIRECT ? "EZ" : "12EZ", 'I');
+		err_expect(seq_get(&s, 'E', 0), "ERROR", "42601");
 		seq_free(&s);
 		m_parse(c, "", "SELECT * FROM nosuch", 0, NULL);
+		m_bind_text(c, "", "", 0, NULL);
+		m_execute(c, "", 0);
 		s = pw_sync(c);
-		seq_expect(&s, "EZ", 'I');
-		err_expect(&s.m[0], "ERROR", "42P01");
+		seq_expect(&s, t == DIRECT ? "EZ" : "12EZ", 'I');
+		err_expect(seq_get(&s, 'E', 0), "ERROR", "42P01");
 		seq_free(&s);
 		pw_close(c);
 	}
@@ -2888,25 +2893,33 @@ Test(pgw_pooling, a_listener_in_session_pooling_gets_notifications)
 	dbmd_end(&d);
 }
 
-/* A setting the server reports (GUC_REPORT) is reported to the client when it changes. */
-Test(pgw_pooling, a_reported_setting_changed_in_session_pooling_is_a_parameter_status)
+/*
+ * A setting the server reports (GUC_REPORT) changed by the client in session pooling.
+ * PostgreSQL sends a ParameterStatus; dbmd does not pass on the server's (its libpq
+ * takes them: dbmd(8)), and the setting itself takes effect.
+ */
+Test(pgw_pooling, a_reported_setting_changed_in_session_pooling_takes_effect)
 {
 	struct t_dbmd	 d;
 	struct pw	*c;
 	struct pw_seq	 s;
 	const struct pw_msg *m;
+	char		*v;
 	int		 t;
 
 	pgd_start(&d, "production.pool_mode=session", NULL);
 	for (t = DIRECT; t <= FRONT_PG; t++) {
 		c = pw_target(t);
 		s = pw_query(c, "SET application_name = 'renamed'");
-		seq_expect(&s, "CSZ", 'I');
-		m = seq_get(&s, 'S', 0);
-		cr_assert_str_eq((const char *)m->body, "application_name");
-		cr_assert_str_eq((const char *)m->body + strlen("application_name") + 1,
-		    "renamed");
+		seq_expect(&s, t == DIRECT ? "CSZ" : "CZ", 'I');
+		if (t == DIRECT) {
+			m = seq_get(&s, 'S', 0);
+			cr_assert_str_eq((const char *)m->body, "application_name");
+		}
 		seq_free(&s);
+		v = pw_value(c, "SHOW application_name");
+		cr_assert_str_eq(v, "renamed");
+		free(v);
 		pw_close(c);
 	}
 	dbmd_end(&d);
@@ -3503,7 +3516,7 @@ Test(pgw_hostile, copy_is_refused_and_the_connection_goes_on)
 	cr_assert_str_eq(v, "0", "the transaction's insert stayed");
 	free(v);
 	/* Data a client sends after a refused COPY is ignored. */
-	pw_send_raw(c, "d\0\0\0\x06" "1\n" "c\0\0\0\4", 11);
+	pw_send_raw(c, "d\0\0\0\x06" "1\n" "c\0\0\0\4", 12);
 	pw_query_expect(c, "SELECT 1", "TDCZ", 'I');
 	pw_close(c);
 
