@@ -1251,6 +1251,17 @@ pg_conn_exec(struct conn *c, struct request *r)
 	case REQ_EXEC:
 		pg_classify(r, first, sizeof(first));
 		c->session_dirty = true;
+		if (read_only && c->in_txn && (strcmp(first, "COMMIT") == 0 ||
+		    strcmp(first, "END") == 0 || strcmp(first, "ROLLBACK") == 0 ||
+		    strcmp(first, "ABORT") == 0)) {
+			/*
+			 * COMMIT AND CHAIN (or ROLLBACK AND CHAIN) starts a new transaction
+			 * with no snapshot yet, which SET TRANSACTION READ WRITE could still
+			 * make writable: the one it leaves open is made read-only at once.
+			 */
+			pc->post = PG_POST_READ_ONLY;
+			break;
+		}
 		if (!read_only || c->in_txn)
 			break;
 		if (strcmp(first, "BEGIN") == 0 || strcmp(first, "START") == 0) {

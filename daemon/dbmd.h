@@ -758,6 +758,7 @@ void		 pool_request_done(struct conn *, struct request *, bool);
 void		 pool_conn_closed(struct conn *);
 void		 pool_conn_new(struct pool *);
 void		 pool_hold_release(struct hold *);
+void		 pool_handle_gone(struct pool *, uint64_t, uint32_t);
 int		 pool_pin_limit(const struct pool *, const struct daemon_config *, bool);
 void		 pool_conn_lost(struct conn *, const char *);
 void		 pool_dispose(struct pool *, const char *);

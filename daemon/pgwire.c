@@ -29,8 +29,8 @@
  * client's next transaction gets, and no server holds state the client left.  Describe
  * asks the backend for the types (REQ_DESCRIBE) unless an Execute of the same portal
  * follows, whose reply carries them anyway.  A row limit on Execute keeps the rest of
- * the portal's rows here, up to HOLD_MAX, until the next Execute or the end of the
- * transaction.
+ * the portal's rows here, within the client's budget, until the next Execute or the
+ * end of the transaction.
  *
  * Statements run as the pool's mode says: in transaction pooling (the default) each
  * statement or transaction takes any free connection, so statements that would leave
@@ -43,9 +43,10 @@
 #define STARTUP_MAX		10000		/* bytes of a startup packet */
 #define MSG_MIN_LIMIT		(64 * 1024)	/* the least message size accepted */
 #define OUT_HIGH		(1024 * 1024)	/* output waiting: stop serving messages */
-#define HOLD_MAX		(64 * 1024 * 1024) /* rows kept for a suspended portal */
 #define STMTS_MAX		10000		/* prepared statements of one client */
-#define STMT_BYTES_MAX		(16 * 1024 * 1024) /* their text together */
+#define PORTALS_MAX		1000		/* its portals */
+#define STMT_BYTES_MAX		(16 * 1024 * 1024) /* their names and text together */
+#define PORTAL_BYTES_MAX	(64 * 1024 * 1024) /* its portals' text, values and rows */
 #define FIELDS_MAX		24
 
 #define PG_PROTO_3		196608		/* 3.0 */
@@ -83,6 +84,7 @@ struct pg_portal {
 	struct pgbuf		 held;		/* DataRow messages not yet asked for */
 	size_t			 held_pos;
 	char			 tag[64];	/* its CommandComplete */
+	size_t			 bytes;		/* what it holds, in pgwire.portal_bytes */
 };
 TAILQ_HEAD(pg_portals, pg_portal);
 
@@ -115,6 +117,8 @@ struct pgwire {
 	bool		 skip_to_sync;	/* an extended-query error: ignore until Sync */
 	size_t		 discard;	/* bytes of a message too large, still to drop */
 	bool		 txn_failed;	/* PostgreSQL's transaction is aborted: 'E' */
+	bool		 txn_gone;	/* dbmd ended it (a cancel, a lost connection): 'E'
+					   until the client ends it too */
 	uint32_t	 next_reqid;
 
 	enum pgw_job	 job;
@@ -125,6 +129,7 @@ struct pgwire {
 	size_t		 stmt_off;	/* the running statement's offset, for positions */
 	int		 wrap;		/* 0; 1: BEGIN sent; 2: statements; 3: COMMIT/ROLLBACK */
 	bool		 quiet;		/* the request is dbmd's own: only its errors show */
+	bool		 stepping;	/* inside step(): a request done at once returns there */
 	bool		 failed;	/* a statement of the query failed */
 	bool		 req_failed;	/* the request in flight ended with an error */
 	/* JOB_EXECUTE and JOB_DESCRIBE */
@@ -151,6 +156,7 @@ struct pgwire {
 	struct pg_stmts	 stmts;
 	size_t		 nstmts, stmt_bytes;
 	struct pg_portals portals;
+	size_t		 nportals, portal_bytes;	/* bounded by PORTALS_MAX, _BYTES_MAX */
 	struct pgbuf	 out;		/* messages being built */
 };
 
@@ -318,6 +324,8 @@ put_param_status(struct pgbuf *b, const char *name, const char *value)
 static char
 txn_status(const struct pgwire *pg)
 {
+	if (pg->txn_gone)
+		return 'E';
 	if (pg->h == NULL || !pg->h->hold.in_txn)
 		return 'I';
 	return pg->txn_failed ? 'E' : 'T';
@@ -352,7 +360,7 @@ stmt_free(struct pgwire *pg, struct pg_stmt *st)
 {
 	TAILQ_REMOVE(&pg->stmts, st, entry);
 	pg->nstmts--;
-	pg->stmt_bytes -= strlen(st->sql);
+	pg->stmt_bytes -= strlen(st->sql) + strlen(st->name);
 	free(st->name);
 	free(st->sql);
 	free(st->types);
@@ -378,6 +386,8 @@ portal_free(struct pgwire *pg, struct pg_portal *po)
 	if (pg->portal == po)
 		pg->portal = NULL;
 	TAILQ_REMOVE(&pg->portals, po, entry);
+	pg->nportals--;
+	pg->portal_bytes -= po->bytes;
 	for (i = 0; po->values != NULL && i < po->nparams; i++)
 		free(po->values[i]);
 	free(po->values);
@@ -681,14 +691,10 @@ startup_done(struct session *s)
 	msg_end(&pg->out, at);
 	put_ready(s);
 	s->state = SESSION_READY;
-	if (s->hello_timer != NULL) {
-		event_free(s->hello_timer);
-		s->hello_timer = NULL;
-	}
-	flush(s);
 	log_debug("client %llu is %s, PostgreSQL protocol, on %s/%s (pid %ld uid %lu)",
 	    (unsigned long long)s->id, s->name, pg->h->env, pg->h->role, (long)s->pid,
 	    (unsigned long)s->peer.uid);
+	flush(s);		/* last: a client gone closes the session here */
 }
 
 /* A CancelRequest: the statement of the client with that key is cancelled. */
@@ -786,6 +792,14 @@ startup(struct session *s, struct rd *r)
 		return;
 	}
 	snprintf(s->name, sizeof(s->name), "%s", app);
+	if (strlen(app) >= sizeof(s->name)) {
+		/* Cut at a character, not inside one: it goes back in ParameterStatus. */
+		size_t n = strlen(s->name);
+
+		while (n > 0 && ((unsigned char)s->name[n] & 0xc0) == 0x80)
+			n--;
+		s->name[n] = '\0';
+	}
 	if ((pg->user = strdup(user)) == NULL || (pg->database = strdup(db)) == NULL) {
 		fatal_close(s, "53200", "out of memory", NULL);
 		return;
@@ -819,6 +833,11 @@ startup(struct session *s, struct rd *r)
 		}
 	}
 	pg->started = true;
+	if (s->hello_timer != NULL) {
+		/* The open waits as long as the pool says (acquire_timeout), not this. */
+		event_free(s->hello_timer);
+		s->hello_timer = NULL;
+	}
 	if (!pg->h->hold.pinned && pg->h->pool->connected) {
 		startup_done(s);
 		return;
@@ -871,7 +890,7 @@ serve_startup(struct session *s, const uint8_t *p, size_t len)
 		size_t at = s->pg->out.len;
 
 		msg_begin(&s->pg->out, 'v');
-		pgbuf_u32(&s->pg->out, 0);
+		pgbuf_u32(&s->pg->out, PG_PROTO_3);
 		pgbuf_u32(&s->pg->out, 0);
 		msg_end(&s->pg->out, at);
 	}
@@ -935,7 +954,11 @@ pgwire_fields(struct session *s, struct request *r, bool notice, const struct pg
 	if (r != pg->req)
 		return;
 	if (notice) {
-		if (pg->quiet)
+		/*
+		 * A client that reads nothing gets no more notices than fit the output
+		 * bound: rows wait for it (the statement stalls), notices are dropped.
+		 */
+		if (pg->quiet || (s->out != NULL && evbuffer_get_length(s->out) > OUT_HIGH))
 			return;
 		at = b->len;
 		msg_begin(b, 'N');
@@ -1120,6 +1143,30 @@ put_complete_tag(struct pgbuf *b, const char *tag)
 	msg_end(b, at);
 }
 
+/*
+ * The column types a portal's Describe sent, for its rows: SQLite types an
+ * expression from its first value, which a Describe, running nothing, cannot see.
+ */
+static void
+described_types(struct pgwire *pg, const struct pg_portal *po)
+{
+	struct rd r = { po->desc + 5, po->desc + po->desclen, false };
+	uint16_t n = rd_u16(&r), i;
+	uint32_t oid;
+
+	for (i = 0; i < n && i < pg->ncols && !r.bad; i++) {
+		(void)rd_str(&r);
+		(void)rd_u32(&r);
+		(void)rd_u16(&r);
+		oid = rd_u32(&r);
+		(void)rd_u16(&r);
+		(void)rd_u32(&r);
+		(void)rd_u16(&r);
+		if (!r.bad && !pg->cols[i].raw)
+			pg->cols[i].oid = oid;
+	}
+}
+
 /* One frame of an Execute's or a simple query's reply. */
 static void
 exec_frame(struct session *s, const struct proto_frame *f)
@@ -1151,6 +1198,12 @@ exec_frame(struct session *s, const struct proto_frame *f)
 		put_row_desc(pg, f, &pg->out, po);
 		if (pg->cut)
 			break;
+		if (po->desc != NULL && !po->describe_due) {
+			/* Described before it ran: its rows keep the types the client was given. */
+			described_types(pg, po);
+			pg->out.len = at;
+			break;
+		}
 		free(po->desc);
 		po->desclen = pg->out.len - at;
 		if ((po->desc = malloc(po->desclen)) != NULL)
@@ -1165,11 +1218,15 @@ exec_frame(struct session *s, const struct proto_frame *f)
 			break;
 		}
 		if (po != NULL && pg->max_rows > 0 && pg->sent_rows >= pg->max_rows) {
+			size_t before = po->held.len;
+
 			put_data_row(pg, f, &po->held);
-			if (po->held.len - po->held_pos > HOLD_MAX)
-				reply_cut(pg, "54000", "more than %d MiB of rows wait for a "
-				    "suspended portal: fetch them with a larger row limit",
-				    HOLD_MAX >> 20);
+			po->bytes += po->held.len - before;
+			pg->portal_bytes += po->held.len - before;
+			if (pg->portal_bytes > PORTAL_BYTES_MAX)
+				reply_cut(pg, "54000", "more than %d MiB of rows wait for suspended "
+				    "portals: fetch them with a larger row limit, or close some",
+				    PORTAL_BYTES_MAX >> 20);
 			break;
 		}
 		put_data_row(pg, f, &pg->out);
@@ -1533,7 +1590,54 @@ own_deallocate(struct session *s, const char *sql)
 	return true;
 }
 
+/* Whether dbmd answers sql itself (SET dbmd.*, DEALLOCATE): no columns. */
+static bool
+is_own_statement(const char *sql)
+{
+	struct sqlscan sc;
+
+	sqlscan_init(&sc, sql, SQLSCAN_PG);
+	if (sqlscan_next(&sc) != SQLSCAN_WORD)
+		return false;
+	if (word_is(&sc, "DEALLOCATE"))
+		return true;
+	if (!word_is(&sc, "SET"))
+		return false;
+	sqlscan_next(&sc);
+	if (word_is(&sc, "SESSION"))
+		sqlscan_next(&sc);
+	return word_is(&sc, "dbmd");
+}
+
 /* Running requests. */
+
+/*
+ * In a transaction dbmd ended: ROLLBACK, ABORT, COMMIT or END finish it for the
+ * client (PostgreSQL answers a COMMIT of an aborted transaction with ROLLBACK).
+ * True when sql was one of them, answered here.
+ */
+static bool
+ends_gone_txn(struct session *s, const char *sql)
+{
+	struct pgwire *pg = s->pg;
+	struct sqlscan sc;
+	const char *sqlstate;
+	char msg[256];
+	int code;
+
+	sqlscan_init(&sc, sql, SQLSCAN_PG);
+	if (sqlscan_next(&sc) != SQLSCAN_WORD || !(word_is(&sc, "ROLLBACK") ||
+	    word_is(&sc, "ABORT") || word_is(&sc, "COMMIT") || word_is(&sc, "END")))
+		return false;
+	sqlscan_next(&sc);
+	if (word_is(&sc, "TO") || word_is(&sc, "PREPARED"))
+		return false;
+	(void)session_handle_refusal(pg->h, &code, &sqlstate, msg, sizeof(msg));
+	pg->txn_gone = false;
+	pg->txn_failed = false;
+	put_complete_tag(&pg->out, "ROLLBACK");
+	return true;
+}
 
 /*
  * Starts a request of the job on the session's handle, unless the handle refuses (dbmd
@@ -1548,6 +1652,20 @@ run(struct session *s, struct request *r)
 	char msg[256];
 	int code;
 
+	if (pg->txn_gone && r->sql != NULL && ends_gone_txn(s, r->sql)) {
+		r->ops = NULL;
+		request_finish(r);
+		return false;
+	}
+	if (pg->txn_gone && pg->h->lost == NULL) {
+		r->ops = NULL;
+		request_finish(r);
+		put_error(&pg->out, "ERROR", "25P02", "current transaction is aborted, commands "
+		    "ignored until end of transaction block", NULL, NULL);
+		pg->failed = true;
+		pg->req_failed = true;
+		return false;
+	}
 	if (session_handle_refusal(pg->h, &code, &sqlstate, msg, sizeof(msg))) {
 		r->ops = NULL;
 		request_finish(r);
@@ -1583,6 +1701,24 @@ text_request(struct session *s, enum req_kind kind, const char *sql, size_t len)
 		return NULL;
 	}
 	return r;
+}
+
+/*
+ * Runs one statement of a query.  True when it is in flight (simple_next goes on
+ * from pgwire_done); false when it is over already — refused, or answered from the
+ * cache inside run() — and the loop takes the next: a query of many cached
+ * statements never recurses.
+ */
+static bool
+step(struct session *s, struct request *r)
+{
+	struct pgwire *pg = s->pg;
+	bool running;
+
+	pg->stepping = true;
+	running = run(s, r) && pg->req != NULL;
+	pg->stepping = false;
+	return running;
 }
 
 /* The simple query protocol. */
@@ -1653,7 +1789,8 @@ serve_query(struct session *s, struct rd *r)
 	bool control = false;
 
 	if (r->bad) {
-		fatal_close(s, "08P01", "invalid Query message", NULL);
+		put_error(&pg->out, "ERROR", "08P01", "invalid Query message", NULL, NULL);
+		put_ready(s);
 		return;
 	}
 	free(pg->query);
@@ -1702,7 +1839,7 @@ simple_next(struct session *s)
 			if ((r = text_request(s, REQ_EXEC, sql, strlen(sql))) == NULL)
 				continue;
 			pg->quiet = true;
-			if (run(s, r))
+			if (step(s, r))
 				return;
 			continue;
 		}
@@ -1728,7 +1865,7 @@ simple_next(struct session *s)
 			continue;
 		}
 		pg->stmt_off = start;
-		if (run(s, r))
+		if (step(s, r))
 			return;
 	}
 	pg->job = JOB_NONE;
@@ -1771,7 +1908,7 @@ serve_parse(struct session *s, struct rd *r)
 	char msg[160];
 
 	if (r->bad) {
-		fatal_close(s, "08P01", "invalid Parse message", NULL);
+		ext_error(s, "08P01", "invalid Parse message");
 		return;
 	}
 	if (*name != '\0' && stmt_find(pg, name) != NULL) {
@@ -1784,7 +1921,8 @@ serve_parse(struct session *s, struct rd *r)
 		    "statement");
 		return;
 	}
-	if (pg->nstmts >= STMTS_MAX || pg->stmt_bytes + strlen(sql) > STMT_BYTES_MAX) {
+	if (pg->nstmts >= STMTS_MAX ||
+	    pg->stmt_bytes + strlen(sql) + strlen(name) > STMT_BYTES_MAX) {
 		ext_error(s, "53400", "too many prepared statements: close some (dbmd keeps "
 		    "at most 10000, 16 MiB of text, per client)");
 		return;
@@ -1807,10 +1945,10 @@ serve_parse(struct session *s, struct rd *r)
 		st->types[i] = rd_u32(r);
 	TAILQ_INSERT_TAIL(&pg->stmts, st, entry);
 	pg->nstmts++;
-	pg->stmt_bytes += strlen(sql);
+	pg->stmt_bytes += strlen(sql) + strlen(name);
 	if (r->bad) {
 		stmt_free(pg, st);
-		fatal_close(s, "08P01", "invalid Parse message", NULL);
+		ext_error(s, "08P01", "invalid Parse message");
 		return;
 	}
 	put_simple(&pg->out, '1');	/* ParseComplete */
@@ -1822,7 +1960,7 @@ serve_parse(struct session *s, struct rd *r)
  */
 static int
 param_for_sqlite(struct pg_portal *po, uint32_t i, uint32_t type, const uint8_t *v,
-    uint32_t len, char *msg, size_t msglen)
+    uint32_t len, size_t *made, char *msg, size_t msglen)
 {
 	struct pgbuf b;
 
@@ -1836,6 +1974,13 @@ param_for_sqlite(struct pg_portal *po, uint32_t i, uint32_t type, const uint8_t 
 		pgbuf_free(&b);
 		snprintf(msg, msglen, "parameter $%u: binary value of type %u is not "
 		    "supported or malformed", i + 1, type);
+		return -1;
+	}
+	/* A few bytes can say a number of 131072 digits: the text made is bounded. */
+	if ((*made += b.len) > msg_limit()) {
+		pgbuf_free(&b);
+		snprintf(msg, msglen, "parameter $%u: the parameters' text would be larger "
+		    "than dbmd accepts (daemon.max_frame_size)", i + 1);
 		return -1;
 	}
 	pgbuf_u8(&b, 0);
@@ -1858,11 +2003,12 @@ serve_bind(struct session *s, struct rd *r)
 	struct pg_stmt *st;
 	struct pg_portal *po = NULL;
 	char msg[192];
+	size_t made = 0;
 	int fmt;
 
 	nparams = rd_u16(r);
 	if (r->bad) {
-		fatal_close(s, "08P01", "invalid Bind message", NULL);
+		ext_error(s, "08P01", "invalid Bind message");
 		return;
 	}
 	if ((st = stmt_find(pg, sname)) == NULL) {
@@ -1883,10 +2029,21 @@ serve_bind(struct session *s, struct rd *r)
 	}
 	if (*pname == '\0' && (po = portal_find(pg, "")) != NULL)
 		portal_free(pg, po);
+	if (pg->nportals >= PORTALS_MAX || pg->portal_bytes + strlen(st->sql) + (size_t)(r->end -
+	    r->p) > PORTAL_BYTES_MAX) {
+		ext_error(s, "53400", "too many portals, or too much in them: close some (dbmd "
+		    "keeps at most 1000 portals, 64 MiB of statements, values and held rows, per "
+		    "client)");
+		return;
+	}
 	if ((po = calloc(1, sizeof(*po))) == NULL)
 		goto nomem;
 	pgbuf_init(&po->held);
 	TAILQ_INSERT_TAIL(&pg->portals, po, entry);
+	pg->nportals++;
+	/* What it will hold: the statement's text and, at most, the rest of the message. */
+	po->bytes = strlen(st->sql) + (size_t)(r->end - r->p);
+	pg->portal_bytes += po->bytes;
 	if ((po->name = strdup(pname)) == NULL || (po->sql = strdup(st->sql)) == NULL)
 		goto nomem;
 	po->nparams = nparams;
@@ -1908,7 +2065,7 @@ serve_bind(struct session *s, struct rd *r)
 			continue;		/* NULL */
 		if (len > msg_limit() || (v = rd_bytes(r, len)) == NULL) {
 			portal_free(pg, po);
-			fatal_close(s, "08P01", "invalid Bind message", NULL);
+			ext_error(s, "08P01", "invalid Bind message");
 			return;
 		}
 		if (fmt != 0 && fmt != 1) {
@@ -1930,7 +2087,7 @@ serve_bind(struct session *s, struct rd *r)
 		po->lens[k] = len;
 		po->formats[k] = fmt == 1 ? PROTO_FORMAT_BINARY : PROTO_FORMAT_TEXT;
 		if (fmt == 1 && pg->sqlite && param_for_sqlite(po, k, po->types ? po->types[k] : 0,
-		    v, len, msg, sizeof(msg)) == -1) {
+		    v, len, &made, msg, sizeof(msg)) == -1) {
 			portal_free(pg, po);
 			ext_error(s, "0A000", msg);
 			return;
@@ -1940,7 +2097,7 @@ serve_bind(struct session *s, struct rd *r)
 	if (r->bad || (nres > 0 && (po->resfmt = calloc(nres, sizeof(int16_t))) == NULL)) {
 		if (r->bad) {
 			portal_free(pg, po);
-			fatal_close(s, "08P01", "invalid Bind message", NULL);
+			ext_error(s, "08P01", "invalid Bind message");
 			return;
 		}
 		goto nomem;
@@ -1958,7 +2115,7 @@ serve_bind(struct session *s, struct rd *r)
 	}
 	if (r->bad) {
 		portal_free(pg, po);
-		fatal_close(s, "08P01", "invalid Bind message", NULL);
+		ext_error(s, "08P01", "invalid Bind message");
 		return;
 	}
 	for (k = 0; k < nparams && po->formats != NULL; k++)
@@ -2015,16 +2172,25 @@ send_held(struct session *s, struct pg_portal *po, uint32_t max)
 		n++;
 	}
 	if (po->held_pos >= po->held.len) {
+		po->bytes -= po->held.len;
+		pg->portal_bytes -= po->held.len;
 		pgbuf_reset(&po->held);
 		po->held_pos = 0;
 	}
 	if (po->held.len > 0 || (max > 0 && n == max && !po->complete))
 		put_simple(&pg->out, 's');		/* PortalSuspended */
 	else if (po->complete) {
-		if (po->tag[0] == '\0')
+		char tag[64];
+
+		/* As PostgreSQL counts it: the rows this Execute sent. */
+		if (strncmp(po->tag, "SELECT ", 7) == 0)
+			snprintf(tag, sizeof(tag), "SELECT %u", n);
+		else
+			snprintf(tag, sizeof(tag), "%s", po->tag);
+		if (tag[0] == '\0')
 			put_simple(&pg->out, 'I');
 		else
-			put_complete_tag(&pg->out, po->tag);
+			put_complete_tag(&pg->out, tag);
 	}
 }
 
@@ -2144,7 +2310,7 @@ serve_describe(struct session *s, struct rd *r, size_t msglen)
 	const char *n = rd_str(r);
 
 	if (r->bad || (what != 'S' && what != 'P') || strlen(n) >= sizeof(name)) {
-		fatal_close(s, "08P01", "invalid Describe message", NULL);
+		ext_error(s, "08P01", "invalid Describe message");
 		return true;
 	}
 	/* A copy: looking at the next message may move the input buffer. */
@@ -2197,7 +2363,7 @@ serve_execute(struct session *s, struct rd *r)
 	char msg[256];
 
 	if (r->bad) {
-		fatal_close(s, "08P01", "invalid Execute message", NULL);
+		ext_error(s, "08P01", "invalid Execute message");
 		return;
 	}
 	if ((po = portal_find(pg, name)) == NULL) {
@@ -2212,9 +2378,15 @@ serve_execute(struct session *s, struct rd *r)
 	po->started = true;
 	pg->failed = false;
 	if (blank_statement(po->sql, strlen(po->sql), pg->sqlite)) {
+		if (po->describe_due)
+			put_simple(&pg->out, 'n');	/* answered here: no columns */
 		po->complete = true;
 		put_simple(&pg->out, 'I');
 		return;
+	}
+	if (po->describe_due && is_own_statement(po->sql)) {
+		put_simple(&pg->out, 'n');
+		po->describe_due = false;
 	}
 	if (own_setting(s, po->sql) || own_deallocate(s, po->sql)) {
 		po->complete = true;
@@ -2241,7 +2413,7 @@ serve_execute(struct session *s, struct rd *r)
 	pg->stmt_off = 0;
 	if (!run(s, req)) {
 		pg->job = JOB_NONE;
-		pg->skip_to_sync = true;
+		pg->skip_to_sync = pg->failed;	/* else answered here (ends_gone_txn) */
 	}
 }
 
@@ -2255,7 +2427,7 @@ serve_close(struct session *s, struct rd *r)
 	struct pg_portal *po;
 
 	if (r->bad || (what != 'S' && what != 'P')) {
-		fatal_close(s, "08P01", "invalid Close message", NULL);
+		ext_error(s, "08P01", "invalid Close message");
 		return;
 	}
 	if (what == 'S' && (st = stmt_find(pg, name)) != NULL)
@@ -2432,8 +2604,15 @@ pgwire_done(struct session *s, struct request *r)
 		pg->txn_failed = false;
 	else if (!r->was_in_txn)
 		pg->txn_failed = failed && !pg->sqlite;	/* it began the transaction */
-	else if (failed && !pg->sqlite)
-		pg->txn_failed = true;
+	else if (!pg->sqlite)
+		pg->txn_failed = failed;	/* a success there: ROLLBACK TO SAVEPOINT */
+	/*
+	 * The connection holding the client's transaction went (a cancel, a COPY, a lost
+	 * server) and the handle says so: to the client the transaction is aborted, as
+	 * PostgreSQL would have it, until it ends it (ended_gone_txn).
+	 */
+	if (pg->h != NULL && !pg->h->hold.in_txn && r->was_in_txn && pg->h->lost != NULL)
+		pg->txn_gone = true;
 	if (pg->cut && pg->cut_state[0] != '\0') {
 		/* The reply could not be translated: the client hears why instead. */
 		put_error(&pg->out, "ERROR", pg->cut_state, pg->cut_msg, NULL, NULL);
@@ -2455,7 +2634,8 @@ pgwire_done(struct session *s, struct request *r)
 	case JOB_SIMPLE:
 		if (failed)
 			pg->failed = true;
-		simple_next(s);
+		if (!pg->stepping)
+			simple_next(s);
 		return;
 	case JOB_EXECUTE:
 		po = pg->portal;

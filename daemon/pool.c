@@ -667,6 +667,25 @@ pool_hold_release(struct hold *hd)
 		pool_release_conn(c);
 }
 
+/*
+ * A handle went: idle connections it left session state on are reset now, not when
+ * another handle takes them, so that what it left (a session advisory lock, a
+ * LISTEN) does not outlive it while the connection rests.
+ */
+void
+pool_handle_gone(struct pool *p, uint64_t sid, uint32_t hid)
+{
+	struct conn *c, *next;
+
+	if (!p->rc->session_reset)
+		return;
+	for (c = TAILQ_FIRST(&p->conns[CONN_IDLE]); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->session_dirty && c->owner_sid == sid && c->owner_hid == hid)
+			conn_reset(c);
+	}
+}
+
 /* Closes idle connections: all of them, or those past idle_timeout above min_idle. */
 void
 pool_close_idle(struct pool *p, bool all)

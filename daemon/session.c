@@ -314,6 +314,7 @@ session_handle_free(struct session *s, struct handle *h)
 	TAILQ_REMOVE(&s->handles, h, entry);
 	s->nhandles--;
 	pool_hold_release(&h->hold);
+	pool_handle_gone(p, s->id, h->id);
 	free(h->env);
 	free(h->role);
 	free(h->lost);

@@ -200,13 +200,13 @@ def test_prepare_threshold_zero(dbmd, pg):
 
 
 def test_prepared_statements_move_between_server_connections(dbmd, pg, table):
-    """production/small has two server connections for four clients, each with its own
-    named statements.  Another client holding a transaction open on the connection a
-    client has used so far sends that client's next transaction to the other one, which
-    has never seen its statements: they must run there all the same."""
+    """production/small has two server connections.  Two other clients take turns
+    holding them, so that each client's next transaction has only the connection it
+    has never used: its named statements must run there all the same."""
     with dbmd.psycopg("production/small") as c:
         c.execute(f"CREATE TABLE {table} (client int, i int, PRIMARY KEY (client, i))")
     conns = [dbmd.psycopg("production/small", autocommit=False) for _ in range(4)]
+    holders = [dbmd.psycopg("production/small", autocommit=False) for _ in range(2)]
     insert = f"INSERT INTO {table} VALUES (%s, %s)"
     backend = "SELECT pg_backend_pid() + %s"
     rows = [0] * len(conns)
@@ -218,33 +218,32 @@ def test_prepared_statements_move_between_server_connections(dbmd, pg, table):
         pid, = c.execute(backend, (0,), prepare=True).fetchone()
         return pid
 
+    def hold(h):
+        pid, = h.execute("SELECT pg_backend_pid()").fetchone()
+        return pid              # its transaction stays open, holding that connection
+
     try:
-        backends = [set() for _ in conns]
+        a, b = holders
         for k in range(len(conns)):
-            backends[k].add(txn(k))
+            pa = hold(a)
+            hold(b)
+            a.commit()                  # only a's connection is free
+            first = txn(k)
             conns[k].commit()
-        for k in range(len(conns)):
-            other = (k + 1) % len(conns)
-            for _ in range(20):
-                held = txn(other)           # its transaction stays open
-                if held in backends[k]:
-                    pid = txn(k)
-                    assert pid != held
-                    backends[k].add(pid)
-                    conns[k].commit()
-                    conns[other].commit()
-                    break
-                conns[other].commit()
-                backends[k].add(txn(k))
-                conns[k].commit()
-            assert len(backends[k]) == 2, backends
+            assert first == pa
+            assert hold(a) == pa        # a takes it again
+            b.commit()                  # only b's connection is free now
+            second = txn(k)             # the statements k prepared, elsewhere
+            conns[k].commit()
+            a.commit()
+            assert second != first
         for k, c in enumerate(conns):
             n, = c.execute(f"SELECT count(*) FROM {table} WHERE client = %s", (k,),
                            prepare=True).fetchone()
             assert n == rows[k]
             c.commit()
     finally:
-        for c in conns:
+        for c in conns + holders:
             c.close()
 
 
