@@ -1039,7 +1039,7 @@ T_FN char *
 writer_acked_array(const struct writer *w, int n)
 {
 	int	 i;
-	size_t	 len = 2 + (size_t)n * 12;
+	size_t	 len = 3 + (size_t)n * 12;	/* "{", the numbers, "}" and the NUL */
 	char	*s = calloc(1, len), *p = s;
 
 	cr_assert_not_null(s);
