@@ -1,10 +1,13 @@
 #!/bin/sh
-# Runs a command with a private PostgreSQL server: initdb in a temporary directory, a
-# Unix socket there and no TCP, run as an unprivileged user when we are root.  The
-# command sees TEST_PGHOST (socket directory), TEST_PGPORT, TEST_PGDATA, TEST_PGBIN and
-# TEST_PGRUNAS (the user the server runs as, empty when it is us).  The server is
-# stopped and removed afterwards, whatever happened.  Without PostgreSQL the command
-# runs without it (its tests skip) unless CI=true, when that is a failure.
+# Runs a command with a private PostgreSQL cluster (tests/pg_cluster.sh): a primary and
+# two streaming standbys in a temporary directory, Unix sockets there and no TCP, run as
+# an unprivileged user when we are root.  The command sees TEST_PGHOST (the socket
+# directory), TEST_PGPORT (the primary's, 5432), TEST_PGDATA (the primary's data
+# directory), TEST_PGBIN, TEST_PGRUNAS (the user the servers run as, empty when it is
+# us), TEST_PGSTANDBY_PORTS ("5433 5434"), TEST_PGSTANDBY1_DATA, TEST_PGSTANDBY2_DATA
+# and TEST_PGCLUSTER (pg_cluster.sh's path, for tests that make clusters of their own).
+# The servers are stopped and removed afterwards, whatever happened.  Without PostgreSQL
+# the command runs without it (its tests skip) unless CI=true, when that is a failure.
 set -u
 
 bindir=
@@ -20,31 +23,25 @@ if [ -z "$bindir" ]; then
 	exec "$@"
 fi
 
-runas=
 asuser=
 if [ "$(id -u)" = 0 ]; then
 	asuser=postgres
 	id "$asuser" >/dev/null 2>&1 || asuser=nobody
-	runas="runuser -u $asuser --"
 fi
+cluster=$(cd "$(dirname "$0")" && pwd)/pg_cluster.sh
 
 tmp=$(mktemp -d /tmp/dbmd-pg.XXXXXX)
-chmod 755 "$tmp"
-mkdir "$tmp/data" "$tmp/sock"
-[ -n "$asuser" ] && chown "$asuser" "$tmp/data" "$tmp/sock"
-chmod 755 "$tmp/sock"
 
 stop() {
-	$runas "$bindir/pg_ctl" -D "$tmp/data" -m immediate stop >/dev/null 2>&1
+	TEST_PGBIN=$bindir TEST_PGRUNAS=$asuser sh "$cluster" stop "$tmp"
 	rm -rf "$tmp"
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-fail() {
-	echo "pg_harness: $1" >&2
-	shift
-	[ -f "$tmp/data/pg.log" ] && sed 's/^/pg_harness: /' "$tmp/data/pg.log" >&2
+# The primary and both standbys; pg_cluster.sh prints the servers' logs when it fails.
+if ! TEST_PGBIN=$bindir TEST_PGRUNAS=$asuser sh "$cluster" start "$tmp"; then
+	echo "pg_harness: the cluster did not start" >&2
 	if [ "${CI:-}" = true ]; then
 		exit 1
 	fi
@@ -52,22 +49,12 @@ fail() {
 	trap - EXIT
 	stop
 	exec "$@"
-}
-
-if ! $runas "$bindir/initdb" -D "$tmp/data" -U postgres -A trust --no-sync \
-    >"$tmp/initdb.log" 2>&1; then
-	cat "$tmp/initdb.log" >&2
-	fail "initdb failed" "$@"
-fi
-# Only the Unix socket: the server is private to this run.
-if ! $runas "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/data/pg.log" -w -t 60 start \
-    -o "-c listen_addresses='' -k $tmp/sock -p 5432 -c fsync=off -c max_connections=200" \
-    >"$tmp/pg_ctl.log" 2>&1; then
-	cat "$tmp/pg_ctl.log" >&2
-	fail "the server did not start" "$@"
 fi
 
-export TEST_PGHOST="$tmp/sock" TEST_PGPORT=5432 TEST_PGDATA="$tmp/data" \
-	TEST_PGBIN="$bindir" TEST_PGRUNAS="$asuser"
-echo "pg_harness: PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on $tmp/sock"
+export TEST_PGHOST="$tmp/sock" TEST_PGPORT=5432 TEST_PGDATA="$tmp/primary" \
+	TEST_PGBIN="$bindir" TEST_PGRUNAS="$asuser" TEST_PGSTANDBY_PORTS="5433 5434" \
+	TEST_PGSTANDBY1_DATA="$tmp/standby1" TEST_PGSTANDBY2_DATA="$tmp/standby2" \
+	TEST_PGCLUSTER="$cluster"
+echo "pg_harness: PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on $tmp/sock:" \
+	"primary 5432, standbys $TEST_PGSTANDBY_PORTS"
 "$@"
