@@ -56,7 +56,7 @@ enum cfg_type {
 	CFG_T_LOGLEVEL,		/* debug, info, notice, warning, error */
 	CFG_T_NAMES,		/* list of user or group names (or numeric ids) */
 	CFG_T_KEYS,		/* list of role key names */
-	CFG_T_POOLMODE,		/* transaction or session: how the front door pools */
+	CFG_T_CHOICE,		/* one of the key's words (choices); held as its index */
 	CFG_T_MAX_
 };
 
@@ -78,6 +78,7 @@ struct cfg_key {
 	long long	 min, max;	/* inclusive range for numeric types */
 	int		 flags;
 	const char	*doc;		/* one line for --help-config and errors */
+	const char *const *choices;	/* CHOICE: the words, NULL-terminated */
 };
 
 /* A parsed value; which member is used depends on the key's type. */
@@ -145,7 +146,7 @@ TAILQ_HEAD(cfg_names, cfg_name);
  * the table and these counts disagree.
  */
 #define DAEMON_KEYS	19
-#define ROLE_KEYS	21
+#define ROLE_KEYS	26
 
 struct daemon_config {
 	char		*socket;
@@ -176,6 +177,13 @@ enum pool_mode {
 	POOL_MODE_SESSION,	/* one connection for the client's life */
 };
 
+/* What a read role does when no standby qualifies (backend_pg.c, pghosts.c). */
+enum lag_fallback {
+	LAG_FALLBACK_WAIT,	/* wait for one, up to acquire_timeout */
+	LAG_FALLBACK_PRIMARY,	/* read from the primary */
+	LAG_FALLBACK_FAIL,	/* fail the request at once */
+};
+
 enum backend_kind {
 	BACKEND_SQLITE,		/* sqlite:/path or sqlite::memory: */
 	BACKEND_POSTGRES,	/* postgresql:// or postgres:// */
@@ -202,6 +210,11 @@ struct role_config {
 	long long	 max_value_size;	/* bytes: SQLite's SQLITE_LIMIT_LENGTH */
 	long long	 read_only;
 	long long	 pool_mode;		/* enum pool_mode */
+	long long	 max_replica_lag;	/* ms; 0: not checked */
+	long long	 lag_fallback;		/* enum lag_fallback */
+	long long	 read_your_writes;
+	long long	 read_your_writes_timeout;	/* ms */
+	long long	 replica_check_interval;	/* ms */
 	long long	 cache_size;		/* entries; 0 disables the cache */
 	long long	 cache_ttl;
 	long long	 cache_max_bytes;
