@@ -326,6 +326,12 @@ struct backend_ops {
 	void		 (*conn_close)(struct conn *);
 	/* The process is about to exit: stop the statement now, blocking if need be. */
 	void		 (*conn_abort)(struct conn *);
+	/* NULL, or whether an open connection may serve the request now: a standby
+	 * serves a read-your-writes request once it has replayed the client's write. */
+	bool		 (*conn_serves)(const struct conn *, const struct request *);
+	/* NULL, or: requests wait that no open connection serves; find out soon
+	 * whether one does, and call pool_kick. */
+	void		 (*pool_waiting)(struct pool *);
 };
 
 /* Where a connection is; each state is a list of its pool (PgBouncer's way). */
@@ -350,6 +356,8 @@ struct conn {
 	int64_t			 last_used;	/* ms */
 	bool			 in_txn;	/* the backend is inside a transaction */
 	bool			 broken;	/* discard instead of reusing */
+	bool			 retiring;	/* its server no longer qualifies: closed
+						   when it is next free */
 	bool			 pend_all;	/* its transaction wrote tables not known */
 	/*
 	 * Session state: set by the backend when a client's statement may have left any
@@ -456,6 +464,11 @@ struct request {
 	bool			 discard;	/* REQ_RESET: clear session state too */
 	bool			 cut;		/* its client stopped reading: output dropped */
 	bool			 cancelled;	/* pool_cancel stopped it on its connection */
+	/* Read-your-writes (a PostgreSQL read role's; pghosts.c, ryw.c). */
+	uint64_t		 min_lsn;	/* its server must have replayed this; 0: any */
+	uint64_t		 commit_lsn;	/* a write it committed: the primary's LSN then */
+	bool			 ryw_deadline;	/* its timer is read_your_writes_timeout's */
+	bool			 ryw_fallback;	/* that passed: the primary may serve it */
 	uid_t			 uid;		/* the peer it runs for */
 	uint64_t		 sid;		/* its session's id, and */
 	uint32_t		 hid;		/* its handle's: whose session state it may see */
@@ -542,6 +555,8 @@ struct pool {
 	bool			 draining;	/* configuration changed: no new handles */
 	int64_t			 drain_deadline;	/* ms: disposed then, handles or not */
 	bool			 persistent;	/* keeps a connection: an in-memory database */
+	bool			 track_lsn;	/* a read role of its environment reads the
+						   writes made here (read_your_writes) */
 	int64_t			 unused_since;	/* ms, when nhandles fell to 0 */
 	int64_t			 backoff;	/* ms between background connects after failures */
 	int64_t			 retry_at;	/* ms: no background connect before this */
@@ -770,6 +785,8 @@ void		 pool_conn_opened(struct conn *, bool, const char *, const char *);
 void		 pool_request_done(struct conn *, struct request *, bool);
 void		 pool_conn_closed(struct conn *);
 void		 pool_conn_new(struct pool *);
+void		 pool_conn_retire(struct conn *);
+void		 pool_kick(struct pool *);
 void		 pool_hold_release(struct hold *);
 void		 pool_handle_gone(struct pool *, uint64_t, uint32_t);
 int		 pool_pin_limit(const struct pool *, const struct daemon_config *, bool);
@@ -825,6 +842,12 @@ void		 cacheflow_capture(struct request *, const void *, size_t);
 void		 cacheflow_conn_free(struct conn *);
 void		 request_names_free(char **, size_t);
 bool		 names_add(char ***, size_t *, const char *);
+
+/* ryw.c */
+void		 ryw_note(uid_t, pid_t, const char *, uint64_t);
+uint64_t	 ryw_lsn(uid_t, pid_t, const char *);
+void		 ryw_expire(int64_t);
+void		 ryw_clear(void);
 
 /* sqlscan.c */
 enum sqlscan_dialect {
