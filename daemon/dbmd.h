@@ -564,6 +564,7 @@ struct pool {
 	char			 last_error[256];
 	char			 last_sqlstate[6];	/* of last_error */
 	char			*db_key;	/* the database: pools on one share invalidations */
+	struct pghosts		*hosts;		/* NULL, or its servers (backend_pg) */
 	/* What the database says of itself (PostgreSQL's ParameterStatus); "" unknown. */
 	char			 server_version[64];
 	char			 timezone[64];
@@ -842,6 +843,43 @@ void		 cacheflow_capture(struct request *, const void *, size_t);
 void		 cacheflow_conn_free(struct conn *);
 void		 request_names_free(char **, size_t);
 bool		 names_add(char ***, size_t *, const char *);
+
+/* pghosts.c: the servers of a multi-host PostgreSQL role */
+struct pghosts;
+
+enum pghosts_choice {
+	PGH_CONNECT,		/* connect with the parameters given */
+	PGH_WAIT,		/* no server qualifies: wait until one does */
+	PGH_FAIL,		/* no server qualifies and the role says fail */
+};
+
+struct pghost_info {
+	const char	*name;		/* "host:port" */
+	const char	*server;	/* primary, standby, unknown */
+	const char	*state;		/* up, down, lagging, unknown */
+	time_t		 down_since;	/* 0 when up */
+	const char	*last_error;
+	int		 connections;
+	uint64_t	 statements;
+	int64_t		 lag_ms;	/* -1: unknown */
+	uint64_t	 lsn;		/* replayed (standby) or written (primary); 0: unknown */
+};
+
+struct pghosts	*pghosts_new(struct pool *, const char *const *, const char *const *,
+		    void (*)(struct pool *));
+void		 pghosts_free(struct pghosts *);
+enum pghosts_choice pghosts_choose(struct pghosts *, char ***, char ***, int *, char *,
+		    size_t);
+int		 pghosts_attach(struct pghosts *, int, const char *, const char *);
+void		 pghosts_detach(struct pghosts *, int);
+void		 pghosts_count(struct pghosts *, int);
+bool		 pghosts_usable(struct pghosts *, int);
+int		 pghosts_overloaded(const struct pghosts *);
+bool		 pghosts_serves(const struct pghosts *, int, const struct request *);
+void		 pghosts_hurry(struct pghosts *);
+size_t		 pghosts_n(const struct pghosts *);
+void		 pghosts_info(const struct pghosts *, size_t, struct pghost_info *);
+uint64_t	 pghosts_lsn_parse(const char *);
 
 /* ryw.c */
 void		 ryw_note(uid_t, pid_t, const char *, uint64_t);
