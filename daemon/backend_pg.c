@@ -428,6 +428,18 @@ pg_server_params(struct pg_conn *pc)
 			snprintf(dst[i], sizes[i], "%s", v);
 }
 
+/* The role's target_session_attrs, as its URI says ("any" when it does not). */
+static const char *
+pg_tsa(const struct pg_pool *pp)
+{
+	size_t i;
+
+	for (i = 0; pp->keywords[i] != NULL; i++)
+		if (strcmp(pp->keywords[i], "target_session_attrs") == 0)
+			return pp->values[i];
+	return "any";
+}
+
 /* One step of PQconnectPoll, then wait for what it asks for. */
 static void
 pg_connect_step(struct pg_conn *pc)
@@ -459,6 +471,16 @@ pg_connect_step(struct pg_conn *pc)
 		pool_conn_opened(pc->conn, true, NULL, NULL);
 		return;
 	default:
+		if (pp->hosts != NULL && pghosts_n(pp->hosts) > 1) {
+			char why[sizeof(pc->errmsg)];
+
+			/* libpq names the last server it tried: say that it tried them all. */
+			snprintf(why, sizeof(why), "no server of the %zu listed accepted the "
+			    "connection (target_session_attrs=%s); the last: %s",
+			    pghosts_n(pp->hosts), pg_tsa(pp), PQerrorMessage(pc->pg));
+			pg_open_failed(pc, why);
+			return;
+		}
 		pg_open_failed(pc, PQerrorMessage(pc->pg));
 		return;
 	}
