@@ -551,6 +551,21 @@ pool_conn_retire(struct conn *c)
 		pool_conn_new(p);
 }
 
+/* Is one of the pool's open connections on a server that may serve the request? */
+static bool
+served_somewhere(struct pool *p, const struct request *r)
+{
+	static const enum conn_state open[] = { CONN_IDLE, CONN_ACTIVE, CONN_PINNED };
+	struct conn *c;
+	size_t i;
+
+	for (i = 0; i < sizeof(open) / sizeof(open[0]); i++)
+		TAILQ_FOREACH(c, &p->conns[open[i]], entry)
+			if (!c->retiring && conn_serves(c, r))
+				return true;
+	return false;
+}
+
 static void
 waiter_timeout(evutil_socket_t fd, short ev, void *arg)
 {
@@ -561,7 +576,8 @@ waiter_timeout(evutil_socket_t fd, short ev, void *arg)
 	(void)fd, (void)ev;
 	if (r->ryw_deadline) {
 		r->ryw_deadline = false;
-		switch (p->rc->lag_fallback) {
+		/* A server that has replayed the write is busy: the pool is, not the replica. */
+		switch (served_somewhere(p, r) ? LAG_FALLBACK_WAIT : p->rc->lag_fallback) {
 		case LAG_FALLBACK_PRIMARY:
 			r->ryw_fallback = true;
 			/* FALLTHROUGH */
