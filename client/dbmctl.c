@@ -717,9 +717,39 @@ pool_line(size_t width, const char *label, const char *fmt, ...)
  * what an operator looks at first.  No line is wider than the terminal (80
  * columns off a terminal); everything else is in -v, --json and metrics.
  */
+/*
+ * The servers of a pool with several (the status's HOSTS), a line each: what it is,
+ * whether it is up, its connections and statements, its lag; why it is down.
+ */
+static void
+host_lines(size_t width, const dbm_result *hosts, const char *hash)
+{
+	char		 lag[48];
+	long long	 ms;
+	int		 i;
+
+	for (i = 0; hosts != NULL && i < dbm_nrows(hosts); i++) {
+		if (strcmp(col_str(hosts, i, "hash"), hash) != 0)
+			continue;
+		ms = col_num(hosts, i, "lag_ms");
+		if (strcmp(col_str(hosts, i, "server"), "standby") == 0 && ms >= 0)
+			snprintf(lag, sizeof(lag), ", lag %lld ms", ms);
+		else
+			lag[0] = '\0';
+		pool_line(width, "server", "%s %s, %s, %lld connections, %s statements%s%s%s",
+		    col_str(hosts, i, "host"), col_str(hosts, i, "server"),
+		    col_str(hosts, i, "state"), col_num(hosts, i, "connections"),
+		    col_str(hosts, i, "statements"), lag,
+		    col_str(hosts, i, "last_error")[0] ? ": " : "",
+		    col_str(hosts, i, "last_error"));
+	}
+}
+
 static void
 status_short(const dbm_result *d, const dbm_result *pools)
 {
+	const dbm_result *hist = pools ? dbm_result_next(pools) : NULL;
+	const dbm_result *hosts = hist ? dbm_result_next(hist) : NULL;
 	size_t		 width = term_width();
 	char		 up[32], extra[64];
 	long long	 hits, misses, n;
@@ -769,6 +799,7 @@ status_short(const dbm_result *d, const dbm_result *pools)
 			pool_line(width, "cache", "no lookups");
 		if (col_str(pools, i, "last_error")[0] != '\0')
 			pool_line(width, "last error", "%s", col_str(pools, i, "last_error"));
+		host_lines(width, hosts, col_str(pools, i, "hash"));
 	}
 }
 
@@ -853,9 +884,17 @@ show_status(const dbm_result *res)
 			json_object_row(res, 0);
 		else
 			fputs("{}", stdout);
+		const dbm_result *hist = pools ? dbm_result_next(pools) : NULL;
+		const dbm_result *hosts = hist ? dbm_result_next(hist) : NULL;
+
 		fputs(",\"pools\":", stdout);
 		if (pools != NULL)
 			json_objects(pools);
+		else
+			fputs("[]", stdout);
+		fputs(",\"hosts\":", stdout);
+		if (hosts != NULL)
+			json_objects(hosts);
 		else
 			fputs("[]", stdout);
 		fputs("}\n", stdout);

@@ -192,8 +192,33 @@ hist_row(struct rset *rs, const char *hash, const char *metric, const struct his
 	free(buf);
 }
 
+/* One server of a multi-host pool as a row. */
+static void
+host_row(struct rset *rs, const char *hash, const struct pghosts *hs, size_t i)
+{
+	struct pghost_info hi;
+	char lsn[32] = "";
+
+	pghosts_info(hs, i, &hi);
+	if (hi.lsn != 0)
+		snprintf(lsn, sizeof(lsn), "%X/%X", (unsigned)(hi.lsn >> 32),
+		    (unsigned)(hi.lsn & 0xffffffff));
+	rset_str(rs, hash);
+	rset_str(rs, hi.name);
+	rset_str(rs, hi.server);
+	rset_str(rs, hi.state);
+	rset_num(rs, (long long)hi.down_since);
+	rset_str(rs, hi.last_error);
+	rset_num(rs, hi.connections);
+	rset_num(rs, (long long)hi.statements);
+	rset_num(rs, (long long)hi.lag_ms);
+	rset_str(rs, lsn);
+	rset_row(rs);
+}
+
 /*
- * STATUS: the daemon, then its pools, then their histograms.  The daemon's counts are
+ * STATUS: the daemon, then its pools, their histograms, and the servers of pools
+ * that have several.  The daemon's counts are
  * of what the viewer may see: for a client that is not an admin, its own clients and
  * their handles, and the pools it may open.
  */
@@ -210,6 +235,8 @@ status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 	    "cache_bytes", "cache_hits", "cache_misses", "cache_bypasses", "cache_evictions",
 	    "cache_expirations", "cache_invalidations", "last_error" };
 	static const char *const hcols[] = { "hash", "metric", "count", "sum_us", "buckets" };
+	static const char *const scols[] = { "hash", "host", "server", "state", "down_since",
+	    "last_error", "connections", "statements", "lag_ms", "replay_lsn" };
 	struct rset rs;
 	struct session *s;
 	struct pool *p;
@@ -217,6 +244,7 @@ status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 	struct cache_stats cs;
 	char hash[17], *target, *names;
 	long long handles = 0, clients = 0, pools = 0, wait;
+	size_t i;
 
 	TAILQ_FOREACH(s, &dbmd->sessions, entry)
 		if (session_visible(v, s)) {
@@ -293,7 +321,18 @@ status_reply(struct proto_buf *b, uint32_t reqid, const struct viewer *v)
 		hist_row(&rs, hash, "acquire_wait", &p->stats.wait);
 		hist_row(&rs, hash, "statement", &p->stats.exec);
 	}
-	rset_end(&rs, "HISTOGRAMS", false);
+	rset_end(&rs, "HISTOGRAMS", true);
+
+	rset_begin(&rs, b, reqid, v->version, scols,
+	    (uint16_t)(sizeof(scols) / sizeof(scols[0])));
+	TAILQ_FOREACH(p, &dbmd->factory->pools, entry) {
+		if (!pool_visible(v, p))
+			continue;
+		snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)p->rc->hash);
+		for (i = 0; i < pghosts_n(p->hosts); i++)
+			host_row(&rs, hash, p->hosts, i);
+	}
+	rset_end(&rs, "HOSTS", false);
 }
 
 /* CLIENTS: every connected client for an admin; for anyone else, its own uid's. */

@@ -27,6 +27,14 @@
 /* A read_only role's BEGIN, sent in one message with a simple query (pg_simple). */
 #define PG_BEGIN_READ_ONLY	"BEGIN READ ONLY;"
 
+/*
+ * Where the primary's WAL is after a commit, for read-your-writes: flushed there,
+ * hence on its way to the standbys (the WAL inserted may hold records nothing
+ * flushes for seconds); inserted when commits do not wait for the flush.
+ */
+#define PG_COMMIT_LSN	"SELECT CASE WHEN current_setting('synchronous_commit') = " \
+	"'off' THEN pg_current_wal_insert_lsn() ELSE pg_current_wal_flush_lsn() END"
+
 /* A request's parameter types go to libpq as they are. */
 _Static_assert(sizeof(Oid) == sizeof(uint32_t), "an Oid is not 32 bits");
 
@@ -35,9 +43,11 @@ struct pg_pool {
 	char		**keywords;	/* NULL-terminated */
 	char		**values;
 	long long	 connect_timeout;
+	struct pghosts	*hosts;		/* NULL: one server, not watched */
 };
 
 enum pg_phase {
+	PG_WAITING,		/* for a server to qualify (pghosts), before connecting */
 	PG_CONNECTING,		/* PQconnectPoll until OK or FAILED */
 	PG_IDLE,		/* watching the socket for the server going away */
 	PG_SENDING,		/* PQflush until the request is out */
@@ -55,6 +65,7 @@ enum pg_stage {
 	PG_STAGE_MAIN,		/* the request's own query (a describe's: preparing it) */
 	PG_STAGE_DESCRIBE,	/* describing the statement the main query prepared */
 	PG_STAGE_POST,		/* COMMIT, ROLLBACK, or making a transaction read-only */
+	PG_STAGE_LSN,		/* where the primary is after a write was committed */
 };
 
 /* What follows the main query of a read_only role's statement. */
@@ -105,6 +116,10 @@ struct pg_conn {
 	struct event		*defer;		/* reports made from the loop, not the caller */
 	enum pg_deferred	 deferred;
 	char			 errmsg[512];
+	const char		*errstate;	/* its SQLSTATE; NULL: from libpq's message */
+	int			 host;		/* its server (pghosts); -1: not known */
+	int			 chosen;	/* the server it is opening on, -1: none */
+	bool			 wrote;		/* a write not yet committed (track_lsn) */
 	struct request		*req;
 	struct proto_buf	 out;		/* frames not yet handed to the client */
 	bool			 desc_sent;
@@ -126,6 +141,7 @@ static void pg_io(evutil_socket_t, short, void *);
 static void pg_process(struct pg_conn *);
 static void pg_send_step(struct pg_conn *);
 static bool pg_send_main(struct pg_conn *);
+static void pg_hosts_changed(struct pool *);
 
 /* libpq's messages end in newlines and may span lines: one line for logs and clients. */
 static void
@@ -308,6 +324,9 @@ pg_defer(struct pg_conn *pc, enum pg_deferred what)
 static void
 pg_conn_free(struct pg_conn *pc)
 {
+	struct pg_pool *pp = pc->conn->pool->be_state;
+
+	pghosts_detach(pp->hosts, pc->host >= 0 ? pc->host : pc->chosen);
 	if (pc->ev != NULL)
 		event_free(pc->ev);
 	if (pc->timer != NULL)
@@ -333,10 +352,13 @@ pg_deferred_cb(evutil_socket_t fd, short ev, void *arg)
 	case PG_DEFER_OPEN_FAILED: {
 		char msg[sizeof(pc->errmsg)];
 
+		const char *state;
+
 		memcpy(msg, pc->errmsg, sizeof(msg));
+		state = pc->errstate ? pc->errstate : connect_sqlstate(msg);
 		c->be = NULL;
 		pg_conn_free(pc);
-		pool_conn_opened(c, false, connect_sqlstate(msg), msg);
+		pool_conn_opened(c, false, state, msg);
 		break;
 	}
 	case PG_DEFER_FINISH:
@@ -373,6 +395,12 @@ pg_connect_timeout(evutil_socket_t fd, short ev, void *arg)
 	const char *host = PQhost(pc->pg);
 
 	(void)fd, (void)ev;
+	if (pc->phase == PG_WAITING) {
+		/* No server qualified within acquire_timeout: the reason pghosts gave. */
+		pc->errstate = "57P03";
+		pg_open_failed(pc, p->last_error);
+		return;
+	}
 	snprintf(why, sizeof(why), "timeout connecting to %s after %lldms (connect_timeout)",
 	    host && *host ? host : "the server", p->rc->connect_timeout);
 	pg_open_failed(pc, why);
@@ -400,10 +428,24 @@ pg_server_params(struct pg_conn *pc)
 			snprintf(dst[i], sizes[i], "%s", v);
 }
 
+/* The role's target_session_attrs, as its URI says ("any" when it does not). */
+static const char *
+pg_tsa(const struct pg_pool *pp)
+{
+	size_t i;
+
+	for (i = 0; pp->keywords[i] != NULL; i++)
+		if (strcmp(pp->keywords[i], "target_session_attrs") == 0)
+			return pp->values[i];
+	return "any";
+}
+
 /* One step of PQconnectPoll, then wait for what it asks for. */
 static void
 pg_connect_step(struct pg_conn *pc)
 {
+	struct pg_pool *pp = pc->conn->pool->be_state;
+
 	switch (PQconnectPoll(pc->pg)) {
 	case PGRES_POLLING_READING:
 		if (pg_watch(pc, EV_READ) == -1)
@@ -416,6 +458,11 @@ pg_connect_step(struct pg_conn *pc)
 	case PGRES_POLLING_OK:
 		evtimer_del(pc->timer);
 		pg_server_params(pc);
+		if (pp->hosts != NULL) {
+			pc->host = pghosts_attach(pp->hosts, pc->chosen, PQhost(pc->pg),
+			    PQport(pc->pg));
+			pc->chosen = -1;
+		}
 		pc->phase = PG_IDLE;
 		if (pg_watch(pc, EV_READ | EV_PERSIST) == -1) {
 			pg_open_failed(pc, "cannot watch the server's socket");
@@ -424,6 +471,16 @@ pg_connect_step(struct pg_conn *pc)
 		pool_conn_opened(pc->conn, true, NULL, NULL);
 		return;
 	default:
+		if (pp->hosts != NULL && pghosts_n(pp->hosts) > 1) {
+			char why[sizeof(pc->errmsg)];
+
+			/* libpq names the last server it tried: say that it tried them all. */
+			snprintf(why, sizeof(why), "no server of the %zu listed accepted the "
+			    "connection (target_session_attrs=%s); the last: %s",
+			    pghosts_n(pp->hosts), pg_tsa(pp), PQerrorMessage(pc->pg));
+			pg_open_failed(pc, why);
+			return;
+		}
 		pg_open_failed(pc, PQerrorMessage(pc->pg));
 		return;
 	}
@@ -536,6 +593,8 @@ pg_finish(struct pg_conn *pc)
 	pc->phase = PG_IDLE;
 	if (!c->broken && pg_watch(pc, EV_READ | EV_PERSIST) == -1)
 		c->broken = true;
+	if (r->kind == REQ_EXEC)
+		pghosts_count(((struct pg_pool *)c->pool->be_state)->hosts, pc->host);
 	request_done(r, ok);
 }
 
@@ -793,6 +852,26 @@ pg_send_describe(struct pg_conn *pc)
  * and a snapshot taken so that it cannot be switched back (PostgreSQL refuses
  * read-write once a query has run).
  */
+/*
+ * After the last stage: where a pool whose writes a read role reads
+ * (read_your_writes) learns the primary's position once a write is committed; false
+ * when the request is over.
+ */
+static bool
+pg_after(struct pg_conn *pc, PGTransactionStatusType ts)
+{
+	enum req_kind kind = pc->req->kind;
+
+	if (ts != PQTRANS_IDLE || pc->stage == PG_STAGE_LSN)
+		return false;
+	if (!pc->wrote || pc->failed || (kind != REQ_EXEC && kind != REQ_COMMIT)) {
+		pc->wrote = false;	/* rolled back, or failed: nothing to read */
+		return false;
+	}
+	pc->wrote = false;
+	return pg_send_own(pc, PG_STAGE_LSN, PG_COMMIT_LSN);
+}
+
 static bool
 pg_next_stage(struct pg_conn *pc)
 {
@@ -809,7 +888,7 @@ pg_next_stage(struct pg_conn *pc)
 	if (pc->stage == PG_STAGE_MAIN && pc->req->kind == REQ_DESCRIBE)
 		return !pc->failed && pg_send_describe(pc);
 	if (pc->stage != PG_STAGE_MAIN || post == PG_POST_NONE)
-		return false;
+		return pg_after(pc, ts);
 	pc->post = PG_POST_NONE;
 	if (post == PG_POST_END && ts == PQTRANS_INTRANS)
 		return pg_send_own(pc, PG_STAGE_POST, "COMMIT");
@@ -817,7 +896,7 @@ pg_next_stage(struct pg_conn *pc)
 		return pg_send_own(pc, PG_STAGE_POST, "ROLLBACK");
 	if (post == PG_POST_READ_ONLY && ts == PQTRANS_INTRANS)
 		return pg_send_own(pc, PG_STAGE_POST, "SET TRANSACTION READ ONLY; SELECT 1");
-	return false;
+	return pg_after(pc, ts);
 }
 
 /*
@@ -873,7 +952,11 @@ pg_process(struct pg_conn *pc)
 			PQclear(res);
 			return;
 		}
-		if ((pc->stage != PG_STAGE_MAIN && pc->stage != PG_STAGE_DESCRIBE) ||
+		if (pc->stage == PG_STAGE_LSN) {
+			/* The write is committed and answered: a failure here is not its. */
+			if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+				r->commit_lsn = pghosts_lsn_parse(PQgetvalue(res, 0, 0));
+		} else if ((pc->stage != PG_STAGE_MAIN && pc->stage != PG_STAGE_DESCRIBE) ||
 		    pc->skip_first) {
 			/* dbmd's own query: only its failure reaches the client. */
 			pc->skip_first = false;
@@ -940,6 +1023,8 @@ pg_io(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	switch (pc->phase) {
+	case PG_WAITING:
+		break;
 	case PG_CONNECTING:
 		pg_connect_step(pc);
 		break;
@@ -967,17 +1052,81 @@ pg_io(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * Starts connecting: to the pool's URI as it is, or, for a role whose servers are
+ * watched, with the host list pghosts orders; or waits (PG_WAITING, up to
+ * acquire_timeout) until a server qualifies, or fails at once as the role says.
+ */
+static void
+pg_conn_start(struct pg_conn *pc)
+{
+	struct pool *p = pc->conn->pool;
+	struct pg_pool *pp = p->be_state;
+	char **kw = NULL, **val = NULL, msg[sizeof(p->last_error)] = "";
+	struct timeval tv;
+	size_t i;
+
+	if (pp->hosts != NULL) {
+		switch (pghosts_choose(pp->hosts, &kw, &val, &pc->chosen, msg, sizeof(msg))) {
+		case PGH_CONNECT:
+			break;
+		case PGH_FAIL:
+			pc->errstate = "57P03";
+			pg_open_failed(pc, msg);
+			return;
+		case PGH_WAIT:
+			if (pc->phase != PG_WAITING) {
+				pc->phase = PG_WAITING;
+				snprintf(p->last_error, sizeof(p->last_error), "%s", msg);
+				snprintf(p->last_sqlstate, sizeof(p->last_sqlstate), "57P03");
+				tv.tv_sec = p->rc->acquire_timeout / 1000;
+				tv.tv_usec = (p->rc->acquire_timeout % 1000) * 1000;
+				evtimer_add(pc->timer, &tv);
+			}
+			return;
+		}
+	}
+	if (pc->phase == PG_WAITING)
+		evtimer_del(pc->timer);
+	pc->phase = PG_CONNECTING;
+	pc->pg = PQconnectStartParams(
+	    (const char *const *)(kw != NULL ? kw : pp->keywords),
+	    (const char *const *)(val != NULL ? val : pp->values), 0);
+	for (i = 0; kw != NULL && kw[i] != NULL; i++) {
+		free(kw[i]);
+		free(val[i]);
+	}
+	free(kw);
+	free(val);
+	if (pc->pg == NULL) {
+		pg_open_failed(pc, "out of memory");
+		return;
+	}
+	if (PQstatus(pc->pg) == CONNECTION_BAD) {
+		pg_open_failed(pc, PQerrorMessage(pc->pg));
+		return;
+	}
+	PQsetnonblocking(pc->pg, 1);
+	PQsetNoticeReceiver(pc->pg, pg_notice_receiver, pc);
+	evtimer_del(pc->timer);
+	tv.tv_sec = pp->connect_timeout / 1000;
+	tv.tv_usec = (pp->connect_timeout % 1000) * 1000;
+	evtimer_add(pc->timer, &tv);
+	/* As the libpq manual says: start as if PQconnectPoll had asked to write. */
+	if (pg_watch(pc, EV_WRITE) == -1)
+		pg_open_failed(pc, PQerrorMessage(pc->pg));
+}
+
 static int
 pg_conn_open(struct conn *c)
 {
-	struct pg_pool *pp = c->pool->be_state;
 	struct pg_conn *pc = calloc(1, sizeof(*pc));
-	struct timeval tv;
 
 	if (pc == NULL)
 		return -1;
 	pc->conn = c;
 	pc->ev_fd = -1;
+	pc->host = pc->chosen = -1;
 	pc->phase = PG_CONNECTING;
 	proto_buf_init(&pc->out);
 	TAILQ_INIT(&pc->notices);
@@ -988,24 +1137,7 @@ pg_conn_open(struct conn *c)
 		return -1;
 	}
 	c->be = pc;
-	pc->pg = PQconnectStartParams((const char *const *)pp->keywords,
-	    (const char *const *)pp->values, 0);
-	if (pc->pg == NULL) {
-		pg_open_failed(pc, "out of memory");
-		return 0;
-	}
-	if (PQstatus(pc->pg) == CONNECTION_BAD) {
-		pg_open_failed(pc, PQerrorMessage(pc->pg));
-		return 0;
-	}
-	PQsetnonblocking(pc->pg, 1);
-	PQsetNoticeReceiver(pc->pg, pg_notice_receiver, pc);
-	tv.tv_sec = pp->connect_timeout / 1000;
-	tv.tv_usec = (pp->connect_timeout % 1000) * 1000;
-	evtimer_add(pc->timer, &tv);
-	/* As the libpq manual says: start as if PQconnectPoll had asked to write. */
-	if (pg_watch(pc, EV_WRITE) == -1)
-		pg_open_failed(pc, PQerrorMessage(pc->pg));
+	pg_conn_start(pc);
 	return 0;
 }
 
@@ -1251,6 +1383,7 @@ pg_conn_exec(struct conn *c, struct request *r)
 	case REQ_EXEC:
 		pg_classify(r, first, sizeof(first));
 		c->session_dirty = true;
+		pc->wrote = pc->wrote || (c->pool->track_lsn && r->res_wrote);
 		if (read_only && c->in_txn && (strcmp(first, "COMMIT") == 0 ||
 		    strcmp(first, "END") == 0 || strcmp(first, "ROLLBACK") == 0 ||
 		    strcmp(first, "ABORT") == 0)) {
@@ -1400,6 +1533,8 @@ pg_conn_close(struct conn *c)
 	pg_unwatch(pc);
 	PQfinish(pc->pg);
 	pc->pg = NULL;
+	pghosts_detach(((struct pg_pool *)c->pool->be_state)->hosts, pc->host);
+	pc->host = -1;
 	pg_defer(pc, PG_DEFER_CLOSED);
 }
 
@@ -1515,6 +1650,8 @@ pg_pool_init(struct pool *p, char *err, size_t errlen)
 	free(extra);
 	pp->connect_timeout = p->rc->connect_timeout;
 	p->be_state = pp;
+	p->hosts = pp->hosts = pghosts_new(p, (const char *const *)pp->keywords,
+	    (const char *const *)pp->values, pg_hosts_changed);
 	return 0;
 nomem:
 	/* The arrays hold n + 3 slots, NULL where nothing was put. */
@@ -1532,12 +1669,79 @@ nomem:
 	return -1;
 }
 
+/* May the connection serve the request: on a server that has replayed its client's write? */
+static bool
+pg_conn_serves(const struct conn *c, const struct request *r)
+{
+	const struct pg_pool *pp = c->pool->be_state;
+	const struct pg_conn *pc = c->be;
+
+	return pp->hosts == NULL || pghosts_serves(pp->hosts, pc->host, r);
+}
+
+/* Read-your-writes requests wait: the standbys are asked again now. */
+static void
+pg_pool_waiting(struct pool *p)
+{
+	struct pg_pool *pp = p->be_state;
+
+	if (pp->hosts != NULL)
+		pghosts_hurry(pp->hosts);
+}
+
+/*
+ * What qualifies may have changed (pghosts): connections on servers that no longer
+ * qualify are retired, connections waiting for a server try again, and the waiters
+ * look for connections; read-your-writes waiters still waiting have the standbys
+ * asked again.
+ */
+static void
+pg_hosts_changed(struct pool *p)
+{
+	struct pg_pool *pp = p->be_state;
+	struct conn *c, *next;
+	struct pg_conn *pc;
+	struct request *r;
+	int st, from, moved;
+
+	for (st = CONN_OPENING; st < CONN_CLOSING; st++)
+		for (c = TAILQ_FIRST(&p->conns[st]); c != NULL; c = next) {
+			next = TAILQ_NEXT(c, entry);
+			if ((pc = c->be) == NULL)
+				continue;
+			if (st == CONN_OPENING && pc->phase == PG_WAITING)
+				pg_conn_start(pc);
+			else if (st != CONN_OPENING && !pghosts_usable(pp->hosts, pc->host))
+				pool_conn_retire(c);
+		}
+	/* A server back among those that qualify takes over idle connections. */
+	for (moved = 0; moved < p->rc->pool_size && !p->disposing &&
+	    (from = pghosts_overloaded(pp->hosts)) >= 0; moved++) {
+		TAILQ_FOREACH(c, &p->conns[CONN_IDLE], entry)
+			if (((struct pg_conn *)c->be)->host == from)
+				break;
+		if (c == NULL)
+			break;
+		pool_conn_retire(c);
+		if (pool_total(p) < p->rc->pool_size)
+			pool_conn_new(p);
+	}
+	pool_kick(p);
+	TAILQ_FOREACH(r, &p->reqs[REQ_QUEUED].list, entry)
+		if (r->min_lsn != 0) {
+			pghosts_hurry(pp->hosts);
+			break;
+		}
+}
+
 static void
 pg_pool_fini(struct pool *p)
 {
 	struct pg_pool *pp = p->be_state;
 
 	if (pp != NULL) {
+		pghosts_free(pp->hosts);
+		p->hosts = NULL;
 		strv_free(pp->keywords);
 		strv_free(pp->values);
 	}
@@ -1555,4 +1759,6 @@ const struct backend_ops backend_pg = {
 	.conn_cancel = pg_conn_cancel,
 	.conn_close = pg_conn_close,
 	.conn_abort = pg_conn_abort,
+	.conn_serves = pg_conn_serves,
+	.pool_waiting = pg_pool_waiting,
 };

@@ -33,8 +33,14 @@
  * The first role key is placed at [DAEMON_KEYS], so that the counts in dbmd.h are
  * checked: see below.
  */
+/* The words of CHOICE keys, in the order of their enums in dbmd.h. */
+static const char *const pool_modes[] = { "transaction", "session", NULL };
+static const char *const lag_fallbacks[] = { "wait", "primary", "fail", NULL };
+
 #pragma GCC diagnostic push
 #pragma GCC diagnostic error "-Woverride-init"
+/* Only CHOICE keys have words: the others leave the last field out. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 const struct cfg_key cfg_keys[] = {
 	{ "socket", "SOCKET", CFG_T_PATH, D(socket), NULL, 0, 0, 0,
 	  "path of the Unix socket clients connect to" },
@@ -105,9 +111,25 @@ const struct cfg_key cfg_keys[] = {
 	  CFG_K_POOL, "largest string, blob or row a SQLite statement may make" },
 	{ "read_only", "READ_ONLY", CFG_T_BOOL, R(read_only), "false", 0, 1, CFG_K_POOL,
 	  "open the database read-only" },
-	{ "pool_mode", "POOL_MODE", CFG_T_POOLMODE, R(pool_mode), "transaction", 0, 1,
+	{ "pool_mode", "POOL_MODE", CFG_T_CHOICE, R(pool_mode), "transaction", 0, 1,
 	  CFG_K_POOL, "PostgreSQL-protocol clients: transaction (a connection per "
-	  "statement or transaction) or session (one connection for the client's life)" },
+	  "statement or transaction) or session (one connection for the client's life)",
+	  pool_modes },
+	{ "max_replica_lag", "MAX_REPLICA_LAG", CFG_T_DURATION, R(max_replica_lag), "0", 0,
+	  MS_DAY, CFG_K_POOL, "a standby replaying further behind than this gets no new "
+	  "requests; 0: not checked" },
+	{ "lag_fallback", "LAG_FALLBACK", CFG_T_CHOICE, R(lag_fallback), "wait", 0, 2,
+	  CFG_K_POOL, "when no standby qualifies: wait (up to acquire_timeout), primary "
+	  "(read there) or fail", lag_fallbacks },
+	{ "read_your_writes", "READ_YOUR_WRITES", CFG_T_BOOL, R(read_your_writes), "false",
+	  0, 1, CFG_K_POOL, "a client's reads run where its last write through the "
+	  "environment's primary has been replayed" },
+	{ "read_your_writes_timeout", "READ_YOUR_WRITES_TIMEOUT", CFG_T_DURATION,
+	  R(read_your_writes_timeout), "1s", 0, MS_HOUR, CFG_K_POOL, "how long a read waits "
+	  "for a standby to replay its client's write before lag_fallback decides" },
+	{ "replica_check_interval", "REPLICA_CHECK_INTERVAL", CFG_T_DURATION,
+	  R(replica_check_interval), "1s", 10, MS_HOUR, CFG_K_POOL, "how often each host of "
+	  "a multi-host PostgreSQL role is asked for its state and replication lag" },
 	{ "cache.size", "CACHE_SIZE", CFG_T_INT, R(cache_size), "200", 0, 1000000, CFG_K_POOL,
 	  "cached results at most; 0 disables the result cache" },
 	{ "cache.ttl", "CACHE_TTL", CFG_T_DURATION, R(cache_ttl), "60s", 0, MS_DAY, CFG_K_POOL,
@@ -480,7 +502,8 @@ config_parse_value(const struct cfg_key *k, const char *text, int quoted, struct
 {
 	const char *p;
 	enum backend_kind kind;
-	char *target = NULL;
+	char *target = NULL, *buf = NULL;
+	size_t i, len = 0, cap = 0;
 	int bad = 0;
 
 	memset(v, 0, sizeof(*v));
@@ -562,17 +585,18 @@ config_parse_value(const struct cfg_key *k, const char *text, int quoted, struct
 			return -1;
 		}
 		return 0;
-	case CFG_T_POOLMODE:
-		if (strcmp(text, "transaction") == 0)
-			v->num = POOL_MODE_TRANSACTION;
-		else if (strcmp(text, "session") == 0)
-			v->num = POOL_MODE_SESSION;
-		else {
-			config_error(errs, CFG_E_TYPE, where,
-			    "%s: \"%s\" is not one of transaction, session", k->name, text);
-			return -1;
-		}
-		return 0;
+	case CFG_T_CHOICE:
+		for (i = 0; k->choices[i] != NULL; i++)
+			if (strcmp(text, k->choices[i]) == 0) {
+				v->num = (long long)i;
+				return 0;
+			}
+		for (i = 0; k->choices[i] != NULL; i++)
+			strbuf_printf(&buf, &len, &cap, "%s%s", i ? ", " : "", k->choices[i]);
+		config_error(errs, CFG_E_TYPE, where, "%s: \"%s\" is not one of %s", k->name,
+		    text, buf ? buf : "");
+		free(buf);
+		return -1;
 	case CFG_T_NAMES:
 	case CFG_T_KEYS:
 		/* Text sources (variables, --set) write lists comma-separated. */
@@ -690,8 +714,8 @@ config_value_text(const struct cfg_key *k, const struct cfg_value *v)
 		return xasprintf("%04llo", v->num);
 	case CFG_T_LOGLEVEL:
 		return xstrdup(log_level_name((int)v->num));
-	case CFG_T_POOLMODE:
-		return xstrdup(v->num == POOL_MODE_SESSION ? "session" : "transaction");
+	case CFG_T_CHOICE:
+		return xstrdup(k->choices[v->num]);
 	case CFG_T_NAMES:
 	case CFG_T_KEYS:
 		strbuf_printf(&buf, &len, &cap, "[");
@@ -1433,6 +1457,11 @@ config_resolve(const struct config *cfg, const char *env, const char *role,
 	if (!bad && rc->min_idle > rc->pool_size) {
 		config_error(errs, CFG_E_CONFLICT, where,
 		    "min_idle (%lld) is larger than pool_size (%lld)", rc->min_idle, rc->pool_size);
+		bad = 1;
+	}
+	if (!bad && rc->lag_fallback == LAG_FALLBACK_PRIMARY && !rc->read_only) {
+		config_error(errs, CFG_E_CONFLICT, where, "lag_fallback: primary needs "
+		    "read_only: true (a read role's statements must not write on the primary)");
 		bad = 1;
 	}
 	if (!bad && uri_check(rc->uri, &rc->backend, &rc->target, errs, where, "uri") == -1)

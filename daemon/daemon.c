@@ -274,6 +274,7 @@ out:
 		if (dbmd->sigs[i] != NULL)
 			event_free(dbmd->sigs[i]);
 	factory_free(dbmd->factory);
+	ryw_clear();
 	sqlite_backend_shutdown();
 	session_reap();
 	if (dbmd->reaper != NULL)

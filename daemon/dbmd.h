@@ -56,7 +56,7 @@ enum cfg_type {
 	CFG_T_LOGLEVEL,		/* debug, info, notice, warning, error */
 	CFG_T_NAMES,		/* list of user or group names (or numeric ids) */
 	CFG_T_KEYS,		/* list of role key names */
-	CFG_T_POOLMODE,		/* transaction or session: how the front door pools */
+	CFG_T_CHOICE,		/* one of the key's words (choices); held as its index */
 	CFG_T_MAX_
 };
 
@@ -78,6 +78,7 @@ struct cfg_key {
 	long long	 min, max;	/* inclusive range for numeric types */
 	int		 flags;
 	const char	*doc;		/* one line for --help-config and errors */
+	const char *const *choices;	/* CHOICE: the words, NULL-terminated */
 };
 
 /* A parsed value; which member is used depends on the key's type. */
@@ -145,7 +146,7 @@ TAILQ_HEAD(cfg_names, cfg_name);
  * the table and these counts disagree.
  */
 #define DAEMON_KEYS	19
-#define ROLE_KEYS	21
+#define ROLE_KEYS	26
 
 struct daemon_config {
 	char		*socket;
@@ -176,6 +177,13 @@ enum pool_mode {
 	POOL_MODE_SESSION,	/* one connection for the client's life */
 };
 
+/* What a read role does when no standby qualifies (backend_pg.c, pghosts.c). */
+enum lag_fallback {
+	LAG_FALLBACK_WAIT,	/* wait for one, up to acquire_timeout */
+	LAG_FALLBACK_PRIMARY,	/* read from the primary */
+	LAG_FALLBACK_FAIL,	/* fail the request at once */
+};
+
 enum backend_kind {
 	BACKEND_SQLITE,		/* sqlite:/path or sqlite::memory: */
 	BACKEND_POSTGRES,	/* postgresql:// or postgres:// */
@@ -202,6 +210,11 @@ struct role_config {
 	long long	 max_value_size;	/* bytes: SQLite's SQLITE_LIMIT_LENGTH */
 	long long	 read_only;
 	long long	 pool_mode;		/* enum pool_mode */
+	long long	 max_replica_lag;	/* ms; 0: not checked */
+	long long	 lag_fallback;		/* enum lag_fallback */
+	long long	 read_your_writes;
+	long long	 read_your_writes_timeout;	/* ms */
+	long long	 replica_check_interval;	/* ms */
 	long long	 cache_size;		/* entries; 0 disables the cache */
 	long long	 cache_ttl;
 	long long	 cache_max_bytes;
@@ -313,6 +326,12 @@ struct backend_ops {
 	void		 (*conn_close)(struct conn *);
 	/* The process is about to exit: stop the statement now, blocking if need be. */
 	void		 (*conn_abort)(struct conn *);
+	/* NULL, or whether an open connection may serve the request now: a standby
+	 * serves a read-your-writes request once it has replayed the client's write. */
+	bool		 (*conn_serves)(const struct conn *, const struct request *);
+	/* NULL, or: requests wait that no open connection serves; find out soon
+	 * whether one does, and call pool_kick. */
+	void		 (*pool_waiting)(struct pool *);
 };
 
 /* Where a connection is; each state is a list of its pool (PgBouncer's way). */
@@ -337,6 +356,8 @@ struct conn {
 	int64_t			 last_used;	/* ms */
 	bool			 in_txn;	/* the backend is inside a transaction */
 	bool			 broken;	/* discard instead of reusing */
+	bool			 retiring;	/* its server no longer qualifies: closed
+						   when it is next free */
 	bool			 pend_all;	/* its transaction wrote tables not known */
 	/*
 	 * Session state: set by the backend when a client's statement may have left any
@@ -443,6 +464,11 @@ struct request {
 	bool			 discard;	/* REQ_RESET: clear session state too */
 	bool			 cut;		/* its client stopped reading: output dropped */
 	bool			 cancelled;	/* pool_cancel stopped it on its connection */
+	/* Read-your-writes (a PostgreSQL read role's; pghosts.c, ryw.c). */
+	uint64_t		 min_lsn;	/* its server must have replayed this; 0: any */
+	uint64_t		 commit_lsn;	/* a write it committed: the primary's LSN then */
+	bool			 ryw_deadline;	/* its timer is read_your_writes_timeout's */
+	bool			 ryw_fallback;	/* that passed: the primary may serve it */
 	uid_t			 uid;		/* the peer it runs for */
 	uint64_t		 sid;		/* its session's id, and */
 	uint32_t		 hid;		/* its handle's: whose session state it may see */
@@ -529,6 +555,8 @@ struct pool {
 	bool			 draining;	/* configuration changed: no new handles */
 	int64_t			 drain_deadline;	/* ms: disposed then, handles or not */
 	bool			 persistent;	/* keeps a connection: an in-memory database */
+	bool			 track_lsn;	/* a read role of its environment reads the
+						   writes made here (read_your_writes) */
 	int64_t			 unused_since;	/* ms, when nhandles fell to 0 */
 	int64_t			 backoff;	/* ms between background connects after failures */
 	int64_t			 retry_at;	/* ms: no background connect before this */
@@ -536,6 +564,7 @@ struct pool {
 	char			 last_error[256];
 	char			 last_sqlstate[6];	/* of last_error */
 	char			*db_key;	/* the database: pools on one share invalidations */
+	struct pghosts		*hosts;		/* NULL, or its servers (backend_pg) */
 	/* What the database says of itself (PostgreSQL's ParameterStatus); "" unknown. */
 	char			 server_version[64];
 	char			 timezone[64];
@@ -757,6 +786,8 @@ void		 pool_conn_opened(struct conn *, bool, const char *, const char *);
 void		 pool_request_done(struct conn *, struct request *, bool);
 void		 pool_conn_closed(struct conn *);
 void		 pool_conn_new(struct pool *);
+void		 pool_conn_retire(struct conn *);
+void		 pool_kick(struct pool *);
 void		 pool_hold_release(struct hold *);
 void		 pool_handle_gone(struct pool *, uint64_t, uint32_t);
 int		 pool_pin_limit(const struct pool *, const struct daemon_config *, bool);
@@ -812,6 +843,49 @@ void		 cacheflow_capture(struct request *, const void *, size_t);
 void		 cacheflow_conn_free(struct conn *);
 void		 request_names_free(char **, size_t);
 bool		 names_add(char ***, size_t *, const char *);
+
+/* pghosts.c: the servers of a multi-host PostgreSQL role */
+struct pghosts;
+
+enum pghosts_choice {
+	PGH_CONNECT,		/* connect with the parameters given */
+	PGH_WAIT,		/* no server qualifies: wait until one does */
+	PGH_FAIL,		/* no server qualifies and the role says fail */
+};
+
+struct pghost_info {
+	const char	*name;		/* "host:port" */
+	const char	*server;	/* primary, standby, unknown */
+	const char	*state;		/* up, down, lagging, unknown */
+	time_t		 down_since;	/* 0 when up */
+	const char	*last_error;
+	int		 connections;
+	uint64_t	 statements;
+	int64_t		 lag_ms;	/* -1: unknown */
+	uint64_t	 lsn;		/* replayed (standby) or written (primary); 0: unknown */
+};
+
+struct pghosts	*pghosts_new(struct pool *, const char *const *, const char *const *,
+		    void (*)(struct pool *));
+void		 pghosts_free(struct pghosts *);
+enum pghosts_choice pghosts_choose(struct pghosts *, char ***, char ***, int *, char *,
+		    size_t);
+int		 pghosts_attach(struct pghosts *, int, const char *, const char *);
+void		 pghosts_detach(struct pghosts *, int);
+void		 pghosts_count(struct pghosts *, int);
+bool		 pghosts_usable(struct pghosts *, int);
+int		 pghosts_overloaded(const struct pghosts *);
+bool		 pghosts_serves(const struct pghosts *, int, const struct request *);
+void		 pghosts_hurry(struct pghosts *);
+size_t		 pghosts_n(const struct pghosts *);
+void		 pghosts_info(const struct pghosts *, size_t, struct pghost_info *);
+uint64_t	 pghosts_lsn_parse(const char *);
+
+/* ryw.c */
+void		 ryw_note(uid_t, pid_t, const char *, uint64_t);
+uint64_t	 ryw_lsn(uid_t, pid_t, const char *);
+void		 ryw_expire(int64_t);
+void		 ryw_clear(void);
 
 /* sqlscan.c */
 enum sqlscan_dialect {

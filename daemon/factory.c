@@ -215,6 +215,32 @@ pool_gone(void *arg, struct pool *p)
 }
 
 /*
+ * A PostgreSQL pool that writes learns where the primary is after each write it
+ * commits when a role of the environment reads its clients' writes (read_your_writes).
+ */
+static void
+track_writes(struct factory *f, const struct config *cfg, struct pool *p, const char *env)
+{
+	const struct role_config *rc;
+	struct cfg_errors errs;
+	struct cfg_name *n;
+
+	if (p->track_lsn || p->rc->backend != BACKEND_POSTGRES || p->rc->read_only)
+		return;
+	TAILQ_INIT(&errs);
+	TAILQ_FOREACH(n, &cfg->names, entry) {
+		if (n->role == NULL || strcmp(n->env, env) != 0)
+			continue;
+		rc = factory_resolve(f, cfg, env, n->role, &errs);
+		config_errors_clear(&errs);
+		if (rc != NULL && rc->read_your_writes) {
+			p->track_lsn = true;
+			return;
+		}
+	}
+}
+
+/*
  * OPEN(environment, role, overrides): resolves the configuration (only the overrides
  * the environment permits), validates it, and looks its canonical form up among the
  * pools.  An equal pool is shared; otherwise a new one is built: the backend from the
@@ -224,8 +250,8 @@ pool_gone(void *arg, struct pool *p)
  * The pool's handle count is raised for the caller.  On failure returns NULL with a
  * proto error code and a message for the client (the caller logs it).
  */
-struct pool *
-factory_open(struct factory *f, const struct config *cfg, const char *env, const char *role,
+static struct pool *
+open_pool(struct factory *f, const struct config *cfg, const char *env, const char *role,
     const struct cfg_override *ov, size_t nov, struct peer *peer, int *code,
     char **msg)
 {
@@ -297,6 +323,18 @@ factory_open(struct factory *f, const struct config *cfg, const char *env, const
 	f->npools++;
 	log_info("pool %016llx created for %s/%s: %s", (unsigned long long)rc->hash, env, role,
 	    p->from_override ? "from client overrides" : "configured");
+	return p;
+}
+
+struct pool *
+factory_open(struct factory *f, const struct config *cfg, const char *env, const char *role,
+    const struct cfg_override *ov, size_t nov, struct peer *peer, int *code,
+    char **msg)
+{
+	struct pool *p = open_pool(f, cfg, env, role, ov, nov, peer, code, msg);
+
+	if (p != NULL)
+		track_writes(f, cfg, p, env);
 	return p;
 }
 

@@ -21,6 +21,7 @@ factory_janitor(struct factory *f)
 		else
 			pool_janitor(p, now);
 	}
+	ryw_expire(now);
 }
 
 /* Retires old and idle connections and keeps min_idle warm. */

@@ -13,6 +13,9 @@ static void waiter_timeout(evutil_socket_t, short, void *);
 static void idle_txn_timeout(evutil_socket_t, short, void *);
 static void conn_reset(struct conn *);
 static bool conn_fits(const struct conn *, const struct request *);
+static bool conn_serves(const struct conn *, const struct request *);
+static struct request *waiter_for(struct pool *, const struct conn *);
+static void waiter_arm(struct request *, long long);
 static void pool_run_on(struct conn *, struct request *);
 static void pool_release_conn(struct conn *);
 static void pool_conn_set_state(struct conn *, enum conn_state);
@@ -346,18 +349,18 @@ pool_release_conn(struct conn *c)
 
 	c->held_by = NULL;
 	c->last_used = now;
-	if (c->broken || p->disposing ||
+	if (c->broken || c->retiring || p->disposing ||
 	    (p->rc->max_lifetime > 0 && now - c->created >= p->rc->max_lifetime)) {
 		if (c->broken)
 			p->stats.discarded++;
 		conn_close(c, c->broken ? "broken" : p->disposing ? "pool disposed" :
-		    "max_lifetime reached");
+		    c->retiring ? "its server no longer qualifies" : "max_lifetime reached");
 		if (!p->disposing && p->reqs[REQ_QUEUED].n > 0 && pool_total(p) < p->rc->pool_size)
 			pool_conn_new(p);
 		pool_check_gone(p);
 		return;
 	}
-	if ((r = TAILQ_FIRST(&p->reqs[REQ_QUEUED].list)) != NULL) {
+	if ((r = waiter_for(p, c)) != NULL) {
 		if (!conn_fits(c, r)) {
 			conn_reset(c);	/* behind the reply it just sent; then the waiter */
 			return;
@@ -404,12 +407,33 @@ idle_for(struct pool *p, const struct request *r)
 	struct conn *c, *fit = NULL;
 
 	TAILQ_FOREACH_REVERSE(c, &p->conns[CONN_IDLE], conn_list, entry) {
+		if (!conn_serves(c, r))
+			continue;
 		if (c->session_dirty && !r->capturing && conn_owned(c, r))
 			return c;
 		if (fit == NULL && conn_fits(c, r))
 			fit = c;
 	}
 	return fit;
+}
+
+/* May the connection's server serve the request now (the backend's word)? */
+static bool
+conn_serves(const struct conn *c, const struct request *r)
+{
+	return c->pool->be->conn_serves == NULL || c->pool->be->conn_serves(c, r);
+}
+
+/* The first waiter the connection's server serves, in arrival order. */
+static struct request *
+waiter_for(struct pool *p, const struct conn *c)
+{
+	struct request *r;
+
+	TAILQ_FOREACH(r, &p->reqs[REQ_QUEUED].list, entry)
+		if (conn_serves(c, r))
+			return r;
+	return NULL;
 }
 
 /*
@@ -421,7 +445,6 @@ void
 pool_submit(struct pool *p, struct request *r)
 {
 	struct conn *c;
-	struct timeval tv;
 
 	r->pool = p;
 	if (p->disposing) {
@@ -445,22 +468,102 @@ pool_submit(struct pool *p, struct request *r)
 	}
 	request_move(r, REQ_QUEUED, &p->reqs[REQ_QUEUED]);
 	p->stats.waits++;
-	if ((c = TAILQ_LAST(&p->conns[CONN_IDLE], conn_list)) != NULL) {
-		conn_reset(c);	/* another user's: cleaned, then it serves the queue */
-		if (r->state != REQ_QUEUED)
-			return;
-	} else if (pool_total(p) < p->rc->pool_size &&
-	    p->nconns[CONN_OPENING] < p->reqs[REQ_QUEUED].n) {
-		if (conn_new(p) == NULL) {
-			fail_waiters(p, PROTO_E_NOMEM, "53200", "out of memory");
-			return;
-		}
-		if (r->state != REQ_QUEUED)
-			return;		/* the backend opened and served it at once */
-	}
-	tv.tv_sec = p->rc->acquire_timeout / 1000;
-	tv.tv_usec = (p->rc->acquire_timeout % 1000) * 1000;
+	/*
+	 * A read-your-writes request waits for a standby to replay its client's write
+	 * at most read_your_writes_timeout; then lag_fallback decides.
+	 */
+	r->ryw_deadline = r->min_lsn != 0 &&
+	    p->rc->read_your_writes_timeout < p->rc->acquire_timeout;
+	waiter_arm(r, r->ryw_deadline ? p->rc->read_your_writes_timeout :
+	    p->rc->acquire_timeout);
+	if (r->min_lsn != 0 && p->be->pool_waiting != NULL)
+		p->be->pool_waiting(p);
+	pool_kick(p);	/* may end r */
+}
+
+static void
+waiter_arm(struct request *r, long long ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
 	evtimer_add(r->timer, &tv);
+}
+
+/*
+ * Finds connections for the waiters: an idle connection serves the first waiter its
+ * server may serve (cleaned first when another handle's state is on it); for the
+ * rest a connection opens while the pool has room.  A waiter the primary may now
+ * serve (read-your-writes fell back) gets room made for it: an idle connection to a
+ * standby that has not replayed its write closes.
+ */
+void
+pool_kick(struct pool *p)
+{
+	struct conn *c;
+	struct request *r = NULL;
+	bool again = true, fallback = false;
+
+	while (again && !p->disposing) {
+		again = false;
+		TAILQ_FOREACH(c, &p->conns[CONN_IDLE], entry)
+			if ((r = waiter_for(p, c)) != NULL)
+				break;
+		if (c == NULL)
+			break;
+		/* Either takes c off the idle list: the walk starts again. */
+		if (!conn_fits(c, r))
+			conn_reset(c);	/* another user's: cleaned, then it serves the queue */
+		else
+			pool_run_on(c, r);
+		again = true;
+	}
+	if (p->disposing || p->reqs[REQ_QUEUED].n <= p->nconns[CONN_OPENING])
+		return;
+	TAILQ_FOREACH(r, &p->reqs[REQ_QUEUED].list, entry)
+		fallback = fallback || r->ryw_fallback;
+	if (pool_total(p) >= p->rc->pool_size) {
+		if (!fallback || p->nconns[CONN_OPENING] > 0 ||
+		    (c = TAILQ_FIRST(&p->conns[CONN_IDLE])) == NULL)
+			return;
+		conn_close(c, "room for a request the primary serves");
+	}
+	if (conn_new(p) == NULL)
+		fail_waiters(p, PROTO_E_NOMEM, "53200", "out of memory");
+}
+
+/*
+ * The connection's server no longer qualifies (a standby fell behind, a primary
+ * stood in for standbys that are back): closed now when idle, else when it is next
+ * free; the handle holding it keeps it until then.
+ */
+void
+pool_conn_retire(struct conn *c)
+{
+	struct pool *p = c->pool;
+
+	if (c->state == CONN_CLOSING || c->retiring)
+		return;
+	c->retiring = true;
+	if (c->state != CONN_IDLE)
+		return;
+	conn_close(c, "its server no longer qualifies");
+	if (!p->disposing && p->reqs[REQ_QUEUED].n > 0 && pool_total(p) < p->rc->pool_size)
+		pool_conn_new(p);
+}
+
+/* Is one of the pool's open connections on a server that may serve the request? */
+static bool
+served_somewhere(struct pool *p, const struct request *r)
+{
+	static const enum conn_state open[] = { CONN_IDLE, CONN_ACTIVE, CONN_PINNED };
+	struct conn *c;
+	size_t i;
+
+	for (i = 0; i < sizeof(open) / sizeof(open[0]); i++)
+		TAILQ_FOREACH(c, &p->conns[open[i]], entry)
+			if (!c->retiring && conn_serves(c, r))
+				return true;
+	return false;
 }
 
 static void
@@ -471,8 +574,37 @@ waiter_timeout(evutil_socket_t fd, short ev, void *arg)
 	char msg[512];
 
 	(void)fd, (void)ev;
+	if (r->ryw_deadline) {
+		r->ryw_deadline = false;
+		/* A server that has replayed the write is busy: the pool is, not the replica. */
+		switch (served_somewhere(p, r) ? LAG_FALLBACK_WAIT : p->rc->lag_fallback) {
+		case LAG_FALLBACK_PRIMARY:
+			r->ryw_fallback = true;
+			/* FALLTHROUGH */
+		case LAG_FALLBACK_WAIT:
+			waiter_arm(r, p->rc->acquire_timeout - p->rc->read_your_writes_timeout);
+			pool_kick(p);
+			return;
+		default:
+			waiter_stop(r);
+			snprintf(msg, sizeof(msg), "no standby replayed this client's last write "
+			    "within %lldms (read_your_writes_timeout; lag_fallback: fail)",
+			    p->rc->read_your_writes_timeout);
+			request_fail(r, PROTO_E_BACKEND, "57P03", msg);
+			request_finish(r);
+			return;
+		}
+	}
 	waiter_stop(r);
 	p->stats.timeouts++;
+	if (r->min_lsn != 0 && !r->ryw_fallback) {
+		snprintf(msg, sizeof(msg), "no connection to a server that has replayed this "
+		    "client's last write was free within %lldms (acquire_timeout; "
+		    "read_your_writes)", p->rc->acquire_timeout);
+		request_fail(r, PROTO_E_TIMEOUT, "57P03", msg);
+		request_finish(r);
+		return;
+	}
 	snprintf(msg, sizeof(msg), "no database connection was free within %lldms "
 	    "(pool_size %lld, %d in use, %d waiting)%s%s", p->rc->acquire_timeout,
 	    p->rc->pool_size, p->nconns[CONN_ACTIVE] + p->nconns[CONN_PINNED],

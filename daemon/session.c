@@ -512,11 +512,19 @@ session_request(struct session *s, struct handle *h, enum req_kind kind, uint32_
 	return r;
 }
 
-/* Where a request runs: the cache may answer it, else the pool places it. */
+/*
+ * Where a request runs: the cache may answer it, else the pool places it.  On a
+ * read_your_writes role it must see its client's last write: it runs where that has
+ * been replayed, and never from the cache (a result cached from a standby may be
+ * older than the write).
+ */
 void
 session_run(struct session *s, struct handle *h, struct request *r)
 {
 	s->busy = r;
+	if (h->pool->rc->read_your_writes &&
+	    (r->min_lsn = ryw_lsn(s->peer.uid, s->pid, h->env)) != 0)
+		r->cache_max_age = 0;
 	if (h->pool->disposing) {
 		request_fail(r, PROTO_E_DRAINING, "", "the handle's pool was disposed (its "
 		    "configuration changed, or an operator disposed it): dispose the handle and "
@@ -1033,6 +1041,8 @@ session_req_done(void *arg, struct request *r)
 			reply_open_ok(s, r->reqid, h);
 	} else if (r->kind == REQ_EXEC && h != NULL)
 		pin_check_after(s, h);
+	if (r->commit_lsn != 0 && h != NULL)
+		ryw_note(s->peer.uid, s->pid, h->env, r->commit_lsn);
 	if (s->busy == r)
 		s->busy = NULL;
 	if (s->stalled == r) {
