@@ -618,9 +618,11 @@ Test(replica, read_your_writes_sees_every_write_with_a_standby_paused, .fini = r
 	dbm_handle	*hw, *hr;
 	char		 id[16], *v;
 	int		 i, seen = 0;
+	long long	 stmts;
 
 	rep_shared(1);
 	c = ryw_start(1, &hw, &hr);
+	stmts = host_of(c, hr, 1).statements;
 	for (i = 1; i <= 1000; i++) {
 		snprintf(id, sizeof(id), "%d", i);
 		t_exec0(hw, "INSERT INTO rw VALUES ($1::int)", 1, (const char *[]){ id });
@@ -630,6 +632,9 @@ Test(replica, read_your_writes_sees_every_write_with_a_standby_paused, .fini = r
 		free(v);
 	}
 	cr_assert_eq(seen, 1000, "only %d of 1000 reads saw the write just made", seen);
+	/* Every read followed a write that the paused standby never replayed. */
+	cr_assert_eq(host_of(c, hr, 1).statements, stmts, "the paused standby ran %lld of the "
+	    "reads", host_of(c, hr, 1).statements - stmts);
 	/* The primary role's connections are on the primary. */
 	v = where(hw);
 	cr_assert_eq(where_index(v), 0, "the primary role runs on %s", v);
@@ -834,6 +839,9 @@ Test(replica, a_standby_stopped_under_load_loses_only_the_reads_in_flight_on_it,
 	for (i = 0; i < REP_READERS; i++)
 		cr_assert_eq(readers[i].bad[0], '\0', "a read failed unclearly: %s",
 		    readers[i].bad);
+	cr_log_info("a standby stopped under %d readers: %lld reads failed (first: %s)",
+	    REP_READERS, failed, readers[0].failure[0] != '\0' ? readers[0].failure :
+	    readers[1].failure[0] != '\0' ? readers[1].failure : readers[2].failure);
 	host_wait(c, h, 1, "down", NULL, 0);
 	cr_assert_eq(host_of(c, h, 1).connections, 0);
 
@@ -906,6 +914,7 @@ Test(replica, without_the_primary_reads_go_on_and_writes_recover_on_a_promoted_s
 		dbm_result_free(r);
 		failures++;
 	}
+	cr_log_info("a write with the primary stopped: SQLSTATE %s: %s", sqlstate, last);
 	cr_assert_eq(strncmp(sqlstate, "08", 2), 0, "a write with the primary gone fails with "
 	    "SQLSTATE %s (%s), not a connection exception (class 08)", sqlstate, last);
 	cr_assert_leq(longest, 10000LL * t_slow(), "a write took %lld ms to fail", longest);
