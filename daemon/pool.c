@@ -502,6 +502,7 @@ pool_kick(struct pool *p)
 	struct conn *c;
 	struct request *r = NULL;
 	bool again = true, fallback = false;
+	int cleaning = 0;
 
 	while (again && !p->disposing) {
 		again = false;
@@ -511,13 +512,14 @@ pool_kick(struct pool *p)
 		if (c == NULL)
 			break;
 		/* Either takes c off the idle list: the walk starts again. */
-		if (!conn_fits(c, r))
+		if (!conn_fits(c, r)) {
 			conn_reset(c);	/* another user's: cleaned, then it serves the queue */
-		else
+			cleaning++;
+		} else
 			pool_run_on(c, r);
 		again = true;
 	}
-	if (p->disposing || p->reqs[REQ_QUEUED].n <= p->nconns[CONN_OPENING])
+	if (p->disposing || p->reqs[REQ_QUEUED].n <= p->nconns[CONN_OPENING] + cleaning)
 		return;
 	TAILQ_FOREACH(r, &p->reqs[REQ_QUEUED].list, entry)
 		fallback = fallback || r->ryw_fallback;
