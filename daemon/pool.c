@@ -476,8 +476,8 @@ pool_submit(struct pool *p, struct request *r)
 	    p->rc->read_your_writes_timeout < p->rc->acquire_timeout;
 	waiter_arm(r, r->ryw_deadline ? p->rc->read_your_writes_timeout :
 	    p->rc->acquire_timeout);
-	if (r->min_lsn != 0 && p->be->pool_waiting != NULL)
-		p->be->pool_waiting(p);
+	if (r->min_lsn != 0 && p->be->pool_wake != NULL)
+		p->be->pool_wake(p);
 	pool_kick(p);	/* may end r */
 }
 
@@ -870,6 +870,8 @@ pool_dispose(struct pool *p, const char *reason)
 		    p->label ? p->label : "", reason);
 		fail_waiters(p, PROTO_E_DRAINING, "", "the pool was disposed");
 		pool_close_idle(p, true);
+		if (p->be->pool_wake != NULL)
+			p->be->pool_wake(p);
 	}
 	pool_check_gone(p);
 }
