@@ -1679,12 +1679,23 @@ pg_conn_serves(const struct conn *c, const struct request *r)
 	return pp->hosts == NULL || pghosts_serves(pp->hosts, pc->host, r);
 }
 
-/* Read-your-writes requests wait: the standbys are asked again now. */
+/*
+ * Read-your-writes requests wait: the standbys are asked again now.  A pool being
+ * disposed: connections waiting for a server to qualify give up.
+ */
 static void
-pg_pool_waiting(struct pool *p)
+pg_pool_wake(struct pool *p)
 {
 	struct pg_pool *pp = p->be_state;
+	struct conn *c;
+	struct pg_conn *pc;
 
+	if (p->disposing) {
+		TAILQ_FOREACH(c, &p->conns[CONN_OPENING], entry)
+			if ((pc = c->be) != NULL && pc->phase == PG_WAITING)
+				pg_open_failed(pc, "the pool was disposed");
+		return;
+	}
 	if (pp->hosts != NULL)
 		pghosts_hurry(pp->hosts);
 }
@@ -1760,5 +1771,5 @@ const struct backend_ops backend_pg = {
 	.conn_close = pg_conn_close,
 	.conn_abort = pg_conn_abort,
 	.conn_serves = pg_conn_serves,
-	.pool_waiting = pg_pool_waiting,
+	.pool_wake = pg_pool_wake,
 };

@@ -329,9 +329,10 @@ struct backend_ops {
 	/* NULL, or whether an open connection may serve the request now: a standby
 	 * serves a read-your-writes request once it has replayed the client's write. */
 	bool		 (*conn_serves)(const struct conn *, const struct request *);
-	/* NULL, or: requests wait that no open connection serves; find out soon
-	 * whether one does, and call pool_kick. */
-	void		 (*pool_waiting)(struct pool *);
+	/* NULL, or: requests wait that no open connection serves (find out soon
+	 * whether one does, and call pool_kick), or the pool is being disposed
+	 * (connections waiting to open give up). */
+	void		 (*pool_wake)(struct pool *);
 };
 
 /* Where a connection is; each state is a list of its pool (PgBouncer's way). */

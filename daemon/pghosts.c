@@ -833,6 +833,12 @@ probe_connect(struct pghost *h)
 	size_t i;
 
 	params_for(h->hs, &h, 1, "any", &kw, &val);
+	/* Told apart from the role's own connections in pg_stat_activity. */
+	for (i = 0; kw[i] != NULL; i++)
+		if (strcmp(kw[i], "application_name") == 0) {
+			free(val[i]);
+			val[i] = xstrdup("dbmd monitor");
+		}
 	h->pg = PQconnectStartParams((const char *const *)kw, (const char *const *)val, 0);
 	for (i = 0; kw[i] != NULL; i++) {
 		free(kw[i]);

@@ -476,8 +476,8 @@ pool_submit(struct pool *p, struct request *r)
 	    p->rc->read_your_writes_timeout < p->rc->acquire_timeout;
 	waiter_arm(r, r->ryw_deadline ? p->rc->read_your_writes_timeout :
 	    p->rc->acquire_timeout);
-	if (r->min_lsn != 0 && p->be->pool_waiting != NULL)
-		p->be->pool_waiting(p);
+	if (r->min_lsn != 0 && p->be->pool_wake != NULL)
+		p->be->pool_wake(p);
 	pool_kick(p);	/* may end r */
 }
 
@@ -502,6 +502,7 @@ pool_kick(struct pool *p)
 	struct conn *c;
 	struct request *r = NULL;
 	bool again = true, fallback = false;
+	int cleaning = 0;
 
 	while (again && !p->disposing) {
 		again = false;
@@ -511,13 +512,14 @@ pool_kick(struct pool *p)
 		if (c == NULL)
 			break;
 		/* Either takes c off the idle list: the walk starts again. */
-		if (!conn_fits(c, r))
+		if (!conn_fits(c, r)) {
 			conn_reset(c);	/* another user's: cleaned, then it serves the queue */
-		else
+			cleaning++;
+		} else
 			pool_run_on(c, r);
 		again = true;
 	}
-	if (p->disposing || p->reqs[REQ_QUEUED].n <= p->nconns[CONN_OPENING])
+	if (p->disposing || p->reqs[REQ_QUEUED].n <= p->nconns[CONN_OPENING] + cleaning)
 		return;
 	TAILQ_FOREACH(r, &p->reqs[REQ_QUEUED].list, entry)
 		fallback = fallback || r->ryw_fallback;
@@ -868,6 +870,8 @@ pool_dispose(struct pool *p, const char *reason)
 		    p->label ? p->label : "", reason);
 		fail_waiters(p, PROTO_E_DRAINING, "", "the pool was disposed");
 		pool_close_idle(p, true);
+		if (p->be->pool_wake != NULL)
+			p->be->pool_wake(p);
 	}
 	pool_check_gone(p);
 }

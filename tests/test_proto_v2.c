@@ -621,7 +621,7 @@ Test(v2_sqlite, operator_replies_have_v2_layout_for_a_v2_session)
 		if (proto_frame_ends_reply(&f.hdr))
 			break;
 	}
-	cr_assert_eq(descs, 3);
+	cr_assert_eq(descs, 4);
 	raw_end(&r);
 	cr_assert_eq(t_dbmd_stop(&d), 0);
 }
