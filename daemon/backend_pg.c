@@ -122,6 +122,9 @@ struct pg_conn {
 	bool			 wrote;		/* a write not yet committed (track_lsn) */
 	struct request		*req;
 	struct proto_buf	 out;		/* frames not yet handed to the client */
+	size_t			 held;		/* where in out the reply's last frame is,
+						   kept until the request ends; SIZE_MAX:
+						   not written yet */
 	bool			 desc_sent;
 	bool			 failed;	/* an ERROR frame was written */
 	bool			 stalled;	/* the client's output is full */
@@ -395,12 +398,6 @@ pg_connect_timeout(evutil_socket_t fd, short ev, void *arg)
 	const char *host = PQhost(pc->pg);
 
 	(void)fd, (void)ev;
-	if (pc->phase == PG_WAITING) {
-		/* No server qualified within acquire_timeout: the reason pghosts gave. */
-		pc->errstate = "57P03";
-		pg_open_failed(pc, p->last_error);
-		return;
-	}
 	snprintf(why, sizeof(why), "timeout connecting to %s after %lldms (connect_timeout)",
 	    host && *host ? host : "the server", p->rc->connect_timeout);
 	pg_open_failed(pc, why);
@@ -476,7 +473,7 @@ pg_connect_step(struct pg_conn *pc)
 
 			/* libpq names the last server it tried: say that it tried them all. */
 			snprintf(why, sizeof(why), "no server of the %zu listed accepted the "
-			    "connection (target_session_attrs=%s); the last: %s",
+			    "connection (target_session_attrs=%s): %s",
 			    pghosts_n(pp->hosts), pg_tsa(pp), PQerrorMessage(pc->pg));
 			pg_open_failed(pc, why);
 			return;
@@ -491,6 +488,11 @@ static void
 put_error(struct pg_conn *pc, int code, const char *sqlstate, const char *msg,
     const char *detail, const char *hint)
 {
+	if (pc->held != SIZE_MAX) {
+		/* The statement's end was not final: the error replaces it. */
+		proto_buf_truncate(&pc->out, pc->held);
+		pc->held = SIZE_MAX;
+	}
 	pc->failed = true;
 	backend_error(&pc->out, pc->req->reqid, code, sqlstate, msg, detail, hint);
 }
@@ -536,13 +538,33 @@ pg_drop_notifies(struct pg_conn *pc)
 static void
 pg_flush_out(struct pg_conn *pc)
 {
-	if (pc->out.len == 0)
+	size_t n = pc->held != SIZE_MAX ? pc->held : pc->out.len;
+
+	if (n == 0)
 		return;
-	if (request_output(pc->req, pc->out.data, pc->out.len) == 1)
+	if (request_output(pc->req, pc->out.data, n) == 1)
 		pc->stalled = true;
-	proto_buf_reset(&pc->out);
+	if (n == pc->out.len)
+		proto_buf_reset(&pc->out);
+	else
+		proto_buf_consume(&pc->out, n);
+	if (pc->held != SIZE_MAX)
+		pc->held = 0;
 	if (pc->req != NULL)		/* the owner may have ended it in the call */
 		pc->out.max_payload = pc->req->max_frame;
+}
+
+/*
+ * The reply's last frame (COMPLETE, OK) is kept until the request ends: the server
+ * has not said it is idle yet (an extended-protocol statement commits at Sync), and a
+ * write's position for read-your-writes is not known yet.  A client told the
+ * statement completed could act on it before either.
+ */
+static void
+hold_end(struct pg_conn *pc)
+{
+	if (pc->held == SIZE_MAX)
+		pc->held = pc->out.len;
 }
 
 /*
@@ -579,6 +601,7 @@ pg_finish(struct pg_conn *pc)
 	PGTransactionStatusType ts = PQtransactionStatus(pc->pg);
 	bool ok = !pc->failed;
 
+	pc->held = SIZE_MAX;
 	if (pc->out.len > 0)
 		request_output(pc->req, pc->out.data, pc->out.len);
 	proto_buf_reset(&pc->out);
@@ -783,6 +806,7 @@ pg_result(struct pg_conn *pc, PGresult *res)
 			break;
 		if (!pc->desc_sent)
 			put_row_desc(pc, res);
+		hold_end(pc);
 		put_complete(pc, res);
 		break;
 	case PGRES_COMMAND_OK:
@@ -790,15 +814,19 @@ pg_result(struct pg_conn *pc, PGresult *res)
 			/* Preparing says nothing; describing what it prepared, everything. */
 			if (pc->stage == PG_STAGE_DESCRIBE)
 				put_describe(pc, res);
-		} else if (kind == REQ_EXEC)
+		} else if (kind == REQ_EXEC) {
+			hold_end(pc);
 			put_complete(pc, res);
-		else if (kind == REQ_COMMIT && strcmp(PQcmdStatus(res), "ROLLBACK") == 0)
+		} else if (kind == REQ_COMMIT && strcmp(PQcmdStatus(res), "ROLLBACK") == 0)
 			put_error(pc, PROTO_E_SQL, "25P02", "the transaction was rolled back, not "
 			    "committed: a statement in it had failed", "", "");
-		else if (kind != REQ_RESET)
+		else if (kind != REQ_RESET) {
+			hold_end(pc);
 			proto_encode_empty(&pc->out, PROTO_MSG_OK, pc->req->reqid);
+		}
 		break;
 	case PGRES_EMPTY_QUERY:
+		hold_end(pc);
 		put_complete(pc, res);
 		break;
 	case PGRES_COPY_IN:
@@ -1075,19 +1103,16 @@ pg_conn_start(struct pg_conn *pc)
 			pg_open_failed(pc, msg);
 			return;
 		case PGH_WAIT:
-			if (pc->phase != PG_WAITING) {
-				pc->phase = PG_WAITING;
-				snprintf(p->last_error, sizeof(p->last_error), "%s", msg);
-				snprintf(p->last_sqlstate, sizeof(p->last_sqlstate), "57P03");
-				tv.tv_sec = p->rc->acquire_timeout / 1000;
-				tv.tv_usec = (p->rc->acquire_timeout % 1000) * 1000;
-				evtimer_add(pc->timer, &tv);
-			}
+			/*
+			 * The requests waiting have their deadlines, and fail with this
+			 * reason; the connection waits on, for those that come later.
+			 */
+			pc->phase = PG_WAITING;
+			snprintf(p->last_error, sizeof(p->last_error), "%s", msg);
+			snprintf(p->last_sqlstate, sizeof(p->last_sqlstate), "57P03");
 			return;
 		}
 	}
-	if (pc->phase == PG_WAITING)
-		evtimer_del(pc->timer);
 	pc->phase = PG_CONNECTING;
 	pc->pg = PQconnectStartParams(
 	    (const char *const *)(kw != NULL ? kw : pp->keywords),
@@ -1365,6 +1390,7 @@ pg_conn_exec(struct conn *c, struct request *r)
 	char first[16];
 
 	pc->req = r;
+	pc->held = SIZE_MAX;
 	pc->desc_sent = false;
 	pc->failed = false;
 	pc->stalled = false;
@@ -1697,7 +1723,7 @@ pg_pool_wake(struct pool *p)
 		return;
 	}
 	if (pp->hosts != NULL)
-		pghosts_hurry(pp->hosts);
+		pghosts_hurry(pp->hosts, true);
 }
 
 /*
@@ -1740,7 +1766,7 @@ pg_hosts_changed(struct pool *p)
 	pool_kick(p);
 	TAILQ_FOREACH(r, &p->reqs[REQ_QUEUED].list, entry)
 		if (r->min_lsn != 0) {
-			pghosts_hurry(pp->hosts);
+			pghosts_hurry(pp->hosts, false);
 			break;
 		}
 }

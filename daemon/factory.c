@@ -240,6 +240,22 @@ track_writes(struct factory *f, const struct config *cfg, struct pool *p, const 
 	}
 }
 
+/* A new configuration: whether a pool's writes are read again is decided anew. */
+static void
+retrack_writes(struct factory *f, const struct config *cfg, struct pool *p)
+{
+	char env[DBMD_NAME_MAX + 1];
+	const char *slash;
+	size_t i;
+
+	p->track_lsn = false;
+	for (i = 0; i < p->nnames; i++) {
+		slash = strchr(p->names[i], '/');
+		snprintf(env, sizeof(env), "%.*s", (int)(slash - p->names[i]), p->names[i]);
+		track_writes(f, cfg, p, env);
+	}
+}
+
 /*
  * OPEN(environment, role, overrides): resolves the configuration (only the overrides
  * the environment permits), validates it, and looks its canonical form up among the
@@ -421,6 +437,7 @@ factory_reconfigure(struct factory *f, const struct config *cfg)
 		next = TAILQ_NEXT(p, entry);
 		/* Where the old values came from is gone with the old configuration. */
 		memset(p->rc->origin, 0, sizeof(p->rc->origin));
+		retrack_writes(f, cfg, p);
 		if (p->from_override || p->disposing || p->gone || p->draining ||
 		    pool_still_configured(p, cfg))
 			continue;

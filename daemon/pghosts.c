@@ -35,7 +35,7 @@
  */
 
 #define PGH_SAMPLES	64
-#define PGH_HURRY_MS	1
+#define PGH_HURRY_MS	1		/* the first asking again; doubling from there */
 #define PGH_QUERY	"SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() " \
 	"THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_flush_lsn() END, " \
 	"CASE WHEN pg_is_in_recovery() AND pg_last_wal_receive_lsn() > " \
@@ -77,6 +77,7 @@ struct pghost {
 	int		 nconns;
 	uint64_t	 statements;
 	int64_t		 lag_ms;		/* -1: unknown */
+	int64_t		 behind_since;		/* ms: behind every kept sample; 0: not */
 	uint64_t	 lsn;			/* replayed (standby), flushed (primary) */
 	/* The check. */
 	PGconn		*pg;
@@ -101,6 +102,7 @@ struct pghosts {
 	unsigned		 turn;
 	struct event		*tick;		/* replica_check_interval */
 	struct event		*hurry;		/* read-your-writes waiters: ask again */
+	int64_t			 hurry_ms;	/* how soon, doubling to the interval */
 	struct event		*changed_ev;	/* tells the backend, from the loop */
 	struct {
 		int64_t		 at;		/* ms */
@@ -564,16 +566,21 @@ pghosts_serves(const struct pghosts *hs, int i, const struct request *r)
 }
 
 /*
- * Read-your-writes requests wait: the standbys are asked now, or as soon as their
- * answer is in, but not more often than every PGH_HURRY_MS.
+ * Read-your-writes requests wait: the standbys are asked again as soon as their last
+ * answer is in, PGH_HURRY_MS after the last question for a new waiter (fresh), then
+ * twice as long each time up to replica_check_interval, while requests still wait.
  */
 void
-pghosts_hurry(struct pghosts *hs)
+pghosts_hurry(struct pghosts *hs, bool fresh)
 {
-	struct timeval tv = { 0, PGH_HURRY_MS * 1000 };
-	int64_t now = now_ms();
+	struct timeval tv;
+	int64_t now = now_ms(), wait;
 	size_t i;
 
+	if (fresh || hs->hurry_ms == 0)
+		hs->hurry_ms = PGH_HURRY_MS;
+	else if ((hs->hurry_ms *= 2) > hs->pool->rc->replica_check_interval)
+		hs->hurry_ms = hs->pool->rc->replica_check_interval;
 	for (i = 0; i < hs->n; i++) {
 		struct pghost *h = &hs->h[i];
 
@@ -581,11 +588,22 @@ pghosts_hurry(struct pghosts *hs)
 			continue;
 		if (h->phase == PROBE_ASKING)
 			h->again = true;
-		else if (h->phase == PROBE_READY && now - h->since >= PGH_HURRY_MS)
+		else if (h->phase == PROBE_READY && now - h->since >= hs->hurry_ms)
 			probe_start(h);
-		else if (h->phase == PROBE_READY && !evtimer_pending(hs->hurry, NULL))
+		else if (h->phase == PROBE_READY && !evtimer_pending(hs->hurry, NULL)) {
+			wait = hs->hurry_ms - (now - h->since);
+			tv.tv_sec = wait / 1000;
+			tv.tv_usec = (wait % 1000) * 1000;
 			evtimer_add(hs->hurry, &tv);
+		}
 	}
+}
+
+/* Is a primary among the servers, up? */
+bool
+pghosts_primary_known(struct pghosts *hs)
+{
+	return hs != NULL && primary_of(hs) != NULL;
 }
 
 static void
@@ -739,24 +757,34 @@ sample_add(struct pghosts *hs, uint64_t lsn)
 
 /*
  * How long ago the primary first reported a position the standby has not replayed:
- * 0 when it has replayed the latest; the age of the oldest kept when it is behind
- * that too.  -1: no primary reported.
+ * 0 when it has replayed the latest.  A standby behind even the oldest position kept
+ * has been behind since it was first seen so (behind_since), however long the
+ * primary has written since.  -1: no primary reported.
  */
 static int64_t
-sample_lag(const struct pghosts *hs, uint64_t replayed)
+sample_lag(const struct pghosts *hs, struct pghost *h, uint64_t replayed)
 {
 	size_t i, k;
 	int64_t at = -1;
+	bool all = true;
 
 	if (hs->nsamples == 0 || primary_of((struct pghosts *)hs) == NULL)
 		return -1;
 	for (i = 0; i < hs->nsamples; i++) {
 		k = (hs->next_sample + PGH_SAMPLES - 1 - i) % PGH_SAMPLES;
-		if (hs->samples[k].lsn <= replayed)
+		if (hs->samples[k].lsn <= replayed) {
+			all = false;
 			break;
+		}
 		at = hs->samples[k].at;
 	}
-	return at < 0 ? 0 : now_ms() - at;
+	if (at < 0) {
+		h->behind_since = 0;
+		return 0;
+	}
+	if (!all || h->behind_since == 0 || at < h->behind_since)
+		h->behind_since = at;
+	return now_ms() - h->behind_since;
 }
 
 /* The check's answer. */
@@ -780,7 +808,7 @@ probe_answer(struct pghost *h, PGresult *res)
 	if (server == PGH_PRIMARY) {
 		sample_add(hs, lsn);
 		lag = 0;
-	} else if ((lag = sample_lag(hs, lsn)) < 0)
+	} else if ((lag = sample_lag(hs, h, lsn)) < 0)
 		lag = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	if (h->down)
 		log_notice("pool %016llx: server %s is up", (unsigned long long)hs->pool->rc->hash,
@@ -803,7 +831,8 @@ probe_answer(struct pghost *h, PGresult *res)
 	}
 	h->server = server;
 	h->lag_ms = lag;
-	if (lsn > h->lsn || server == PGH_PRIMARY)
+	/* A server back from down may be another (a rebuilt standby): believed anew. */
+	if (lsn > h->lsn || server == PGH_PRIMARY || was_down)
 		h->lsn = lsn;
 	if (was_down || before != pghosts_usable(hs, (int)h->idx) ||
 	    hs->pool->reqs[REQ_QUEUED].n > 0)
@@ -911,7 +940,7 @@ probe_read(struct pghost *h)
 		PQclear(res);
 		if (h->phase == PROBE_READY && h->again) {
 			h->again = false;
-			pghosts_hurry(h->hs);
+			pghosts_hurry(h->hs, false);
 		}
 		return;
 	}
@@ -953,4 +982,7 @@ probe_io(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 	}
+	/* Connections busy when a server came back move to it once they are free. */
+	if (pghosts_overloaded(hs) >= 0)
+		hosts_changed(hs);
 }

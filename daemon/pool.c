@@ -524,7 +524,7 @@ pool_kick(struct pool *p)
 	TAILQ_FOREACH(r, &p->reqs[REQ_QUEUED].list, entry)
 		fallback = fallback || r->ryw_fallback;
 	if (pool_total(p) >= p->rc->pool_size) {
-		if (!fallback || p->nconns[CONN_OPENING] > 0 ||
+		if (!fallback || !pghosts_primary_known(p->hosts) || p->nconns[CONN_OPENING] > 0 ||
 		    (c = TAILQ_FIRST(&p->conns[CONN_IDLE])) == NULL)
 			return;
 		conn_close(c, "room for a request the primary serves");
@@ -600,9 +600,9 @@ waiter_timeout(evutil_socket_t fd, short ev, void *arg)
 	waiter_stop(r);
 	p->stats.timeouts++;
 	if (r->min_lsn != 0 && !r->ryw_fallback) {
-		snprintf(msg, sizeof(msg), "no connection to a server that has replayed this "
-		    "client's last write was free within %lldms (acquire_timeout; "
-		    "read_your_writes)", p->rc->acquire_timeout);
+		snprintf(msg, sizeof(msg), "no server that has replayed this client's last "
+		    "write served it within %lldms (acquire_timeout; read_your_writes)",
+		    p->rc->acquire_timeout);
 		request_fail(r, PROTO_E_TIMEOUT, "57P03", msg);
 		request_finish(r);
 		return;

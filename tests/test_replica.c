@@ -582,10 +582,12 @@ Test(replica, a_lagging_standby_gets_no_requests_until_it_catches_up, .fini = re
  * The configuration of both read-your-writes tests: the primary role on
  * the server that is writable, the read role with one connection on each
  * standby (min_idle 2 of 2), read_your_writes as given; standby 1 paused
- * once both connections are open.
+ * once both connections are open.  The reads go through a connection to
+ * dbmd of their own (*cr), as a program's separate handles do: its write's
+ * reply must not reach the program before dbmd knows where the write is.
  */
 static dbm_conn *
-ryw_start(int on, dbm_handle **hw, dbm_handle **hr)
+ryw_start(int on, dbm_handle **hw, dbm_conn **cr, dbm_handle **hr)
 {
 	char		*urw, *uro, *roles;
 	dbm_conn	*c;
@@ -601,7 +603,8 @@ ryw_start(int on, dbm_handle **hw, dbm_handle **hr)
 	rep_dbmd_start(roles);
 	c = t_connect(&d);
 	*hw = t_open(c, "production", "primary");
-	*hr = t_open(c, "production", "read_only");
+	*cr = t_connect(&d);
+	*hr = t_open(*cr, "production", "read_only");
 	host_wait(c, *hr, 1, "up", "standby", 1);
 	host_wait(c, *hr, 2, "up", "standby", 1);
 	rep_pause(0);
@@ -614,14 +617,14 @@ ryw_start(int on, dbm_handle **hw, dbm_handle **hr)
 Test(replica, read_your_writes_sees_every_write_with_a_standby_paused, .fini = rep_teardown,
     .timeout = 180)
 {
-	dbm_conn	*c;
+	dbm_conn	*c, *cr;
 	dbm_handle	*hw, *hr;
 	char		 id[16], *v;
 	int		 i, seen = 0;
 	long long	 stmts;
 
 	rep_shared(1);
-	c = ryw_start(1, &hw, &hr);
+	c = ryw_start(1, &hw, &cr, &hr);
 	stmts = host_of(c, hr, 1).statements;
 	for (i = 1; i <= 1000; i++) {
 		snprintf(id, sizeof(id), "%d", i);
@@ -639,19 +642,20 @@ Test(replica, read_your_writes_sees_every_write_with_a_standby_paused, .fini = r
 	v = where(hw);
 	cr_assert_eq(where_index(v), 0, "the primary role runs on %s", v);
 	free(v);
+	dbm_disconnect(cr);
 	dbm_disconnect(c);
 }
 
 Test(replica, without_read_your_writes_a_paused_standby_serves_stale_reads,
     .fini = rep_teardown, .timeout = 180)
 {
-	dbm_conn	*c, *c2;
+	dbm_conn	*c, *cr, *c2;
 	dbm_handle	*hw, *hr[2];
 	char		 id[16], *v;
 	int		 i, k, stale = 0, st;
 
 	rep_shared(1);
-	c = ryw_start(0, &hw, &hr[0]);
+	c = ryw_start(0, &hw, &cr, &hr[0]);
 	open_reads(&c2, &hr[1], 1);
 	/* Both read connections at once: one of them is on the paused standby. */
 	for (i = 1; i <= 1000 && stale == 0; i++) {
@@ -670,6 +674,7 @@ Test(replica, without_read_your_writes_a_paused_standby_serves_stale_reads,
 	}
 	cr_assert_gt(stale, 0, "no read was stale in 1000 tries with a standby paused");
 	dbm_disconnect(c2);
+	dbm_disconnect(cr);
 	dbm_disconnect(c);
 }
 
