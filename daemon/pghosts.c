@@ -35,7 +35,8 @@
  */
 
 #define PGH_SAMPLES	64
-#define PGH_HURRY_MS	1		/* the first asking again; doubling from there */
+#define PGH_HURRY_US	250		/* the first asking again; doubling from there */
+#define PGH_HURRY_MAX_US 8000		/* to this, or replica_check_interval if less */
 #define PGH_QUERY	"SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() " \
 	"THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_flush_lsn() END, " \
 	"CASE WHEN pg_is_in_recovery() AND pg_last_wal_receive_lsn() > " \
@@ -87,6 +88,7 @@ struct pghost {
 	int		 ev_fd;
 	short		 ev_what;
 	int64_t		 since;			/* ms: the phase's start, for its deadline */
+	int64_t		 asked_us;		/* when the query last went out */
 	bool		 again;			/* ask again as soon as the answer is in */
 };
 
@@ -102,7 +104,7 @@ struct pghosts {
 	unsigned		 turn;
 	struct event		*tick;		/* replica_check_interval */
 	struct event		*hurry;		/* read-your-writes waiters: ask again */
-	int64_t			 hurry_ms;	/* how soon, doubling to the interval */
+	int64_t			 hurry_us;	/* how soon, doubling to PGH_HURRY_MAX_US */
 	struct event		*changed_ev;	/* tells the backend, from the loop */
 	struct {
 		int64_t		 at;		/* ms */
@@ -440,6 +442,13 @@ pghosts_choose(struct pghosts *hs, char ***kw, char ***val, int *host, char *msg
 		h->nconns++;
 		return PGH_CONNECT;
 	}
+	for (i = 0; i < hs->n; i++)
+		if (!hs->h[i].down && hs->h[i].server == PGH_UNKNOWN) {
+			/* Not asked yet (a new pool): where to go is known in a moment. */
+			snprintf(msg, size, "waiting for the first check of server %s",
+			    hs->h[i].name);
+			return PGH_WAIT;
+		}
 	if (!any_qualifies(hs)) {
 		if (!any_behind(hs))
 			return PGH_CONNECT;	/* down or not asked yet: libpq tries them */
@@ -566,21 +575,23 @@ pghosts_serves(const struct pghosts *hs, int i, const struct request *r)
 }
 
 /*
- * Read-your-writes requests wait: the standbys are asked again as soon as their last
- * answer is in, PGH_HURRY_MS after the last question for a new waiter (fresh), then
- * twice as long each time up to replica_check_interval, while requests still wait.
+ * Read-your-writes requests wait: each standby is asked again once its last answer
+ * is in, PGH_HURRY_US after its last question for a new waiter (fresh), then twice as
+ * long each time, to PGH_HURRY_MAX_US, while requests still wait.
  */
 void
 pghosts_hurry(struct pghosts *hs, bool fresh)
 {
+	int64_t max = hs->pool->rc->replica_check_interval * 1000, now = now_us(), wait;
 	struct timeval tv;
-	int64_t now = now_ms(), wait;
 	size_t i;
 
-	if (fresh || hs->hurry_ms == 0)
-		hs->hurry_ms = PGH_HURRY_MS;
-	else if ((hs->hurry_ms *= 2) > hs->pool->rc->replica_check_interval)
-		hs->hurry_ms = hs->pool->rc->replica_check_interval;
+	if (max > PGH_HURRY_MAX_US)
+		max = PGH_HURRY_MAX_US;
+	if (fresh || hs->hurry_us == 0)
+		hs->hurry_us = PGH_HURRY_US;
+	else if ((hs->hurry_us *= 2) > max)
+		hs->hurry_us = max;
 	for (i = 0; i < hs->n; i++) {
 		struct pghost *h = &hs->h[i];
 
@@ -588,12 +599,12 @@ pghosts_hurry(struct pghosts *hs, bool fresh)
 			continue;
 		if (h->phase == PROBE_ASKING)
 			h->again = true;
-		else if (h->phase == PROBE_READY && now - h->since >= hs->hurry_ms)
+		else if (h->phase == PROBE_READY && now - h->asked_us >= hs->hurry_us)
 			probe_start(h);
 		else if (h->phase == PROBE_READY && !evtimer_pending(hs->hurry, NULL)) {
-			wait = hs->hurry_ms - (now - h->since);
-			tv.tv_sec = wait / 1000;
-			tv.tv_usec = (wait % 1000) * 1000;
+			wait = hs->hurry_us - (now - h->asked_us);
+			tv.tv_sec = wait / 1000000;
+			tv.tv_usec = wait % 1000000;
 			evtimer_add(hs->hurry, &tv);
 		}
 	}
@@ -793,6 +804,7 @@ probe_answer(struct pghost *h, PGresult *res)
 {
 	struct pghosts *hs = h->hs;
 	bool before = pghosts_usable(hs, (int)h->idx), was_down = h->down;
+	bool first = h->server == PGH_UNKNOWN;
 	enum pgh_server server;
 	long long max = hs->pool->rc->max_replica_lag;
 	uint64_t lsn;
@@ -834,7 +846,7 @@ probe_answer(struct pghost *h, PGresult *res)
 	/* A server back from down may be another (a rebuilt standby): believed anew. */
 	if (lsn > h->lsn || server == PGH_PRIMARY || was_down)
 		h->lsn = lsn;
-	if (was_down || before != pghosts_usable(hs, (int)h->idx) ||
+	if (was_down || first || before != pghosts_usable(hs, (int)h->idx) ||
 	    hs->pool->reqs[REQ_QUEUED].n > 0)
 		hosts_changed(hs);
 }
@@ -850,6 +862,7 @@ probe_start(struct pghost *h)
 	}
 	h->phase = PROBE_ASKING;
 	h->since = now_ms();
+	h->asked_us = now_us();
 	if (PQflush(h->pg) == -1 || probe_watch(h, EV_READ) == -1)
 		probe_failed(h, PQerrorMessage(h->pg));
 }
