@@ -18,6 +18,12 @@
  * The stream workloads also read this program's own peak resident set
  * (VmHWM, reset before the cell) beside the server's: stream holds the
  * whole result, stream-chunk never more than --chunk rows of it.
+ *
+ * write-read is one operation of two statements on two handles of the same
+ * client: an INSERT through the --write-role handle, then the SELECT of the
+ * row it made through the --role handle (a read role on standbys, with or
+ * without read_your_writes).  A read that does not find the row is stale;
+ * the cell counts those and how long the writes took, besides the pair.
  */
 
 #include <sys/resource.h>
@@ -51,6 +57,9 @@
 			"FROM generate_series(1, $1::int) AS i"
 #define STREAM_FILLER	32		/* bytes of the filler column */
 #define STREAM_CHUNK	1000		/* stream-chunk: rows per piece, unless --chunk */
+/* write-read: the table run.sh makes, id bigserial primary key and v text. */
+#define PAIR_WRITE_SQL	"INSERT INTO bench_ryw (v) VALUES ($1) RETURNING id"
+#define PAIR_READ_SQL	"SELECT v FROM bench_ryw WHERE id = $1"
 
 #define MAX_CLIENTS	1024
 #define MAX_REPS	32
@@ -74,12 +83,13 @@ enum workload {
 	WL_OPEN_DISPOSE,		/* dbm_open + dbm_dispose, or connect + close */
 	WL_STREAM,			/* one SELECT of opts.rows rows, read whole */
 	WL_STREAM_CHUNK,		/* the same, read opts.chunk rows at a time */
+	WL_WRITE_READ,			/* an INSERT on one handle, its row read on another */
 	WL_MAX_
 };
 
 static const char *const workload_names[WL_MAX_] = {
 	"select1", "point", "cached", "cached-miss", "ping", "open-dispose", "stream",
-	"stream-chunk"
+	"stream-chunk", "write-read"
 };
 
 struct opts {
@@ -101,6 +111,7 @@ struct opts {
 	const char	*env;		/* dbmd environment on PostgreSQL */
 	const char	*sqlite_env;	/* dbmd environment on the SQLite file */
 	const char	*role;
+	const char	*write_role;	/* write-read: the role of the writing handle */
 	const char	*sqlite_db;	/* the SQLite file, for the in-process baseline */
 	pid_t		 pid;		/* a server whose memory is read, or 0 */
 };
@@ -123,6 +134,7 @@ struct driver {
 			    unsigned long, long *);
 	int		(*cycle)(struct client *);	/* open + dispose, connect + close */
 	int		(*ping)(struct client *);
+	int		(*pair)(struct client *, const char *, bool *, uint64_t *);
 	void		(*close)(struct client *);
 };
 
@@ -141,6 +153,7 @@ struct client {
 	PGconn			*pg;
 	dbm_conn		*dc;
 	dbm_handle		*dh;
+	dbm_handle		*dw;		/* write-read: the writing handle */
 	sqlite3			*db;
 	sqlite3_stmt		*st;		/* the prepared statement of st_sql */
 	const char		*st_sql;
@@ -152,6 +165,10 @@ struct client {
 	pthread_t		 thread;
 	struct samples		 lat[MAX_REPS];
 	uint64_t		 hits[MAX_REPS];	/* cached: operations the cache answered */
+	uint64_t		 stale[MAX_REPS];	/* write-read: reads that missed the row */
+	uint64_t		 write_ns[MAX_REPS];	/* write-read: time in the writes */
+	bool			 op_stale;	/* the last operation's read was stale */
+	uint64_t		 op_write_ns;	/* and its write took */
 	bool			 failed;
 	char			 err[512];
 };
@@ -374,34 +391,90 @@ dbm_drv_open(struct client *c)
 		client_error(c, "opening %s/%s: %s", c->env, c->o->role, dbm_errmsg(c->dc));
 		return -1;
 	}
+	if (c->o->wl == WL_WRITE_READ &&
+	    (c->dw = dbm_open(c->dc, c->env, c->o->write_role, NULL)) == NULL) {
+		client_error(c, "opening %s/%s: %s", c->env, c->o->write_role,
+		    dbm_errmsg(c->dc));
+		return -1;
+	}
 	return 0;
 }
 
-static int
-dbm_drv_exec(struct client *c, const char *sql, int np, const char *const *params,
-    unsigned long cache_ms, long *rows, bool *hit)
+/* One statement on handle h; the result, succeeded, or NULL with the reason in c->err. */
+static dbm_result *
+dbm_drv_run(struct client *c, dbm_handle *h, const char *sql, int np,
+    const char *const *params, unsigned long cache_ms)
 {
 	struct dbm_exec_opts	 eo = DBM_EXEC_OPTS_INIT;
 	dbm_result		*res;
 
 	if (cache_ms != 0) {
 		eo.cache_max_age_ms = cache_ms;
-		res = dbm_exec_opts(c->dh, sql, np, params, &eo);
+		res = dbm_exec_opts(h, sql, np, params, &eo);
 	} else
-		res = dbm_exec(c->dh, sql, np, params);
+		res = dbm_exec(h, sql, np, params);
 	if (res == NULL) {
 		client_error(c, "dbmd: %s", dbm_errmsg(c->dc));
-		return -1;
+		return NULL;
 	}
 	if (dbm_result_status(res) != DBM_OK) {
 		client_error(c, "dbmd: %s (%s)", dbm_result_errmsg(res), dbm_result_sqlstate(res));
 		dbm_result_free(res);
-		return -1;
+		return NULL;
 	}
+	return res;
+}
+
+static int
+dbm_drv_exec(struct client *c, const char *sql, int np, const char *const *params,
+    unsigned long cache_ms, long *rows, bool *hit)
+{
+	dbm_result	*res;
+
+	if ((res = dbm_drv_run(c, c->dh, sql, np, params, cache_ms)) == NULL)
+		return -1;
 	*rows = dbm_nrows(res);
 	*hit = dbm_cache_state(res) == DBM_CACHE_HIT;
 	dbm_result_free(res);
 	return 0;
+}
+
+/*
+ * write-read: value inserted through the writing handle, then its row read back by
+ * id through the reading one.  No row is a stale read (*stale), not a failure: that
+ * is what the cell measures; a row with another value is a failure.
+ */
+static int
+dbm_drv_pair(struct client *c, const char *value, bool *stale, uint64_t *write_ns)
+{
+	const char	*params[1] = { value };
+	char		 id[32];
+	dbm_result	*res;
+	uint64_t	 t0 = now_ns();
+	int		 r = 0;
+
+	if ((res = dbm_drv_run(c, c->dw, PAIR_WRITE_SQL, 1, params, 0)) == NULL)
+		return -1;
+	if (dbm_nrows(res) != 1 || dbm_value(res, 0, 0) == NULL) {
+		client_error(c, "the INSERT returned %d rows", dbm_nrows(res));
+		dbm_result_free(res);
+		return -1;
+	}
+	snprintf(id, sizeof(id), "%s", dbm_value(res, 0, 0));
+	dbm_result_free(res);
+	*write_ns = now_ns() - t0;
+	params[0] = id;
+	if ((res = dbm_drv_run(c, c->dh, PAIR_READ_SQL, 1, params, 0)) == NULL)
+		return -1;
+	*stale = dbm_nrows(res) == 0;
+	if (!*stale && (dbm_nrows(res) != 1 || dbm_value(res, 0, 0) == NULL ||
+	    strcmp(dbm_value(res, 0, 0), value) != 0)) {
+		client_error(c, "row %s read back as %d rows, not the value %s", id,
+		    dbm_nrows(res), value);
+		r = -1;
+	}
+	dbm_result_free(res);
+	return r;
 }
 
 /* dbm_send_exec_params with row_chunk, then the pieces from dbm_get_result. */
@@ -467,9 +540,10 @@ dbm_drv_ping(struct client *c)
 static void
 dbm_drv_close(struct client *c)
 {
-	dbm_disconnect(c->dc);		/* disposes the handle */
+	dbm_disconnect(c->dc);		/* disposes the handles */
 	c->dc = NULL;
 	c->dh = NULL;
+	c->dw = NULL;
 }
 
 /*
@@ -620,20 +694,20 @@ sqlite_close(struct client *c)
 }
 
 static const struct driver drv_libpq = {
-	"libpq", pq_open, pq_exec, pq_stream, pq_cycle, NULL, pq_close
+	"libpq", pq_open, pq_exec, pq_stream, pq_cycle, NULL, NULL, pq_close
 };
 static const struct driver drv_cpq = {
-	"connect-per-query", cpq_open, cpq_exec, NULL, NULL, NULL, cpq_close
+	"connect-per-query", cpq_open, cpq_exec, NULL, NULL, NULL, NULL, cpq_close
 };
 static const struct driver drv_dbm = {
 	"libdbmclient", dbm_drv_open, dbm_drv_exec, dbm_drv_stream, dbm_drv_cycle,
-	dbm_drv_ping, dbm_drv_close
+	dbm_drv_ping, dbm_drv_pair, dbm_drv_close
 };
 static const struct driver drv_echo = {
-	"echo", echo_open, echo_exec, NULL, NULL, NULL, echo_close
+	"echo", echo_open, echo_exec, NULL, NULL, NULL, NULL, echo_close
 };
 static const struct driver drv_sqlite = {
-	"sqlite", sqlite_open, sqlite_exec, NULL, NULL, NULL, sqlite_close
+	"sqlite", sqlite_open, sqlite_exec, NULL, NULL, NULL, NULL, sqlite_close
 };
 
 /* Points a client at its path's driver and server. */
@@ -719,6 +793,11 @@ workload_op(struct client *c, bool *hit)
 		want = o->rows;
 		r = c->drv->stream(c, STREAM_SQL, 1, params, (unsigned long)o->chunk, &rows);
 		break;
+	case WL_WRITE_READ:
+		snprintf(arg, sizeof(arg), "%" PRIu64, client_rand(c));
+		r = c->drv->pair(c, arg, &c->op_stale, &c->op_write_ns);
+		rows = want;
+		break;
 	case WL_MAX_:
 		break;
 	}
@@ -778,6 +857,10 @@ client_main(void *arg)
 			samples_add(c, &c->lat[ph - PHASE_REP0], t1 - t0);
 			if (hit)
 				c->hits[ph - PHASE_REP0]++;
+			if (c->o->wl == WL_WRITE_READ) {
+				c->stale[ph - PHASE_REP0] += c->op_stale;
+				c->write_ns[ph - PHASE_REP0] += c->op_write_ns;
+			}
 		}
 	}
 	c->drv->close(c);
@@ -877,7 +960,8 @@ run_measurement(const struct opts *o)
 	struct client	*cs;
 	uint64_t	 rep_ns[MAX_REPS], t, *all;
 	double		 tput[MAX_REPS], p50[MAX_REPS], p99[MAX_REPS], mean[MAX_REPS];
-	double		 hitpct[MAX_REPS], sum;
+	double		 hitpct[MAX_REPS], write_us[MAX_REPS], sum;
+	uint64_t	 total_stale = 0;
 	size_t		 n, total_n = 0;
 	long		 rss_before = -1, hwm_after = -1, self_before = -1, self_after = -1;
 	struct rusage	 ru;
@@ -896,6 +980,8 @@ run_measurement(const struct opts *o)
 		die("open-dispose does not run on path %s", o->path);
 	if (o->wl == WL_STREAM_CHUNK && cs[0].drv->stream == NULL)
 		die("stream-chunk does not run on path %s", o->path);
+	if (o->wl == WL_WRITE_READ && cs[0].drv->pair == NULL)
+		die("write-read runs only on dbmd's paths");
 	streams = o->wl == WL_STREAM || o->wl == WL_STREAM_CHUNK;
 	/* A server that stops answering must not hang `make bench`: SIGALRM ends us. */
 	alarm((unsigned)(o->warmup + o->reps * o->duration) + WATCHDOG_S);
@@ -941,7 +1027,7 @@ run_measurement(const struct opts *o)
 	}
 
 	for (r = 0; r < o->reps; r++) {
-		uint64_t hits = 0;
+		uint64_t hits = 0, stale = 0, wns = 0;
 
 		for (i = 0, n = 0; i < o->clients; i++)
 			n += cs[i].lat[r].n;
@@ -953,6 +1039,8 @@ run_measurement(const struct opts *o)
 			memcpy(all + n, cs[i].lat[r].v, cs[i].lat[r].n * sizeof(*all));
 			n += cs[i].lat[r].n;
 			hits += cs[i].hits[r];
+			stale += cs[i].stale[r];
+			wns += cs[i].write_ns[r];
 		}
 		qsort(all, n, sizeof(*all), cmp_u64);
 		for (sum = 0, i = 0; (size_t)i < n; i++)
@@ -962,6 +1050,8 @@ run_measurement(const struct opts *o)
 		p99[nreps] = percentile(all, n, 0.99) / 1e3;
 		mean[nreps] = sum / (double)n / 1e3;
 		hitpct[nreps] = 100.0 * (double)hits / (double)n;
+		total_stale += stale;
+		write_us[nreps] = (double)wns / (double)n / 1e3;
 		total_n += n;
 		nreps++;
 		free(all);
@@ -981,6 +1071,10 @@ run_measurement(const struct opts *o)
 	else if (o->wl == WL_STREAM_CHUNK)
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
 		    " rows=%ld chunk=%ld", o->rows, o->chunk);
+	else if (o->wl == WL_WRITE_READ)
+		/* Every round's stale reads, counted: one with read_your_writes is a bug. */
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+		    " stale=%" PRIu64 " write_mean_us=%.1f", total_stale, median(write_us, nreps));
 	/* ru_maxrss as getrusage(2) tells it: the VmHWM reset lowers it too. */
 	if (streams && getrusage(RUSAGE_SELF, &ru) == 0)
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
@@ -1155,6 +1249,7 @@ usage(void)
 	    "       bench [options] memprobe PATH     (dbmd, pgbouncer or direct; needs --pid)\n"
 	    "       bench sqlite-init FILE ROWS\n"
 	    "workloads: select1 point cached cached-miss ping open-dispose stream stream-chunk\n"
+	    "           write-read (dbmd only: INSERT through --write-role, SELECT through --role)\n"
 	    "paths: direct pgbouncer connect-per-query dbmd dbmd-sqlite echo sqlite\n"
 	    "  -c N            clients, each a thread with its own connection (1)\n"
 	    "  -d SECONDS      duration of each repetition (3)\n"
@@ -1171,6 +1266,7 @@ usage(void)
 	    "  --env ENV       dbmd's PostgreSQL environment (production)\n"
 	    "  --sqlite-env ENV  dbmd's SQLite environment (sqlitebench)\n"
 	    "  --role ROLE     (primary)\n"
+	    "  --write-role ROLE  write-read: the role the INSERT goes through (primary)\n"
 	    "  --sqlite-db FILE  the SQLite file, for the in-process baseline\n"
 	    "  --pid PID       a server whose memory to read (stream, memprobe)\n"
 	    "  --label NAME    the path's name in the RESULT line (another dbmd, say)\n");
@@ -1206,7 +1302,7 @@ int
 main(int argc, char *argv[])
 {
 	enum { O_ACCOUNTS = 256, O_CACHE_KEYS, O_DIRECT, O_PGBOUNCER, O_DBMD, O_ENV,
-	    O_SQLITE_ENV, O_ROLE, O_SQLITE_DB, O_PID, O_LABEL, O_CHUNK };
+	    O_SQLITE_ENV, O_ROLE, O_SQLITE_DB, O_PID, O_LABEL, O_CHUNK, O_WRITE_ROLE };
 	static const struct option longopts[] = {
 		{ "accounts", required_argument, NULL, O_ACCOUNTS },
 		{ "cache-keys", required_argument, NULL, O_CACHE_KEYS },
@@ -1220,13 +1316,14 @@ main(int argc, char *argv[])
 		{ "pid", required_argument, NULL, O_PID },
 		{ "label", required_argument, NULL, O_LABEL },
 		{ "chunk", required_argument, NULL, O_CHUNK },
+		{ "write-role", required_argument, NULL, O_WRITE_ROLE },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts	 o = {
 		.clients = 1, .duration = 3, .warmup = 1, .reps = 3, .pool_size = 8,
 		.rows = -1, .chunk = STREAM_CHUNK, .accounts = 100000, .cache_keys = 100, .direct = "",
 		.pgbouncer = "", .env = "production", .sqlite_env = "sqlitebench",
-		.role = "primary"
+		.role = "primary", .write_role = "primary"
 	};
 	int		 ch, w;
 
@@ -1285,6 +1382,9 @@ main(int argc, char *argv[])
 			break;
 		case O_CHUNK:
 			o.chunk = num_arg(optarg, 1, 1000000000, "--chunk");
+			break;
+		case O_WRITE_ROLE:
+			o.write_role = optarg;
 			break;
 		default:
 			usage();

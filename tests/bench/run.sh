@@ -20,12 +20,15 @@
 # skipped when it has none; its pgbench cells use its front door, and are skipped when
 # it has none).  BENCH_PGBENCH_DURATION (whole seconds per pgbench run: BENCH_DURATION
 # rounded up, at least 1), BENCH_PGBENCH_REPS (its rounds: BENCH_REPS, at most 3; 0: no
-# pgbench rows).  BENCH_SHELL=command runs the
+# pgbench rows).  BENCH_REPLICAS (1; 0: no replica rows; else two streaming standbys of
+# the PostgreSQL are made for them, with a dbmd of their own, and removed after them).
+# BENCH_SHELL=command runs the
 # command with the servers up instead of the matrix, for profiling: it sees BENCH_DIRECT,
 # BENCH_PGBOUNCER (conninfos), BENCH_DBMD_SOCKET, BENCH_DBMD_PID, BENCH_PGBOUNCER_PID,
 # BENCH_SQLITE_DB, BENCH_PYTHON (the interpreter and its options, with PYTHONPATH set to
 # BUILD_DIR/python), BENCH_PGBENCH_DIRECT, BENCH_PGBENCH_PGBOUNCER, BENCH_PGBENCH_DBMD
-# (pgbench's connection arguments) and, with a baseline, BENCH_BASE_SOCKET.
+# (pgbench's connection arguments), with a baseline BENCH_BASE_SOCKET and, with the
+# replicas, BENCH_REPLICA_SOCKET (their dbmd: environments rep and ryw, see below).
 # tests/bench/README says how to read the results.
 set -u
 
@@ -45,6 +48,9 @@ FDPORT=5432			# dbmd's front door: .s.PGSQL.5432 beside its socket (pg_port)
 FETCH_ROWS=100000		# the Python fetchall's table, bench_fetch
 PGPORT=5432
 PGBPORT=6432
+REPLICAS=${BENCH_REPLICAS:-1}
+STANDBY_PORTS="5433 5434"	# the replica rows' standbys, in the PostgreSQL's socket directory
+RCLIENTS=16			# the read-scaling row's clients
 
 # Not $B/bench/: that is the program (the Makefile's $(B)/bench), so the results sit beside it.
 out=${BENCH_OUT:-$B/bench-results}
@@ -89,8 +95,10 @@ mkdir "$tmp/pgdata" "$tmp/pg" "$tmp/pgbouncer" "$tmp/dbmd"
 
 dbmd_pid=
 base_pid=
+rep_pid=
 pgb_pid=
 cleanup() {
+	replicas_stop
 	for p in $dbmd_pid $base_pid; do
 		kill -TERM "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
@@ -111,6 +119,26 @@ cleanup() {
 		tail -n 5000 "$tmp/dbmd/dbmd.log" >"$out/logs/dbmd.log" 2>/dev/null
 	fi
 	rm -rf "$tmp"
+}
+# The replica rows' servers: their dbmd, then the standbys; their logs beside the others.
+replicas_stop() {
+	if [ -n "$rep_pid" ]; then
+		kill -TERM "$rep_pid" 2>/dev/null
+		wait "$rep_pid" 2>/dev/null
+		rep_pid=
+	fi
+	for port in $STANDBY_PORTS; do
+		[ -f "$tmp/standby$port/postmaster.pid" ] &&
+		    $runas "$pgbin/pg_ctl" -D "$tmp/standby$port" -m fast stop >/dev/null 2>&1
+	done
+	if [ -d "$out/logs" ]; then
+		for port in $STANDBY_PORTS; do
+			[ -f "$tmp/standby$port/pg.log" ] &&
+			    tail -n 5000 "$tmp/standby$port/pg.log" >"$out/logs/standby$port.log"
+		done
+		[ -f "$tmp/rep/dbmd.log" ] && tail -n 5000 "$tmp/rep/dbmd.log" >"$out/logs/dbmd-replicas.log"
+	fi
+	return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -135,6 +163,7 @@ CREATE TABLE bench_fetch AS
         timestamp '2024-01-01' - random() * interval '365 days' AS ts
     FROM generate_series(1, $FETCH_ROWS) AS i;
 VACUUM ANALYZE bench_fetch;
+CREATE TABLE bench_ryw (id bigserial PRIMARY KEY, v text NOT NULL);
 EOF
 
 # --- PgBouncer: transaction pooling, the same pool size, Unix socket only. ---
@@ -171,10 +200,13 @@ pgb_pid=$(cat "$tmp/pgbouncer/pgbouncer.pid")
 
 # --- dbmd: production on the same PostgreSQL, sqlitebench on a SQLite file. ---
 "$bench" sqlite-init "$tmp/dbmd/bench.db" $ACCOUNTS || die "cannot make the SQLite database"
-# start_dbmd BINARY DIR: a dbmd with the benchmark's settings, in DIR; sets $started_pid.
+# start_dbmd BINARY DIR [--set ...]: a dbmd with the benchmark's settings (and those
+# given), in DIR; sets $started_pid.
 start_dbmd() {
-	"$1" -s "$2/dbmd.sock" \
-	    --set daemon.state_dir="$2/state" \
+	sd_bin=$1 sd_dir=$2
+	shift 2
+	"$sd_bin" -s "$sd_dir/dbmd.sock" \
+	    --set daemon.state_dir="$sd_dir/state" \
 	    --set daemon.max_clients=$((IDLE + 200)) \
 	    --set daemon.max_clients_per_uid=$((IDLE + 200)) \
 	    --set "production.uri=postgresql://postgres@/bench?host=$tmp/pg&port=$PGPORT" \
@@ -184,21 +216,78 @@ start_dbmd() {
 	    --set production.noreset.pool_size=$POOL \
 	    --set production.noreset.min_idle=$POOL \
 	    --set "sqlitebench.uri=sqlite:$tmp/dbmd/bench.db" \
-	    2>"$2/dbmd.log" &
+	    "$@" 2>"$sd_dir/dbmd.log" &
 	started_pid=$!
 	i=0
 	# The dbmctl of the same build: it speaks that dbmd's protocol.
-	ctl=$(dirname "$1")/dbmctl
+	ctl=$(dirname "$sd_bin")/dbmctl
 	[ -x "$ctl" ] || ctl=$B/dbmctl
-	while ! "$ctl" -s "$2/dbmd.sock" status >/dev/null 2>&1; do
+	while ! "$ctl" -s "$sd_dir/dbmd.sock" status >/dev/null 2>&1; do
 		i=$((i + 1))
 		if [ $i -gt 100 ] || ! kill -0 "$started_pid" 2>/dev/null; then
 			kill -TERM "$started_pid" 2>/dev/null && wait "$started_pid" 2>/dev/null
-			cat "$2/dbmd.log" >&2
-			die "$1 did not start"
+			cat "$sd_dir/dbmd.log" >&2
+			die "$sd_bin did not start"
 		fi
 		sleep 0.1
 	done
+}
+
+# --- The replica rows' servers: two streaming standbys of the PostgreSQL, made with
+# pg_basebackup -R as tests/pg_cluster.sh makes them, on ports 5433 and 5434 in its
+# socket directory, with the primary's options; and a dbmd of their own (this build's),
+# so that the other rows run without them.  Its environments, on the same database:
+#   rep:  primary (the PostgreSQL); one_server, read_only on the PostgreSQL alone;
+#         standbys, read_only on all three with target_session_attrs=prefer-standby.
+#   ryw:  primary, and standbys as rep's with read_your_writes.  An environment of its
+#         own: a read_your_writes role makes its environment's writing pools learn the
+#         primary's WAL position after every write, which rep's primary must not pay.
+# Every role has the benchmark's pool size, warm (min_idle); application_name keeps
+# the two primaries' pools apart (dbmd shares a pool between equal settings). ---
+replicas_start() {
+	say "replicas: two standbys (ports $STANDBY_PORTS) and their dbmd"
+	for port in $STANDBY_PORTS; do
+		mkdir "$tmp/standby$port" && chmod 700 "$tmp/standby$port"
+		[ -n "$runas" ] && chown "$asuser" "$tmp/standby$port"
+		$runas "$pgbin/pg_basebackup" -D "$tmp/standby$port" -h "$tmp/pg" -p $PGPORT \
+		    -U postgres -R -X stream -c fast --no-sync >"$tmp/basebackup$port.log" 2>&1 ||
+			{ cat "$tmp/basebackup$port.log" >&2; die "pg_basebackup for port $port failed"; }
+		$runas "$pgbin/pg_ctl" -D "$tmp/standby$port" -l "$tmp/standby$port/pg.log" -w -t 60 start \
+		    -o "-c listen_addresses='' -k $tmp/pg -p $port -c fsync=off -c max_connections=300" \
+		    >"$tmp/pg_ctl$port.log" 2>&1 ||
+			{ cat "$tmp/pg_ctl$port.log" "$tmp/standby$port/pg.log" >&2; die "standby $port did not start"; }
+	done
+	i=0
+	while [ "$($runas "$pgbin/psql" -X -A -t -h "$tmp/pg" -p $PGPORT -U postgres -d bench -c \
+	    "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" 2>&1)" != 2 ]; do
+		i=$((i + 1))
+		[ $i -gt 600 ] && die "the standbys are not streaming after 60 s"
+		sleep 0.1
+	done
+	one="postgresql://postgres@/bench?host=$tmp/pg&port=$PGPORT"
+	three="postgresql://postgres@/bench?host=$tmp/pg,$tmp/pg,$tmp/pg&port=$PGPORT,$(echo $STANDBY_PORTS | tr ' ' ,)&target_session_attrs=prefer-standby"
+	mkdir "$tmp/rep"
+	start_dbmd "$B/dbmd" "$tmp/rep" \
+	    --set "rep.uri=$one&application_name=bench_rep" \
+	    --set rep.pool_size=$POOL --set rep.min_idle=$POOL \
+	    --set "rep.one_server.uri=$one&application_name=bench_rep" \
+	    --set rep.one_server.read_only=true \
+	    --set "rep.standbys.uri=$three&application_name=bench_rep" \
+	    --set rep.standbys.read_only=true \
+	    --set "ryw.uri=$one&application_name=bench_ryw" \
+	    --set ryw.pool_size=$POOL --set ryw.min_idle=$POOL \
+	    --set "ryw.standbys.uri=$three&application_name=bench_ryw" \
+	    --set ryw.standbys.read_only=true --set ryw.standbys.read_your_writes=true
+	rep_pid=$started_pid
+	# Each pool opened once, then a second for the first check of its servers to answer,
+	# as in a dbmd that has been running: connections a pool opens before that answer
+	# land where libpq finds a standby, the first of the list twice as often as the
+	# second, and are not spread again while they are busy.
+	for er in rep/primary rep/one_server rep/standbys ryw/primary ryw/standbys; do
+		"$B/dbmctl" -s "$tmp/rep/dbmd.sock" sql -e "${er%/*}" -r "${er#*/}" 'SELECT 1' \
+		    >/dev/null || die "cannot reach $er through the replicas' dbmd"
+	done
+	sleep 1
 }
 start_dbmd "$B/dbmd" "$tmp/dbmd"
 dbmd_pid=$started_pid
@@ -281,6 +370,10 @@ if [ -n "${BENCH_SHELL:-}" ]; then
 	    BENCH_PGBENCH_DIRECT="-h $tmp/pg -p $PGPORT -U postgres bench" \
 	    BENCH_PGBENCH_PGBOUNCER="-h $tmp/pgbouncer -p $PGBPORT -U postgres bench" \
 	    BENCH_PGBENCH_DBMD="-h $tmp/dbmd -p $FDPORT production"
+	if [ "$REPLICAS" != 0 ]; then
+		replicas_start
+		export BENCH_REPLICA_SOCKET="$tmp/rep/dbmd.sock"
+	fi
 	sh -c "$BENCH_SHELL"
 	exit
 fi
@@ -381,6 +474,32 @@ for p in dbmd pgbouncer; do
 	fi
 done
 
+# --- Replicas: the read-scaling row and what read-your-writes costs, on two standbys
+# made for them and a dbmd of their own (replicas_start), all stopped after them: the
+# pgbench rows after them run on the PostgreSQL alone, as before. ---
+if [ "$REPLICAS" != 0 ]; then
+	replicas_start
+	rsock=$tmp/rep/dbmd.sock
+	say "replicas: point select at $RCLIENTS clients through a read_only role, one server then" \
+	    "three with prefer-standby; write-read at 1 client, read_your_writes off then on"
+	group "-c $RCLIENTS --dbmd $rsock --env rep --role one_server --label ro-primary point dbmd" \
+	    "-c $RCLIENTS --dbmd $rsock --env rep --role standbys --label ro-standbys point dbmd"
+	# Where the standbys role's statements ran (its servers in the status), warm-ups
+	# included: HOSTS label host server connections statements.
+	json=$("$B/dbmctl" -s "$rsock" --json status)
+	hash=$(printf '%s\n' "$json" | sed -n 's/.*"hash":"\([0-9a-f]*\)","names":"rep\/standbys".*/\1/p')
+	printf '%s\n' "$json" | tr '{' '\n' | grep "^\"hash\":\"$hash\",\"host\":" | sed \
+	    's/.*"host":"[^"]*:\([0-9]*\)","server":"\([^"]*\)".*"connections":"\([0-9]*\)","statements":"\([0-9]*\)".*/HOSTS	ro-standbys	\1	\2	\3	\4/' \
+	    >>"$raw"
+	group "-c 1 --dbmd $rsock --env rep --role standbys --label ryw-off write-read dbmd" \
+	    "-c 1 --dbmd $rsock --env ryw --role standbys --label ryw-on write-read dbmd"
+	replicas_stop
+else
+	for c in "point	ro-primary	$RCLIENTS" "point	ro-standbys	$RCLIENTS" \
+	    "write-read	ryw-off	1" "write-read	ryw-on	1"; do
+		printf 'SKIP\t%s\tBENCH_REPLICAS=0\n' "$c" >>"$raw"
+	done
+fi
 
 # --- pgbench: PostgreSQL's own client through dbmd's front door, beside PgBouncer and
 # direct.  Last: the TPC-B-like script writes to the tables the point selects read. ---
@@ -589,6 +708,8 @@ $1 == "RESULT" {
 		split(kv[j], kvp, "=")
 		if (kvp[1] == "hit_pct") { if (!((k, "hit_pct") in X) || kvp[2] < X[k, "hit_pct"]) X[k, "hit_pct"] = kvp[2] }
 		else if (kvp[1] == "client_cpu_us") CPU[k, c] = kvp[2]
+		else if (kvp[1] == "stale") STALE[k] += kvp[2]
+		else if (kvp[1] == "write_mean_us") WR[k, c] = kvp[2]
 		else X[k, kvp[1]] = kvp[2]
 	}
 	if ((k, "server_hwm_kb") in X) {
@@ -604,6 +725,8 @@ $1 == "RESULT" {
 # A cell that was not measured, and why (a Python module missing).
 $1 == "SKIP" { SKIP[$2 SUBSEP $3 SUBSEP $4] = $5 }
 $1 == "MEMPROBE" { MEMN[$2] = $3; MEMB[$2] = $4; MEMA[$2] = $5; MEMPER[$2] = $6; MEMNOTE[$2] = $7 }
+# The servers of the read-scaling row'"'"'s standbys role: label host server connections statements.
+$1 == "HOSTS" { nh++; HP[nh] = $3; HS[nh] = $4; HC[nh] = $5; HN[nh] = $6; HTOT += $6 }
 # pgbench, one line per run: PGBENCH script mode path clients status tps latency_ms
 # transactions failed aborted why.
 $1 == "PGBENCH" {
@@ -627,6 +750,7 @@ END {
 		TPUT[k] = med(RT, k, R[k]); P50[k] = med(R50, k, R[k])
 		P99[k] = med(R99, k, R[k]); MEAN[k] = med(RM, k, R[k])
 		if ((k, 1) in CPU) X[k, "client_cpu_us"] = med(CPU, k, R[k])
+		if ((k, 1) in WR) X[k, "write_mean_us"] = med(WR, k, R[k])
 	}
 	for (i = 1; i <= npg; i++) {
 		k = pgorder[i]
@@ -780,6 +904,38 @@ END {
 			} else row("idle clients", p, "memory per client", v, "", "", "")
 		}
 	} else row("idle clients", "dbmd", "memory per client", "failed", "", "≤ PgBouncer", verdict(0))
+
+	# Replicas (issue 16).  Read scaling: the point select at 16 clients through a
+	# read_only role on the primary alone, then on primary and two standbys with
+	# prefer-standby; where the second one'"'"'s statements ran.  No target: two cores.
+	a = "point" SUBSEP "ro-primary" SUBSEP 16; b = "point" SUBSEP "ro-standbys" SUBSEP 16
+	name = "read scaling: point select, 16 clients, read_only role, pool " (X[a, "pool"] != "" ? X[a, "pool"] : X[b, "pool"])
+	m = "throughput; p50; p99; mean"
+	if (have(a)) row(name, "primary alone", m, kops(TPUT[a]) "; " ms(P50[a]) "; " ms(P99[a]) "; " ms(MEAN[a]), "1×", "", "")
+	else row(name, "primary alone", m, (a in SKIP) ? "skipped: " SKIP[a] : "failed", "", "", "")
+	if (have(b)) row(name, "primary + 2 standbys, prefer-standby", m, kops(TPUT[b]) "; " ms(P50[b]) "; " ms(P99[b]) "; " ms(MEAN[b]),
+	    have(a) ? f(TPUT[b] / TPUT[a]) "×" : "", "", "")
+	else row(name, "primary + 2 standbys, prefer-standby", m, (b in SKIP) ? "skipped: " SKIP[b] : "failed", "", "", "")
+	if (nh > 0) {
+		v = ""
+		for (i = 1; i <= nh; i++)
+			v = v (i > 1 ? ", " : "") sprintf("%s :%s %d conn. %d (%.0f%%)", HS[i], HP[i], HC[i], HN[i], HTOT > 0 ? 100 * HN[i] / HTOT : 0)
+		row(name, "primary + 2 standbys, prefer-standby", "statements per server, warm-ups included; its connections after", v, "", "", "")
+	}
+	# Read-your-writes: an INSERT through primary, then the SELECT of its row through
+	# the standbys role, one client; off beside on.  A stale read with it on is a bug.
+	a = "write-read" SUBSEP "ryw-off" SUBSEP 1; b = "write-read" SUBSEP "ryw-on" SUBSEP 1
+	name = "read-your-writes: INSERT via primary, then SELECT of that row via a read_only role on 2 standbys, 1 client"
+	m = "per pair: mean; p50; p99 (the INSERT alone: mean); stale reads"
+	if (have(a)) row(name, "read_your_writes off", m, sprintf("%s; %s; %s (%s); %d of %d (%.1f%%)", ms(MEAN[a]), ms(P50[a]), ms(P99[a]),
+	    ms(X[a, "write_mean_us"]), STALE[a], N[a], N[a] > 0 ? 100 * STALE[a] / N[a] : 0), "1×", "", "")
+	else row(name, "read_your_writes off", m, (a in SKIP) ? "skipped: " SKIP[a] : "failed", "", "", "")
+	if (have(b)) row(name, "read_your_writes on", m, sprintf("%s; %s; %s (%s); %d of %d", ms(MEAN[b]), ms(P50[b]), ms(P99[b]),
+	    ms(X[b, "write_mean_us"]), STALE[b], N[b]),
+	    have(a) ? sprintf("%s× mean (+%s), p99 +%s", f(MEAN[b] / MEAN[a]), ms(MEAN[b] - MEAN[a]), ms(P99[b] - P99[a])) : "",
+	    "0 stale reads", verdict(STALE[b] == 0))
+	else row(name, "read_your_writes on", m, (b in SKIP) ? "skipped: " SKIP[b] : "failed", "", "0 stale reads",
+	    (b in SKIP) ? "skipped" (nskip++ ? "" : "") : verdict(0))
 
 	# pgbench through dbmd'"'"'s front door beside PgBouncer and direct: at 1 client the
 	# latency average <= PgBouncer'"'"'s, at 8 and 64 the TPS >= PgBouncer'"'"'s, and no failed
