@@ -726,20 +726,26 @@ host_lines(size_t width, const dbm_result *hosts, const char *hash)
 {
 	char		 lag[48];
 	long long	 ms;
+	time_t		 since;
+	struct tm	 tm;
 	int		 i;
 
 	for (i = 0; hosts != NULL && i < dbm_nrows(hosts); i++) {
 		if (strcmp(col_str(hosts, i, "hash"), hash) != 0)
 			continue;
 		ms = col_num(hosts, i, "lag_ms");
-		if (strcmp(col_str(hosts, i, "server"), "standby") == 0 && ms >= 0)
+		since = (time_t)col_num(hosts, i, "down_since");
+		if (since > 0 && localtime_r(&since, &tm) != NULL)
+			strftime(lag, sizeof(lag), " since %Y-%m-%d %H:%M:%S", &tm);
+		else if (strcmp(col_str(hosts, i, "server"), "standby") == 0 && ms >= 0)
 			snprintf(lag, sizeof(lag), ", lag %lld ms", ms);
 		else
 			lag[0] = '\0';
-		pool_line(width, "server", "%s %s, %s, %lld connections, %s statements%s%s%s",
+		pool_line(width, "server", "%s %s, %s%s, %lld connections, %s statements%s%s%s",
 		    col_str(hosts, i, "host"), col_str(hosts, i, "server"),
-		    col_str(hosts, i, "state"), col_num(hosts, i, "connections"),
-		    col_str(hosts, i, "statements"), lag,
+		    col_str(hosts, i, "state"), since > 0 ? lag : "",
+		    col_num(hosts, i, "connections"), col_str(hosts, i, "statements"),
+		    since > 0 ? "" : lag,
 		    col_str(hosts, i, "last_error")[0] ? ": " : "",
 		    col_str(hosts, i, "last_error"));
 	}
