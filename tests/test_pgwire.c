@@ -2780,6 +2780,10 @@ static const char *const session_state[] = {
 	"SELECT set_config('search_path', 'x', false)",
 };
 
+/* The locks of the test's own database: other tests run beside it on the server. */
+#define PW_THIS_DB	" AND database = (SELECT oid FROM pg_database WHERE datname = " \
+	"current_database())"
+
 Test(pgw_pooling, session_state_is_refused_in_transaction_pooling)
 {
 	struct t_dbmd	 d;
@@ -2809,7 +2813,7 @@ Test(pgw_pooling, session_state_is_refused_in_transaction_pooling)
 	}
 	/* Nothing of it reached the server. */
 	cr_assert_eq(pq_num(pg.check, "SELECT count(*) FROM pg_locks WHERE locktype = "
-	    "'advisory'", 0, NULL), 0);
+	    "'advisory'" PW_THIS_DB, 0, NULL), 0);
 	/* What lasts only as long as a transaction works in one. */
 	pw_query_expect(c, "BEGIN", "CZ", 'T');
 	pw_query_expect(c, "SET LOCAL search_path = x", "CZ", 'T');
@@ -2856,7 +2860,7 @@ Test(pgw_pooling, session_pooling_keeps_one_connection_for_the_clients_life)
 	free(v);
 	pw_query_expect(c, "SELECT pg_advisory_lock(7)", "TDCZ", 'I');
 	cr_assert_eq(pq_num(pg.check, "SELECT count(*) FROM pg_locks WHERE locktype = "
-	    "'advisory' AND objid = 7", 0, NULL), 1);
+	    "'advisory' AND objid = 7" PW_THIS_DB, 0, NULL), 1);
 	pw_query_expect(c, "CREATE TEMP TABLE tt (a int)", "CZ", 'I');
 	pw_query_expect(c, "INSERT INTO tt VALUES (1)", "CZ", 'I');
 	v = pw_value(c, "SELECT count(*) FROM tt");
@@ -2868,7 +2872,7 @@ Test(pgw_pooling, session_pooling_keeps_one_connection_for_the_clients_life)
 	/* Its end ends the session state with it. */
 	pw_close(c);
 	cr_assert_eq(pq_wait_num(pg.check, "SELECT count(*) FROM pg_locks WHERE locktype = "
-	    "'advisory'", 0), 0, "the client's advisory lock outlived it");
+	    "'advisory'" PW_THIS_DB, 0), 0, "the client's advisory lock outlived it");
 	free(pid);
 	dbmd_end(&d);
 }
