@@ -574,28 +574,26 @@ waiter_timeout(evutil_socket_t fd, short ev, void *arg)
 	struct request *r = arg;
 	struct pool *p = r->pool;
 	char msg[512];
+	bool busy;
 
 	(void)fd, (void)ev;
 	if (r->ryw_deadline) {
 		r->ryw_deadline = false;
 		/* A server that has replayed the write is busy: the pool is, not the replica. */
-		switch (served_somewhere(p, r) ? LAG_FALLBACK_WAIT : p->rc->lag_fallback) {
-		case LAG_FALLBACK_PRIMARY:
-			r->ryw_fallback = true;
-			/* FALLTHROUGH */
-		case LAG_FALLBACK_WAIT:
+		busy = served_somewhere(p, r);
+		if (busy || p->rc->lag_fallback != LAG_FALLBACK_FAIL) {
+			r->ryw_fallback = !busy && p->rc->lag_fallback == LAG_FALLBACK_PRIMARY;
 			waiter_arm(r, p->rc->acquire_timeout - p->rc->read_your_writes_timeout);
 			pool_kick(p);
 			return;
-		default:
-			waiter_stop(r);
-			snprintf(msg, sizeof(msg), "no standby replayed this client's last write "
-			    "within %lldms (read_your_writes_timeout; lag_fallback: fail)",
-			    p->rc->read_your_writes_timeout);
-			request_fail(r, PROTO_E_BACKEND, "57P03", msg);
-			request_finish(r);
-			return;
 		}
+		waiter_stop(r);
+		snprintf(msg, sizeof(msg), "no standby replayed this client's last write within "
+		    "%lldms (read_your_writes_timeout; lag_fallback: fail)",
+		    p->rc->read_your_writes_timeout);
+		request_fail(r, PROTO_E_BACKEND, "57P03", msg);
+		request_finish(r);
+		return;
 	}
 	waiter_stop(r);
 	p->stats.timeouts++;
