@@ -65,11 +65,13 @@ port_of() {
 }
 
 # Every server gets the same options: a standby needs max_connections (and the other
-# limits recorded in the WAL) at least the primary's.
+# limits recorded in the WAL) at least the primary's.  hot_standby_feedback: a query
+# held open on a standby keeps the primary from removing rows it may see, so that
+# replay never waits for it (max_standby_streaming_delay) when others vacuum.
 node_start() {
 	_port=$(port_of "$1") || exit 2
 	as "$bindir/pg_ctl" -D "$dir/$1" -l "$dir/log/$1.log" -w -t 60 start \
-	    -o "-c listen_addresses='' -k $dir/sock -p $_port -c fsync=off -c max_connections=200" \
+	    -o "-c listen_addresses='' -k $dir/sock -p $_port -c fsync=off -c max_connections=200 -c hot_standby_feedback=on" \
 	    >"$dir/log/pg_ctl-$1.out" 2>&1
 }
 
@@ -107,10 +109,12 @@ cluster_start() {
 	as "$bindir/initdb" -D "$dir/primary" -U postgres -A trust --no-sync \
 	    >"$dir/log/initdb.out" 2>&1 || fail "initdb failed"
 	node_start primary || fail "the primary did not start"
-	# -c fast: no wait for the next checkpoint; -X stream: the WAL of the copy, with it.
+	# -c fast: no wait for the next checkpoint; -X stream: the WAL of the copy, with it;
+	# -C -S: a replication slot, so that the primary keeps the WAL a standby has not
+	# received (a standby that was disconnected or slow never finds it removed).
 	for s in standby1 standby2; do
 		as "$bindir/pg_basebackup" -D "$dir/$s" -h "$dir/sock" -p 5432 -U postgres \
-		    -R -X stream -c fast --no-sync >"$dir/log/basebackup-$s.out" 2>&1 ||
+		    -R -C -S "$s" -X stream -c fast --no-sync >"$dir/log/basebackup-$s.out" 2>&1 ||
 		    fail "pg_basebackup for $s failed"
 	done
 	for s in standby1 standby2; do
