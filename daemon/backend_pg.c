@@ -146,22 +146,6 @@ static void pg_send_step(struct pg_conn *);
 static bool pg_send_main(struct pg_conn *);
 static void pg_hosts_changed(struct pool *);
 
-/* libpq's messages end in newlines and may span lines: one line for logs and clients. */
-static void
-one_line(char *dst, size_t size, const char *msg)
-{
-	size_t n;
-	char *p;
-
-	snprintf(dst, size, "%s", msg ? msg : "unknown error");
-	for (p = dst; *p != '\0'; p++)
-		if (*p == '\n' || *p == '\t')
-			*p = ' ';
-	n = strlen(dst);
-	while (n > 0 && dst[n - 1] == ' ')
-		dst[--n] = '\0';
-}
-
 /* Whether the owner of r takes the fields of errors and notices (the front door). */
 static bool
 pg_wants_fields(const struct request *r)
@@ -1092,7 +1076,6 @@ pg_conn_start(struct pg_conn *pc)
 	struct pg_pool *pp = p->be_state;
 	char **kw = NULL, **val = NULL, msg[sizeof(p->last_error)] = "";
 	struct timeval tv;
-	size_t i;
 
 	if (pp->hosts != NULL) {
 		switch (pghosts_choose(pp->hosts, &kw, &val, &pc->chosen, msg, sizeof(msg))) {
@@ -1117,12 +1100,8 @@ pg_conn_start(struct pg_conn *pc)
 	pc->pg = PQconnectStartParams(
 	    (const char *const *)(kw != NULL ? kw : pp->keywords),
 	    (const char *const *)(val != NULL ? val : pp->values), 0);
-	for (i = 0; kw != NULL && kw[i] != NULL; i++) {
-		free(kw[i]);
-		free(val[i]);
-	}
-	free(kw);
-	free(val);
+	strv_free(kw);
+	strv_free(val);
 	if (pc->pg == NULL) {
 		pg_open_failed(pc, "out of memory");
 		return;
@@ -1562,18 +1541,6 @@ pg_conn_close(struct conn *c)
 	pghosts_detach(((struct pg_pool *)c->pool->be_state)->hosts, pc->host);
 	pc->host = -1;
 	pg_defer(pc, PG_DEFER_CLOSED);
-}
-
-static void
-strv_free(char **v)
-{
-	size_t i;
-
-	if (v == NULL)
-		return;
-	for (i = 0; v[i] != NULL; i++)
-		free(v[i]);
-	free(v);
 }
 
 static const char *

@@ -1013,5 +1013,7 @@ char		*xasprintf(const char *, ...) ATTR_PRINTF(1, 2);
 int		 strbuf_printf(char **, size_t *, size_t *, const char *, ...) ATTR_PRINTF(4, 5);
 unsigned	 edit_distance(const char *, const char *);
 int		 thread_start(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+void		 one_line(char *, size_t, const char *);
+void		 strv_free(char **);
 
 #endif /* DBMD_H */

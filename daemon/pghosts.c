@@ -710,24 +710,11 @@ host_down(struct pghost *h, const char *why)
 }
 
 static void
-one_line_copy(char *dst, size_t size, const char *msg)
-{
-	char *p;
-
-	snprintf(dst, size, "%s", msg && *msg ? msg : "unknown error");
-	for (p = dst; *p != '\0'; p++)
-		if (*p == '\n' || *p == '\r' || *p == '\t')
-			*p = ' ';
-	while (p > dst && p[-1] == ' ')
-		*--p = '\0';
-}
-
-static void
 probe_failed(struct pghost *h, const char *why)
 {
 	char msg[256];
 
-	one_line_copy(msg, sizeof(msg), why);
+	one_line(msg, sizeof(msg), why);
 	host_down(h, msg);
 }
 
@@ -882,12 +869,8 @@ probe_connect(struct pghost *h)
 			val[i] = xstrdup("dbmd monitor");
 		}
 	h->pg = PQconnectStartParams((const char *const *)kw, (const char *const *)val, 0);
-	for (i = 0; kw[i] != NULL; i++) {
-		free(kw[i]);
-		free(val[i]);
-	}
-	free(kw);
-	free(val);
+	strv_free(kw);
+	strv_free(val);
 	h->phase = PROBE_CONNECTING;
 	h->since = now_ms();
 	if (h->pg == NULL) {

@@ -123,3 +123,35 @@ thread_start(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;
 }
+
+/*
+ * A message as one line, for logs and clients: libpq's end in newlines and may span
+ * lines.  NULL or empty: "unknown error".
+ */
+void
+one_line(char *dst, size_t size, const char *msg)
+{
+	size_t n;
+	char *p;
+
+	snprintf(dst, size, "%s", msg != NULL && *msg != '\0' ? msg : "unknown error");
+	for (p = dst; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' ';
+	n = strlen(dst);
+	while (n > 0 && dst[n - 1] == ' ')
+		dst[--n] = '\0';
+}
+
+/* Frees a NULL-terminated array of strings and the array; NULL-safe. */
+void
+strv_free(char **v)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
